@@ -1,0 +1,93 @@
+//! Per-instance certificate authority and serving certificate.
+//!
+//! Every emulated cluster gets its own CA (like a kubeadm cluster's `ca.crt`) and a serving
+//! certificate signed by it, valid for the loopback address and the in-cluster service
+//! names, so clients verify the server exactly as they verify a real API server.
+
+use std::sync::{Arc, Once};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The CA and serving certificate of one emulated cluster.
+pub struct ClusterPki {
+    /// PEM of the cluster CA certificate (what kubeconfig `certificate-authority-data` holds).
+    pub ca_pem: String,
+    /// rustls server configuration presenting the serving certificate (HTTP/2 and HTTP/1.1).
+    pub server_config: Arc<rustls::ServerConfig>,
+}
+
+/// Installs aws-lc-rs as the process-wide rustls provider, once.
+///
+/// kube-rs and our server must agree on one provider; installing it explicitly avoids the
+/// "no process-level CryptoProvider" panic when several providers could be linked.
+pub fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Another component may have installed the same provider first; that is fine.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
+fn validity(params: &mut CertificateParams, days: i64) {
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(days);
+}
+
+impl ClusterPki {
+    /// Creates a CA named after the cluster and a serving certificate for `hosts`
+    /// (DNS names or IP addresses).
+    pub fn generate(cluster: &str, hosts: &[String]) -> Result<Self, rcgen::Error> {
+        install_crypto_provider();
+        let mut ca_params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("{cluster}-ca"));
+        ca_params.distinguished_name = dn;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+        ];
+        validity(&mut ca_params, 3650);
+        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "kube-apiserver");
+        params.distinguished_name = dn;
+        params.subject_alt_names = hosts
+            .iter()
+            .map(|h| match h.parse::<std::net::IpAddr>() {
+                Ok(ip) => Ok(SanType::IpAddress(ip)),
+                Err(_) => h.clone().try_into().map(SanType::DnsName),
+            })
+            .collect::<Result<_, _>>()?;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        validity(&mut params, 365);
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let cert = params.signed_by(&key, &ca)?;
+
+        let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key_der)
+            .map_err(|e| rcgen::Error::PemError(e.to_string()))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(ClusterPki {
+            ca_pem: ca.pem(),
+            server_config: Arc::new(config),
+        })
+    }
+}

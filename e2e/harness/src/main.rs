@@ -1,1 +1,139 @@
-fn main() {}
+//! The `hubspoke` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "hubspoke",
+    version,
+    about = "End-to-end tests for Kubernetes hub/spoke platforms"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The embedded `sim` environment.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Run a hub and its spokes in the foreground until SIGINT/SIGTERM.
+    ///
+    /// Writes DIR/<cluster>.kubeconfig for each cluster, DIR/kubeconfig with every context,
+    /// and DIR/ready once all clusters serve. Point kubectl, k9s or your own tools at them.
+    Serve {
+        /// Where to write the kubeconfigs (created if missing; files are 0600).
+        #[arg(long, value_name = "DIR")]
+        kubeconfig_dir: PathBuf,
+        /// Number of spoke clusters besides the hub.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=500))]
+        spokes: u16,
+        /// Serve the Kubernetes APIs only, without the Argo CD, Kyverno and workload stand-ins.
+        #[arg(long)]
+        api_only: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HUBSPOKE_LOG")
+                .unwrap_or_else(|_| "hubspoke=info,hubspoke_sim=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Sim {
+                command:
+                    SimCommand::Serve {
+                        kubeconfig_dir,
+                        spokes,
+                        api_only,
+                    },
+            } => serve(kubeconfig_dir, spokes as usize, api_only).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let ready = dir.join("ready");
+    // a stale ready file from an earlier run must not fool a waiting process
+    match std::fs::remove_file(&ready) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing stale {}", ready.display())),
+    }
+    let env = hubspoke_sim::SimEnvironment::start(spokes)
+        .await
+        .context("starting the sim environment")?;
+    let paths = env.write_kubeconfigs(&dir).with_context(|| {
+        format!(
+            "writing kubeconfigs to {} (is the directory writable?)",
+            dir.display()
+        )
+    })?;
+    if !api_only {
+        tracing::info!(
+            "stand-ins (Argo CD, Kyverno, workloads) are not available yet; serving the Kubernetes APIs only"
+        );
+    }
+    for (c, p) in env.clusters().zip(&paths) {
+        println!("{:<10} {}  kubeconfig: {}", c.name(), c.url(), p.display());
+    }
+    println!("all contexts: {}", dir.join("kubeconfig").display());
+    std::fs::write(&ready, format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", ready.display()))?;
+    wait_for_signal().await?;
+    eprintln!("shutting down");
+    for c in env.clusters() {
+        c.shutdown();
+    }
+    let _ = std::fs::remove_file(&ready);
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    }
+}

@@ -1,10 +1,39 @@
-//! hubspoke-sim: an embedded Kubernetes API server and the stand-ins of the `sim` environment.
+//! hubspoke-sim: an embedded Kubernetes API server and the stand-ins of the `sim`
+//! environment.
+//!
+//! [`SimCluster`] is one API server on 127.0.0.1 (HTTPS with its own CA, admin bearer
+//! token) that real clients — kube-rs, kubectl — cannot tell from a cluster: discovery,
+//! OpenAPI, CRUD with kube-apiserver's semantics, patches, server-side apply, watches,
+//! CRDs, finalizers, garbage collection and namespace deletion. [`SimEnvironment`] starts a
+//! hub and its spokes.
 
 pub mod builtin;
+mod cluster;
+mod controllers;
+mod crd;
+mod defaults;
+mod discovery;
+mod env;
+mod handlers;
+mod http;
+pub mod managed;
 pub mod meta;
+mod openapi;
+mod patch;
+mod protobuf;
 pub mod registry;
+mod scale;
 pub mod schema;
 pub mod selector;
+mod server;
 pub mod status;
+pub mod store;
+mod table;
 pub mod tls;
+mod typecheck;
 pub mod validation;
+mod watch;
+
+pub use cluster::{SimCluster, StartError, write_private};
+pub use env::{SimEnvironment, spoke_name};
+pub use server::{KUBE_VERSION, ServerConfig};

@@ -401,8 +401,12 @@ impl Checker {
                 self.walk(v, a, &child_path, &struct_name);
             } else if embedded && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
                 // embedded resources keep their type meta and metadata
-            } else if preserve || (props.is_none() && additional.is_none() && r.v.get("type").is_none()) {
-                // free-form
+            } else if preserve
+                || (props.is_none()
+                    && additional.is_none()
+                    && (r.v.get("type").is_none() || self.mode == Mode::Builtin))
+            {
+                // free-form: untyped, or an opaque built-in type (FieldsV1, RawExtension, JSON)
             } else if r.v.get("additionalProperties").and_then(Value::as_bool) == Some(true) {
             } else {
                 self.unknown.push(child_path);

@@ -111,7 +111,7 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     /// Extra headers, e.g. `Retry-After`.
     pub retry_after: Option<u64>,
 }
@@ -137,12 +137,12 @@ fn details(gr: &GroupResource, name: &str) -> Value {
 }
 
 impl ApiError {
-    fn new(code: u16, reason: &'static str, message: impl Into<String>, details: Option<Value>) -> Self {
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>, details: Option<Value>) -> Self {
         ApiError {
             code,
             reason,
             message: message.into(),
-            details,
+            details: details.map(Box::new),
             retry_after: None,
         }
     }
@@ -332,7 +332,7 @@ impl ApiError {
         s.insert("message".into(), json!(self.message));
         s.insert("reason".into(), json!(self.reason));
         if let Some(d) = &self.details {
-            s.insert("details".into(), d.clone());
+            s.insert("details".into(), (**d).clone());
         }
         s.insert("code".into(), json!(self.code));
         Value::Object(s)

@@ -1,0 +1,377 @@
+//! The API server: TLS listener, authentication, routing.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http::{Method, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::{
+    Accept, Body, MAX_BODY, Query, Request, User, error_response, json_response, text_response,
+};
+use crate::registry::{Registry, ResourceType};
+use crate::status::ApiError;
+use crate::store::Store;
+
+/// Tunables of one API server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Events kept for watches and historical reads before the oldest are compacted away.
+    pub event_log_capacity: usize,
+    /// How often idle watches that asked for bookmarks receive one.
+    pub bookmark_interval: Duration,
+    /// The Kubernetes version reported by /version.
+    pub git_version: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            event_log_capacity: 100_000,
+            bookmark_interval: Duration::from_secs(10),
+            git_version: KUBE_VERSION.to_string(),
+        }
+    }
+}
+
+/// The Kubernetes version the emulator behaves as (within kubectl 1.32's supported skew).
+pub const KUBE_VERSION: &str = "v1.33.4";
+
+/// Everything a request handler can reach.
+pub struct State {
+    pub name: String,
+    pub registry: RwLock<Registry>,
+    pub store: Store,
+    pub admin_token: String,
+    pub config: ServerConfig,
+    /// host:port clients use to reach this server.
+    pub address: String,
+    pub shutdown: CancellationToken,
+    pub openapi: crate::openapi::Cache,
+}
+
+impl State {
+    pub fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Binds 127.0.0.1 on a random port and serves until `state.shutdown` is cancelled.
+pub async fn bind() -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+pub async fn serve(state: Arc<State>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = state.shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(cluster = %state.name, error = %e, "accept failed");
+                    continue;
+                }
+            },
+            // reap finished connections so the set does not grow without bound
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        conns.spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(cluster = %state.name, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let svc_state = state.clone();
+            let service = service_fn(move |req| {
+                let state = svc_state.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = state.shutdown.cancelled() => {}
+            }
+        });
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+fn authenticate(state: &State, headers: &http::HeaderMap) -> Option<User> {
+    let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("bearer "))?
+        .trim();
+    if !token.is_empty() && constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+        return Some(User {
+            name: "kubernetes-admin".into(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        });
+    }
+    None
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    // Health and version are readable without credentials, as with kube-apiserver's
+    // system:public-info-viewer role.
+    let public = matches!(path.as_str(), "/healthz" | "/livez" | "/readyz" | "/version")
+        || path.starts_with("/healthz/")
+        || path.starts_with("/livez/")
+        || path.starts_with("/readyz/");
+    let user = match authenticate(&state, &parts.headers) {
+        Some(u) => u,
+        None if public => User {
+            name: "system:anonymous".into(),
+            groups: vec!["system:unauthenticated".into()],
+        },
+        None => return error_response(&ApiError::unauthorized()),
+    };
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return error_response(&ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("Request entity too large: limit is {MAX_BODY}"),
+                None,
+            ));
+        }
+    };
+    let req = Request {
+        method: parts.method,
+        query: Query::parse(parts.uri.query()),
+        path,
+        headers: parts.headers,
+        body,
+        user,
+    };
+    let started = std::time::Instant::now();
+    let (method, path, user) = (req.method.clone(), req.path.clone(), req.user.name.clone());
+    let resp = route(&state, req).await;
+    tracing::debug!(
+        cluster = %state.name, %method, %path, %user,
+        status = resp.status().as_u16(), elapsed = ?started.elapsed(), "request"
+    );
+    resp
+}
+
+async fn route(state: &Arc<State>, req: Request) -> Response<Body> {
+    let accept = Accept::parse(req.header("accept"));
+    let path = req.path.clone();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    match segs.as_slice() {
+        ["healthz" | "livez" | "readyz", rest @ ..] if get => health(&req, segs[0], rest),
+        ["version"] if get => json_response(200, &version_doc(state)),
+        ["api"] if get => crate::discovery::core_versions(state, &req, &accept),
+        ["apis"] if get => crate::discovery::groups(state, &req, &accept),
+        ["openapi", "v3", rest @ ..] if get => crate::openapi::serve_v3(state, &req, rest),
+        ["openapi", "v2"] if get => crate::openapi::serve_v2(state, &req),
+        ["api", "v1", rest @ ..] => resource_route(state, req, &accept, "", "v1", rest).await,
+        ["apis", group] if get => crate::discovery::group(state, group),
+        ["apis", group, version, rest @ ..] => {
+            let (g, v) = (group.to_string(), version.to_string());
+            resource_route(state, req, &accept, &g, &v, rest).await
+        }
+        _ => error_response(&ApiError::no_route()),
+    }
+}
+
+fn health(req: &Request, kind: &str, rest: &[&str]) -> Response<Body> {
+    if !rest.is_empty() && rest != ["ping"] && rest != ["etcd"] && rest != ["log"] {
+        return text_response(StatusCode::NOT_FOUND, "404 page not found\n");
+    }
+    if req.query.get("verbose").is_some() {
+        let checks = [
+            "ping",
+            "log",
+            "etcd",
+            "poststarthook/start-apiextensions-controllers",
+            "poststarthook/crd-informer-synced",
+        ];
+        let mut out = String::new();
+        for c in checks {
+            out.push_str(&format!("[+]{c} ok\n"));
+        }
+        out.push_str(&format!("{kind} check passed\n"));
+        return text_response(StatusCode::OK, out);
+    }
+    text_response(StatusCode::OK, "ok")
+}
+
+fn version_doc(state: &State) -> Value {
+    let v = state.config.git_version.trim_start_matches('v');
+    let mut parts = v.split(['.', '+', '-']);
+    let major = parts.next().unwrap_or("1");
+    let minor = parts.next().unwrap_or("0");
+    json!({
+        "major": major,
+        "minor": minor,
+        "emulationMajor": major,
+        "emulationMinor": minor,
+        "minCompatibilityMajor": major,
+        "minCompatibilityMinor": minor,
+        "gitVersion": state.config.git_version,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2025-08-01T00:00:00Z",
+        "goVersion": "go1.24.5",
+        "compiler": "gc",
+        "platform": "linux/amd64"
+    })
+}
+
+/// What a resource URL addresses.
+#[derive(Clone)]
+pub struct Target {
+    pub rt: Arc<ResourceType>,
+    pub version: String,
+    /// The namespace in the URL (None for cluster-scoped types and all-namespaces lists).
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
+
+impl Target {
+    pub fn api_version(&self) -> String {
+        self.rt.api_version(&self.version)
+    }
+    pub fn ns(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("")
+    }
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+}
+
+fn parse_target(state: &State, group: &str, version: &str, segs: &[&str]) -> Result<Target, ApiError> {
+    let reg = state.registry();
+    let lookup = |plural: &str| reg.lookup(group, version, plural);
+    let target = |rt: Arc<ResourceType>, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| Target {
+        rt,
+        version: version.to_string(),
+        namespace: ns.map(str::to_string),
+        name: name.map(str::to_string),
+        subresource: sub.map(str::to_string),
+    };
+    let t = match segs {
+        ["namespaces", ns, plural, rest @ ..]
+            if group.is_empty() || lookup(plural).is_some_and(|t| t.namespaced) =>
+        {
+            match lookup(plural) {
+                Some(rt) if rt.namespaced => match rest {
+                    [] => target(rt, Some(ns), None, None),
+                    [name] => target(rt, Some(ns), Some(name), None),
+                    [name, sub] => target(rt, Some(ns), Some(name), Some(sub)),
+                    _ => return Err(ApiError::no_route()),
+                },
+                // /api/v1/namespaces/<name>/status|finalize
+                _ if group.is_empty() && rest.is_empty() && matches!(*plural, "status" | "finalize") => {
+                    let rt = lookup("namespaces").ok_or_else(ApiError::no_route)?;
+                    target(rt, None, Some(ns), Some(plural))
+                }
+                _ => return Err(ApiError::no_route()),
+            }
+        }
+        [plural] => target(lookup(plural).ok_or_else(ApiError::no_route)?, None, None, None),
+        [plural, name] => {
+            let rt = lookup(plural).ok_or_else(ApiError::no_route)?;
+            if rt.namespaced {
+                return Err(ApiError::no_route());
+            }
+            target(rt, None, Some(name), None)
+        }
+        [plural, name, sub] => {
+            let rt = lookup(plural).ok_or_else(ApiError::no_route)?;
+            if rt.namespaced {
+                return Err(ApiError::no_route());
+            }
+            target(rt, None, Some(name), Some(sub))
+        }
+        _ => return Err(ApiError::no_route()),
+    };
+    if let Some(sub) = &t.subresource {
+        let v = t.rt.version(version).ok_or_else(ApiError::no_route)?;
+        let ok = match sub.as_str() {
+            "status" => v.status,
+            "scale" => v.scale.is_some(),
+            "finalize" => t.rt.plural == "namespaces" && t.rt.group.is_empty(),
+            _ => false,
+        };
+        if !ok {
+            return Err(ApiError::no_route());
+        }
+    }
+    Ok(t)
+}
+
+async fn resource_route(
+    state: &Arc<State>,
+    req: Request,
+    accept: &Accept,
+    group: &str,
+    version: &str,
+    segs: &[&str],
+) -> Response<Body> {
+    if segs.is_empty() {
+        return if req.method == Method::GET {
+            crate::discovery::resource_list(state, group, version)
+        } else {
+            error_response(&ApiError::method_not_allowed())
+        };
+    }
+    // legacy /watch/ prefix
+    let (segs, legacy_watch) = match segs {
+        ["watch", rest @ ..] => (rest, true),
+        _ => (segs, false),
+    };
+    let target = match parse_target(state, group, version, segs) {
+        Ok(t) => t,
+        Err(e) => return error_response(&e),
+    };
+    if !accept.acceptable() {
+        return error_response(&ApiError::not_acceptable(&[
+            "application/json",
+            "application/yaml",
+            "application/vnd.kubernetes.protobuf",
+        ]));
+    }
+    let result = crate::handlers::dispatch(state, &req, accept, target, legacy_watch).await;
+    match result {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}

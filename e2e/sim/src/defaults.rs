@@ -246,6 +246,13 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
             }
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            if old.is_none() {
+                let mut fins = meta::finalizers(obj);
+                if !fins.iter().any(|f| f == crate::crd::CLEANUP_FINALIZER) {
+                    fins.push(crate::crd::CLEANUP_FINALIZER.to_string());
+                    meta::set_finalizers(obj, fins);
+                }
+            }
             let spec = obj_mut(obj, "spec");
             let conv = spec.entry("conversion").or_insert_with(|| json!({}));
             if let Some(c) = conv.as_object_mut() {

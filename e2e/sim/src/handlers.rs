@@ -601,6 +601,8 @@ pub fn check_schema(
         }
     }
     if !causes.is_empty() {
+        // kube-openapi walks properties in Go map order; sorted is the stable equivalent
+        causes.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::invalid(&rt.group, &rt.kind, meta::name(obj), causes));
     }
     let mut warnings = Vec::new();

@@ -748,10 +748,16 @@ pub fn apply(
         .into_iter()
         .filter(|p| subset_at(&owned, p).is_none_or(|n| n.is_empty()))
         .collect();
-    // remove deepest paths first so list items are found before their parents go
-    to_remove.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    // remove whole subtrees: the shallowest paths first, skipping what they contain (a list
+    // item is found by its key fields, which must still be there when it is removed)
+    to_remove.sort_by_key(Vec::len);
+    let mut removed: Vec<Vec<String>> = Vec::new();
     for p in to_remove {
+        if removed.iter().any(|r| p.starts_with(r)) {
+            continue;
+        }
         remove_at(&mut merged, &p);
+        removed.push(p);
     }
 
     upsert(

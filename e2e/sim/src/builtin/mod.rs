@@ -483,6 +483,17 @@ fn build_definitions() -> Definitions {
     for def in defs.values_mut() {
         normalize_refs(def);
     }
+    // Types whose JSON is any value (or a union) are declared `type: object` by k8s-openapi.
+    for any in [
+        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON",
+        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool",
+        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray",
+        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray",
+    ] {
+        if let Some(Value::Object(d)) = defs.get_mut(any) {
+            d.remove("type");
+        }
+    }
     let semantics: Map<String, Value> =
         serde_json::from_str(include_str!("list_semantics.json")).expect("list_semantics.json is valid JSON");
     for (def_name, fields) in semantics {

@@ -64,6 +64,18 @@ impl FieldValidation {
     }
 }
 
+/// What kind of request a write comes from: it decides how strict-validation failures are
+/// reported, as kube-apiserver's handlers differ there.
+#[derive(Clone, Debug, Default)]
+pub enum Origin {
+    /// POST/PUT with a full object.
+    #[default]
+    Body,
+    /// A merge, JSON or strategic patch; the value shown in the error (the patched object
+    /// for JSON patches, the patch for strategic merge patches).
+    Patch(String),
+}
+
 /// Options shared by every write.
 #[derive(Clone, Debug)]
 pub struct WriteOpts {
@@ -71,6 +83,7 @@ pub struct WriteOpts {
     pub field_manager: String,
     pub validation: FieldValidation,
     pub force: bool,
+    pub origin: Origin,
 }
 
 impl WriteOpts {
@@ -98,6 +111,7 @@ impl WriteOpts {
             field_manager: manager,
             validation: FieldValidation::parse(req.query.get("fieldValidation"))?,
             force: req.query.flag("force")?,
+            origin: Origin::Body,
         })
     }
 
@@ -108,6 +122,7 @@ impl WriteOpts {
             field_manager: manager.into(),
             validation: FieldValidation::Ignore,
             force: false,
+            origin: Origin::Body,
         }
     }
 }
@@ -526,20 +541,17 @@ fn generate_suffix() -> String {
         .collect()
 }
 
-/// Schema validation, pruning and (for custom resources) defaulting.
-/// Returns the warnings for dropped fields, or an error.
-pub fn check_schema(
-    state: &State,
+/// Walks `obj` with its type's schema: prunes unknown fields (returned), applies custom
+/// resource defaults, and returns field errors; decoding errors of built-in types fail.
+pub fn walk_schema(
     rt: &ResourceType,
     version: &str,
     obj: &mut Value,
-    validation: FieldValidation,
     check_required: bool,
-) -> ApiResult<Vec<String>> {
+) -> ApiResult<(Vec<String>, Vec<Cause>)> {
     let defs = crate::builtin::definitions();
     let mut unknown = Vec::new();
     let mut causes = Vec::new();
-    let _ = state;
     match &rt.builtin {
         Some(b) => {
             let root = defs.defs.get(&b.definition).map(|d| Node::new(d, &defs.defs));
@@ -600,6 +612,20 @@ pub fn check_schema(
             *obj = Value::Object(out);
         }
     }
+    Ok((unknown, causes))
+}
+
+/// Schema validation, pruning and (for custom resources) defaulting.
+/// Returns the warnings for dropped fields, or an error.
+pub fn check_schema(
+    rt: &ResourceType,
+    version: &str,
+    obj: &mut Value,
+    validation: FieldValidation,
+    origin: &Origin,
+    check_required: bool,
+) -> ApiResult<Vec<String>> {
+    let (unknown, mut causes) = walk_schema(rt, version, obj, check_required)?;
     if !causes.is_empty() {
         // kube-openapi walks properties in Go map order; sorted is the stable equivalent
         causes.sort_by(|a, b| a.field.cmp(&b.field));
@@ -610,10 +636,19 @@ pub fn check_schema(
         match validation {
             FieldValidation::Strict => {
                 let list: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
-                return Err(ApiError::bad_request(format!(
-                    "strict decoding error: {}",
-                    list.join(", ")
-                )));
+                let strict = format!("strict decoding error: {}", list.join(", "));
+                return Err(match origin {
+                    Origin::Body => ApiError::bad_request(format!(
+                        "{} in version \"{version}\" cannot be handled as a {}: {strict}",
+                        rt.kind, rt.kind
+                    )),
+                    Origin::Patch(value) => ApiError::invalid(
+                        "",
+                        "",
+                        "",
+                        vec![Cause::invalid("patch", &Value::String(value.clone()), strict)],
+                    ),
+                });
             }
             FieldValidation::Warn => {
                 warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
@@ -811,7 +846,14 @@ pub fn finish_write(
     // Defaults, schema, type-specific rules.
     crate::defaults::apply(rt, &mut new, old);
     let check_required = true;
-    let mut warnings = check_schema(state, rt, version, &mut new, opts.validation, check_required)?;
+    let mut warnings = check_schema(
+        rt,
+        version,
+        &mut new,
+        opts.validation,
+        &opts.origin,
+        check_required,
+    )?;
     let name = meta::name(&new).to_string();
     let mut causes = crate::validation::name_causes("metadata.name", &name, rt.name_rule());
     causes.extend(crate::validation::metadata_causes(&new));

@@ -4,7 +4,7 @@
 use http::Response;
 use serde_json::{Map, Value, json};
 
-use crate::handlers::{WriteOpts, finish_write, with_type_meta, with_warnings};
+use crate::handlers::{Origin, WriteOpts, finish_write, with_type_meta, with_warnings};
 use crate::http::{Accept, Body, Request, decode_body, object_response};
 use crate::managed::Operation;
 use crate::meta;
@@ -25,7 +25,7 @@ fn patch_options_invalid(field: &str, cause: Cause) -> ApiError {
 
 pub fn patch(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiResult<Response<Body>> {
     let ct = req.content_type().to_string();
-    let opts = WriteOpts::from_request(req)?;
+    let mut opts = WriteOpts::from_request(req)?;
     let is_apply = ct == APPLY;
     if !matches!(ct.as_str(), APPLY | SMP | MERGE | JSON_PATCH) || (ct == SMP && target.rt.is_custom()) {
         return Err(ApiError::unsupported_patch());
@@ -64,6 +64,19 @@ pub fn patch(state: &State, req: &Request, accept: &Accept, target: &Target) -> 
 
     if is_apply {
         check_applied(target, &body)?;
+        // structured-merge-diff cannot type an applied configuration with unknown fields
+        let mut probe = body.clone();
+        if let Ok((unknown, _)) = crate::handlers::walk_schema(rt, &target.version, &mut probe, false)
+            && let Some(f) = unknown.first()
+        {
+            return Err(ApiError::bad_request(format!(
+                "failed to create typed patch object ({}/{}; {}, Kind={}): .{f}: field not declared in schema",
+                target.ns(),
+                target.name(),
+                target.api_version(),
+                rt.kind
+            )));
+        }
     }
 
     for _attempt in 0..16 {
@@ -112,6 +125,13 @@ pub fn patch(state: &State, req: &Request, accept: &Accept, target: &Target) -> 
                     .and_then(|b| defs.defs.get(&b.definition))
                     .map(|d| Node::new(d, &defs.defs));
                 let patched = apply_patch(&ct, &live_typed, &body, root)?;
+                // strict-validation errors of patches show the patched object (JSON and
+                // merge patches) or the patch (strategic merge), as kube-apiserver does
+                opts.origin = Origin::Patch(if ct == SMP {
+                    go_value_string(&body)
+                } else {
+                    serde_json::to_string(&patched).unwrap_or_default()
+                });
                 let want_rv = meta::resource_version(&patched);
                 if !want_rv.is_empty() && want_rv != meta::resource_version(live) {
                     return Err(ApiError::modified(&gr, target.name()));
@@ -409,6 +429,28 @@ fn merge_list(orig: &[Value], patch: &[Value], schema: Option<Node<'_>>) -> ApiR
         }
     }
     Ok(out)
+}
+
+/// Go's `%+v` of a decoded JSON value (`map[a:1 b:[x y]]`).
+fn go_value_string(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k}:{}", go_value_string(&m[*k])))
+                .collect();
+            format!("map[{}]", parts.join(" "))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_value_string).collect::<Vec<_>>().join(" ")
+        ),
+        Value::String(s) => s.clone(),
+        Value::Null => "<nil>".into(),
+        other => other.to_string(),
+    }
 }
 
 fn go_map(m: &Map<String, Value>) -> String {

@@ -504,12 +504,54 @@ async fn strict_field_validation() {
     let e = api_error(client.request::<ConfigMap>(post("?fieldValidation=Strict")).await);
     assert_eq!(
         (e.code, e.message.as_str()),
-        (400, "strict decoding error: unknown field \"bogus\"")
+        (
+            400,
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"bogus\""
+        )
+    );
+    // a strict patch reports the patched object, as kube-apiserver does
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let pre = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p"}});
+    api.create(&PostParams::default(), &serde_json::from_value(pre).unwrap())
+        .await
+        .unwrap();
+    let patch = http::Request::patch("/api/v1/namespaces/default/configmaps/p?fieldValidation=Strict")
+        .header("content-type", "application/merge-patch+json")
+        .body(br#"{"bogus":2}"#.to_vec())
+        .unwrap();
+    let e = api_error(client.request::<ConfigMap>(patch).await);
+    assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+    assert!(
+        e.message
+            .starts_with(" \"\" is invalid: patch: Invalid value: \"{"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message
+            .ends_with("\": strict decoding error: unknown field \"bogus\""),
+        "{}",
+        e.message
+    );
+    // server-side apply cannot type unknown fields at all
+    let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p"}, "bogus": 3});
+    let e = api_error(
+        api.patch("p", &PatchParams::apply("m"), &Patch::Apply(&cfg))
+            .await,
+    );
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (
+            400,
+            "failed to create typed patch object (default/p; v1, Kind=ConfigMap): .bogus: field not declared in schema"
+        )
     );
     // the default (Warn) drops the field and succeeds
     client.request::<ConfigMap>(post("")).await.unwrap();
-    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
-    let stored = api.get("s").await.unwrap();
+    let stored = Api::<ConfigMap>::default_namespaced(client.clone())
+        .get("s")
+        .await
+        .unwrap();
     assert!(serde_json::to_value(&stored).unwrap().get("bogus").is_none());
     let e = api_error(client.request::<ConfigMap>(post("?fieldValidation=Loose")).await);
     assert_eq!(

@@ -534,27 +534,29 @@ fn build_definitions() -> Definitions {
 }
 
 /// Rewrites `{"$ref": X, "description": ...}` into kube-openapi's v3 form
-/// `{"allOf": [{"$ref": X}], "description": ...}`, recursively.
+/// `{"allOf": [{"$ref": X}], "description": ...}`, recursively through schema nodes.
+/// The keys of `properties` are field names (JSONSchemaProps has fields named `$ref` and
+/// `allOf`), so only their values are schemas.
 fn normalize_refs(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            if m.len() > 1
-                && let Some(r) = m.remove("$ref")
-            {
-                let r = match r {
-                    Value::String(s) if !s.starts_with(REF_PREFIX) => {
-                        Value::String(format!("{REF_PREFIX}{}", s.rsplit('/').next().unwrap_or(&s)))
-                    }
-                    other => other,
-                };
-                m.insert("allOf".into(), json!([{"$ref": r}]));
+    let Value::Object(m) = v else { return };
+    if m.len() > 1
+        && let Some(r) = m.remove("$ref")
+    {
+        let r = match r {
+            Value::String(s) if !s.starts_with(REF_PREFIX) => {
+                Value::String(format!("{REF_PREFIX}{}", s.rsplit('/').next().unwrap_or(&s)))
             }
-            for (_, c) in m.iter_mut() {
-                normalize_refs(c);
-            }
+            other => other,
+        };
+        m.insert("allOf".into(), json!([{"$ref": r}]));
+    }
+    for (k, c) in m.iter_mut() {
+        match (k.as_str(), c) {
+            ("properties", Value::Object(props)) => props.values_mut().for_each(normalize_refs),
+            ("items" | "additionalProperties" | "not", c @ Value::Object(_)) => normalize_refs(c),
+            ("allOf" | "anyOf" | "oneOf", Value::Array(a)) => a.iter_mut().for_each(normalize_refs),
+            _ => {}
         }
-        Value::Array(a) => a.iter_mut().for_each(normalize_refs),
-        _ => {}
     }
 }
 
@@ -576,6 +578,11 @@ mod tests {
         assert_eq!(args.list_type(), ListType::Atomic);
         let deploy = &d.defs["io.k8s.api.apps.v1.Deployment"];
         assert_eq!(deploy["x-kubernetes-group-version-kind"][0]["kind"], "Deployment");
+        // property names are not schema keywords
+        let props =
+            &d.defs["io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"]["properties"];
+        assert_eq!(props["$ref"], json!({"type": "string"}));
+        assert_eq!(props["allOf"]["type"], "array");
     }
 
     #[test]

@@ -83,6 +83,12 @@ fn main() -> ExitCode {
 
 async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()> {
     use anyhow::Context;
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!(
+            "cannot create the kubeconfig directory {} (is the path writable?)",
+            dir.display()
+        )
+    })?;
     let ready = dir.join("ready");
     // a stale ready file from an earlier run must not fool a waiting process
     match std::fs::remove_file(&ready) {

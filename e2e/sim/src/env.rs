@@ -79,6 +79,11 @@ impl SimCluster {
     async fn start_with_owned(name: String, config: ServerConfig) -> Result<SimCluster, StartError> {
         SimCluster::start_with(&name, config).await
     }
+
+    /// [`SimCluster::start`] with an owned name (handy for starting many concurrently).
+    pub async fn start_owned(name: String) -> Result<SimCluster, StartError> {
+        SimCluster::start(&name).await
+    }
 }
 
 #[cfg(test)]

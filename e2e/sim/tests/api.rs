@@ -1351,3 +1351,169 @@ async fn environment_writes_private_kubeconfigs() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn delete_collection_and_method_not_allowed() {
+    let (_c, client) = cluster("delcoll").await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    for (n, l) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        api.create(&PostParams::default(), &cm(n, &[("grp", l)]))
+            .await
+            .unwrap();
+    }
+    let deleted = api
+        .delete_collection(&DeleteParams::default(), &ListParams::default().labels("grp=x"))
+        .await
+        .unwrap();
+    let names: Vec<String> = deleted
+        .left()
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap())
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap())
+        .collect();
+    assert_eq!(left, vec!["c"]);
+    // POST to an object URL is not a verb the server serves
+    let req = http::Request::post("/api/v1/namespaces/default/configmaps/c")
+        .header("content-type", "application/json")
+        .body(b"{}".to_vec())
+        .unwrap();
+    let e = api_error(client.request::<Value>(req).await);
+    assert_eq!((e.code, e.reason.as_str()), (405, "MethodNotAllowed"));
+    assert_eq!(
+        e.message,
+        "the server does not allow this method on the requested resource"
+    );
+    // unknown resources and groups
+    let e = api_error(
+        client
+            .request::<Value>(
+                http::Request::get("/apis/nope.example.com/v1/things")
+                    .body(vec![])
+                    .unwrap(),
+            )
+            .await,
+    );
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (404, "the server could not find the requested resource")
+    );
+}
+
+#[tokio::test]
+async fn watch_bookmarks_and_timeouts() {
+    let config = hubspoke_sim::ServerConfig {
+        bookmark_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let c = hubspoke_sim::SimCluster::start_with("bookmarks", config)
+        .await
+        .unwrap();
+    let client = client_for(&c).await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(30), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    // a write elsewhere advances the resourceVersion without events for this watch
+    Api::<Secret>::default_namespaced(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "s"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let now: u64 = c.resource_version();
+    match tokio::time::timeout(WAIT, stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        WatchEvent::Bookmark(b) => assert_eq!(b.metadata.resource_version.parse::<u64>().unwrap(), now),
+        other => panic!("expected a bookmark, got {other:?}"),
+    }
+    // timeoutSeconds ends the stream
+    let mut short = api
+        .watch(&WatchParams::default().timeout(1), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(ev) = short.next().await {
+            ev.unwrap();
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the watch closed after its timeout");
+}
+
+#[tokio::test]
+async fn recreating_a_crd_does_not_bring_back_old_objects() {
+    let (_c, client) = cluster("crd-recreate").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v1", "Widget"), "widgets");
+    let widgets: Api<DynamicObject> = Api::default_namespaced_with(client.clone(), &ar);
+    crds.create(&PostParams::default(), &widget_crd()).await.unwrap();
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            crds.clone(),
+            "widgets.example.com",
+            conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let w: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "old"}, "spec": {"size": 1}})).unwrap();
+    widgets.create(&PostParams::default(), &w).await.unwrap();
+    crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        WAIT,
+        await_condition(crds.clone(), "widgets.example.com", conditions::is_deleted("")),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    crds.create(&PostParams::default(), &widget_crd()).await.unwrap();
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            crds.clone(),
+            "widgets.example.com",
+            conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        widgets
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}

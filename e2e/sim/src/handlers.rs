@@ -152,13 +152,14 @@ pub fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<
     resp
 }
 
-fn respond(accept: &Accept, target: &Target, code: u16, obj: &Value) -> Response<Body> {
-    let obj = output_object(accept, target, obj);
+/// Answers with one object, as a Table / PartialObjectMetadata if that was asked for.
+fn respond(req: &Request, accept: &Accept, target: &Target, code: u16, obj: &Value) -> Response<Body> {
+    let obj = output_object(accept, target, obj, req.query.str("includeObject"));
     object_response(code, &obj, accept)
 }
 
-/// Applies `as=PartialObjectMetadata` / `as=Table` to a single object.
-fn output_object(accept: &Accept, target: &Target, obj: &Value) -> Value {
+/// Applies `as=PartialObjectMetadata` / `as=Table` (with `includeObject`) to one object.
+pub fn output_object(accept: &Accept, target: &Target, obj: &Value, include_object: &str) -> Value {
     if let Some(v) = &accept.table {
         return crate::table::table(
             &target.rt,
@@ -167,7 +168,7 @@ fn output_object(accept: &Accept, target: &Target, obj: &Value) -> Value {
             v,
             "",
             None,
-            &include_object(accept),
+            include_object,
         );
     }
     if let Some(v) = &accept.partial_metadata {
@@ -178,10 +179,6 @@ fn output_object(accept: &Accept, target: &Target, obj: &Value) -> Value {
         });
     }
     obj.clone()
-}
-
-fn include_object(_accept: &Accept) -> String {
-    String::new()
 }
 
 /// The protobuf message of a built-in type's request bodies (custom resources have none).
@@ -215,7 +212,6 @@ fn get(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiRes
         .store
         .get(&storage_key(&target.rt), &key)
         .ok_or_else(|| ApiError::not_found(&gr, target.name()))?;
-    let _ = req;
     let obj = with_type_meta(&obj, &target.rt, &target.version);
     if target.subresource.as_deref() == Some("scale") {
         return Ok(object_response(
@@ -224,7 +220,7 @@ fn get(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiRes
             accept,
         ));
     }
-    Ok(respond(accept, target, 200, &obj))
+    Ok(respond(req, accept, target, 200, &obj))
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -309,6 +305,30 @@ impl Selectors {
     }
 }
 
+/// The objects of a table in the request's scope, in key order, after `start_after`.
+/// Keys are `namespace/name`, so a namespace is a contiguous range.
+fn scope_range<'a>(
+    table: &'a crate::store::Table,
+    target: &Target,
+    start_after: Option<&str>,
+) -> Box<dyn Iterator<Item = (&'a String, &'a Arc<Value>)> + 'a> {
+    use std::ops::Bound;
+    let prefix = match &target.namespace {
+        Some(ns) if target.rt.namespaced => Some(format!("{ns}/")),
+        _ => None,
+    };
+    let lower = match (start_after, &prefix) {
+        (Some(k), _) => Bound::Excluded(k.to_string()),
+        (None, Some(p)) => Bound::Included(p.clone()),
+        (None, None) => Bound::Unbounded,
+    };
+    let range = table.range::<_, String>((lower, Bound::Unbounded));
+    match prefix {
+        Some(p) => Box::new(range.take_while(move |(k, _)| k.starts_with(&p))),
+        None => Box::new(range),
+    }
+}
+
 fn in_scope(target: &Target, key: &str) -> bool {
     match &target.namespace {
         Some(ns) if target.rt.namespaced => {
@@ -373,12 +393,7 @@ fn list(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiRe
     let mut last_key = None;
     let mut remaining = 0usize;
     let mut more = false;
-    let iter: Box<dyn Iterator<Item = (&String, &Arc<Value>)>> = match &start_after {
-        Some(k) => Box::new(
-            table.range::<_, String>((std::ops::Bound::Excluded(k.clone()), std::ops::Bound::Unbounded)),
-        ),
-        None => Box::new(table.iter()),
-    };
+    let iter = scope_range(&table, target, start_after.as_deref());
     for (k, v) in iter {
         if !in_scope(target, k) || !sel.matches(v) {
             continue;
@@ -948,6 +963,8 @@ pub fn finish_write(
                     WriteError::Exists => ApiError::internal("unexpected"),
                 })?;
             if pending_delete {
+                // the last finalizer is gone: the object goes (if nobody changed it meanwhile,
+                // in which case that writer's update decides)
                 let _ = state
                     .store
                     .delete(&storage, &key, Some(meta::resource_version(&stored)));
@@ -989,7 +1006,7 @@ fn create(state: &State, req: &Request, accept: &Accept, target: &Target) -> Api
         crate::managed::Operation::Update,
     )?;
     Ok(with_warnings(
-        respond(accept, target, 201, &w.object),
+        respond(req, accept, target, 201, &w.object),
         &w.warnings,
     ))
 }
@@ -1040,7 +1057,7 @@ fn update(state: &State, req: &Request, accept: &Accept, target: &Target) -> Api
             crate::managed::Operation::Update,
         )?;
         return Ok(with_warnings(
-            respond(accept, target, 200, &w.object),
+            respond(req, accept, target, 200, &w.object),
             &w.warnings,
         ));
     }
@@ -1053,7 +1070,7 @@ fn update(state: &State, req: &Request, accept: &Accept, target: &Target) -> Api
         crate::managed::Operation::Update,
     )?;
     Ok(with_warnings(
-        respond(accept, target, 200, &w.object),
+        respond(req, accept, target, 200, &w.object),
         &w.warnings,
     ))
 }
@@ -1268,7 +1285,7 @@ fn delete(state: &State, req: &Request, accept: &Accept, target: &Target) -> Api
     if gone && !return_obj {
         return Ok(object_response(code, &delete_status(&target.rt, &obj), accept));
     }
-    Ok(respond(accept, target, code, &obj))
+    Ok(respond(req, accept, target, code, &obj))
 }
 
 fn delete_collection(
@@ -1281,7 +1298,7 @@ fn delete_collection(
     let sel = Selectors::from_request(req, target)?;
     let (_, table) = state.store.snapshot(&storage_key(&target.rt));
     let mut deleted = Vec::new();
-    for (k, v) in table.iter() {
+    for (k, v) in scope_range(&table, target, None) {
         if !in_scope(target, k) || !sel.matches(v) {
             continue;
         }

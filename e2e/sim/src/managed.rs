@@ -632,17 +632,13 @@ pub fn merge_applied(live: &Value, applied: &Value, node: Option<Node<'_>>) -> V
 
 fn root_node<'a>(
     rt: &ResourceType,
-    version: &str,
     defs: &'a crate::builtin::Definitions,
     crd: &'a Option<std::sync::Arc<Value>>,
 ) -> Option<Node<'a>> {
     match (&rt.builtin, crd) {
         (Some(b), _) => defs.defs.get(&b.definition).map(|d| Node::new(d, &defs.defs)),
         (None, Some(s)) => Some(Node::standalone(s)),
-        _ => {
-            let _ = version;
-            None
-        }
+        _ => None,
     }
 }
 
@@ -660,7 +656,7 @@ pub fn apply(
 ) -> ApiResult<Value> {
     let defs = crate::builtin::definitions();
     let crd = rt.version(version).and_then(|v| v.schema.clone());
-    let root = root_node(rt, version, &defs, &crd);
+    let root = root_node(rt, &defs, &crd);
     let sub = match subresource {
         Some("status") => Some("status"),
         _ => None,

@@ -18,8 +18,7 @@ const SMP: &str = "application/strategic-merge-patch+json";
 const MERGE: &str = "application/merge-patch+json";
 const JSON_PATCH: &str = "application/json-patch+json";
 
-fn patch_options_invalid(field: &str, cause: Cause) -> ApiError {
-    let _ = field;
+fn patch_options_invalid(cause: Cause) -> ApiError {
     ApiError::invalid("meta.k8s.io", "PatchOptions", "", vec![cause])
 }
 
@@ -31,20 +30,17 @@ pub fn patch(state: &State, req: &Request, accept: &Accept, target: &Target) -> 
         return Err(ApiError::unsupported_patch());
     }
     if is_apply && req.query.get("fieldManager").is_none_or(str::is_empty) {
-        return Err(patch_options_invalid(
+        return Err(patch_options_invalid(Cause::new(
+            "FieldValueRequired",
             "fieldManager",
-            Cause::new(
-                "FieldValueRequired",
-                "fieldManager",
-                "Required value: is required for apply patch",
-            ),
-        ));
+            "Required value: is required for apply patch",
+        )));
     }
     if !is_apply && req.query.get("force").is_some() {
-        return Err(patch_options_invalid(
+        return Err(patch_options_invalid(Cause::forbidden(
             "force",
-            Cause::forbidden("force", "may not be specified for non-apply patch"),
-        ));
+            "may not be specified for non-apply patch",
+        )));
     }
     let body = decode_body(req, None)?;
     let rt = &target.rt;

@@ -612,3 +612,60 @@ fn fmt_num(f: f64) -> String {
         f.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(schema: Value, mut v: Value) -> Vec<String> {
+        let mut c = Checker::new(Mode::Custom);
+        c.walk(&mut v, Node::standalone(&schema), "spec", "Widget");
+        c.causes.iter().map(Cause::render).collect()
+    }
+
+    #[test]
+    fn nullable_and_null() {
+        let s = json!({"type": "object", "properties": {"a": {"type": "string", "nullable": true}, "b": {"type": "string"}}});
+        assert!(check(s.clone(), json!({"a": null})).is_empty());
+        assert_eq!(
+            check(s, json!({"b": null})),
+            vec!["spec.b: Invalid value: \"null\": spec.b in body must be of type string: \"null\""]
+        );
+    }
+
+    #[test]
+    fn lengths_and_counts() {
+        let s = json!({"type": "object", "properties": {
+            "s": {"type": "string", "maxLength": 3, "minLength": 2},
+            "l": {"type": "array", "items": {"type": "integer"}, "maxItems": 2, "minItems": 1},
+            "n": {"type": "number", "minimum": 0, "exclusiveMinimum": true},
+        }});
+        assert_eq!(
+            check(s.clone(), json!({"s": "long", "l": [1, 2, 3], "n": 0})),
+            vec![
+                "spec.s: Too long: may not be more than 3 bytes",
+                "spec.l: Too many: 3: must have at most 2 items",
+                "spec.n: Invalid value: 0: spec.n in body should be greater than 0",
+            ]
+        );
+        assert_eq!(
+            check(s.clone(), json!({"s": "x"})),
+            vec!["spec.s: Invalid value: \"x\": spec.s in body should be at least 2 chars long"]
+        );
+        assert_eq!(
+            check(s, json!({"l": []})),
+            vec!["spec.l: Invalid value: []interface {}{}: spec.l in body should have at least 1 items"]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_pruned_unless_preserved() {
+        let s = json!({"type": "object", "properties": {"known": {"type": "string"}, "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+        let mut v = json!({"known": "x", "extra": 1, "free": {"any": {"thing": 1}}});
+        let mut c = Checker::new(Mode::Custom);
+        c.walk(&mut v, Node::standalone(&s), "spec", "Widget");
+        assert_eq!(c.unknown, vec!["spec.extra"]);
+        assert_eq!(v, json!({"known": "x", "free": {"any": {"thing": 1}}}));
+    }
+}

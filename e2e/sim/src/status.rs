@@ -93,15 +93,34 @@ impl Cause {
     }
 }
 
-/// Renders a value the way Go's field errors print it (`"string"`, `5`, `map[string]interface {}{...}`).
+/// Renders a value the way Go's field errors print it: `"string"`, `5`, and `%#v` of
+/// decoded JSON for lists and maps (`[]interface {}{1, "a"}`, `map[string]interface {}{"k":1}`).
 pub fn go_value(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::Array(_) => "[]interface {}{...}".into(),
-        Value::Object(_) => "map[string]interface {}{...}".into(),
+        Value::Array(a) => format!(
+            "[]interface {{}}{{{}}}",
+            a.iter().map(go_inner).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k:?}:{}", go_inner(&m[*k])))
+                .collect();
+            format!("map[string]interface {{}}{{{}}}", parts.join(", "))
+        }
+    }
+}
+
+fn go_inner(v: &Value) -> String {
+    match v {
+        Value::Null => "interface {}(nil)".into(),
+        other => go_value(other),
     }
 }
 

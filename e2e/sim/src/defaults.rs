@@ -48,17 +48,11 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
             default(spec, "replicas", json!(1));
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "progressDeadlineSeconds", json!(600));
-            let strategy = spec.entry("strategy").or_insert_with(|| json!({}));
-            if let Some(s) = strategy.as_object_mut() {
-                default(s, "type", json!("RollingUpdate"));
-                if s.get("type") == Some(&json!("RollingUpdate")) {
-                    let ru = s.entry("rollingUpdate").or_insert_with(|| json!({}));
-                    if let Some(ru) = ru.as_object_mut() {
-                        default(ru, "maxUnavailable", json!("25%"));
-                        default(ru, "maxSurge", json!("25%"));
-                    }
-                }
-            }
+            rolling_strategy(
+                spec,
+                "strategy",
+                &[("maxUnavailable", json!("25%")), ("maxSurge", json!("25%"))],
+            );
             pod_template(template_of(spec));
         }
         ("apps", "ReplicaSet") => {
@@ -76,16 +70,7 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
                 "persistentVolumeClaimRetentionPolicy",
                 json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
             );
-            let us = spec.entry("updateStrategy").or_insert_with(|| json!({}));
-            if let Some(us) = us.as_object_mut() {
-                default(us, "type", json!("RollingUpdate"));
-                if us.get("type") == Some(&json!("RollingUpdate")) {
-                    let ru = us.entry("rollingUpdate").or_insert_with(|| json!({}));
-                    if let Some(ru) = ru.as_object_mut() {
-                        default(ru, "partition", json!(0));
-                    }
-                }
-            }
+            rolling_strategy(spec, "updateStrategy", &[("partition", json!(0))]);
             if let Some(vcts) = spec.get_mut("volumeClaimTemplates").and_then(Value::as_array_mut) {
                 for v in vcts {
                     if let Some(s) = v.get_mut("spec").and_then(Value::as_object_mut) {
@@ -106,17 +91,11 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
         ("apps", "DaemonSet") => {
             let spec = obj_mut(obj, "spec");
             default(spec, "revisionHistoryLimit", json!(10));
-            let us = spec.entry("updateStrategy").or_insert_with(|| json!({}));
-            if let Some(us) = us.as_object_mut() {
-                default(us, "type", json!("RollingUpdate"));
-                if us.get("type") == Some(&json!("RollingUpdate")) {
-                    let ru = us.entry("rollingUpdate").or_insert_with(|| json!({}));
-                    if let Some(ru) = ru.as_object_mut() {
-                        default(ru, "maxUnavailable", json!(1));
-                        default(ru, "maxSurge", json!(0));
-                    }
-                }
-            }
+            rolling_strategy(
+                spec,
+                "updateStrategy",
+                &[("maxUnavailable", json!(1)), ("maxSurge", json!(0))],
+            );
             pod_template(template_of(spec));
         }
         ("batch", "Job") => job(obj, old),
@@ -161,32 +140,17 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
             }
         }
         ("", "Endpoints") => {
-            if let Some(subsets) = obj.get_mut("subsets").and_then(Value::as_array_mut) {
-                for s in subsets {
-                    for p in s
-                        .get_mut("ports")
-                        .and_then(Value::as_array_mut)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(p) = p.as_object_mut() {
-                            default(p, "protocol", json!("TCP"));
-                        }
-                    }
-                }
-            }
-        }
-        ("discovery.k8s.io", "EndpointSlice") => {
-            for p in obj
-                .get_mut("ports")
+            for subset in obj
+                .get_mut("subsets")
                 .and_then(Value::as_array_mut)
                 .into_iter()
                 .flatten()
             {
-                if let Some(p) = p.as_object_mut() {
-                    default(p, "protocol", json!("TCP"));
-                }
+                each_item(Some(subset), "ports", |p| default(p, "protocol", json!("TCP")));
             }
+        }
+        ("discovery.k8s.io", "EndpointSlice") => {
+            each_item(Some(obj), "ports", |p| default(p, "protocol", json!("TCP")))
         }
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
             for s in obj
@@ -273,6 +237,38 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
             }
         }
         _ => {}
+    }
+}
+
+/// Strategy defaults: `type: RollingUpdate` and, for rolling updates, `rollingUpdate` fields.
+fn rolling_strategy(spec: &mut Map<String, Value>, key: &str, fields: &[(&str, Value)]) {
+    let Some(s) = spec.entry(key).or_insert_with(|| json!({})).as_object_mut() else {
+        return;
+    };
+    default(s, "type", json!("RollingUpdate"));
+    if s.get("type") == Some(&json!("RollingUpdate"))
+        && let Some(ru) = s
+            .entry("rollingUpdate")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+    {
+        for (k, v) in fields {
+            default(ru, k, v.clone());
+        }
+    }
+}
+
+/// Calls `f` on each object in the list at `key` of `v`.
+fn each_item(v: Option<&mut Value>, key: &str, mut f: impl FnMut(&mut Map<String, Value>)) {
+    for item in v
+        .and_then(|v| v.get_mut(key))
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(m) = item.as_object_mut() {
+            f(m);
+        }
     }
 }
 

@@ -72,6 +72,8 @@ pub enum ReadError {
 }
 
 type Loc = (Arc<str>, String);
+/// A storage and the object stored at some key of it.
+type Loc2 = (Arc<str>, Arc<Value>);
 
 struct Inner {
     rv: u64,
@@ -171,6 +173,19 @@ impl Store {
             }
         }
         Ok(table)
+    }
+
+    /// The stored object a write replaces, if its resourceVersion is `expected_rv` (any, if None).
+    fn current(g: &Inner, storage: &str, key: &str, expected_rv: Option<&str>) -> Result<Loc2, WriteError> {
+        let (storage, prev) = g
+            .tables
+            .get_key_value(storage)
+            .and_then(|(s, t)| Some((s.clone(), t.get(key)?.clone())))
+            .ok_or(WriteError::Missing)?;
+        match expected_rv {
+            Some(exp) if meta::resource_version(&prev) != exp => Err(WriteError::Conflict),
+            _ => Ok((storage, prev)),
+        }
     }
 
     fn unindex(g: &mut Inner, storage: &Arc<str>, key: &str, obj: &Value) {
@@ -278,19 +293,7 @@ impl Store {
         expected_rv: Option<&str>,
     ) -> Result<Arc<Value>, WriteError> {
         let mut g = self.lock();
-        let (storage, prev) = match g
-            .tables
-            .get_key_value(storage)
-            .and_then(|(s, t)| Some((s.clone(), t.get(key)?.clone())))
-        {
-            Some(x) => x,
-            None => return Err(WriteError::Missing),
-        };
-        if let Some(exp) = expected_rv
-            && meta::resource_version(&prev) != exp
-        {
-            return Err(WriteError::Conflict);
-        }
+        let (storage, prev) = Self::current(&g, storage, key, expected_rv)?;
         g.rv += 1;
         let rv = g.rv;
         let obj = Arc::new(with_rv(&obj, rv));
@@ -323,19 +326,7 @@ impl Store {
         expected_rv: Option<&str>,
     ) -> Result<Arc<Value>, WriteError> {
         let mut g = self.lock();
-        let (storage, prev) = match g
-            .tables
-            .get_key_value(storage)
-            .and_then(|(s, t)| Some((s.clone(), t.get(key)?.clone())))
-        {
-            Some(x) => x,
-            None => return Err(WriteError::Missing),
-        };
-        if let Some(exp) = expected_rv
-            && meta::resource_version(&prev) != exp
-        {
-            return Err(WriteError::Conflict);
-        }
+        let (storage, prev) = Self::current(&g, storage, key, expected_rv)?;
         g.rv += 1;
         let rv = g.rv;
         g.tables.get_mut(&storage).expect("exists").remove(key);

@@ -62,9 +62,7 @@ impl Watch {
         } else {
             typed
         };
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        event_line(kind, &object)
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
@@ -74,17 +72,28 @@ impl Watch {
         }
         let obj =
             json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(&self.version), "metadata": md});
-        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        event_line("BOOKMARK", &obj)
     }
 
     fn error(&self, e: &ApiError) -> Bytes {
-        let mut line =
-            serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        event_line("ERROR", &e.to_status())
     }
+}
+
+/// A watch stream line, as kube-apiserver frames each event.
+fn event_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+fn list_options_forbidden(field: &str, why: &str) -> ApiError {
+    ApiError::invalid(
+        "meta.k8s.io",
+        "ListOptions",
+        "",
+        vec![crate::status::Cause::forbidden(field, why)],
+    )
 }
 
 fn too_old(requested: u64, oldest: u64) -> ApiError {
@@ -116,36 +125,21 @@ pub fn serve(
     let rv_param = req.query.str("resourceVersion").to_string();
     let rv_match = req.query.str("resourceVersionMatch");
     if send_initial.is_some() && rv_match != "NotOlderThan" {
-        return Err(ApiError::invalid(
-            "meta.k8s.io",
-            "ListOptions",
-            "",
-            vec![crate::status::Cause::forbidden(
-                "resourceVersionMatch",
-                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            )],
+        return Err(list_options_forbidden(
+            "resourceVersionMatch",
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
         ));
     }
     if send_initial == Some(true) && !bookmarks {
-        return Err(ApiError::invalid(
-            "meta.k8s.io",
-            "ListOptions",
-            "",
-            vec![crate::status::Cause::forbidden(
-                "allowWatchBookmarks",
-                "allowWatchBookmarks must be set to true when sendInitialEvents is true",
-            )],
+        return Err(list_options_forbidden(
+            "allowWatchBookmarks",
+            "allowWatchBookmarks must be set to true when sendInitialEvents is true",
         ));
     }
     if send_initial.is_none() && !rv_match.is_empty() {
-        return Err(ApiError::invalid(
-            "meta.k8s.io",
-            "ListOptions",
-            "",
-            vec![crate::status::Cause::forbidden(
-                "resourceVersionMatch",
-                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-            )],
+        return Err(list_options_forbidden(
+            "resourceVersionMatch",
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
         ));
     }
     let timeout = match req.query.int("timeoutSeconds")? {

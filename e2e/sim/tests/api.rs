@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{api_error, client_for, cluster};
+use common::{WAIT, api_error, client_for, cluster, settle};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
@@ -15,7 +15,7 @@ use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::{WatchStreamExt, conditions, wait::await_condition, watcher};
+use kube::runtime::{WatchStreamExt, conditions, watcher};
 use serde_json::{Value, json};
 
 fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
@@ -35,8 +35,6 @@ async fn ns(client: &kube::Client, name: &str) {
     .await
     .unwrap();
 }
-
-const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn discovery_version_and_health() {
@@ -782,13 +780,7 @@ async fn garbage_collection_by_owner_references() {
         .await
         .unwrap();
     api.delete("owner", &DeleteParams::background()).await.unwrap();
-    tokio::time::timeout(
-        WAIT,
-        await_condition(api.clone(), "dep", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    settle(&api, "dep", conditions::is_deleted("")).await;
 
     // foreground: the owner stays (with the finalizer) until its dependents are gone
     let owner = api.create(&PostParams::default(), &cm("fg", &[])).await.unwrap();
@@ -831,13 +823,7 @@ async fn garbage_collection_by_owner_references() {
     )
     .await
     .unwrap();
-    tokio::time::timeout(
-        WAIT,
-        await_condition(api.clone(), "fg", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    settle(&api, "fg", conditions::is_deleted("")).await;
 
     // orphan: the dependent stays, without the owner reference
     let owner = api
@@ -848,13 +834,7 @@ async fn garbage_collection_by_owner_references() {
         .await
         .unwrap();
     api.delete("orph", &DeleteParams::orphan()).await.unwrap();
-    tokio::time::timeout(
-        WAIT,
-        await_condition(api.clone(), "orph", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    settle(&api, "orph", conditions::is_deleted("")).await;
     let dep = api.get("orph-dep").await.unwrap();
     assert!(dep.metadata.owner_references.unwrap_or_default().is_empty());
 }
@@ -900,13 +880,7 @@ async fn namespace_deletion_empties_and_removes_the_namespace() {
     )
     .await
     .unwrap();
-    tokio::time::timeout(
-        WAIT,
-        await_condition(nss.clone(), "doomed", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    settle(&nss, "doomed", conditions::is_deleted("")).await;
     // creating in a missing namespace
     let e = api_error(cms.create(&PostParams::default(), &cm("x", &[])).await);
     assert_eq!(
@@ -955,17 +929,7 @@ async fn custom_resource_definitions() {
     let (_c, client) = cluster("crds").await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.create(&PostParams::default(), &widget_crd()).await.unwrap();
-    tokio::time::timeout(
-        WAIT,
-        await_condition(
-            crds.clone(),
-            "widgets.example.com",
-            conditions::is_crd_established(),
-        ),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    settle(&crds, "widgets.example.com", conditions::is_crd_established()).await;
     let crd = crds.get("widgets.example.com").await.unwrap();
     let status = crd.status.unwrap();
     let names_accepted = status
@@ -1080,13 +1044,7 @@ async fn custom_resource_definitions() {
     crds.delete("widgets.example.com", &DeleteParams::default())
         .await
         .unwrap();
-    tokio::time::timeout(
-        WAIT,
-        await_condition(crds.clone(), "widgets.example.com", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    settle(&crds, "widgets.example.com", conditions::is_deleted("")).await;
     let e = api_error(widgets.list(&ListParams::default()).await);
     assert_eq!(e.code, 404);
 }
@@ -1473,41 +1431,15 @@ async fn recreating_a_crd_does_not_bring_back_old_objects() {
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v1", "Widget"), "widgets");
     let widgets: Api<DynamicObject> = Api::default_namespaced_with(client.clone(), &ar);
     crds.create(&PostParams::default(), &widget_crd()).await.unwrap();
-    tokio::time::timeout(
-        WAIT,
-        await_condition(
-            crds.clone(),
-            "widgets.example.com",
-            conditions::is_crd_established(),
-        ),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    settle(&crds, "widgets.example.com", conditions::is_crd_established()).await;
     let w: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "old"}, "spec": {"size": 1}})).unwrap();
     widgets.create(&PostParams::default(), &w).await.unwrap();
     crds.delete("widgets.example.com", &DeleteParams::default())
         .await
         .unwrap();
-    tokio::time::timeout(
-        WAIT,
-        await_condition(crds.clone(), "widgets.example.com", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    settle(&crds, "widgets.example.com", conditions::is_deleted("")).await;
     crds.create(&PostParams::default(), &widget_crd()).await.unwrap();
-    tokio::time::timeout(
-        WAIT,
-        await_condition(
-            crds.clone(),
-            "widgets.example.com",
-            conditions::is_crd_established(),
-        ),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    settle(&crds, "widgets.example.com", conditions::is_crd_established()).await;
     assert!(
         widgets
             .list(&ListParams::default())

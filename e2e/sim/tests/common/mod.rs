@@ -1,6 +1,8 @@
 //! Helpers shared by the emulator's integration tests.
 #![allow(dead_code)]
 
+use std::time::Duration;
+
 use hubspoke_sim::SimCluster;
 use kube::Client;
 use kube::core::Status;
@@ -26,4 +28,21 @@ pub fn api_error<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> Box<Status> {
         Err(kube::Error::Api(s)) => s,
         other => panic!("expected an API error, got {other:?}"),
     }
+}
+
+/// How long a test waits for the emulator's controllers to act.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Waits (watch-driven) until `cond` holds for the named object, failing after [`WAIT`].
+pub async fn settle<K>(api: &kube::Api<K>, name: &str, cond: impl kube::runtime::wait::Condition<K>)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    tokio::time::timeout(
+        WAIT,
+        kube::runtime::wait::await_condition(api.clone(), name, cond),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{name} did not reach the condition within {WAIT:?}"))
+    .expect("watch for the condition");
 }

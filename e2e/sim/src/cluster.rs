@@ -8,10 +8,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::handlers::{WriteOpts, finish_write};
-use crate::managed::Operation;
+use crate::handlers::create_internal;
 use crate::registry::Registry;
-use crate::server::{ServerConfig, State, Target};
+use crate::server::{ServerConfig, State};
 use crate::store::Store;
 use crate::tls::ClusterPki;
 
@@ -73,6 +72,9 @@ impl SimCluster {
             address: addr.to_string(),
             shutdown: CancellationToken::new(),
             openapi: Default::default(),
+            signer: crate::auth::TokenSigner::generate(),
+            ca_pem: pki.ca_pem.clone(),
+            faults: Default::default(),
         });
         bootstrap(&state).map_err(|message| StartError::Bootstrap {
             cluster: name.into(),
@@ -156,6 +158,11 @@ impl SimCluster {
         self.state.store.current_rv()
     }
 
+    /// Rejects `token` from now on (401), as if it had been revoked.
+    pub fn revoke_token(&self, token: &str) {
+        self.state.faults.revoke(token);
+    }
+
     /// Stops serving; open watches end.
     pub fn shutdown(&self) {
         self.state.shutdown.cancel();
@@ -186,30 +193,13 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     f.write_all(data)
 }
 
-/// The objects every cluster starts with.
+/// The objects every cluster starts with: the system namespaces, the `kubernetes` Service
+/// and the bootstrap RBAC policy.
 fn bootstrap(state: &State) -> Result<(), String> {
     let create = |group: &str, plural: &str, ns: Option<&str>, obj: Value| -> Result<(), String> {
-        let rt = state
-            .registry()
-            .by_group_resource(group, plural)
-            .ok_or_else(|| format!("no type {plural}"))?;
-        let t = Target {
-            version: rt.storage_version().name.clone(),
-            namespace: ns.map(str::to_string),
-            name: None,
-            subresource: None,
-            rt,
-        };
-        finish_write(
-            state,
-            &t,
-            None,
-            obj,
-            &WriteOpts::internal("kube-apiserver"),
-            Operation::Update,
-        )
-        .map(|_| ())
-        .map_err(|e| e.message)
+        create_internal(state, group, plural, ns, obj, "kube-apiserver")
+            .map(|_| ())
+            .map_err(|e| e.message)
     };
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         create(
@@ -230,5 +220,8 @@ fn bootstrap(state: &State) -> Result<(), String> {
             "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
         }),
     )?;
+    for (plural, obj) in crate::rbac_bootstrap::objects() {
+        create("rbac.authorization.k8s.io", plural, None, obj)?;
+    }
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::handlers::{DeleteOpts, WriteOpts, delete_object, finish_write, with_t
 use crate::managed::Operation;
 use crate::meta;
 use crate::server::{State, Target};
-use crate::store::{Event, EventType, ReadError};
+use crate::store::{Event, EventType, ReadError, object_key};
 
 const CRD_STORAGE: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
@@ -106,7 +106,178 @@ fn reconcile_all(state: &State) {
     for (_, crd) in crds.iter() {
         reconcile_crd(state, crd);
     }
+    let (_, namespaces) = state.store.snapshot("/namespaces");
+    for ns in namespaces.values() {
+        ensure_namespace_objects(state, meta::name(ns));
+    }
+    let (_, secrets) = state.store.snapshot("/secrets");
+    for s in secrets.values() {
+        reconcile_token_secret(state, s);
+    }
+    aggregate_cluster_roles(state);
     gc_sweep(state);
+}
+
+const SA_TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
+const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
+const SA_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
+const ROOT_CA: &str = "kube-root-ca.crt";
+const ROOT_CA_DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
+
+/// The `default` ServiceAccount (serviceaccount controller) and the `kube-root-ca.crt`
+/// ConfigMap (root-ca-cert-publisher) of a namespace.
+fn ensure_namespace_objects(state: &State, ns: &str) {
+    match state.store.get("/namespaces", ns) {
+        Some(n) if meta::deletion_timestamp(&n).is_none() => {}
+        _ => return,
+    }
+    let manager = "kube-controller-manager";
+    if state
+        .store
+        .get("/serviceaccounts", &object_key(ns, "default"))
+        .is_none()
+    {
+        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
+        let _ = crate::handlers::create_internal(state, "", "serviceaccounts", Some(ns), sa, manager);
+    }
+    let data = json!({"ca.crt": state.ca_pem});
+    match state.store.get("/configmaps", &object_key(ns, ROOT_CA)) {
+        None => {
+            let cm = json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": ROOT_CA, "namespace": ns, "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION}},
+                "data": data,
+            });
+            let _ = crate::handlers::create_internal(state, "", "configmaps", Some(ns), cm, manager);
+        }
+        Some(cm) if cm.get("data") != Some(&data) => {
+            let mut new = (*cm).clone();
+            new["data"] = data;
+            write(state, "/configmaps", &cm, new, manager, None);
+        }
+        Some(_) => {}
+    }
+}
+
+/// The legacy token controller: fills token Secrets of existing ServiceAccounts, deletes
+/// those whose ServiceAccount is gone.
+fn reconcile_token_secret(state: &State, secret: &Value) {
+    if secret.get("type").and_then(Value::as_str) != Some(SA_TOKEN_TYPE)
+        || meta::deletion_timestamp(secret).is_some()
+    {
+        return;
+    }
+    let ns = meta::namespace(secret);
+    let Some(sa_name) = meta::meta(secret)
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(SA_NAME_ANNOTATION))
+        .and_then(Value::as_str)
+    else {
+        return;
+    };
+    let Some(sa) = state.store.get("/serviceaccounts", &object_key(ns, sa_name)) else {
+        delete(state, "/secrets", secret);
+        return;
+    };
+    let recorded_uid = meta::meta(secret)
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(SA_UID_ANNOTATION))
+        .and_then(Value::as_str);
+    if recorded_uid.is_some_and(|u| u != meta::uid(&sa)) {
+        delete(state, "/secrets", secret);
+        return;
+    }
+    if secret.pointer("/data/token").is_some() && recorded_uid.is_some() {
+        return;
+    }
+    use base64::Engine;
+    let b64 = |s: &str| json!(base64::engine::general_purpose::STANDARD.encode(s));
+    let token = state
+        .signer
+        .sign(&crate::auth::legacy_claims(&sa, meta::name(secret)));
+    let mut new = secret.clone();
+    let md = meta::meta_mut(&mut new);
+    let ann = md.entry("annotations").or_insert_with(|| json!({}));
+    ann[SA_UID_ANNOTATION] = json!(meta::uid(&sa));
+    let data = new
+        .as_object_mut()
+        .expect("object")
+        .entry("data")
+        .or_insert_with(|| json!({}));
+    data["token"] = b64(&token);
+    data["ca.crt"] = b64(&state.ca_pem);
+    data["namespace"] = b64(ns);
+    write(state, "/secrets", secret, new, "kube-controller-manager", None);
+}
+
+/// A deleted ServiceAccount takes its legacy token Secrets along.
+fn service_account_gone(state: &State, sa: &Value) {
+    let ns = meta::namespace(sa);
+    let (_, secrets) = state.store.snapshot("/secrets");
+    let prefix = format!("{ns}/");
+    for (_, s) in secrets
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+    {
+        let ann = meta::meta(s).and_then(|m| m.get("annotations"));
+        if s.get("type").and_then(Value::as_str) == Some(SA_TOKEN_TYPE)
+            && ann
+                .and_then(|a| a.get(SA_NAME_ANNOTATION))
+                .and_then(Value::as_str)
+                == Some(meta::name(sa))
+        {
+            delete(state, "/secrets", s);
+        }
+    }
+    // the serviceaccount controller brings `default` back
+    if meta::name(sa) == "default" {
+        ensure_namespace_objects(state, ns);
+    }
+}
+
+/// The clusterrole-aggregation controller: a ClusterRole with an aggregationRule gets the
+/// rules of every ClusterRole its selectors match.
+fn aggregate_cluster_roles(state: &State) {
+    let storage = "rbac.authorization.k8s.io/clusterroles";
+    let (_, roles) = state.store.snapshot(storage);
+    for role in roles.values() {
+        let Some(selectors) = role
+            .pointer("/aggregationRule/clusterRoleSelectors")
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        let selectors: Vec<crate::selector::LabelSelector> = selectors
+            .iter()
+            .filter_map(|s| crate::selector::LabelSelector::from_label_selector(s).ok())
+            .collect();
+        let mut rules: Vec<Value> = Vec::new();
+        for other in roles.values() {
+            if meta::name(other) == meta::name(role)
+                || !selectors.iter().any(|s| !s.is_empty() && s.matches(other))
+            {
+                continue;
+            }
+            for r in other.get("rules").and_then(Value::as_array).into_iter().flatten() {
+                if !rules.contains(r) {
+                    rules.push(r.clone());
+                }
+            }
+        }
+        let current = role.get("rules").cloned().unwrap_or(json!([]));
+        if current != Value::Array(rules.clone()) {
+            let mut new = (**role).clone();
+            new["rules"] = Value::Array(rules);
+            write(
+                state,
+                storage,
+                role,
+                new,
+                "clusterrole-aggregation-controller",
+                None,
+            );
+        }
+    }
 }
 
 fn handle(state: &State, e: &Event) {
@@ -124,6 +295,31 @@ fn handle(state: &State, e: &Event) {
                 }
             }
         }
+    }
+    match (&*e.storage, e.kind) {
+        ("/namespaces", EventType::Added | EventType::Modified) => ensure_namespace_objects(state, &e.key),
+        ("/configmaps", EventType::Modified | EventType::Deleted) if meta::name(&e.object) == ROOT_CA => {
+            ensure_namespace_objects(state, meta::namespace(&e.object))
+        }
+        ("/secrets", EventType::Added | EventType::Modified) => {
+            if let Some(cur) = state.store.get(&e.storage, &e.key) {
+                reconcile_token_secret(state, &cur);
+            }
+        }
+        ("/serviceaccounts", EventType::Deleted) => service_account_gone(state, &e.object),
+        ("/serviceaccounts", EventType::Added) => {
+            // token Secrets created before their ServiceAccount
+            let (_, secrets) = state.store.snapshot("/secrets");
+            let prefix = format!("{}/", meta::namespace(&e.object));
+            for (_, s) in secrets
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+            {
+                reconcile_token_secret(state, s);
+            }
+        }
+        ("rbac.authorization.k8s.io/clusterroles", _) => aggregate_cluster_roles(state),
+        _ => {}
     }
     match e.kind {
         EventType::Deleted => {

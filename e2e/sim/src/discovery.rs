@@ -22,6 +22,14 @@ const VERBS: &[&str] = &[
 ];
 const SUB_VERBS: &[&str] = &["get", "patch", "update"];
 
+fn verbs(rt: &ResourceType) -> &'static [&'static str] {
+    if rt.is_create_only() { &["create"] } else { VERBS }
+}
+
+fn is_service_accounts(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.plural == "serviceaccounts"
+}
+
 /// `storageVersionHash`: base64 of the first 8 bytes of sha256("group/version/kind").
 fn storage_version_hash(rt: &ResourceType) -> String {
     let sv = rt.storage_version();
@@ -41,15 +49,23 @@ fn legacy_resources(rt: &ResourceType, version: &str) -> Vec<Value> {
     main.insert("singularName".into(), json!(rt.singular));
     main.insert("namespaced".into(), json!(rt.namespaced));
     main.insert("kind".into(), json!(rt.kind));
-    main.insert("verbs".into(), json!(VERBS));
+    main.insert("verbs".into(), json!(verbs(rt)));
     if !rt.short_names.is_empty() {
         main.insert("shortNames".into(), json!(rt.short_names));
     }
     if !rt.categories.is_empty() {
         main.insert("categories".into(), json!(rt.categories));
     }
-    main.insert("storageVersionHash".into(), json!(storage_version_hash(rt)));
+    if !rt.is_create_only() {
+        main.insert("storageVersionHash".into(), json!(storage_version_hash(rt)));
+    }
     let mut out = vec![Value::Object(main)];
+    if is_service_accounts(rt) {
+        out.push(json!({
+            "name": "serviceaccounts/token", "singularName": "", "namespaced": true,
+            "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]
+        }));
+    }
     if rt.plural == "namespaces" && rt.group.is_empty() {
         out.push(json!({"name": "namespaces/finalize", "singularName": "", "namespaced": false, "kind": "Namespace", "verbs": ["update"]}));
     }
@@ -126,7 +142,7 @@ fn aggregated_resource(rt: &ResourceType, version: &str) -> Option<Value> {
         json!(if rt.namespaced { "Namespaced" } else { "Cluster" }),
     );
     r.insert("singularResource".into(), json!(rt.singular));
-    r.insert("verbs".into(), json!(VERBS));
+    r.insert("verbs".into(), json!(verbs(rt)));
     if !rt.short_names.is_empty() {
         r.insert("shortNames".into(), json!(rt.short_names));
     }
@@ -134,6 +150,9 @@ fn aggregated_resource(rt: &ResourceType, version: &str) -> Option<Value> {
         r.insert("categories".into(), json!(rt.categories));
     }
     let mut subs = Vec::new();
+    if is_service_accounts(rt) {
+        subs.push(json!({"subresource": "token", "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}, "verbs": ["create"]}));
+    }
     if rt.plural == "namespaces" && rt.group.is_empty() {
         subs.push(json!({"subresource": "finalize", "responseKind": {"group": "", "version": "v1", "kind": "Namespace"}, "verbs": ["update"]}));
     }

@@ -25,6 +25,18 @@ pub async fn dispatch(
 ) -> ApiResult<Response<Body>> {
     let watch = legacy_watch || req.query.flag("watch")?;
     let has_name = target.name.is_some();
+    if target.rt.is_create_only() {
+        return match (&req.method, has_name) {
+            (&Method::POST, false) => crate::reviews::review(state, req, accept, &target),
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
+    if target.subresource.as_deref() == Some("token") {
+        return match req.method {
+            Method::POST => crate::reviews::token_request(state, req, accept, &target),
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
     match req.method {
         Method::GET | Method::HEAD if watch => crate::watch::serve(state, req, accept, target),
         Method::GET | Method::HEAD if has_name => get(state, req, accept, &target),
@@ -976,6 +988,36 @@ pub fn finish_write(
             })
         }
     }
+}
+
+/// Creates an object as one of the cluster's own components (bootstrap, controllers).
+pub fn create_internal(
+    state: &State,
+    group: &str,
+    plural: &str,
+    namespace: Option<&str>,
+    obj: Value,
+    manager: &str,
+) -> ApiResult<Written> {
+    let rt = state
+        .registry()
+        .by_group_resource(group, plural)
+        .ok_or_else(ApiError::no_route)?;
+    let t = Target {
+        version: rt.storage_version().name.clone(),
+        namespace: namespace.map(str::to_string),
+        name: None,
+        subresource: None,
+        rt,
+    };
+    finish_write(
+        state,
+        &t,
+        None,
+        obj,
+        &WriteOpts::internal(manager),
+        crate::managed::Operation::Update,
+    )
 }
 
 /// Objects are stored with the type meta of the storage version.

@@ -15,12 +15,7 @@ pub type Body = BoxBody<Bytes, Infallible>;
 /// The largest request body kube-apiserver accepts (3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
-/// Who is making the request.
-#[derive(Clone, Debug, PartialEq)]
-pub struct User {
-    pub name: String,
-    pub groups: Vec<String>,
-}
+pub use crate::auth::User;
 
 /// A request with its body read and its query parsed.
 pub struct Request {

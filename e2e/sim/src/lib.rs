@@ -7,6 +7,8 @@
 //! CRDs, finalizers, garbage collection and namespace deletion. [`SimEnvironment`] starts a
 //! hub and its spokes.
 
+pub mod auth;
+pub mod authz;
 pub mod builtin;
 mod cluster;
 mod controllers;
@@ -14,6 +16,7 @@ mod crd;
 mod defaults;
 mod discovery;
 mod env;
+mod faults;
 mod handlers;
 mod http;
 pub mod managed;
@@ -21,7 +24,9 @@ pub mod meta;
 mod openapi;
 mod patch;
 mod protobuf;
+mod rbac_bootstrap;
 pub mod registry;
+mod reviews;
 mod scale;
 pub mod schema;
 pub mod selector;

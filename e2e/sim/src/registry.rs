@@ -64,6 +64,8 @@ pub struct BuiltinMeta {
     pub return_deleted: bool,
     /// Fields usable in `fieldSelector` beyond metadata.name / metadata.namespace.
     pub field_selectors: &'static [&'static str],
+    /// Only `create` is served and nothing is stored (reviews).
+    pub create_only: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +109,10 @@ impl ResourceType {
             .iter()
             .find(|v| v.storage)
             .unwrap_or(&self.versions[0])
+    }
+
+    pub fn is_create_only(&self) -> bool {
+        self.builtin.as_ref().is_some_and(|b| b.create_only)
     }
 
     pub fn is_custom(&self) -> bool {

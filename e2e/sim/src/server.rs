@@ -55,6 +55,11 @@ pub struct State {
     pub address: String,
     pub shutdown: CancellationToken,
     pub openapi: crate::openapi::Cache,
+    /// Signs and checks this cluster's ServiceAccount tokens.
+    pub signer: crate::auth::TokenSigner,
+    /// PEM of the cluster CA (kube-root-ca.crt, legacy token Secrets).
+    pub ca_pem: String,
+    pub faults: crate::faults::Faults,
 }
 
 impl State {
@@ -119,19 +124,114 @@ pub async fn serve(state: Arc<State>, listener: TcpListener, tls: Arc<rustls::Se
     while conns.join_next().await.is_some() {}
 }
 
-fn authenticate(state: &State, headers: &http::HeaderMap) -> Option<User> {
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))?
-        .trim();
-    if !token.is_empty() && constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
-        return Some(User {
-            name: "kubernetes-admin".into(),
-            groups: vec!["system:masters".into(), "system:authenticated".into()],
-        });
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The user behind a request's bearer token; None means 401 (there is no anonymous access).
+fn authenticate(state: &State, headers: &http::HeaderMap) -> Option<User> {
+    let token = bearer(headers)?;
+    if state.faults.is_revoked(token) {
+        return None;
     }
-    None
+    if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+        return Some(User::admin());
+    }
+    crate::auth::validate_token(
+        &state.signer,
+        &state.store,
+        &|t| state.faults.is_revoked(t),
+        token,
+    )
+}
+
+/// Applies `Impersonate-*` headers, checking the `impersonate` permission for each part.
+fn impersonate(
+    state: &State,
+    user: User,
+    headers: &http::HeaderMap,
+) -> Result<User, crate::status::ApiError> {
+    let get_all = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    };
+    let target_user = get_all("impersonate-user").into_iter().next();
+    let groups = get_all("impersonate-group");
+    let uid = get_all("impersonate-uid").into_iter().next();
+    let extras: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            let key = k.as_str().strip_prefix("impersonate-extra-")?;
+            Some((key.to_string(), v.to_str().ok()?.to_string()))
+        })
+        .collect();
+    let Some(name) = target_user else {
+        if !groups.is_empty() || uid.is_some() || !extras.is_empty() {
+            return Err(crate::status::ApiError::internal(
+                "requested [{Kind:Group ...}] without impersonating a user",
+            ));
+        }
+        return Ok(user);
+    };
+    let check = |a: crate::authz::Attributes| -> Result<(), crate::status::ApiError> {
+        let d = crate::authz::authorize(&state.store, &user, &a);
+        if d.allowed {
+            Ok(())
+        } else {
+            Err(crate::authz::forbidden(&user, &a, &d.reason))
+        }
+    };
+    let imp = |group: &str, resource: &str, namespace: &str, name: &str| crate::authz::Attributes {
+        verb: "impersonate".into(),
+        resource_request: true,
+        group: group.into(),
+        resource: resource.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+        ..Default::default()
+    };
+    let mut out = match name
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split_once(':'))
+    {
+        Some((ns, sa)) => {
+            check(imp("", "serviceaccounts", ns, sa))?;
+            User::service_account(ns, sa, "")
+        }
+        None => {
+            check(imp("", "users", "", &name))?;
+            User {
+                name: name.clone(),
+                ..Default::default()
+            }
+        }
+    };
+    for g in &groups {
+        check(imp("", "groups", "", g))?;
+    }
+    if let Some(u) = &uid {
+        check(imp("authentication.k8s.io", "uids", "", u))?;
+        out.uid = u.clone();
+    }
+    for (k, v) in extras {
+        check(imp("authentication.k8s.io", &format!("userextras/{k}"), "", &v))?;
+        out.extra.entry(k).or_default().push(v);
+    }
+    if out.as_service_account().is_none() {
+        out.groups = groups;
+    }
+    if name != "system:anonymous" && !out.groups.iter().any(|g| g == "system:authenticated") {
+        out.groups.push("system:authenticated".into());
+    }
+    Ok(out)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -141,20 +241,19 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    // Health and version are readable without credentials, as with kube-apiserver's
-    // system:public-info-viewer role.
-    let public = matches!(path.as_str(), "/healthz" | "/livez" | "/readyz" | "/version")
-        || path.starts_with("/healthz/")
-        || path.starts_with("/livez/")
-        || path.starts_with("/readyz/");
-    let user = match authenticate(&state, &parts.headers) {
-        Some(u) => u,
-        None if public => User {
-            name: "system:anonymous".into(),
-            groups: vec!["system:unauthenticated".into()],
-        },
-        None => return error_response(&ApiError::unauthorized()),
+    let Some(user) = authenticate(&state, &parts.headers) else {
+        return error_response(&ApiError::unauthorized());
     };
+    let user = match impersonate(&state, user, &parts.headers) {
+        Ok(u) => u,
+        Err(e) => return error_response(&e),
+    };
+    let query = Query::parse(parts.uri.query());
+    let attrs = crate::authz::attributes(&parts.method, &path, &query);
+    let decision = crate::authz::authorize(&state.store, &user, &attrs);
+    if !decision.allowed {
+        return error_response(&crate::authz::forbidden(&user, &attrs, &decision.reason));
+    }
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
@@ -168,7 +267,7 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> Response<Bod
     };
     let req = Request {
         method: parts.method,
-        query: Query::parse(parts.uri.query()),
+        query,
         path,
         headers: parts.headers,
         body,
@@ -329,6 +428,7 @@ fn parse_target(state: &State, group: &str, version: &str, segs: &[&str]) -> Res
             "status" => v.status,
             "scale" => v.scale.is_some(),
             "finalize" => t.rt.plural == "namespaces" && t.rt.group.is_empty(),
+            "token" => t.rt.plural == "serviceaccounts" && t.rt.group.is_empty(),
             _ => false,
         };
         if !ok {

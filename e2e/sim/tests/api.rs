@@ -266,11 +266,11 @@ async fn label_and_field_selectors() {
     for (sel, want) in [
         ("app=web", vec!["web"]),
         ("app==db", vec!["db"]),
-        ("app!=web", vec!["cache", "db"]),
+        ("app!=web", vec!["cache", "db", "kube-root-ca.crt"]),
         ("app in (web,db)", vec!["db", "web"]),
-        ("app notin (web,db)", vec!["cache"]),
+        ("app notin (web,db)", vec!["cache", "kube-root-ca.crt"]),
         ("tier", vec!["db", "web"]),
-        ("!tier", vec!["cache"]),
+        ("!tier", vec!["cache", "kube-root-ca.crt"]),
         ("app,tier=back", vec!["db"]),
     ] {
         let got = names(api.list(&ListParams::default().labels(sel)).await.unwrap());
@@ -287,7 +287,7 @@ async fn label_and_field_selectors() {
             .await
             .unwrap(),
     );
-    assert_eq!(got, vec!["cache", "web"]);
+    assert_eq!(got, vec!["cache", "kube-root-ca.crt", "web"]);
     let e = api_error(api.list(&ListParams::default().fields("spec.nope=x")).await);
     assert_eq!(
         (e.code, e.message.as_str()),
@@ -318,7 +318,8 @@ async fn pagination_with_limit_and_continue() {
     }
     let first = api.list(&ListParams::default().limit(3)).await.unwrap();
     assert_eq!(first.items.len(), 3);
-    assert_eq!(first.metadata.remaining_item_count, Some(4));
+    // 7 + the namespace's kube-root-ca.crt
+    assert_eq!(first.metadata.remaining_item_count, Some(5));
     let token = first.metadata.continue_.clone().expect("continue token");
     // objects created after the first page do not appear in later pages (consistent list)
     api.create(&PostParams::default(), &cm("cm-late", &[]))
@@ -338,7 +339,9 @@ async fn pagination_with_limit_and_continue() {
         names.extend(page.items.into_iter().map(|c| c.metadata.name.unwrap()));
         next = page.metadata.continue_.filter(|s| !s.is_empty());
     }
-    assert_eq!(names, (0..7).map(|i| format!("cm-{i}")).collect::<Vec<_>>());
+    let mut want: Vec<String> = (0..7).map(|i| format!("cm-{i}")).collect();
+    want.push("kube-root-ca.crt".into());
+    assert_eq!(names, want);
     // after compaction the old token is too old: 410 Expired
     c.compact();
     let e = api_error(
@@ -1339,7 +1342,7 @@ async fn delete_collection_and_method_not_allowed() {
         .into_iter()
         .map(|c| c.metadata.name.unwrap())
         .collect();
-    assert_eq!(left, vec!["c"]);
+    assert_eq!(left, vec!["c", "kube-root-ca.crt"]);
     // POST to an object URL is not a verb the server serves
     let req = http::Request::post("/api/v1/namespaces/default/configmaps/c")
         .header("content-type", "application/json")

@@ -695,10 +695,10 @@ async fn chunked_lists() {
         .await;
     assert!(out.ok, "{}", out.stderr);
     let names: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(
-        names,
-        (0..7).map(|i| format!("configmap/c{i}")).collect::<Vec<_>>()
-    );
+    // the seven, and the namespace's kube-root-ca.crt
+    let mut want: Vec<String> = (0..7).map(|i| format!("configmap/c{i}")).collect();
+    want.push("configmap/kube-root-ca.crt".into());
+    assert_eq!(names, want);
     let pages = out
         .stderr
         .lines()

@@ -7,8 +7,9 @@ use std::any::TypeId;
 use std::sync::{Arc, LazyLock};
 
 use k8s_openapi::api::{
-    admissionregistration::v1 as admreg, apps::v1 as apps, autoscaling::v2 as autoscaling,
-    batch::v1 as batch, coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    admissionregistration::v1 as admreg, apps::v1 as apps, authentication::v1 as authn,
+    authorization::v1 as authz, autoscaling::v2 as autoscaling, batch::v1 as batch,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
     networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
     storage::v1 as storage,
 };
@@ -30,6 +31,7 @@ struct Info {
     name_rule: NameRule,
     return_deleted: bool,
     field_selectors: &'static [&'static str],
+    create_only: bool,
 }
 
 const BASE: Info = Info {
@@ -42,6 +44,7 @@ const BASE: Info = Info {
     name_rule: NameRule::Subdomain,
     return_deleted: false,
     field_selectors: &[],
+    create_only: false,
 };
 
 const POD_FIELDS: &[&str] = &[
@@ -259,6 +262,49 @@ macro_rules! for_each_builtin {
                 ..BASE
             }
         );
+        // authentication.k8s.io/v1, authorization.k8s.io/v1: create-only reviews
+        $cb!(
+            authn::SelfSubjectReview,
+            Info {
+                create_only: true,
+                ..BASE
+            }
+        );
+        $cb!(
+            authn::TokenReview,
+            Info {
+                create_only: true,
+                ..BASE
+            }
+        );
+        $cb!(
+            authz::LocalSubjectAccessReview,
+            Info {
+                create_only: true,
+                ..BASE
+            }
+        );
+        $cb!(
+            authz::SelfSubjectAccessReview,
+            Info {
+                create_only: true,
+                ..BASE
+            }
+        );
+        $cb!(
+            authz::SelfSubjectRulesReview,
+            Info {
+                create_only: true,
+                ..BASE
+            }
+        );
+        $cb!(
+            authz::SubjectAccessReview,
+            Info {
+                create_only: true,
+                ..BASE
+            }
+        );
         // autoscaling/v2
         $cb!(
             autoscaling::HorizontalPodAutoscaler,
@@ -439,6 +485,7 @@ fn make_type<T: Resource + JsonSchema + 'static>(info: Info) -> Arc<ResourceType
             generation: info.generation,
             return_deleted: info.return_deleted,
             field_selectors: info.field_selectors,
+            create_only: info.create_only,
         }),
     })
 }
@@ -473,6 +520,7 @@ fn build_definitions() -> Definitions {
     generator.subschema_for::<meta::DeleteOptions>();
     generator.subschema_for::<meta::Patch>();
     root!(k8s_openapi::api::autoscaling::v1::Scale, ());
+    root!(k8s_openapi::api::authentication::v1::TokenRequest, ());
 
     let mut defs = generator.take_definitions(true);
     for (name, gvk) in gvks {

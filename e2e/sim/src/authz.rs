@@ -1,0 +1,450 @@
+//! Authorization: RBAC evaluated from Roles, ClusterRoles and their bindings, with the
+//! request attributes and denial messages of kube-apiserver.
+
+use http::Method;
+use serde_json::Value;
+
+use crate::auth::User;
+use crate::http::Query;
+use crate::meta;
+use crate::status::{ApiError, GroupResource};
+use crate::store::{Store, object_key};
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// What a request does, as the authorizer sees it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Attributes {
+    pub verb: String,
+    pub resource_request: bool,
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    pub subresource: String,
+    pub namespace: String,
+    pub name: String,
+    /// The path of a non-resource request.
+    pub path: String,
+}
+
+/// Request attributes from method and URL (k8s.io/apiserver's RequestInfoFactory).
+pub fn attributes(method: &Method, path: &str, query: &Query) -> Attributes {
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let nonresource = |verb: &str| Attributes {
+        verb: verb.into(),
+        path: path.to_string(),
+        ..Default::default()
+    };
+    let http_verb = match *method {
+        Method::GET => "get",
+        Method::HEAD => "head",
+        Method::POST => "post",
+        Method::PUT => "put",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        _ => "",
+    };
+    let (group, version, mut rest) = match parts.as_slice() {
+        ["api", v, rest @ ..] => ("", *v, rest.to_vec()),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest.to_vec()),
+        _ => return nonresource(http_verb),
+    };
+    if rest.is_empty() {
+        return nonresource(http_verb);
+    }
+    let mut a = Attributes {
+        resource_request: true,
+        group: group.into(),
+        version: version.into(),
+        ..Default::default()
+    };
+    let mut watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    if rest[0] == "watch" {
+        watch = true;
+        rest.remove(0);
+    }
+    if rest.first() == Some(&"namespaces") && rest.len() > 1 {
+        a.namespace = rest[1].to_string();
+        // /namespaces/<name> and /namespaces/<name>/<sub> address the namespace itself
+        if rest.len() > 2 && !matches!(rest[2], "status" | "finalize") {
+            rest.drain(..2);
+        }
+    }
+    match rest.as_slice() {
+        [r] => a.resource = r.to_string(),
+        [r, n] => {
+            a.resource = r.to_string();
+            a.name = n.to_string();
+        }
+        [r, n, s, ..] => {
+            a.resource = r.to_string();
+            a.name = n.to_string();
+            a.subresource = s.to_string();
+        }
+        [] => {}
+    }
+    if a.resource == "namespaces" && rest.first() == Some(&"namespaces") {
+        // a namespace object: its name is the namespace field of RequestInfo
+        a.name = a.namespace.clone();
+        a.namespace = String::new();
+        if let Some(s) = rest.get(2) {
+            a.subresource = s.to_string();
+        }
+    }
+    a.verb = match (method.clone(), a.name.is_empty()) {
+        (Method::GET | Method::HEAD, _) if watch => "watch",
+        (Method::GET | Method::HEAD, true) => "list",
+        (Method::GET | Method::HEAD, false) => "get",
+        (Method::POST, _) => "create",
+        (Method::PUT, _) => "update",
+        (Method::PATCH, _) => "patch",
+        (Method::DELETE, true) => "deletecollection",
+        (Method::DELETE, false) => "delete",
+        _ => "",
+    }
+    .to_string();
+    a
+}
+
+fn has(list: Option<&Value>, want: &str) -> bool {
+    list.and_then(Value::as_array).is_some_and(|l| {
+        l.iter()
+            .any(|v| v.as_str() == Some(want) || v.as_str() == Some("*"))
+    })
+}
+
+/// Whether one PolicyRule allows the request.
+pub fn rule_allows(rule: &Value, a: &Attributes) -> bool {
+    if !has(rule.get("verbs"), &a.verb) {
+        return false;
+    }
+    if !a.resource_request {
+        return rule
+            .get("nonResourceURLs")
+            .and_then(Value::as_array)
+            .is_some_and(|urls| {
+                urls.iter().filter_map(Value::as_str).any(|u| {
+                    u == "*" || u == a.path || u.strip_suffix('*').is_some_and(|p| a.path.starts_with(p))
+                })
+            });
+    }
+    if !has(rule.get("apiGroups"), &a.group) {
+        return false;
+    }
+    let combined = if a.subresource.is_empty() {
+        a.resource.clone()
+    } else {
+        format!("{}/{}", a.resource, a.subresource)
+    };
+    let resource_ok = rule.get("resources").and_then(Value::as_array).is_some_and(|rs| {
+        rs.iter().filter_map(Value::as_str).any(|r| {
+            r == "*"
+                || r == combined
+                || (!a.subresource.is_empty() && r.strip_prefix("*/") == Some(a.subresource.as_str()))
+        })
+    });
+    if !resource_ok {
+        return false;
+    }
+    match rule.get("resourceNames").and_then(Value::as_array) {
+        Some(names) if !names.is_empty() => names.iter().any(|n| n.as_str() == Some(a.name.as_str())),
+        _ => true,
+    }
+}
+
+/// How a subject is named in RBAC reasons: `User "x"`, `ServiceAccount "ns/name"`.
+fn describe_subject(s: &Value) -> String {
+    let kind = s.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+    match kind {
+        "ServiceAccount" => format!(
+            "{kind} \"{}/{name}\"",
+            s.get("namespace").and_then(Value::as_str).unwrap_or("")
+        ),
+        _ => format!("{kind} \"{name}\""),
+    }
+}
+
+fn subject_matches(s: &Value, user: &User, binding_ns: &str) -> bool {
+    let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+    match s.get("kind").and_then(Value::as_str) {
+        Some("User") => user.name == name,
+        Some("Group") => user.groups.iter().any(|g| g == name),
+        Some("ServiceAccount") => {
+            let ns = s
+                .get("namespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(binding_ns);
+            user.name == format!("system:serviceaccount:{ns}:{name}")
+        }
+        _ => false,
+    }
+}
+
+/// One binding that applies to a user, with the rules of its role.
+pub struct Grant {
+    /// `ClusterRoleBinding "x" of ClusterRole "y" to User "z"`
+    pub source: String,
+    pub rules: Vec<Value>,
+}
+
+/// The grants a user has in `namespace` (cluster-wide ones included), and the errors met
+/// (missing roles), worded as the RBAC authorizer words them.
+pub fn grants(store: &Store, user: &User, namespace: &str) -> (Vec<Grant>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let role_rules = |kind: &str, ns: &str, name: &str, errors: &mut Vec<String>| -> Option<Vec<Value>> {
+        let (storage, key, what) = if kind == "ClusterRole" {
+            (format!("{RBAC}/clusterroles"), name.to_string(), "clusterrole")
+        } else {
+            (format!("{RBAC}/roles"), object_key(ns, name), "role")
+        };
+        match store.get(&storage, &key) {
+            Some(r) => Some(
+                r.get("rules")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            None => {
+                errors.push(format!("{what}.{RBAC} \"{name}\" not found"));
+                None
+            }
+        }
+    };
+    let (_, crbs) = store.snapshot(&format!("{RBAC}/clusterrolebindings"));
+    for b in crbs.values() {
+        let subjects = b
+            .get("subjects")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let Some(s) = subjects.iter().find(|s| subject_matches(s, user, "")) else {
+            continue;
+        };
+        let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+        if let Some(rules) = role_rules("ClusterRole", "", role, &mut errors) {
+            out.push(Grant {
+                source: format!(
+                    "ClusterRoleBinding \"{}\" of ClusterRole \"{role}\" to {}",
+                    meta::name(b),
+                    describe_subject(s)
+                ),
+                rules,
+            });
+        }
+    }
+    if !namespace.is_empty() {
+        let (_, rbs) = store.snapshot(&format!("{RBAC}/rolebindings"));
+        let prefix = format!("{namespace}/");
+        for (_, b) in rbs
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            let subjects = b
+                .get("subjects")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let Some(s) = subjects.iter().find(|s| subject_matches(s, user, namespace)) else {
+                continue;
+            };
+            let kind = b
+                .pointer("/roleRef/kind")
+                .and_then(Value::as_str)
+                .unwrap_or("Role");
+            let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+            if let Some(rules) = role_rules(kind, namespace, role, &mut errors) {
+                out.push(Grant {
+                    source: format!(
+                        "RoleBinding \"{}/{namespace}\" of {kind} \"{role}\" to {}",
+                        meta::name(b),
+                        describe_subject(s)
+                    ),
+                    rules,
+                });
+            }
+        }
+    }
+    (out, errors)
+}
+
+/// The authorizer's decision: allowed (with the reason), or denied (with the reason).
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: String,
+}
+
+pub fn authorize(store: &Store, user: &User, a: &Attributes) -> Decision {
+    if user.is_admin() {
+        return Decision {
+            allowed: true,
+            reason: String::new(),
+        };
+    }
+    let (grants, errors) = grants(store, user, if a.resource_request { &a.namespace } else { "" });
+    for g in grants {
+        if g.rules.iter().any(|r| rule_allows(r, a)) {
+            return Decision {
+                allowed: true,
+                reason: format!("RBAC: allowed by {}", g.source),
+            };
+        }
+    }
+    let reason = match errors.len() {
+        0 => String::new(),
+        1 => format!("RBAC: {}", errors[0]),
+        _ => format!("RBAC: [{}]", errors.join(", ")),
+    };
+    Decision {
+        allowed: false,
+        reason,
+    }
+}
+
+/// The 403 a denied request gets.
+pub fn forbidden(user: &User, a: &Attributes, reason: &str) -> ApiError {
+    let mut msg = if !a.resource_request {
+        format!("User {:?} cannot {} path {:?}", user.name, a.verb, a.path)
+    } else {
+        let resource = if a.subresource.is_empty() {
+            a.resource.clone()
+        } else {
+            format!("{}/{}", a.resource, a.subresource)
+        };
+        if a.namespace.is_empty() {
+            format!(
+                "User {:?} cannot {} resource {:?} in API group {:?} at the cluster scope",
+                user.name, a.verb, resource, a.group
+            )
+        } else {
+            format!(
+                "User {:?} cannot {} resource {:?} in API group {:?} in the namespace {:?}",
+                user.name, a.verb, resource, a.group, a.namespace
+            )
+        }
+    };
+    if !reason.is_empty() {
+        msg = format!("{msg}: {reason}");
+    }
+    if !a.resource_request {
+        return ApiError::new(
+            403,
+            "Forbidden",
+            format!("forbidden: {msg}"),
+            Some(serde_json::json!({})),
+        );
+    }
+    ApiError::forbidden(&GroupResource::new(&a.group, &a.resource), &a.name, &msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attrs(method: Method, path: &str) -> Attributes {
+        let (p, q) = path.split_once('?').unwrap_or((path, ""));
+        attributes(&method, p, &Query::parse(Some(q)))
+    }
+
+    #[test]
+    fn request_info_like_kube_apiserver() {
+        let a = attrs(Method::GET, "/api/v1/namespaces/ns/configmaps");
+        assert_eq!(
+            (a.verb.as_str(), a.resource.as_str(), a.namespace.as_str()),
+            ("list", "configmaps", "ns")
+        );
+        let a = attrs(Method::GET, "/apis/apps/v1/namespaces/ns/deployments/web/status");
+        assert_eq!(
+            (
+                a.group.as_str(),
+                a.name.as_str(),
+                a.subresource.as_str(),
+                a.verb.as_str()
+            ),
+            ("apps", "web", "status", "get")
+        );
+        let a = attrs(Method::GET, "/api/v1/namespaces/ns/pods?watch=true");
+        assert_eq!(a.verb, "watch");
+        let a = attrs(Method::DELETE, "/api/v1/namespaces/ns");
+        assert_eq!(
+            (
+                a.resource.as_str(),
+                a.name.as_str(),
+                a.namespace.as_str(),
+                a.verb.as_str()
+            ),
+            ("namespaces", "ns", "", "delete")
+        );
+        let a = attrs(Method::PUT, "/api/v1/namespaces/ns/finalize");
+        assert_eq!(
+            (a.resource.as_str(), a.name.as_str(), a.subresource.as_str()),
+            ("namespaces", "ns", "finalize")
+        );
+        let a = attrs(Method::GET, "/apis/apps/v1");
+        assert!(!a.resource_request);
+        assert_eq!(a.path, "/apis/apps/v1");
+        let a = attrs(Method::POST, "/api/v1/namespaces/ns/serviceaccounts/bot/token");
+        assert_eq!((a.verb.as_str(), a.subresource.as_str()), ("create", "token"));
+    }
+
+    #[test]
+    fn rules_match_like_rbac() {
+        let a = attrs(Method::GET, "/apis/apps/v1/namespaces/ns/deployments/web/status");
+        assert!(rule_allows(
+            &json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["deployments/status"]}),
+            &a
+        ));
+        assert!(rule_allows(
+            &json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*/status"]}),
+            &a
+        ));
+        assert!(!rule_allows(
+            &json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["deployments"]}),
+            &a
+        ));
+        assert!(rule_allows(
+            &json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["deployments/status"], "resourceNames": ["web"]}),
+            &a
+        ));
+        assert!(!rule_allows(
+            &json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["deployments/status"], "resourceNames": ["api"]}),
+            &a
+        ));
+        let h = attrs(Method::GET, "/healthz/etcd");
+        assert!(rule_allows(
+            &json!({"verbs": ["get"], "nonResourceURLs": ["/healthz/*"]}),
+            &h
+        ));
+        assert!(!rule_allows(
+            &json!({"verbs": ["get"], "nonResourceURLs": ["/healthz"]}),
+            &h
+        ));
+    }
+
+    #[test]
+    fn denial_messages() {
+        let u = User::service_account("ns", "bot", "u1");
+        let a = attrs(Method::GET, "/api/v1/namespaces/ns/configmaps");
+        assert_eq!(
+            forbidden(&u, &a, "").message,
+            "configmaps is forbidden: User \"system:serviceaccount:ns:bot\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"ns\""
+        );
+        let a = attrs(Method::GET, "/apis/apps/v1/deployments");
+        assert_eq!(
+            forbidden(&u, &a, "").message,
+            "deployments.apps is forbidden: User \"system:serviceaccount:ns:bot\" cannot list resource \"deployments\" in API group \"apps\" at the cluster scope"
+        );
+        let a = attrs(Method::GET, "/metrics");
+        assert_eq!(
+            forbidden(&u, &a, "").message,
+            "forbidden: User \"system:serviceaccount:ns:bot\" cannot get path \"/metrics\""
+        );
+    }
+}

@@ -143,7 +143,72 @@ async fn main() {
         }
     })
     .await;
+    // the same get as a ServiceAccount whose access comes from RBAC
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::default_namespaced(client.clone());
+    sas.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "bench"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let rbs: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::default_namespaced(client.clone());
+    rbs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": "bench-edit"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"kind": "ServiceAccount", "name": "bench", "namespace": "default"}],
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let tr: k8s_openapi::api::authentication::v1::TokenRequest =
+        serde_json::from_value(json!({"spec": {}})).unwrap();
+    let token = sas
+        .create_token_request("bench", &PostParams::default(), &tr)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let yaml = c.kubeconfig_yaml().replace(c.admin_token(), &token);
+    let cfg = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(&yaml).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let sa_api: Api<ConfigMap> = Api::default_namespaced(kube::Client::try_from(cfg).unwrap());
+    for _ in 0..100 {
+        sa_api.get("seed-0").await.unwrap();
+    }
+    // admin and ServiceAccount runs alternate, so drift on the machine hits both alike
+    let mut admin_runs = Vec::new();
+    let mut sa_runs = Vec::new();
+    for _ in 0..3 {
+        for (runs, api) in [(&mut admin_runs, api.clone()), (&mut sa_runs, sa_api.clone())] {
+            runs.push(
+                throughput(move |_| {
+                    let a = api.clone();
+                    async move {
+                        a.get("seed-0").await.unwrap();
+                    }
+                })
+                .await,
+            );
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (admin_get, sa_get) = (median(&mut admin_runs), median(&mut sa_runs));
     println!("get    (1 small object):          {get:>8.0} req/s");
+    println!(
+        "get    admin vs ServiceAccount (RBAC), median of 3 alternating runs: {admin_get:.0} vs {sa_get:.0} req/s ({:+.0}%)",
+        (sa_get / admin_get - 1.0) * 100.0
+    );
     println!("create (small configmap):         {create:>8.0} req/s");
     println!("list   (namespace of 10 objects): {list:>8.0} req/s");
     println!("patch  (merge patch, one object): {patch:>8.0} req/s");

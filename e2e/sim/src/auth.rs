@@ -71,7 +71,14 @@ impl User {
 pub struct TokenSigner {
     key: EcdsaKeyPair,
     kid: String,
+    /// Claims of tokens whose signature was checked. Only the signature check is cached:
+    /// expiry and the existence of the ServiceAccount, Secret or bound object are checked
+    /// on every request, so revocation is immediate.
+    verified: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Value>>>,
 }
+
+/// How many verified tokens are remembered before the cache starts over.
+const VERIFIED_CACHE: usize = 4096;
 
 impl TokenSigner {
     pub fn generate() -> Self {
@@ -81,6 +88,7 @@ impl TokenSigner {
         TokenSigner {
             key,
             kid: B64URL.encode(digest.as_ref()),
+            verified: Default::default(),
         }
     }
 
@@ -99,7 +107,24 @@ impl TokenSigner {
     }
 
     /// The claims of a token this signer made, if the signature holds.
-    pub fn verify(&self, token: &str) -> Option<Value> {
+    pub fn verify(&self, token: &str) -> Option<std::sync::Arc<Value>> {
+        // keyed by the whole token: a known signature with another payload is a forgery
+        let key = token;
+        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get(key) {
+            return Some(c.clone());
+        }
+        drop(cache);
+        let claims = std::sync::Arc::new(self.verify_signature(token)?);
+        cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= VERIFIED_CACHE {
+            cache.clear();
+        }
+        cache.insert(key.to_string(), claims.clone());
+        Some(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Option<Value> {
         let mut parts = token.split('.');
         let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {

@@ -11,6 +11,10 @@ use crate::status::{ApiError, GroupResource};
 use crate::store::{Store, object_key};
 
 const RBAC: &str = "rbac.authorization.k8s.io";
+const CLUSTER_ROLES: &str = "rbac.authorization.k8s.io/clusterroles";
+const CLUSTER_ROLE_BINDINGS: &str = "rbac.authorization.k8s.io/clusterrolebindings";
+const ROLES: &str = "rbac.authorization.k8s.io/roles";
+const ROLE_BINDINGS: &str = "rbac.authorization.k8s.io/rolebindings";
 
 /// What a request does, as the authorizer sees it.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -200,11 +204,11 @@ pub fn grants(store: &Store, user: &User, namespace: &str) -> (Vec<Grant>, Vec<S
     let mut errors = Vec::new();
     let role_rules = |kind: &str, ns: &str, name: &str, errors: &mut Vec<String>| -> Option<Vec<Value>> {
         let (storage, key, what) = if kind == "ClusterRole" {
-            (format!("{RBAC}/clusterroles"), name.to_string(), "clusterrole")
+            (CLUSTER_ROLES, name.to_string(), "clusterrole")
         } else {
-            (format!("{RBAC}/roles"), object_key(ns, name), "role")
+            (ROLES, object_key(ns, name), "role")
         };
-        match store.get(&storage, &key) {
+        match store.get(storage, &key) {
             Some(r) => Some(
                 r.get("rules")
                     .and_then(Value::as_array)
@@ -217,7 +221,7 @@ pub fn grants(store: &Store, user: &User, namespace: &str) -> (Vec<Grant>, Vec<S
             }
         }
     };
-    let (_, crbs) = store.snapshot(&format!("{RBAC}/clusterrolebindings"));
+    let (_, crbs) = store.snapshot(CLUSTER_ROLE_BINDINGS);
     for b in crbs.values() {
         let subjects = b
             .get("subjects")
@@ -240,7 +244,7 @@ pub fn grants(store: &Store, user: &User, namespace: &str) -> (Vec<Grant>, Vec<S
         }
     }
     if !namespace.is_empty() {
-        let (_, rbs) = store.snapshot(&format!("{RBAC}/rolebindings"));
+        let (_, rbs) = store.snapshot(ROLE_BINDINGS);
         let prefix = format!("{namespace}/");
         for (_, b) in rbs
             .range(prefix.clone()..)
@@ -275,9 +279,62 @@ pub fn grants(store: &Store, user: &User, namespace: &str) -> (Vec<Grant>, Vec<S
 }
 
 /// The authorizer's decision: allowed (with the reason), or denied (with the reason).
+#[derive(Clone, Debug)]
 pub struct Decision {
     pub allowed: bool,
     pub reason: String,
+}
+
+/// Remembers decisions until any RBAC object changes (the cache is keyed by the last
+/// resourceVersion written to each RBAC storage), so repeated requests cost a lookup.
+#[derive(Default)]
+pub struct DecisionCache {
+    inner: std::sync::Mutex<(Vec<u64>, std::collections::HashMap<String, Decision>)>,
+}
+
+const CACHE_LIMIT: usize = 8192;
+
+impl DecisionCache {
+    pub fn authorize(&self, store: &Store, user: &User, a: &Attributes) -> Decision {
+        if user.is_admin() {
+            return Decision {
+                allowed: true,
+                reason: String::new(),
+            };
+        }
+        let versions: Vec<u64> = [CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS, ROLES, ROLE_BINDINGS]
+            .iter()
+            .map(|s| store.storage_rv(s))
+            .collect();
+        let key = format!(
+            "{}\0{}\0{}\0{}\0{}\0{}\0{}\0{}\0{}",
+            user.name,
+            user.groups.join(","),
+            a.verb,
+            a.group,
+            a.resource,
+            a.subresource,
+            a.namespace,
+            a.name,
+            a.path
+        );
+        {
+            let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if g.0 == versions
+                && let Some(d) = g.1.get(&key)
+            {
+                return d.clone();
+            }
+        }
+        let d = authorize(store, user, a);
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0 != versions || g.1.len() >= CACHE_LIMIT {
+            g.0 = versions;
+            g.1.clear();
+        }
+        g.1.insert(key, d.clone());
+        d
+    }
 }
 
 pub fn authorize(store: &Store, user: &User, a: &Attributes) -> Decision {
@@ -287,13 +344,80 @@ pub fn authorize(store: &Store, user: &User, a: &Attributes) -> Decision {
             reason: String::new(),
         };
     }
-    let (grants, errors) = grants(store, user, if a.resource_request { &a.namespace } else { "" });
-    for g in grants {
-        if g.rules.iter().any(|r| rule_allows(r, a)) {
-            return Decision {
-                allowed: true,
-                reason: format!("RBAC: allowed by {}", g.source),
+    let namespace = if a.resource_request {
+        a.namespace.as_str()
+    } else {
+        ""
+    };
+    let mut errors = Vec::new();
+    let allows = |rules: Option<&Value>| {
+        rules
+            .and_then(Value::as_array)
+            .is_some_and(|rs| rs.iter().any(|r| rule_allows(r, a)))
+    };
+    let (_, crbs) = store.snapshot(CLUSTER_ROLE_BINDINGS);
+    for b in crbs.values() {
+        let Some(s) = b
+            .get("subjects")
+            .and_then(Value::as_array)
+            .and_then(|ss| ss.iter().find(|s| subject_matches(s, user, "")))
+        else {
+            continue;
+        };
+        let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+        match store.get(CLUSTER_ROLES, role) {
+            Some(r) if allows(r.get("rules")) => {
+                return Decision {
+                    allowed: true,
+                    reason: format!(
+                        "RBAC: allowed by ClusterRoleBinding \"{}\" of ClusterRole \"{role}\" to {}",
+                        meta::name(b),
+                        describe_subject(s)
+                    ),
+                };
+            }
+            Some(_) => {}
+            None => errors.push(format!("clusterrole.{RBAC} \"{role}\" not found")),
+        }
+    }
+    if !namespace.is_empty() {
+        let (_, rbs) = store.snapshot(ROLE_BINDINGS);
+        let prefix = format!("{namespace}/");
+        for (_, b) in rbs
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            let Some(s) = b
+                .get("subjects")
+                .and_then(Value::as_array)
+                .and_then(|ss| ss.iter().find(|s| subject_matches(s, user, namespace)))
+            else {
+                continue;
             };
+            let kind = b
+                .pointer("/roleRef/kind")
+                .and_then(Value::as_str)
+                .unwrap_or("Role");
+            let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+            let found = if kind == "ClusterRole" {
+                store.get(CLUSTER_ROLES, role)
+            } else {
+                store.get(ROLES, &object_key(namespace, role))
+            };
+            match found {
+                Some(r) if allows(r.get("rules")) => {
+                    return Decision {
+                        allowed: true,
+                        reason: format!(
+                            "RBAC: allowed by RoleBinding \"{}/{namespace}\" of {kind} \"{role}\" to {}",
+                            meta::name(b),
+                            describe_subject(s)
+                        ),
+                    };
+                }
+                Some(_) => {}
+                None => errors.push(format!("{}.{RBAC} \"{role}\" not found", kind.to_lowercase())),
+            }
         }
     }
     let reason = match errors.len() {

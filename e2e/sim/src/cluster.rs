@@ -75,6 +75,7 @@ impl SimCluster {
             signer: crate::auth::TokenSigner::generate(),
             ca_pem: pki.ca_pem.clone(),
             faults: Default::default(),
+            decisions: Default::default(),
         });
         bootstrap(&state).map_err(|message| StartError::Bootstrap {
             cluster: name.into(),

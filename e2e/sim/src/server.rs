@@ -60,6 +60,7 @@ pub struct State {
     /// PEM of the cluster CA (kube-root-ca.crt, legacy token Secrets).
     pub ca_pem: String,
     pub faults: crate::faults::Faults,
+    pub decisions: crate::authz::DecisionCache,
 }
 
 impl State {
@@ -250,7 +251,7 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> Response<Bod
     };
     let query = Query::parse(parts.uri.query());
     let attrs = crate::authz::attributes(&parts.method, &path, &query);
-    let decision = crate::authz::authorize(&state.store, &user, &attrs);
+    let decision = state.decisions.authorize(&state.store, &user, &attrs);
     if !decision.allowed {
         return error_response(&crate::authz::forbidden(&user, &attrs, &decision.reason));
     }

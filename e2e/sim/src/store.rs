@@ -85,6 +85,8 @@ struct Inner {
     log: VecDeque<Arc<Event>>,
     /// Events with rv <= compacted are gone.
     compacted: u64,
+    /// The resourceVersion of the last write to each storage.
+    written: HashMap<Arc<str>, u64>,
 }
 
 pub struct Store {
@@ -111,6 +113,7 @@ impl Store {
                 tables: HashMap::new(),
                 log: VecDeque::new(),
                 compacted: 1,
+                written: HashMap::new(),
             }),
             notify,
             capacity: capacity.max(16),
@@ -238,7 +241,13 @@ impl Store {
             .collect()
     }
 
+    /// The resourceVersion of the last write to `storage` (0 if never written).
+    pub fn storage_rv(&self, storage: &str) -> u64 {
+        self.lock().written.get(storage).copied().unwrap_or(0)
+    }
+
     fn append(&self, g: &mut Inner, ev: Event) {
+        g.written.insert(ev.storage.clone(), ev.rv);
         g.log.push_back(Arc::new(ev));
         while g.log.len() > self.capacity {
             if let Some(old) = g.log.pop_front() {

@@ -706,3 +706,231 @@ async fn chunked_lists() {
         .count();
     assert!(pages >= 4, "kubectl paged with continue tokens:\n{}", out.stderr);
 }
+
+#[tokio::test]
+async fn service_account_tokens_and_rbac_through_kubectl() {
+    let k = Kubectl::start("k-rbac").await;
+    k.ok(&["create", "namespace", "team"]).await;
+    assert_eq!(
+        k.ok(&["create", "serviceaccount", "bot", "-n", "team"]).await,
+        "serviceaccount/bot created\n"
+    );
+    let token = k
+        .ok(&["create", "token", "bot", "-n", "team", "--duration=1h"])
+        .await
+        .trim()
+        .to_string();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+
+    // the token is the bot; it may read nothing yet
+    let err = k
+        .fails_stdin(&["--token", &token, "get", "configmaps", "-n", "team"], None)
+        .await;
+    assert_eq!(
+        err.trim(),
+        "Error from server (Forbidden): configmaps is forbidden: User \"system:serviceaccount:team:bot\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"team\""
+    );
+    let whoami = k
+        .ok(&[
+            "--token",
+            &token,
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .await;
+    assert_eq!(whoami, "system:serviceaccount:team:bot");
+    let no = k
+        .run(&[
+            "auth",
+            "can-i",
+            "list",
+            "configmaps",
+            "-n",
+            "team",
+            "--as",
+            "system:serviceaccount:team:bot",
+        ])
+        .await;
+    assert!(!no.ok);
+    assert_eq!(no.stdout.trim(), "no");
+
+    // a RoleBinding to view in team
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "rolebinding",
+            "bot-view",
+            "--clusterrole=view",
+            "--serviceaccount=team:bot",
+            "-n",
+            "team"
+        ])
+        .await,
+        "rolebinding.rbac.authorization.k8s.io/bot-view created\n"
+    );
+    assert_eq!(
+        k.ok(&[
+            "auth",
+            "can-i",
+            "list",
+            "configmaps",
+            "-n",
+            "team",
+            "--as",
+            "system:serviceaccount:team:bot"
+        ])
+        .await
+        .trim(),
+        "yes"
+    );
+    assert_eq!(
+        k.ok(&[
+            "--token",
+            &token,
+            "auth",
+            "can-i",
+            "list",
+            "configmaps",
+            "-n",
+            "team"
+        ])
+        .await
+        .trim(),
+        "yes"
+    );
+    let other = k
+        .run(&[
+            "--token",
+            &token,
+            "auth",
+            "can-i",
+            "list",
+            "configmaps",
+            "-n",
+            "default",
+        ])
+        .await;
+    assert_eq!(
+        other.stdout.trim(),
+        "no",
+        "a RoleBinding grants nothing outside its namespace"
+    );
+    assert_eq!(
+        k.ok(&["--token", &token, "get", "configmaps", "-n", "team", "-o", "name"])
+            .await,
+        "configmap/kube-root-ca.crt\n"
+    );
+    let err = k
+        .fails_stdin(
+            &[
+                "--token",
+                &token,
+                "delete",
+                "configmap",
+                "kube-root-ca.crt",
+                "-n",
+                "team",
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        err.contains("cannot delete resource \"configmaps\" in API group \"\" in the namespace \"team\""),
+        "{err}"
+    );
+
+    // a ClusterRoleBinding reaches every namespace
+    k.ok(&[
+        "create",
+        "clusterrolebinding",
+        "bot-view-all",
+        "--clusterrole=view",
+        "--serviceaccount=team:bot",
+    ])
+    .await;
+    assert_eq!(
+        k.ok(&[
+            "--token",
+            &token,
+            "auth",
+            "can-i",
+            "list",
+            "configmaps",
+            "-n",
+            "default"
+        ])
+        .await
+        .trim(),
+        "yes"
+    );
+    assert_eq!(
+        k.run(&[
+            "--token", &token, "auth", "can-i", "get", "secrets", "-n", "default"
+        ])
+        .await
+        .stdout
+        .trim(),
+        "no"
+    );
+
+    // a bad token
+    let err = k
+        .fails_stdin(&["--token", "not-a-token", "get", "ns"], None)
+        .await;
+    assert!(
+        err.contains("error: You must be logged in to the server (Unauthorized)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn legacy_token_secret_used_from_a_second_client() {
+    let k = Kubectl::start("k-legacy").await;
+    k.ok(&["create", "serviceaccount", "argocd-manager", "-n", "kube-system"])
+        .await;
+    k.ok(&[
+        "create",
+        "clusterrolebinding",
+        "argocd-manager",
+        "--clusterrole=cluster-admin",
+        "--serviceaccount=kube-system:argocd-manager",
+    ])
+    .await;
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: argocd-manager-token\n  namespace: kube-system\n  annotations: {kubernetes.io/service-account.name: argocd-manager}\ntype: kubernetes.io/service-account-token\n";
+    k.ok_stdin(&["apply", "-f", "-"], secret).await;
+    k.ok(&[
+        "wait",
+        "--for=jsonpath={.data.token}",
+        "secret/argocd-manager-token",
+        "-n",
+        "kube-system",
+        "--timeout=20s",
+    ])
+    .await;
+    let b64 = k
+        .ok(&[
+            "get",
+            "secret",
+            "argocd-manager-token",
+            "-n",
+            "kube-system",
+            "-o",
+            "jsonpath={.data.token}",
+        ])
+        .await;
+    let token = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.trim()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        k.ok(&["--token", &token, "get", "ns", "default", "-o", "name"])
+            .await,
+        "namespace/default\n"
+    );
+    k.ok(&["delete", "secret", "argocd-manager-token", "-n", "kube-system"])
+        .await;
+    let err = k.fails_stdin(&["--token", &token, "get", "ns"], None).await;
+    assert!(err.contains("(Unauthorized)"), "{err}");
+}

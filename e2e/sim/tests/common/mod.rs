@@ -22,6 +22,16 @@ pub async fn client_for(c: &SimCluster) -> Client {
     Client::try_from(cfg).expect("client builds")
 }
 
+/// A client for the same cluster that authenticates with `token` instead of the admin's.
+pub async fn client_with_token(c: &SimCluster, token: &str) -> Client {
+    let yaml = c.kubeconfig_yaml().replace(c.admin_token(), token);
+    let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig parses");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("kubeconfig loads");
+    Client::try_from(cfg).expect("client builds")
+}
+
 /// The API error of a failed call (fails the test if the call did not fail that way).
 pub fn api_error<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> Box<Status> {
     match r {

@@ -76,6 +76,7 @@ impl SimCluster {
             ca_pem: pki.ca_pem.clone(),
             faults: Default::default(),
             decisions: Default::default(),
+            webhook_clients: Default::default(),
         });
         bootstrap(&state).map_err(|message| StartError::Bootstrap {
             cluster: name.into(),

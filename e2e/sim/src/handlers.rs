@@ -45,12 +45,14 @@ pub async fn dispatch(
             if target.rt.namespaced && target.namespace.is_none() {
                 return Err(ApiError::method_not_allowed());
             }
-            create(state, req, accept, &target)
+            create(state, req, accept, &target).await
         }
-        Method::PUT if has_name => update(state, req, accept, &target),
-        Method::PATCH if has_name => crate::patch::patch(state, req, accept, &target),
-        Method::DELETE if has_name && target.subresource.is_none() => delete(state, req, accept, &target),
-        Method::DELETE if !has_name => delete_collection(state, req, accept, &target),
+        Method::PUT if has_name => update(state, req, accept, &target).await,
+        Method::PATCH if has_name => crate::patch::patch(state, req, accept, &target).await,
+        Method::DELETE if has_name && target.subresource.is_none() => {
+            delete(state, req, accept, &target).await
+        }
+        Method::DELETE if !has_name => delete_collection(state, req, accept, &target).await,
         _ => Err(ApiError::method_not_allowed()),
     }
 }
@@ -732,17 +734,79 @@ fn managed_fields_equal_ignoring_time(a: &Value, b: &Value) -> bool {
     strip(a) == strip(b)
 }
 
-/// The write pipeline shared by create, update, patch and the emulator's own controllers.
-///
-/// `old` is the stored object (None for create). `new` is the requested full object.
+/// A write that passed defaulting, validation and metadata handling, not stored yet.
+pub struct Prepared {
+    pub object: Value,
+    pub warnings: Vec<String>,
+}
+
+/// The write pipeline shared by create, update, patch and the emulator's own controllers
+/// (which are not subject to admission webhooks).
 pub fn finish_write(
     state: &State,
+    target: &Target,
+    old: Option<&Value>,
+    new: Value,
+    opts: &WriteOpts,
+    operation: crate::managed::Operation,
+) -> ApiResult<Written> {
+    let p = prepare(target, old, new, opts, operation)?;
+    commit(state, target, old, p, opts)
+}
+
+/// A client's write: prepared, then through mutating and validating admission webhooks,
+/// then stored.
+pub async fn admitted_write(
+    state: &State,
+    user: &crate::auth::User,
+    target: &Target,
+    old: Option<&Value>,
+    new: Value,
+    opts: &WriteOpts,
+    operation: crate::managed::Operation,
+) -> ApiResult<Written> {
+    let mut p = prepare(target, old, new, opts, operation)?;
+    if crate::admission::any_configured(state) {
+        let operation_kind = if old.is_none() {
+            crate::admission::Operation::Create
+        } else {
+            crate::admission::Operation::Update
+        };
+        let review = |object| crate::admission::Review {
+            target,
+            operation: operation_kind,
+            object: Some(object),
+            old_object: old,
+            user,
+            dry_run: opts.dry_run,
+            field_manager: &opts.field_manager,
+        };
+        let mut warnings = Vec::new();
+        let candidate = p.object.clone();
+        let mutated = crate::admission::mutate(state, &review(&candidate), &mut warnings).await?;
+        if let Some(mutated) = mutated {
+            // a mutated object is defaulted and validated again
+            let keep = std::mem::take(&mut p.warnings);
+            p = prepare(target, old, mutated, opts, operation)?;
+            p.warnings.splice(0..0, keep);
+        }
+        let fin = p.object.clone();
+        crate::admission::validate(state, &review(&fin), &mut warnings).await?;
+        p.warnings.extend(warnings);
+    }
+    commit(state, target, old, p, opts)
+}
+
+/// Checks, defaults, validates and stamps a write.
+///
+/// `old` is the stored object (None for create). `new` is the requested full object.
+pub fn prepare(
     target: &Target,
     old: Option<&Value>,
     mut new: Value,
     opts: &WriteOpts,
     operation: crate::managed::Operation,
-) -> ApiResult<Written> {
+) -> ApiResult<Prepared> {
     let rt = &target.rt;
     let version = target.version.as_str();
     let gr = rt.group_resource();
@@ -920,7 +984,28 @@ pub fn finish_write(
         sub,
         &now,
     )?;
+    Ok(Prepared {
+        object: new,
+        warnings,
+    })
+}
 
+/// Stores a prepared write (unless it changes nothing, or is a dry run).
+pub fn commit(
+    state: &State,
+    target: &Target,
+    old: Option<&Value>,
+    prepared: Prepared,
+    opts: &WriteOpts,
+) -> ApiResult<Written> {
+    let rt = &target.rt;
+    let version = target.version.as_str();
+    let gr = rt.group_resource();
+    let Prepared {
+        object: new,
+        warnings,
+    } = prepared;
+    let name = meta::name(&new).to_string();
     if let Some(old) = old
         && same_content(old, &new)
     {
@@ -1036,31 +1121,33 @@ pub fn has_spec_finalizers(rt: &ResourceType, obj: &Value) -> bool {
             .is_some_and(|a| !a.is_empty())
 }
 
-fn create(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiResult<Response<Body>> {
+async fn create(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiResult<Response<Body>> {
     let opts = WriteOpts::from_request(req)?;
     let body = decode_body(req, proto_definition(&target.rt))?;
-    let w = finish_write(
+    let w = admitted_write(
         state,
+        &req.user,
         target,
         None,
         body,
         &opts,
         crate::managed::Operation::Update,
-    )?;
+    )
+    .await?;
     Ok(with_warnings(
         respond(req, accept, target, 201, &w.object),
         &w.warnings,
     ))
 }
 
-fn update(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiResult<Response<Body>> {
+async fn update(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiResult<Response<Body>> {
     let opts = WriteOpts::from_request(req)?;
     let mut body = decode_body(req, proto_definition(&target.rt))?;
     let gr = target.rt.group_resource();
     let key = object_key(target.ns(), target.name());
     let storage = storage_key(&target.rt);
     if target.subresource.as_deref() == Some("scale") {
-        return crate::scale::update_scale(state, target, body, &opts, accept);
+        return crate::scale::update_scale(state, &req.user, target, body, &opts, accept).await;
     }
     let body_name = meta::name(&body).to_string();
     if !body_name.is_empty() && body_name != target.name() {
@@ -1090,27 +1177,31 @@ fn update(state: &State, req: &Request, accept: &Accept, target: &Target) -> Api
             subresource: None,
             ..target.clone()
         };
-        let w = finish_write(
+        let w = admitted_write(
             state,
+            &req.user,
             &t,
             Some(&old),
             body,
             &opts,
             crate::managed::Operation::Update,
-        )?;
+        )
+        .await?;
         return Ok(with_warnings(
             respond(req, accept, target, 200, &w.object),
             &w.warnings,
         ));
     }
-    let w = finish_write(
+    let w = admitted_write(
         state,
+        &req.user,
         target,
         Some(&old),
         body,
         &opts,
         crate::managed::Operation::Update,
-    )?;
+    )
+    .await?;
     Ok(with_warnings(
         respond(req, accept, target, 200, &w.object),
         &w.warnings,
@@ -1310,8 +1401,45 @@ fn delete_status(rt: &ResourceType, obj: &Value) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": d})
 }
 
-fn delete(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiResult<Response<Body>> {
+/// Validating admission for a DELETE of `name`.
+async fn admit_delete(
+    state: &State,
+    req: &Request,
+    target: &Target,
+    name: &str,
+    dry_run: bool,
+) -> ApiResult<Vec<String>> {
+    let mut warnings = Vec::new();
+    if !crate::admission::any_configured(state) {
+        return Ok(warnings);
+    }
+    let Some(cur) = state
+        .store
+        .get(&storage_key(&target.rt), &object_key(target.ns(), name))
+    else {
+        return Ok(warnings);
+    };
+    let cur = with_type_meta(&cur, &target.rt, &target.version);
+    let t = Target {
+        name: Some(name.to_string()),
+        ..target.clone()
+    };
+    let review = crate::admission::Review {
+        target: &t,
+        operation: crate::admission::Operation::Delete,
+        object: None,
+        old_object: Some(&cur),
+        user: &req.user,
+        dry_run,
+        field_manager: "",
+    };
+    crate::admission::validate(state, &review, &mut warnings).await?;
+    Ok(warnings)
+}
+
+async fn delete(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiResult<Response<Body>> {
     let opts = DeleteOpts::from_request(req)?;
+    let warnings = admit_delete(state, req, target, target.name(), opts.dry_run).await?;
     let (obj, gone) = delete_object(state, target, target.name(), &opts)?;
     let return_obj = target
         .rt
@@ -1325,12 +1453,15 @@ fn delete(state: &State, req: &Request, accept: &Accept, target: &Target) -> Api
         200
     };
     if gone && !return_obj {
-        return Ok(object_response(code, &delete_status(&target.rt, &obj), accept));
+        return Ok(with_warnings(
+            object_response(code, &delete_status(&target.rt, &obj), accept),
+            &warnings,
+        ));
     }
-    Ok(respond(req, accept, target, code, &obj))
+    Ok(with_warnings(respond(req, accept, target, code, &obj), &warnings))
 }
 
-fn delete_collection(
+async fn delete_collection(
     state: &State,
     req: &Request,
     accept: &Accept,

@@ -7,6 +7,7 @@
 //! CRDs, finalizers, garbage collection and namespace deletion. [`SimEnvironment`] starts a
 //! hub and its spokes.
 
+mod admission;
 pub mod auth;
 pub mod authz;
 pub mod builtin;

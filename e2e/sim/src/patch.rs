@@ -4,7 +4,7 @@
 use http::Response;
 use serde_json::{Map, Value, json};
 
-use crate::handlers::{Origin, WriteOpts, finish_write, with_type_meta, with_warnings};
+use crate::handlers::{Origin, WriteOpts, admitted_write, with_type_meta, with_warnings};
 use crate::http::{Accept, Body, Request, decode_body, object_response};
 use crate::managed::Operation;
 use crate::meta;
@@ -22,7 +22,12 @@ fn patch_options_invalid(cause: Cause) -> ApiError {
     ApiError::invalid("meta.k8s.io", "PatchOptions", "", vec![cause])
 }
 
-pub fn patch(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiResult<Response<Body>> {
+pub async fn patch(
+    state: &State,
+    req: &Request,
+    accept: &Accept,
+    target: &Target,
+) -> ApiResult<Response<Body>> {
     let ct = req.content_type().to_string();
     let mut opts = WriteOpts::from_request(req)?;
     let is_apply = ct == APPLY;
@@ -55,7 +60,7 @@ pub fn patch(state: &State, req: &Request, accept: &Accept, target: &Target) -> 
             .ok_or_else(|| ApiError::not_found(&gr, target.name()))?;
         let scale = crate::scale::to_scale(rt, &target.version, &with_type_meta(&live, rt, &target.version))?;
         let patched = apply_patch(&ct, &scale, &body, None)?;
-        return crate::scale::update_scale(state, target, patched, &opts, accept);
+        return crate::scale::update_scale(state, &req.user, target, patched, &opts, accept).await;
     }
 
     if is_apply {
@@ -140,7 +145,7 @@ pub fn patch(state: &State, req: &Request, accept: &Accept, target: &Target) -> 
         } else {
             Operation::Update
         };
-        let result = finish_write(state, target, old.as_deref(), new, &opts, op);
+        let result = admitted_write(state, &req.user, target, old.as_deref(), new, &opts, op).await;
         match result {
             Err(e)
                 if e.code == 409

@@ -3,7 +3,7 @@
 use http::Response;
 use serde_json::{Value, json};
 
-use crate::handlers::{WriteOpts, finish_write, with_type_meta, with_warnings};
+use crate::handlers::{WriteOpts, admitted_write, with_type_meta, with_warnings};
 use crate::http::{Accept, Body, object_response};
 use crate::meta;
 use crate::registry::ResourceType;
@@ -90,8 +90,9 @@ pub fn to_scale(rt: &ResourceType, version: &str, obj: &Value) -> ApiResult<Valu
 }
 
 /// Writes a Scale back to its object (PUT or PATCH on /scale).
-pub fn update_scale(
+pub async fn update_scale(
     state: &State,
+    user: &crate::auth::User,
     target: &Target,
     scale: Value,
     opts: &WriteOpts,
@@ -131,14 +132,16 @@ pub fn update_scale(
         subresource: None,
         ..target.clone()
     };
-    let w = finish_write(
+    let w = admitted_write(
         state,
+        user,
         &main,
         Some(&old),
         new,
         opts,
         crate::managed::Operation::Update,
-    )?;
+    )
+    .await?;
     let out = to_scale(rt, &target.version, &w.object)?;
     Ok(with_warnings(object_response(200, &out, accept), &w.warnings))
 }

@@ -61,6 +61,7 @@ pub struct State {
     pub ca_pem: String,
     pub faults: crate::faults::Faults,
     pub decisions: crate::authz::DecisionCache,
+    pub webhook_clients: crate::admission::Clients,
 }
 
 impl State {

@@ -1,6 +1,8 @@
 //! kubectl (the real binary on PATH) against the emulator: the commands platform engineers
 //! run, with the output and errors they would see from a real cluster.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -933,4 +935,47 @@ async fn legacy_token_secret_used_from_a_second_client() {
         .await;
     let err = k.fails_stdin(&["--token", &token, "get", "ns"], None).await;
     assert!(err.contains("(Unauthorized)"), "{err}");
+}
+
+#[tokio::test]
+async fn admission_webhook_denials_and_warnings_through_kubectl() {
+    let k = Kubectl::start("k-webhook").await;
+    let hook = common::webhook::Webhook::start(&["127.0.0.1"]).await;
+    let cfg = common::webhook::configuration(
+        "ValidatingWebhookConfiguration",
+        "pods.validate.test",
+        serde_json::json!({"url": hook.url("/validate"), "caBundle": hook.ca_bundle}),
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        k.ok_stdin(&["apply", "-f", "-"], &cfg.to_string()).await,
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/pods.validate.test created\n"
+    );
+    let err = k.fails_stdin(&["run", "bare", "--image=nginx:1.27"], None).await;
+    assert_eq!(
+        err.trim(),
+        "Error from server (Forbidden): admission webhook \"pods.validate.test\" denied the request: pod has no team label"
+    );
+    let ok = k
+        .run(&["run", "ok", "--image=nginx:1.27", "--labels=team=a"])
+        .await;
+    assert!(ok.ok, "{}", ok.stderr);
+    assert_eq!(ok.stdout, "pod/ok created\n");
+    assert!(
+        ok.stderr.contains("Warning: checked by test webhook"),
+        "{}",
+        ok.stderr
+    );
+    // server-side dry run is reviewed as a dry run
+    let dry = k
+        .run(&[
+            "run",
+            "dry",
+            "--image=nginx:1.27",
+            "--labels=team=a",
+            "--dry-run=server",
+        ])
+        .await;
+    assert!(dry.ok, "{}", dry.stderr);
+    assert_eq!(hook.requests().last().unwrap()["request"]["dryRun"], true);
 }

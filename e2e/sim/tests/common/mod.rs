@@ -1,6 +1,8 @@
 //! Helpers shared by the emulator's integration tests.
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use std::time::Duration;
 
 use hubspoke_sim::SimCluster;

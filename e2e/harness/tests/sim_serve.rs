@@ -61,6 +61,41 @@ fn serve_writes_kubeconfigs_and_ready_then_stops_on_sigterm() {
     let o = kubectl(&merged, &["--context", "sim-hub", "get", "configmap", "here"]);
     assert!(!o.status.success(), "spokes and hub are separate clusters");
 
+    // faults are driven through the admin endpoint, e.g. with kubectl create --raw
+    let fault = dir.path().join("fault.json");
+    std::fs::write(
+        &fault,
+        r#"{"action":"fail","code":503,"count":1,"scope":{"verb":"get","resource":"namespaces"}}"#,
+    )
+    .unwrap();
+    let o = kubectl(
+        &merged,
+        &[
+            "--context",
+            "sim-hub",
+            "create",
+            "--raw",
+            "/hubspoke/faults",
+            "-f",
+            fault.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = kubectl(&merged, &["--context", "sim-hub", "get", "ns", "default"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "Error from server (ServiceUnavailable): the server is currently unable to handle the request"
+    );
+    let o = kubectl(
+        &merged,
+        &["--context", "sim-hub", "get", "ns", "default", "-o", "name"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "namespace/default\n",
+        "the fault was used up"
+    );
+
     // SIGTERM: clean exit, ready file removed
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

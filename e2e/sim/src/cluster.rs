@@ -165,6 +165,11 @@ impl SimCluster {
         self.state.faults.revoke(token);
     }
 
+    /// The faults of this cluster, to inject failures into what clients see.
+    pub fn faults(&self) -> &crate::faults::Faults {
+        &self.state.faults
+    }
+
     /// Stops serving; open watches end.
     pub fn shutdown(&self) {
         self.state.shutdown.cancel();

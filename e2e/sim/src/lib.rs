@@ -17,7 +17,7 @@ mod crd;
 mod defaults;
 mod discovery;
 mod env;
-mod faults;
+pub mod faults;
 mod handlers;
 mod http;
 pub mod managed;

@@ -82,11 +82,62 @@ pub async fn bind() -> std::io::Result<(TcpListener, SocketAddr)> {
 }
 
 pub async fn serve(state: Arc<State>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
+    let addr = listener.local_addr().ok();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let mut conns = tokio::task::JoinSet::new();
+    let mut outages = state.faults.outages();
+    let mut listener = Some(listener);
     loop {
+        let l = match listener.take() {
+            Some(l) => l,
+            // back from an outage: the same port again
+            None => match addr {
+                Some(a) => loop {
+                    match TcpListener::bind(a).await {
+                        Ok(l) => break l,
+                        Err(e) => {
+                            tracing::warn!(cluster = %state.name, error = %e, "re-binding after an outage failed; retrying");
+                            tokio::select! {
+                                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                                _ = state.shutdown.cancelled() => return,
+                            }
+                        }
+                    }
+                },
+                None => return,
+            },
+        };
+        let outage = accept_loop(&state, l, &acceptor, &mut outages).await;
+        match outage {
+            Some(d) => {
+                tracing::info!(cluster = %state.name, duration = ?d, "unreachable (injected outage)");
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = state.shutdown.cancelled() => return,
+                }
+            }
+            None => return,
+        }
+    }
+}
+
+/// Serves connections until shutdown (None) or an injected outage (its duration).
+async fn accept_loop(
+    state: &Arc<State>,
+    listener: TcpListener,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    outages: &mut tokio::sync::watch::Receiver<Option<Duration>>,
+) -> Option<Duration> {
+    let mut conns = tokio::task::JoinSet::new();
+    let result = loop {
         let (tcp, _) = tokio::select! {
-            _ = state.shutdown.cancelled() => break,
+            _ = state.shutdown.cancelled() => break None,
+            changed = outages.changed() => match changed {
+                Ok(()) => match *outages.borrow_and_update() {
+                    Some(d) => break Some(d),
+                    None => continue,
+                },
+                Err(_) => break None,
+            },
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -121,9 +172,11 @@ pub async fn serve(state: Arc<State>, listener: TcpListener, tls: Arc<rustls::Se
                 _ = state.shutdown.cancelled() => {}
             }
         });
-    }
+    };
+    drop(listener);
     conns.abort_all();
     while conns.join_next().await.is_some() {}
+    result
 }
 
 fn bearer(headers: &http::HeaderMap) -> Option<&str> {
@@ -252,6 +305,33 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> Response<Bod
     };
     let query = Query::parse(parts.uri.query());
     let attrs = crate::authz::attributes(&parts.method, &path, &query);
+    // injected faults act where API Priority and Fairness does: after authentication,
+    // before authorization
+    if !path.starts_with("/hubspoke/") {
+        match state.faults.on_request(&user, &attrs) {
+            None => {}
+            Some(crate::faults::Effect::Latency { millis }) => {
+                tokio::time::sleep(Duration::from_millis(millis)).await
+            }
+            Some(crate::faults::Effect::Fail { code: 503 }) => {
+                return error_response(&ApiError::new(
+                    503,
+                    "ServiceUnavailable",
+                    "the server is currently unable to handle the request",
+                    None,
+                ));
+            }
+            Some(crate::faults::Effect::Fail { .. }) => {
+                return error_response(&ApiError::internal("fault injected by hubspoke-sim"));
+            }
+            Some(crate::faults::Effect::Throttle { retry_after_seconds }) => {
+                return error_response(&ApiError::too_many_requests(
+                    "Too many requests, please try again later.",
+                    retry_after_seconds,
+                ));
+            }
+        }
+    }
     let decision = state.decisions.authorize(&state.store, &user, &attrs);
     if !decision.allowed {
         return error_response(&crate::authz::forbidden(&user, &attrs, &decision.reason));
@@ -301,6 +381,7 @@ async fn route(state: &Arc<State>, req: Request) -> Response<Body> {
         ["apis"] if get => crate::discovery::groups(state, &req, &accept),
         ["openapi", "v3", rest @ ..] if get => crate::openapi::serve_v3(state, &req, rest),
         ["openapi", "v2"] if get => crate::openapi::serve_v2(state, &req),
+        ["hubspoke", "faults"] => faults_endpoint(state, &req),
         ["api", "v1", rest @ ..] => resource_route(state, req, &accept, "", "v1", rest).await,
         ["apis", group] if get => crate::discovery::group(state, group),
         ["apis", group, version, rest @ ..] => {
@@ -308,6 +389,41 @@ async fn route(state: &Arc<State>, req: Request) -> Response<Body> {
             resource_route(state, req, &accept, &g, &v, rest).await
         }
         _ => error_response(&ApiError::no_route()),
+    }
+}
+
+/// `/hubspoke/faults`: GET lists the active request faults, POST applies a
+/// [`crate::faults::Command`]. Admins only (system:masters).
+fn faults_endpoint(state: &State, req: &Request) -> Response<Body> {
+    if !req.user.is_admin() {
+        return error_response(&ApiError::new(
+            403,
+            "Forbidden",
+            format!(
+                "forbidden: User {:?} cannot use the fault injection endpoint (system:masters only)",
+                req.user.name
+            ),
+            Some(json!({})),
+        ));
+    }
+    match req.method {
+        Method::GET => json_response(200, &json!({"faults": state.faults.active()})),
+        Method::POST => {
+            let cmd: crate::faults::Command = match serde_json::from_slice(&req.body) {
+                Ok(c) => c,
+                Err(e) => {
+                    return error_response(&ApiError::bad_request(format!("invalid fault command: {e}")));
+                }
+            };
+            match state.faults.apply(cmd) {
+                Ok(()) => json_response(
+                    200,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+                ),
+                Err(e) => error_response(&ApiError::bad_request(e)),
+            }
+        }
+        _ => error_response(&ApiError::method_not_allowed()),
     }
 }
 

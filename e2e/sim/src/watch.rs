@@ -167,7 +167,18 @@ pub fn serve(
         bookmarks,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
-    tokio::spawn(run(w, tx, start_rv, initial, send_initial == Some(true), timeout));
+    let attrs = crate::authz::attributes(&req.method, &req.path, &req.query);
+    if state.faults.take_watch_expiry(&req.user, &attrs) {
+        // injected: this watch's history is gone
+        let cur = state.store.current_rv();
+        let asked = start_rv.unwrap_or(cur);
+        let line = w.error(&too_old(asked, cur));
+        tokio::spawn(async move {
+            let _ = tx.send(line).await;
+        });
+    } else {
+        tokio::spawn(run(w, tx, start_rv, initial, send_initial == Some(true), timeout));
+    }
     let stream = tokio_stream_from(rx).map(|b| Ok::<_, std::convert::Infallible>(Frame::data(b)));
     let body: Body = BodyExt::boxed(StreamBody::new(stream));
     let ct = if accept.table.is_some() {
@@ -197,6 +208,7 @@ async fn run(
 ) {
     let storage = w.rt.storage_key();
     let mut notify = w.state.store.subscribe();
+    let mut closer = w.state.faults.watch_epoch();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut cursor;
     if initial {
@@ -269,6 +281,7 @@ async fn run(
             }
             _ = tokio::time::sleep_until(deadline) => return,
             _ = w.state.shutdown.cancelled() => return,
+            _ = closer.changed() => return,
             _ = tx.closed() => return,
         }
     }

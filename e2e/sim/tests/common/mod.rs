@@ -24,13 +24,26 @@ pub async fn client_for(c: &SimCluster) -> Client {
     Client::try_from(cfg).expect("client builds")
 }
 
-/// A client for the same cluster that authenticates with `token` instead of the admin's.
+/// A client without kube-rs' default retries of 429/503/504, to see exactly what the
+/// server answered.
+pub async fn client_without_retries(c: &SimCluster) -> Client {
+    let kc = kube::config::Kubeconfig::from_yaml(&c.kubeconfig_yaml()).expect("kubeconfig parses");
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("kubeconfig loads");
+    cfg.default_retry = false;
+    Client::try_from(cfg).expect("client builds")
+}
+
+/// A client for the same cluster that authenticates with `token` instead of the admin's
+/// (without retries, so injected 429/503 show as they are).
 pub async fn client_with_token(c: &SimCluster, token: &str) -> Client {
     let yaml = c.kubeconfig_yaml().replace(c.admin_token(), token);
     let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig parses");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .expect("kubeconfig loads");
+    cfg.default_retry = false;
     Client::try_from(cfg).expect("client builds")
 }
 

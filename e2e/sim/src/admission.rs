@@ -99,7 +99,7 @@ fn str_list(v: Option<&Value>) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-fn rule_matches(rule: &Value, r: &Review<'_>) -> bool {
+fn rule_matches(rule: &Value, r: &Review<'_>, equivalent: bool) -> bool {
     let ops = str_list(rule.get("operations"));
     if !ops.iter().any(|o| *o == "*" || *o == r.operation.as_str()) {
         return false;
@@ -111,10 +111,14 @@ fn rule_matches(rule: &Value, r: &Review<'_>) -> bool {
     {
         return false;
     }
-    if !str_list(rule.get("apiVersions"))
-        .iter()
-        .any(|v| *v == "*" || *v == r.target.version)
-    {
+    // matchPolicy Equivalent: a rule naming another served version of the same resource
+    // matches too (the request is converted for the webhook)
+    let version_ok = str_list(rule.get("apiVersions")).iter().any(|v| {
+        *v == "*"
+            || *v == r.target.version
+            || (equivalent && rt.versions.iter().any(|sv| sv.served && sv.name == *v))
+    });
+    if !version_ok {
         return false;
     }
     let sub = r.target.subresource.as_deref().unwrap_or("");
@@ -150,7 +154,8 @@ fn webhook_matches(state: &State, w: &Value, r: &Review<'_>) -> bool {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    if !rules.iter().any(|rule| rule_matches(rule, r)) {
+    let equivalent = w.get("matchPolicy").and_then(Value::as_str) != Some("Exact");
+    if !rules.iter().any(|rule| rule_matches(rule, r, equivalent)) {
         return false;
     }
     let rt = &r.target.rt;

@@ -265,6 +265,49 @@ pub fn validate_token(
 mod tests {
     use super::*;
 
+    fn store_with_sa() -> (Store, Value) {
+        let store = Store::new(100);
+        let sa = store
+            .create(
+                "/serviceaccounts",
+                "ns/bot",
+                json!({"metadata": {"name": "bot", "namespace": "ns", "uid": "u-1"}}),
+            )
+            .unwrap();
+        (store, (*sa).clone())
+    }
+
+    #[test]
+    fn bound_tokens_expire_and_need_the_api_audience() {
+        let (store, sa) = store_with_sa();
+        let signer = TokenSigner::generate();
+        let none = |_: &str| false;
+        let good = signer.sign(&bound_claims(&sa, &[ISSUER.to_string()], 3600, None));
+        assert_eq!(
+            validate_token(&signer, &store, &none, &good).unwrap().name,
+            "system:serviceaccount:ns:bot"
+        );
+        let mut expired = bound_claims(&sa, &[ISSUER.to_string()], 3600, None);
+        expired["exp"] = json!(jiff::Timestamp::now().as_second() - 1);
+        assert!(validate_token(&signer, &store, &none, &signer.sign(&expired)).is_none());
+        let other_audience = signer.sign(&bound_claims(&sa, &["vault".to_string()], 3600, None));
+        assert!(validate_token(&signer, &store, &none, &other_audience).is_none());
+        assert!(
+            validate_token(&signer, &store, &|_| true, &good).is_none(),
+            "revoked"
+        );
+        // a ServiceAccount recreated under the same name is another identity
+        store.delete("/serviceaccounts", "ns/bot", None).unwrap();
+        store
+            .create(
+                "/serviceaccounts",
+                "ns/bot",
+                json!({"metadata": {"name": "bot", "namespace": "ns", "uid": "u-2"}}),
+            )
+            .unwrap();
+        assert!(validate_token(&signer, &store, &none, &good).is_none());
+    }
+
     #[test]
     fn tokens_verify_only_with_their_signer() {
         let a = TokenSigner::generate();

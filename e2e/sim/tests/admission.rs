@@ -275,3 +275,68 @@ async fn mutating_webhook_patches_are_applied_and_selectors_scope_webhooks() {
     assert_eq!(last["request"]["oldObject"]["metadata"]["name"], "free");
     assert_eq!(last["request"]["object"], Value::Null);
 }
+
+#[tokio::test]
+async fn match_policy_equivalent_covers_other_versions() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let (_c, client) = cluster("adm-match").await;
+    let hook = Webhook::start(&["127.0.0.1"]).await;
+    let schema = json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &serde_json::from_value(json!({
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "gadgets", "kind": "Gadget"}, "versions": [
+            {"name": "v1", "served": true, "storage": true, "schema": schema},
+            {"name": "v2", "served": true, "storage": false, "schema": schema},
+        ]},
+    })).unwrap())
+    .await
+    .unwrap();
+    common::settle(
+        &crds,
+        "gadgets.example.com",
+        kube::runtime::conditions::is_crd_established(),
+    )
+    .await;
+    let rule = |policy: &str| json!({"matchPolicy": policy, "rules": [{"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"], "resources": ["gadgets"]}]});
+    validating(
+        &client,
+        configuration(
+            "ValidatingWebhookConfiguration",
+            "exact.test",
+            json!({"url": hook.url("/validate"), "caBundle": hook.ca_bundle}),
+            rule("Exact"),
+        ),
+    )
+    .await;
+    let v2 =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v2", "Gadget"), "gadgets");
+    let gadgets: Api<DynamicObject> = Api::default_namespaced_with(client.clone(), &v2);
+    let g = |n: &str| -> DynamicObject {
+        serde_json::from_value(
+            json!({"apiVersion": "example.com/v2", "kind": "Gadget", "metadata": {"name": n}}),
+        )
+        .unwrap()
+    };
+    gadgets.create(&PostParams::default(), &g("exact")).await.unwrap();
+    assert!(
+        hook.requests().is_empty(),
+        "an Exact rule for v1 ignores v2 requests"
+    );
+    validating(
+        &client,
+        configuration(
+            "ValidatingWebhookConfiguration",
+            "equivalent.test",
+            json!({"url": hook.url("/validate"), "caBundle": hook.ca_bundle}),
+            rule("Equivalent"),
+        ),
+    )
+    .await;
+    let e = api_error(gadgets.create(&PostParams::default(), &g("equivalent")).await);
+    assert_eq!(
+        e.message,
+        "admission webhook \"equivalent.test\" denied the request: pod has no team label"
+    );
+}

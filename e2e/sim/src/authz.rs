@@ -197,84 +197,98 @@ pub struct Grant {
     pub rules: Vec<Value>,
 }
 
-/// The grants a user has in `namespace` (cluster-wide ones included), and the errors met
-/// (missing roles), worded as the RBAC authorizer words them.
-pub fn grants(store: &Store, user: &User, namespace: &str) -> (Vec<Grant>, Vec<String>) {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    let role_rules = |kind: &str, ns: &str, name: &str, errors: &mut Vec<String>| -> Option<Vec<Value>> {
-        let (storage, key, what) = if kind == "ClusterRole" {
-            (CLUSTER_ROLES, name.to_string(), "clusterrole")
-        } else {
-            (ROLES, object_key(ns, name), "role")
-        };
-        match store.get(storage, &key) {
-            Some(r) => Some(
-                r.get("rules")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            ),
-            None => {
-                errors.push(format!("{what}.{RBAC} \"{name}\" not found"));
-                None
-            }
-        }
-    };
+/// Visits the bindings that apply to `user` in `namespace` (cluster-wide ones first) with
+/// their role's rules, until `visit` returns true; missing roles are added to `errors` as
+/// the RBAC authorizer words them. `visit` gets (binding source description, rules).
+fn visit_grants(
+    store: &Store,
+    user: &User,
+    namespace: &str,
+    errors: &mut Vec<String>,
+    mut visit: impl FnMut(&dyn Fn() -> String, &Value) -> bool,
+) -> bool {
     let (_, crbs) = store.snapshot(CLUSTER_ROLE_BINDINGS);
     for b in crbs.values() {
-        let subjects = b
+        let Some(s) = b
             .get("subjects")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let Some(s) = subjects.iter().find(|s| subject_matches(s, user, "")) else {
+            .and_then(|ss| ss.iter().find(|s| subject_matches(s, user, "")))
+        else {
             continue;
         };
         let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
-        if let Some(rules) = role_rules("ClusterRole", "", role, &mut errors) {
-            out.push(Grant {
-                source: format!(
-                    "ClusterRoleBinding \"{}\" of ClusterRole \"{role}\" to {}",
-                    meta::name(b),
-                    describe_subject(s)
-                ),
-                rules,
-            });
+        match store.get(CLUSTER_ROLES, role) {
+            Some(r) => {
+                let source = || {
+                    format!(
+                        "ClusterRoleBinding \"{}\" of ClusterRole \"{role}\" to {}",
+                        meta::name(b),
+                        describe_subject(s)
+                    )
+                };
+                if visit(&source, r.get("rules").unwrap_or(&Value::Null)) {
+                    return true;
+                }
+            }
+            None => errors.push(format!("clusterrole.{RBAC} \"{role}\" not found")),
         }
     }
-    if !namespace.is_empty() {
-        let (_, rbs) = store.snapshot(ROLE_BINDINGS);
-        let prefix = format!("{namespace}/");
-        for (_, b) in rbs
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-        {
-            let subjects = b
-                .get("subjects")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let Some(s) = subjects.iter().find(|s| subject_matches(s, user, namespace)) else {
-                continue;
-            };
-            let kind = b
-                .pointer("/roleRef/kind")
-                .and_then(Value::as_str)
-                .unwrap_or("Role");
-            let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
-            if let Some(rules) = role_rules(kind, namespace, role, &mut errors) {
-                out.push(Grant {
-                    source: format!(
+    if namespace.is_empty() {
+        return false;
+    }
+    let (_, rbs) = store.snapshot(ROLE_BINDINGS);
+    let prefix = format!("{namespace}/");
+    for (_, b) in rbs
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+    {
+        let Some(s) = b
+            .get("subjects")
+            .and_then(Value::as_array)
+            .and_then(|ss| ss.iter().find(|s| subject_matches(s, user, namespace)))
+        else {
+            continue;
+        };
+        let kind = b
+            .pointer("/roleRef/kind")
+            .and_then(Value::as_str)
+            .unwrap_or("Role");
+        let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+        let found = if kind == "ClusterRole" {
+            store.get(CLUSTER_ROLES, role)
+        } else {
+            store.get(ROLES, &object_key(namespace, role))
+        };
+        match found {
+            Some(r) => {
+                let source = || {
+                    format!(
                         "RoleBinding \"{}/{namespace}\" of {kind} \"{role}\" to {}",
                         meta::name(b),
                         describe_subject(s)
-                    ),
-                    rules,
-                });
+                    )
+                };
+                if visit(&source, r.get("rules").unwrap_or(&Value::Null)) {
+                    return true;
+                }
             }
+            None => errors.push(format!("{}.{RBAC} \"{role}\" not found", kind.to_lowercase())),
         }
     }
+    false
+}
+
+/// The grants a user has in `namespace` (cluster-wide ones included), and the errors met.
+pub fn grants(store: &Store, user: &User, namespace: &str) -> (Vec<Grant>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    visit_grants(store, user, namespace, &mut errors, |source, rules| {
+        out.push(Grant {
+            source: source(),
+            rules: rules.as_array().cloned().unwrap_or_default(),
+        });
+        false
+    });
     (out, errors)
 }
 
@@ -350,75 +364,18 @@ pub fn authorize(store: &Store, user: &User, a: &Attributes) -> Decision {
         ""
     };
     let mut errors = Vec::new();
-    let allows = |rules: Option<&Value>| {
-        rules
-            .and_then(Value::as_array)
-            .is_some_and(|rs| rs.iter().any(|r| rule_allows(r, a)))
-    };
-    let (_, crbs) = store.snapshot(CLUSTER_ROLE_BINDINGS);
-    for b in crbs.values() {
-        let Some(s) = b
-            .get("subjects")
-            .and_then(Value::as_array)
-            .and_then(|ss| ss.iter().find(|s| subject_matches(s, user, "")))
-        else {
-            continue;
-        };
-        let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
-        match store.get(CLUSTER_ROLES, role) {
-            Some(r) if allows(r.get("rules")) => {
-                return Decision {
-                    allowed: true,
-                    reason: format!(
-                        "RBAC: allowed by ClusterRoleBinding \"{}\" of ClusterRole \"{role}\" to {}",
-                        meta::name(b),
-                        describe_subject(s)
-                    ),
-                };
-            }
-            Some(_) => {}
-            None => errors.push(format!("clusterrole.{RBAC} \"{role}\" not found")),
+    let mut reason = String::new();
+    let allowed = visit_grants(store, user, namespace, &mut errors, |source, rules| {
+        let hit = rules
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| rule_allows(r, a)));
+        if hit {
+            reason = format!("RBAC: allowed by {}", source());
         }
-    }
-    if !namespace.is_empty() {
-        let (_, rbs) = store.snapshot(ROLE_BINDINGS);
-        let prefix = format!("{namespace}/");
-        for (_, b) in rbs
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-        {
-            let Some(s) = b
-                .get("subjects")
-                .and_then(Value::as_array)
-                .and_then(|ss| ss.iter().find(|s| subject_matches(s, user, namespace)))
-            else {
-                continue;
-            };
-            let kind = b
-                .pointer("/roleRef/kind")
-                .and_then(Value::as_str)
-                .unwrap_or("Role");
-            let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
-            let found = if kind == "ClusterRole" {
-                store.get(CLUSTER_ROLES, role)
-            } else {
-                store.get(ROLES, &object_key(namespace, role))
-            };
-            match found {
-                Some(r) if allows(r.get("rules")) => {
-                    return Decision {
-                        allowed: true,
-                        reason: format!(
-                            "RBAC: allowed by RoleBinding \"{}/{namespace}\" of {kind} \"{role}\" to {}",
-                            meta::name(b),
-                            describe_subject(s)
-                        ),
-                    };
-                }
-                Some(_) => {}
-                None => errors.push(format!("{}.{RBAC} \"{role}\" not found", kind.to_lowercase())),
-            }
-        }
+        hit
+    });
+    if allowed {
+        return Decision { allowed, reason };
     }
     let reason = match errors.len() {
         0 => String::new(),

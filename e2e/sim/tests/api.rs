@@ -1107,23 +1107,7 @@ async fn watches_stream_changes_and_expire_after_compaction() {
     // a watch from a compacted resourceVersion gets 410 Expired
     c.compact();
     let mut old = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
-    match tokio::time::timeout(WAIT, old.try_next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap()
-    {
-        WatchEvent::Error(e) => {
-            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
-            assert!(
-                e.message
-                    .starts_with(&format!("too old resource version: {rv} (")),
-                "{}",
-                e.message
-            );
-        }
-        other => panic!("expected an error event, got {other:?}"),
-    }
+    common::expect_expired(&mut old, &rv).await;
 }
 
 #[tokio::test]

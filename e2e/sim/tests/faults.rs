@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{WAIT, api_error, client_with_token, client_without_retries, cluster};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use hubspoke_sim::faults::{Effect, RequestFault, Scope};
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use kube::api::{Api, ListParams, PostParams, WatchParams};
@@ -116,21 +116,7 @@ async fn server_errors_and_throttling_look_like_a_real_server() {
 #[tokio::test]
 async fn latency_and_user_scoped_faults() {
     let (c, admin) = cluster("f-latency").await;
-    let sas: Api<ServiceAccount> = Api::default_namespaced(admin.clone());
-    sas.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": "bot"}})).unwrap(),
-    )
-    .await
-    .unwrap();
-    let tr = serde_json::from_value(json!({"spec": {}})).unwrap();
-    let token = sas
-        .create_token_request("bot", &PostParams::default(), &tr)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token;
+    let token = common::service_account_token(&admin, "default", "bot").await;
     let bot = client_with_token(&c, &token).await;
     c.faults().inject(fault(
         Effect::Fail { code: 503 },
@@ -154,7 +140,10 @@ async fn latency_and_user_scoped_faults() {
         Some(1),
     ));
     let started = Instant::now();
-    let _ = sas.get("bot").await.unwrap();
+    Api::<ServiceAccount>::default_namespaced(admin.clone())
+        .get("bot")
+        .await
+        .unwrap();
     assert!(
         started.elapsed() >= Duration::from_millis(300),
         "the request was held back"
@@ -247,23 +236,7 @@ async fn forced_410_on_a_raw_watch() {
         .unwrap();
     c.faults().expire_next_watches(Scope::all(), 1);
     let mut s = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
-    match tokio::time::timeout(WAIT, s.try_next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap()
-    {
-        kube::api::WatchEvent::Error(e) => {
-            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
-            assert!(
-                e.message
-                    .starts_with(&format!("too old resource version: {rv} (")),
-                "{}",
-                e.message
-            );
-        }
-        other => panic!("expected 410, got {other:?}"),
-    }
+    common::expect_expired(&mut s, &rv).await;
 }
 
 #[tokio::test]
@@ -355,21 +328,7 @@ async fn the_admin_endpoint_drives_faults() {
         e.message
     );
     // not for ServiceAccounts
-    let sas: Api<ServiceAccount> = Api::default_namespaced(client.clone());
-    sas.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": "bot"}})).unwrap(),
-    )
-    .await
-    .unwrap();
-    let tr = serde_json::from_value(json!({"spec": {}})).unwrap();
-    let token = sas
-        .create_token_request("bot", &PostParams::default(), &tr)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token;
+    let token = common::service_account_token(&client, "default", "bot").await;
     let bot = client_with_token(&c, &token).await;
     let e = api_error(
         bot.request::<serde_json::Value>(post(json!({"action": "clear"})))

@@ -71,3 +71,45 @@ where
     .unwrap_or_else(|_| panic!("{name} did not reach the condition within {WAIT:?}"))
     .expect("watch for the condition");
 }
+
+/// Creates ServiceAccount `name` in `ns` and returns a bound token for it.
+pub async fn service_account_token(admin: &Client, ns: &str, name: &str) -> String {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let sas: kube::Api<ServiceAccount> = kube::Api::namespaced(admin.clone(), ns);
+    let sa = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+        .expect("valid ServiceAccount");
+    sas.create(&Default::default(), &sa)
+        .await
+        .expect("ServiceAccount created");
+    let tr = serde_json::from_value(serde_json::json!({"spec": {}})).expect("valid TokenRequest");
+    sas.create_token_request(name, &Default::default(), &tr)
+        .await
+        .expect("token issued")
+        .status
+        .expect("token in status")
+        .token
+}
+
+/// Asserts that the next event of a watch is 410 Expired for `rv`.
+pub async fn expect_expired<K: std::fmt::Debug>(
+    stream: &mut (impl futures::Stream<Item = kube::Result<kube::api::WatchEvent<K>>> + Unpin),
+    rv: &str,
+) {
+    use futures::TryStreamExt;
+    match tokio::time::timeout(WAIT, stream.try_next())
+        .await
+        .expect("an event")
+        .expect("no transport error")
+    {
+        Some(kube::api::WatchEvent::Error(e)) => {
+            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
+            assert!(
+                e.message
+                    .starts_with(&format!("too old resource version: {rv} (")),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("expected 410 Expired, got {other:?}"),
+    }
+}

@@ -136,26 +136,52 @@ async fn failure_policies_when_the_webhook_is_down() {
     let dead = hook.url("/validate");
     let ca = hook.ca_bundle.clone();
     drop(hook);
-    validating(
-        &client,
+    let hook_cfg = |name: &str, url: &str, extra: Value| {
         configuration(
             "ValidatingWebhookConfiguration",
-            "ignore.test",
-            json!({"url": dead, "caBundle": ca}),
-            json!({"failurePolicy": "Ignore"}),
-        ),
+            name,
+            json!({"url": url, "caBundle": ca}),
+            extra,
+        )
+    };
+    validating(
+        &client,
+        hook_cfg("ignore.test", &dead, json!({"failurePolicy": "Ignore"})),
     )
     .await;
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     pods.create(&PostParams::default(), &pod("admitted", json!({})))
         .await
         .unwrap();
+
+    // a server whose certificate the caBundle does not vouch for is not trusted
+    let impostor = Webhook::start(&["127.0.0.1"]).await;
     validating(
         &client,
-        configuration(
-            "ValidatingWebhookConfiguration",
+        hook_cfg("untrusted.test", &impostor.url("/validate"), json!({})),
+    )
+    .await;
+    let e = api_error(
+        pods.create(&PostParams::default(), &pod("impostor", json!({"team": "a"})))
+            .await,
+    );
+    assert!(
+        e.message.contains("failed calling webhook \"untrusted.test\"") && e.message.contains("tls"),
+        "{}",
+        e.message
+    );
+    assert!(impostor.requests().is_empty());
+    let configs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    configs
+        .delete("untrusted.test", &DeleteParams::default())
+        .await
+        .unwrap();
+
+    validating(
+        &client,
+        hook_cfg(
             "fail.test",
-            json!({"url": dead, "caBundle": ca}),
+            &dead,
             json!({"failurePolicy": "Fail", "timeoutSeconds": 3}),
         ),
     )

@@ -843,6 +843,15 @@ async fn service_account_tokens_and_rbac_through_kubectl() {
         "{err}"
     );
 
+    // the rules review behind can-i --list
+    let list = k
+        .ok(&["--token", &token, "auth", "can-i", "--list", "-n", "team"])
+        .await;
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("configmaps ") && l.contains("[get list watch]")),
+        "{list}"
+    );
     // a ClusterRoleBinding reaches every namespace
     k.ok(&[
         "create",

@@ -1365,13 +1365,7 @@ async fn watch_bookmarks_and_timeouts() {
         .unwrap();
     let client = client_for(&c).await;
     let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
-    let rv = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
+    let rv = common::list_rv(&api).await;
     let mut stream = api
         .watch(&WatchParams::default().timeout(30), &rv)
         .await

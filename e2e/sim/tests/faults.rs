@@ -169,13 +169,7 @@ async fn watchers_recover_from_closed_watches_and_410() {
     api.create(&PostParams::default(), &cm("first")).await.unwrap();
 
     // a raw watch simply ends when the server closes it
-    let rv = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
+    let rv = common::list_rv(&api).await;
     let mut raw = api
         .watch(&WatchParams::default().timeout(60), &rv)
         .await
@@ -227,13 +221,7 @@ async fn watchers_recover_from_closed_watches_and_410() {
 async fn forced_410_on_a_raw_watch() {
     let (c, client) = cluster("f-410").await;
     let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
-    let rv = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
+    let rv = common::list_rv(&api).await;
     c.faults().expire_next_watches(Scope::all(), 1);
     let mut s = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
     common::expect_expired(&mut s, &rv).await;

@@ -528,25 +528,16 @@ async fn aggregated_roles_pick_up_labelled_roles() {
         "rules": [{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get", "list", "watch"]}],
     }))
     .await;
-    settle(&roles, "view", |r: Option<&ClusterRole>| {
+    let has_widget_rules = |r: Option<&ClusterRole>| {
         r.and_then(|r| r.rules.as_ref()).is_some_and(|rules| {
             rules.iter().any(|x| {
                 x.api_groups
                     .as_ref()
-                    .is_some_and(|g| g.contains(&"example.com".to_string()))
+                    .is_some_and(|g| g.iter().any(|g| g == "example.com"))
             })
         })
-    })
-    .await;
+    };
+    settle(&roles, "view", has_widget_rules).await;
     // edit aggregates view, admin aggregates edit
-    settle(&roles, "admin", |r: Option<&ClusterRole>| {
-        r.and_then(|r| r.rules.as_ref()).is_some_and(|rules| {
-            rules.iter().any(|x| {
-                x.api_groups
-                    .as_ref()
-                    .is_some_and(|g| g.contains(&"example.com".to_string()))
-            })
-        })
-    })
-    .await;
+    settle(&roles, "admin", has_widget_rules).await;
 }

@@ -113,3 +113,16 @@ pub async fn expect_expired<K: std::fmt::Debug>(
         other => panic!("expected 410 Expired, got {other:?}"),
     }
 }
+
+/// The resourceVersion a list of `api` answers with now (where a watch can start).
+pub async fn list_rv<K>(api: &kube::Api<K>) -> String
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.list(&Default::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("list has a resourceVersion")
+}

@@ -38,7 +38,8 @@ enum SimCommand {
         /// Number of spoke clusters besides the hub.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=500))]
         spokes: u16,
-        /// Serve the Kubernetes APIs only, without the Argo CD, Kyverno and workload stand-ins.
+        /// Serve the Kubernetes APIs only, without the stand-ins (today: the workload stand-in,
+        /// which plays kubelet and the Deployment/ReplicaSet controllers).
         #[arg(long)]
         api_only: bool,
     },
@@ -105,10 +106,24 @@ async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()
             dir.display()
         )
     })?;
+    // the workload stand-in plays kubelet and controllers on every cluster
+    let mut standins = Vec::new();
     if !api_only {
-        tracing::info!(
-            "stand-ins (Argo CD, Kyverno, workloads) are not available yet; serving the Kubernetes APIs only"
-        );
+        for c in env.clusters() {
+            let client = c
+                .client()
+                .await
+                .with_context(|| format!("connecting to {}", c.name()))?;
+            let opts = hubspoke_sim::standins::workload::WorkloadOptions {
+                node_prefix: c.name().to_string(),
+                ..Default::default()
+            };
+            standins.push(
+                hubspoke_sim::standins::workload::WorkloadStandIn::run(client, opts)
+                    .await
+                    .with_context(|| format!("starting the workload stand-in on {}", c.name()))?,
+            );
+        }
     }
     for (c, p) in env.clusters().zip(&paths) {
         println!("{:<10} {}  kubeconfig: {}", c.name(), c.url(), p.display());
@@ -118,6 +133,7 @@ async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()
         .with_context(|| format!("writing {}", ready.display()))?;
     wait_for_signal().await?;
     eprintln!("shutting down");
+    drop(standins);
     for c in env.clusters() {
         c.shutdown();
     }

@@ -144,6 +144,16 @@ impl SimCluster {
         serde_saphyr::to_string(&self.kubeconfig()).unwrap_or_default()
     }
 
+    /// A kube-rs client with the admin identity, built from the kubeconfig as a user's would be.
+    pub async fn client(&self) -> Result<kube::Client, kube::Error> {
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml())
+            .map_err(kube::Error::InferKubeconfig)?;
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .map_err(kube::Error::InferKubeconfig)?;
+        kube::Client::try_from(cfg)
+    }
+
     /// Writes the kubeconfig to `path` with mode 0600 (it holds the admin token).
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
         write_private(path, self.kubeconfig_yaml().as_bytes())

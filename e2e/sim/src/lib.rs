@@ -32,6 +32,7 @@ mod scale;
 pub mod schema;
 pub mod selector;
 mod server;
+pub mod standins;
 pub mod status;
 pub mod store;
 mod table;

@@ -295,6 +295,67 @@ fn builtin_printer(rt: &ResourceType) -> Option<(Vec<Column>, RowFn)> {
                 ]
             },
         ),
+        ("", "Node") => (
+            vec![
+                name_col(),
+                c("Status", 0),
+                c("Roles", 0),
+                age_col(),
+                c("Version", 0),
+                c("Internal-IP", 1),
+                c("External-IP", 1),
+                c("OS-Image", 1),
+                c("Kernel-Version", 1),
+                c("Container-Runtime", 1),
+            ],
+            |o| {
+                let ready = ptr(o, "/status/conditions")
+                    .and_then(Value::as_array)
+                    .and_then(|cs| {
+                        cs.iter()
+                            .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+                    })
+                    .map(|c| {
+                        if c.get("status").and_then(Value::as_str) == Some("True") {
+                            "Ready"
+                        } else {
+                            "NotReady"
+                        }
+                    })
+                    .unwrap_or("Unknown");
+                let status = if ptr(o, "/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+                    format!("{ready},SchedulingDisabled")
+                } else {
+                    ready.to_string()
+                };
+                let mut roles: Vec<String> = meta::string_map(o, "labels")
+                    .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/").map(str::to_string))
+                    .collect();
+                roles.sort();
+                let address = |t: &str| {
+                    ptr(o, "/status/addresses")
+                        .and_then(Value::as_array)
+                        .and_then(|a| {
+                            a.iter()
+                                .find(|x| x.get("type").and_then(Value::as_str) == Some(t))
+                        })
+                        .map(|x| s(x.get("address")))
+                        .unwrap_or_else(|| "<none>".into())
+                };
+                vec![
+                    json!(meta::name(o)),
+                    json!(status),
+                    json!(join_or_none(roles)),
+                    age(o),
+                    json!(s(ptr(o, "/status/nodeInfo/kubeletVersion"))),
+                    json!(address("InternalIP")),
+                    json!(address("ExternalIP")),
+                    json!(s(ptr(o, "/status/nodeInfo/osImage"))),
+                    json!(s(ptr(o, "/status/nodeInfo/kernelVersion"))),
+                    json!(s(ptr(o, "/status/nodeInfo/containerRuntimeVersion"))),
+                ]
+            },
+        ),
         ("", "Pod") => (
             vec![
                 name_col(),

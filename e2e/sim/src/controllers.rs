@@ -126,6 +126,15 @@ const ROOT_CA_DESCRIPTION: &str = "Contains a CA bundle that can be used to veri
 
 /// The `default` ServiceAccount (serviceaccount controller) and the `kube-root-ca.crt`
 /// ConfigMap (root-ca-cert-publisher) of a namespace.
+fn create(state: &State, plural: &str, ns: &str, obj: Value) {
+    if let Err(e) =
+        crate::handlers::create_internal(state, "", plural, Some(ns), obj, "kube-controller-manager")
+        && e.code != 409
+    {
+        tracing::debug!(cluster = %state.name, namespace = ns, error = %e, "controller create failed; will retry on the next event");
+    }
+}
+
 fn ensure_namespace_objects(state: &State, ns: &str) {
     match state.store.get("/namespaces", ns) {
         Some(n) if meta::deletion_timestamp(&n).is_none() => {}
@@ -138,7 +147,7 @@ fn ensure_namespace_objects(state: &State, ns: &str) {
         .is_none()
     {
         let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
-        let _ = crate::handlers::create_internal(state, "", "serviceaccounts", Some(ns), sa, manager);
+        create(state, "serviceaccounts", ns, sa);
     }
     let data = json!({"ca.crt": state.ca_pem});
     match state.store.get("/configmaps", &object_key(ns, ROOT_CA)) {
@@ -148,7 +157,7 @@ fn ensure_namespace_objects(state: &State, ns: &str) {
                 "metadata": {"name": ROOT_CA, "namespace": ns, "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION}},
                 "data": data,
             });
-            let _ = crate::handlers::create_internal(state, "", "configmaps", Some(ns), cm, manager);
+            create(state, "configmaps", ns, cm);
         }
         Some(cm) if cm.get("data") != Some(&data) => {
             let mut new = (*cm).clone();

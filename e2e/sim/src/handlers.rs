@@ -343,15 +343,6 @@ fn scope_range<'a>(
     }
 }
 
-fn in_scope(target: &Target, key: &str) -> bool {
-    match &target.namespace {
-        Some(ns) if target.rt.namespaced => {
-            key.len() > ns.len() && key.starts_with(ns.as_str()) && key.as_bytes()[ns.len()] == b'/'
-        }
-        _ => true,
-    }
-}
-
 fn list(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiResult<Response<Body>> {
     let sel = Selectors::from_request(req, target)?;
     let limit = req.query.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
@@ -409,7 +400,7 @@ fn list(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiRe
     let mut more = false;
     let iter = scope_range(&table, target, start_after.as_deref());
     for (k, v) in iter {
-        if !in_scope(target, k) || !sel.matches(v) {
+        if !sel.matches(v) {
             continue;
         }
         if let Some(l) = limit
@@ -1471,8 +1462,8 @@ async fn delete_collection(
     let sel = Selectors::from_request(req, target)?;
     let (_, table) = state.store.snapshot(&storage_key(&target.rt));
     let mut deleted = Vec::new();
-    for (k, v) in scope_range(&table, target, None) {
-        if !in_scope(target, k) || !sel.matches(v) {
+    for (_, v) in scope_range(&table, target, None) {
+        if !sel.matches(v) {
             continue;
         }
         let t = Target {

@@ -419,8 +419,8 @@ async fn reconcile_deployment(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Actio
             &format!("ReplicaSet \"{new_name}\" has timed out progressing."),
             &previous,
         )
-    } else if progressed {
-        // progress (or its first sign) moves lastUpdateTime
+    } else {
+        // progress moves lastUpdateTime; without progress it stays, and the deadline runs
         let mut c = condition(
             "Progressing",
             "True",
@@ -428,21 +428,14 @@ async fn reconcile_deployment(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Actio
             &format!("ReplicaSet \"{new_name}\" is progressing."),
             &previous,
         );
-        if prev_progress
-            .as_ref()
-            .is_some_and(|p| p["reason"] == "ReplicaSetUpdated")
+        if progressed
+            && prev_progress
+                .as_ref()
+                .is_some_and(|p| p["reason"] == "ReplicaSetUpdated")
         {
             c["lastUpdateTime"] = json!(now());
         }
         c
-    } else {
-        condition(
-            "Progressing",
-            "True",
-            "ReplicaSetUpdated",
-            &format!("ReplicaSet \"{new_name}\" is progressing."),
-            &previous,
-        )
     };
     let mut status = json!({
         "observedGeneration": d.metadata.generation.unwrap_or(1),
@@ -720,13 +713,10 @@ async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Reconcile
             "containerStatuses": statuses,
         })
     };
-    let same = |a: Option<&Value>, b: Option<&Value>| a == b;
     let cur = p.get("status").cloned().unwrap_or(json!({}));
-    let phase_same = same(cur.get("phase"), status.get("phase"));
-    let waiting_same = same(
-        cur.pointer("/containerStatuses/0/state"),
-        status.pointer("/containerStatuses/0/state"),
-    );
+    let phase_same = cur.get("phase") == status.get("phase");
+    let waiting_same =
+        cur.pointer("/containerStatuses/0/state") == status.pointer("/containerStatuses/0/state");
     if !(phase_same && waiting_same && cur.get("containerStatuses").is_some()) {
         Api::<Pod>::namespaced(ctx.client.clone(), &ns)
             .patch_status(

@@ -26,6 +26,10 @@ fn verbs(rt: &ResourceType) -> &'static [&'static str] {
     if rt.is_create_only() { &["create"] } else { VERBS }
 }
 
+fn is_pods(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.plural == "pods"
+}
+
 fn is_service_accounts(rt: &ResourceType) -> bool {
     rt.group.is_empty() && rt.plural == "serviceaccounts"
 }
@@ -65,6 +69,10 @@ fn legacy_resources(rt: &ResourceType, version: &str) -> Vec<Value> {
             "name": "serviceaccounts/token", "singularName": "", "namespaced": true,
             "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]
         }));
+    }
+    if is_pods(rt) {
+        out.push(json!({"name": "pods/binding", "singularName": "", "namespaced": true, "kind": "Binding", "verbs": ["create"]}));
+        out.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
     }
     if rt.plural == "namespaces" && rt.group.is_empty() {
         out.push(json!({"name": "namespaces/finalize", "singularName": "", "namespaced": false, "kind": "Namespace", "verbs": ["update"]}));
@@ -152,6 +160,10 @@ fn aggregated_resource(rt: &ResourceType, version: &str) -> Option<Value> {
     let mut subs = Vec::new();
     if is_service_accounts(rt) {
         subs.push(json!({"subresource": "token", "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}, "verbs": ["create"]}));
+    }
+    if is_pods(rt) {
+        subs.push(json!({"subresource": "binding", "responseKind": {"group": "", "version": "v1", "kind": "Binding"}, "verbs": ["create"]}));
+        subs.push(json!({"subresource": "log", "responseKind": {"group": "", "version": "v1", "kind": "Pod"}, "verbs": ["get"]}));
     }
     if rt.plural == "namespaces" && rt.group.is_empty() {
         subs.push(json!({"subresource": "finalize", "responseKind": {"group": "", "version": "v1", "kind": "Namespace"}, "verbs": ["update"]}));

@@ -31,6 +31,12 @@ pub async fn dispatch(
             _ => Err(ApiError::method_not_allowed()),
         };
     }
+    match (target.subresource.as_deref(), &req.method) {
+        (Some("log"), &Method::GET) => return crate::pods::log(state, req, &target),
+        (Some("binding"), &Method::POST) => return crate::pods::bind(state, req, accept, &target),
+        (Some("log" | "binding"), _) => return Err(ApiError::method_not_allowed()),
+        _ => {}
+    }
     if target.subresource.as_deref() == Some("token") {
         return match req.method {
             Method::POST => crate::reviews::token_request(state, req, accept, &target),
@@ -829,7 +835,7 @@ pub fn prepare(
                 }
             }
             new = with_type_meta(&merged, rt, version);
-        } else if status_split && rt.has_status(version) {
+        } else if status_split && rt.has_status(version) && sub != Some("binding") {
             let m = new.as_object_mut().expect("object");
             match old.get("status") {
                 Some(s) => {

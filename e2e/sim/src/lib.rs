@@ -24,6 +24,7 @@ pub mod managed;
 pub mod meta;
 mod openapi;
 mod patch;
+mod pods;
 mod protobuf;
 mod rbac_bootstrap;
 pub mod registry;

@@ -547,6 +547,7 @@ fn parse_target(state: &State, group: &str, version: &str, segs: &[&str]) -> Res
             "scale" => v.scale.is_some(),
             "finalize" => t.rt.plural == "namespaces" && t.rt.group.is_empty(),
             "token" => t.rt.plural == "serviceaccounts" && t.rt.group.is_empty(),
+            "log" | "binding" => t.rt.plural == "pods" && t.rt.group.is_empty(),
             _ => false,
         };
         if !ok {

@@ -262,3 +262,496 @@ async fn images_from_invalid_registries_never_pull_and_the_deadline_passes() {
         "{waiting:?}"
     );
 }
+
+fn pods_labelled(client: &kube::Client, selector: &str) -> impl std::future::Future<Output = Vec<Pod>> {
+    let api: Api<Pod> = Api::default_namespaced(client.clone());
+    let lp = ListParams::default().labels(selector);
+    async move {
+        let mut pods = api.list(&lp).await.unwrap().items;
+        pods.sort_by_key(|p| p.metadata.name.clone());
+        pods
+    }
+}
+
+fn name_of(p: &Pod) -> &str {
+    p.metadata.name.as_deref().unwrap_or("")
+}
+
+#[tokio::test]
+async fn statefulset_pods_come_up_in_order_and_roll_from_the_highest_ordinal() {
+    use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+    let (_c, client, _w) = start("w-sts", WorkloadOptions::default()).await;
+    let sets: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    // watch pod creations to see the order
+    let mut events = Box::pin(kube::runtime::watcher(
+        Api::<Pod>::default_namespaced(client.clone()),
+        kube::runtime::watcher::Config::default().labels("app=db"),
+    ));
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 3, "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "pg", "image": "postgres:17"}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+        },
+    }))
+    .unwrap();
+    sets.create(&PostParams::default(), &sts).await.unwrap();
+    let ready_sts = |d: Option<&StatefulSet>| {
+        d.and_then(|d| d.status.as_ref()).is_some_and(|s| {
+            s.ready_replicas == Some(3)
+                && s.updated_replicas == Some(3)
+                && s.current_revision == s.update_revision
+        })
+    };
+    settle(&sets, "db", ready_sts).await;
+    // every pod was created only after the one before it was Ready
+    let mut created = Vec::new();
+    let mut ready_at_creation = Vec::new();
+    let mut ready = std::collections::BTreeSet::new();
+    while created.len() < 3 {
+        let ev = tokio::time::timeout(common::WAIT, futures::StreamExt::next(&mut events))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let objs: Vec<Pod> = match ev {
+            kube::runtime::watcher::Event::Apply(p) | kube::runtime::watcher::Event::InitApply(p) => vec![p],
+            _ => vec![],
+        };
+        for p in objs {
+            let n = name_of(&p).to_string();
+            if !created.contains(&n) {
+                ready_at_creation.push(ready.clone());
+                created.push(n.clone());
+            }
+            let is_ready = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            if is_ready {
+                ready.insert(n);
+            }
+        }
+    }
+    assert_eq!(created, ["db-0", "db-1", "db-2"]);
+    assert!(ready_at_creation[1].contains("db-0") && ready_at_creation[2].contains("db-1"));
+    let s = sets.get("db").await.unwrap().status.unwrap();
+    let rev1 = s.update_revision.clone().unwrap();
+    assert!(rev1.starts_with("db-"), "{rev1}");
+    assert_eq!(
+        (
+            s.replicas,
+            s.ready_replicas,
+            s.current_replicas,
+            s.available_replicas,
+            s.collision_count
+        ),
+        (3, Some(3), Some(3), Some(3), Some(0))
+    );
+    let pods = pods_labelled(&client, "app=db").await;
+    for (i, p) in pods.iter().enumerate() {
+        let labels = p.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["statefulset.kubernetes.io/pod-name"], format!("db-{i}"));
+        assert_eq!(labels["apps.kubernetes.io/pod-index"], i.to_string());
+        assert_eq!(labels["controller-revision-hash"], rev1);
+        let spec = p.spec.as_ref().unwrap();
+        assert_eq!(
+            (spec.hostname.as_deref(), spec.subdomain.as_deref()),
+            (Some(format!("db-{i}").as_str()), Some("db"))
+        );
+        let claim = spec.volumes.as_ref().unwrap()[0]
+            .persistent_volume_claim
+            .as_ref()
+            .unwrap();
+        assert_eq!(claim.claim_name, format!("data-db-{i}"));
+    }
+    // a template change replaces the pods from the highest ordinal, with a new revision
+    sets.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Strategic(
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "pg", "image": "postgres:18"}]}}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    settle(&sets, "db", move |d: Option<&StatefulSet>| {
+        ready_sts(d)
+            && d.and_then(|d| d.status.as_ref())
+                .is_some_and(|s| s.update_revision.as_deref() != Some(rev1.as_str()))
+    })
+    .await;
+    let images: Vec<String> = pods_labelled(&client, "app=db")
+        .await
+        .iter()
+        .map(|p| p.spec.as_ref().unwrap().containers[0].image.clone().unwrap())
+        .collect();
+    assert_eq!(images, ["postgres:18"; 3]);
+    let revisions = Api::<ControllerRevision>::default_namespaced(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let mut numbers: Vec<i64> = revisions.iter().map(|r| r.revision).collect();
+    numbers.sort();
+    assert_eq!(numbers, [1, 2]);
+    // scale down removes the highest ordinals
+    sets.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
+    settle(&sets, "db", |d: Option<&StatefulSet>| {
+        d.and_then(|d| d.status.as_ref()).is_some_and(|s| s.replicas == 1)
+    })
+    .await;
+    let names: Vec<String> = pods_labelled(&client, "app=db")
+        .await
+        .iter()
+        .map(|p| name_of(p).to_string())
+        .collect();
+    assert_eq!(names, ["db-0"]);
+}
+
+#[tokio::test]
+async fn daemonsets_run_one_pod_on_each_matching_node() {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    let opts = WorkloadOptions {
+        nodes: 3,
+        ..Default::default()
+    };
+    let (_c, client, _w) = start("w-ds", opts).await;
+    let sets: Api<DaemonSet> = Api::default_namespaced(client.clone());
+    let ds: DaemonSet = serde_json::from_value(json!({
+        "metadata": {"name": "agent"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "a", "image": "busybox:1.37"}]}},
+        },
+    }))
+    .unwrap();
+    sets.create(&PostParams::default(), &ds).await.unwrap();
+    let settled = |n: i32| {
+        move |d: Option<&DaemonSet>| {
+            d.and_then(|d| d.status.as_ref()).is_some_and(|s| {
+                s.desired_number_scheduled == n
+                    && s.number_ready == n
+                    && s.updated_number_scheduled == Some(n)
+                    && s.current_number_scheduled == n
+            })
+        }
+    };
+    settle(&sets, "agent", settled(3)).await;
+    let s = sets.get("agent").await.unwrap().status.unwrap();
+    assert_eq!(
+        (
+            s.number_available,
+            s.number_unavailable,
+            s.number_misscheduled,
+            s.observed_generation
+        ),
+        (Some(3), None, 0, Some(1))
+    );
+    let pods = pods_labelled(&client, "app=agent").await;
+    let mut nodes: Vec<String> = pods
+        .iter()
+        .map(|p| p.spec.as_ref().unwrap().node_name.clone().unwrap())
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["sim-worker-1", "sim-worker-2", "sim-worker-3"]);
+    for p in &pods {
+        let spec = p.spec.as_ref().unwrap();
+        let term = &spec
+            .affinity
+            .as_ref()
+            .unwrap()
+            .node_affinity
+            .as_ref()
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+            .unwrap()
+            .node_selector_terms[0];
+        let field = &term.match_fields.as_ref().unwrap()[0];
+        assert_eq!(field.key, "metadata.name");
+        assert_eq!(
+            field.values.as_ref().unwrap()[0],
+            *spec.node_name.as_ref().unwrap()
+        );
+        assert!(
+            spec.tolerations
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|t| t.key.as_deref() == Some("node.kubernetes.io/unreachable"))
+        );
+        let labels = p.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["pod-template-generation"], "1");
+        assert!(labels.contains_key("controller-revision-hash"));
+    }
+    // a node selector no node matches leaves nothing to run
+    sets.patch(
+        "agent",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"template": {"spec": {"nodeSelector": {"kubernetes.io/hostname": "sim-worker-2"}}}}})),
+    )
+    .await
+    .unwrap();
+    settle(&sets, "agent", settled(1)).await;
+    let pods = pods_labelled(&client, "app=agent").await;
+    assert_eq!(pods.len(), 1);
+    assert_eq!(
+        pods[0].spec.as_ref().unwrap().node_name.as_deref(),
+        Some("sim-worker-2")
+    );
+    assert_eq!(
+        pods[0].metadata.labels.as_ref().unwrap()["pod-template-generation"],
+        "2"
+    );
+}
+
+#[tokio::test]
+async fn jobs_complete_with_the_real_conditions() {
+    use k8s_openapi::api::batch::v1::Job;
+    let (_c, client, _w) = start("w-job", WorkloadOptions::default()).await;
+    let jobs: Api<Job> = Api::default_namespaced(client.clone());
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "migrate"},
+        "spec": {"completions": 3, "parallelism": 2, "template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "m", "image": "busybox:1.37"}],
+        }}},
+    }))
+    .unwrap();
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let complete = |j: Option<&Job>| {
+        j.and_then(|j| j.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Complete" && c.status == "True"))
+    };
+    settle(&jobs, "migrate", complete).await;
+    let s = jobs.get("migrate").await.unwrap().status.unwrap();
+    assert_eq!(
+        (s.succeeded, s.active, s.ready, s.terminating),
+        (Some(3), None, Some(0), Some(0))
+    );
+    assert!(s.completion_time.is_some() && s.start_time.is_some());
+    let conds: Vec<(String, Option<String>, Option<String>)> = s
+        .conditions
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.type_, c.reason, c.message))
+        .collect();
+    let msg = Some("Reached expected number of succeeded pods".to_string());
+    assert_eq!(
+        conds,
+        [
+            (
+                "SuccessCriteriaMet".to_string(),
+                Some("CompletionsReached".to_string()),
+                msg.clone()
+            ),
+            (
+                "Complete".to_string(),
+                Some("CompletionsReached".to_string()),
+                msg
+            ),
+        ]
+    );
+    let pods = pods_labelled(&client, "job-name=migrate").await;
+    assert_eq!(pods.len(), 3);
+    for p in &pods {
+        let st = p.status.as_ref().unwrap();
+        assert_eq!(st.phase.as_deref(), Some("Succeeded"));
+        let term = st.container_statuses.as_ref().unwrap()[0]
+            .state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .clone()
+            .unwrap();
+        assert_eq!((term.exit_code, term.reason.as_deref()), (0, Some("Completed")));
+    }
+    // a job that cannot pull its image fails at its active deadline
+    let stuck: Job = serde_json::from_value(json!({
+        "metadata": {"name": "stuck"},
+        "spec": {"activeDeadlineSeconds": 1, "template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "m", "image": "registry.example.invalid/m:1"}],
+        }}},
+    }))
+    .unwrap();
+    jobs.create(&PostParams::default(), &stuck).await.unwrap();
+    settle(&jobs, "stuck", |j: Option<&Job>| {
+        j.and_then(|j| j.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.type_ == "Failed"
+                        && c.reason.as_deref() == Some("DeadlineExceeded")
+                        && c.message.as_deref() == Some("Job was active longer than specified deadline")
+                })
+            })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pods_are_bound_through_the_binding_subresource_and_unschedulable_pods_say_why() {
+    let (_c, client, _w) = start("w-sched", WorkloadOptions::default()).await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pod = |name: &str, selector: Value| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"nodeSelector": selector, "containers": [{"name": "c", "image": "nginx:1.27"}]},
+        }))
+        .unwrap()
+    };
+    pods.create(
+        &PostParams::default(),
+        &pod("bare", json!({"kubernetes.io/os": "linux"})),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &pod("nowhere", json!({"disktype": "ssd"})),
+    )
+    .await
+    .unwrap();
+    settle(&pods, "bare", |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref())
+            .is_some_and(|s| s.phase.as_deref() == Some("Running"))
+    })
+    .await;
+    let bare = pods.get("bare").await.unwrap();
+    let node = bare.spec.as_ref().unwrap().node_name.clone().unwrap();
+    let node_ip = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+        .get(&node)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .addresses
+        .unwrap()[0]
+        .address
+        .clone();
+    assert_eq!(bare.status.unwrap().host_ip, Some(node_ip));
+    settle(&pods, "nowhere", |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.reason.as_deref() == Some("Unschedulable")))
+    })
+    .await;
+    let c = pods
+        .get("nowhere")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions
+        .unwrap();
+    assert_eq!(
+        c[0].message.as_deref(),
+        Some(
+            "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+        )
+    );
+    // binding an already bound pod is a conflict, as in kube-apiserver
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "bare"}, "target": {"kind": "Node", "name": "sim-worker-1"}});
+    let err = common::client_without_retries(&_c)
+        .await
+        .request::<Value>(
+            http::Request::post("/api/v1/namespaces/default/pods/bare/binding")
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&binding).unwrap())
+                .unwrap(),
+        )
+        .await;
+    let e = common::api_error(err);
+    assert_eq!(e.code, 409);
+    assert_eq!(
+        e.message,
+        format!(
+            "Operation cannot be fulfilled on pods/binding \"bare\": pod bare is already assigned to node \"{node}\""
+        )
+    );
+}
+
+#[tokio::test]
+async fn pod_logs_say_the_pod_is_simulated() {
+    let (c, client, _w) = start("w-logs", WorkloadOptions::default()).await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "two"},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}, {"name": "side", "image": "registry.example.invalid/s:1"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    settle(&pods, "two", |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref())
+            .is_some_and(|s| s.container_statuses.is_some())
+    })
+    .await;
+    let logs = |container: Option<&str>| {
+        let pods = pods.clone();
+        let lp = kube::api::LogParams {
+            container: container.map(str::to_string),
+            ..Default::default()
+        };
+        async move { pods.logs("two", &lp).await }
+    };
+    let err = common::api_error(logs(None).await);
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (
+            400,
+            "a container name must be specified for pod two, choose one of: [app side]"
+        )
+    );
+    let err = common::api_error(logs(Some("nope")).await);
+    assert_eq!(err.message, "container nope is not valid for pod two");
+    let err = common::api_error(logs(Some("side")).await);
+    assert!(
+        err.message
+            .starts_with("container \"side\" in pod \"two\" is waiting to start: "),
+        "{}",
+        err.message
+    );
+    // a pod whose containers run
+    let one: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "one"},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &one).await.unwrap();
+    settle(&pods, "one", |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref())
+            .is_some_and(|s| s.phase.as_deref() == Some("Running"))
+    })
+    .await;
+    let text = pods.logs("one", &Default::default()).await.unwrap();
+    assert_eq!(
+        text,
+        "hubspoke sim: container \"app\" of pod default/one is simulated; no process runs in it, so it has no logs\n"
+    );
+    // kubectl logs reads the same endpoint
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    c.write_kubeconfig(&kc).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(["logs", "one"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text);
+}

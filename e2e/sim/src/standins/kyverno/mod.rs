@@ -1,0 +1,3 @@
+//! The Kyverno stand-in.
+
+pub mod pattern;

@@ -1,3 +1,4 @@
 //! The Kyverno stand-in.
 
 pub mod pattern;
+pub mod conditions;

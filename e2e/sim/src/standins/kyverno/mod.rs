@@ -2,3 +2,4 @@
 
 pub mod pattern;
 pub mod conditions;
+pub mod policy;

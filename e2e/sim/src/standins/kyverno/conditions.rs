@@ -263,7 +263,12 @@ pub fn evaluate_conditions(ctx: &Value, conditions: &Value) -> Result<(bool, Str
             falses.push(msg);
         }
     }
-    for c in conditions.get("all").and_then(Value::as_array).into_iter().flatten() {
+    for c in conditions
+        .get("all")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let (ok, msg) = evaluate(ctx, c)?;
         if !ok {
             all_ok = false;
@@ -294,17 +299,30 @@ mod tests {
     #[test]
     fn substitution() {
         let c = ctx();
-        assert_eq!(substitute_str(&c, "{{ request.object.spec.replicas }}").unwrap(), json!(3));
         assert_eq!(
-            substitute_str(&c, "Pod {{request.object.metadata.name}} in {{ request.object.metadata.namespace }}").unwrap(),
+            substitute_str(&c, "{{ request.object.spec.replicas }}").unwrap(),
+            json!(3)
+        );
+        assert_eq!(
+            substitute_str(
+                &c,
+                "Pod {{request.object.metadata.name}} in {{ request.object.metadata.namespace }}"
+            )
+            .unwrap(),
             json!("Pod web in default")
         );
         assert_eq!(
             substitute_str(&c, "{{ request.object.spec.containers[].image }}").unwrap(),
             json!(["nginx:1.27", "busybox:latest"])
         );
-        assert_eq!(substitute_str(&c, "n={{ request.object.spec.replicas }}").unwrap(), json!("n=3"));
-        assert_eq!(substitute_str(&c, "literal \\{{ x }}").unwrap(), json!("literal {{ x }}"));
+        assert_eq!(
+            substitute_str(&c, "n={{ request.object.spec.replicas }}").unwrap(),
+            json!("n=3")
+        );
+        assert_eq!(
+            substitute_str(&c, "literal \\{{ x }}").unwrap(),
+            json!("literal {{ x }}")
+        );
     }
 
     #[test]
@@ -336,11 +354,17 @@ mod tests {
             {"key": "{{ request.object.metadata.namespace }}", "operator": "Equals", "value": "kube-system", "message": "system"},
             {"key": "{{ request.object.spec.replicas }}", "operator": "GreaterThan", "value": 2, "message": "too many replicas"},
         ]});
-        assert_eq!(evaluate_conditions(&c, &conds).unwrap(), (true, "too many replicas".into()));
+        assert_eq!(
+            evaluate_conditions(&c, &conds).unwrap(),
+            (true, "too many replicas".into())
+        );
         let conds = json!({"all": [
             {"key": "{{ request.operation }}", "operator": "Equals", "value": "CREATE"},
             {"key": "{{ request.object.metadata.labels.team }}", "operator": "Equals", "value": "b", "message": "not team b"},
         ]});
-        assert_eq!(evaluate_conditions(&c, &conds).unwrap(), (false, "not team b".into()));
+        assert_eq!(
+            evaluate_conditions(&c, &conds).unwrap(),
+            (false, "not team b".into())
+        );
     }
 }

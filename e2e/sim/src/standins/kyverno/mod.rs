@@ -1,5 +1,863 @@
-//! The Kyverno stand-in.
+//! The Kyverno stand-in: what a Kyverno install looks like from outside, and what it does
+//! at admission.
+//!
+//! [`KyvernoStandIn::install`] creates the observable surface of a Kyverno helm install
+//! (the `kyverno` namespace, the four controller Deployments with the chart's names and
+//! labels, the `kyverno-svc` Service), installs the CRDs it needs, serves an HTTPS
+//! validating admission webhook and registers it as Kyverno registers itself
+//! (`kyverno-resource-validating-webhook-cfg`, webhooks `validate.kyverno.svc-fail` and
+//! `validate.kyverno.svc-ignore`, rules for the kinds the policies match). It watches
+//! ClusterPolicies and Policies, marks them Ready (or not, with the reason), denies requests
+//! that violate Enforce rules with Kyverno's message, and writes Audit and Enforce results
+//! to PolicyReports. It talks to the cluster only through a kube-rs client and its webhook.
 
-pub mod pattern;
 pub mod conditions;
+mod crds;
+pub mod pattern;
 pub mod policy;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use policy::{Action, Policy, RuleResult, Status, Subject};
+
+/// The Kyverno release the stand-in presents itself as (image tags, chart labels).
+pub const KYVERNO_VERSION: &str = "v1.15.2";
+/// The chart version of that release.
+pub const CHART_VERSION: &str = "3.5.2";
+/// The resource validating webhook configuration Kyverno maintains.
+pub const WEBHOOK_CONFIGURATION: &str = "kyverno-resource-validating-webhook-cfg";
+const MANAGER: &str = "kyverno";
+
+/// Where and how the stand-in installs itself.
+#[derive(Clone, Debug)]
+pub struct KyvernoOptions {
+    /// The namespace of the install (the chart's default is `kyverno`).
+    pub namespace: String,
+    /// Register the webhook with this URL instead of the `kyverno-svc` Service (for an API
+    /// server that cannot reach this process on 127.0.0.1).
+    pub webhook_url: Option<String>,
+    /// `timeoutSeconds` of the webhooks.
+    pub timeout_seconds: i32,
+}
+
+impl Default for KyvernoOptions {
+    fn default() -> Self {
+        KyvernoOptions {
+            namespace: "kyverno".into(),
+            webhook_url: None,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+/// Why the install failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("installing Kyverno: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("installing Kyverno: {0}")]
+    Other(String),
+}
+
+/// The running stand-in; dropping it stops the webhook and the policy controller.
+pub struct KyvernoStandIn {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    port: u16,
+}
+
+impl Drop for KyvernoStandIn {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+fn cluster_policies() -> ApiResource {
+    api_resource("kyverno.io", "v1", "ClusterPolicy", "clusterpolicies")
+}
+
+fn policies() -> ApiResource {
+    api_resource("kyverno.io", "v1", "Policy", "policies")
+}
+
+fn apply_params() -> PatchParams {
+    PatchParams::apply(MANAGER).force()
+}
+
+/// Server-side applies a built-in object given as JSON.
+async fn apply<K>(api: &Api<K>, obj: Value) -> Result<(), InstallError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    api.patch(&name, &apply_params(), &Patch::Apply(&obj)).await?;
+    Ok(())
+}
+
+/// What the admission webhook and the policy controller share.
+struct Engine {
+    client: Client,
+    opts: KyvernoOptions,
+    ca_bundle: String,
+    port: u16,
+    /// Loaded policies by key (`name` or `namespace/name`), or why they could not load.
+    policies: RwLock<BTreeMap<String, Result<Policy, String>>>,
+}
+
+impl KyvernoStandIn {
+    /// Installs Kyverno's surface on the cluster and starts serving admission.
+    pub async fn install(client: Client, opts: KyvernoOptions) -> Result<Self, InstallError> {
+        crate::tls::install_crypto_provider();
+        let ns = opts.namespace.clone();
+        // CRDs first, established before anything watches them
+        let crd_api: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for crd in crds::all() {
+            let name = crd["metadata"]["name"].as_str().unwrap_or("").to_string();
+            apply(&crd_api, crd).await?;
+            let established = kube::runtime::wait::conditions::is_crd_established();
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                kube::runtime::wait::await_condition(crd_api.clone(), &name, established),
+            )
+            .await
+            .map_err(|_| InstallError::Other(format!("CRD {name} was not established within 30s")))?
+            .map_err(|e| InstallError::Other(format!("waiting for CRD {name}: {e}")))?;
+        }
+        apply(
+            &Api::<Namespace>::all(client.clone()),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
+        // the webhook server
+        let hosts = vec![
+            "kyverno-svc".to_string(),
+            format!("kyverno-svc.{ns}"),
+            format!("kyverno-svc.{ns}.svc"),
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+        ];
+        let pki = crate::tls::ClusterPki::generate("kyverno", &hosts)
+            .map_err(|e| InstallError::Other(format!("creating the webhook certificate: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| InstallError::Other(format!("binding the webhook port: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| InstallError::Other(e.to_string()))?
+            .port();
+        use base64::Engine as _;
+        let engine = Arc::new(Engine {
+            client: client.clone(),
+            opts: opts.clone(),
+            ca_bundle: base64::engine::general_purpose::STANDARD.encode(&pki.ca_pem),
+            port,
+            policies: RwLock::new(BTreeMap::new()),
+        });
+        install_surface(&engine).await?;
+        let mut tasks = vec![tokio::spawn(serve(
+            listener,
+            pki.server_config.clone(),
+            engine.clone(),
+        ))];
+        // load what exists, register the webhook, then keep watching
+        engine.reload().await?;
+        tasks.push(tokio::spawn(watch_policies(engine.clone())));
+        Ok(KyvernoStandIn { tasks, port })
+    }
+
+    /// The local port the admission webhook listens on.
+    pub fn webhook_port(&self) -> u16 {
+        self.port
+    }
+}
+
+fn chart_labels(component: &str, name: &str) -> Value {
+    json!({
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/instance": "kyverno",
+        "app.kubernetes.io/managed-by": "Helm",
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": "kyverno",
+        "app.kubernetes.io/version": CHART_VERSION,
+        "helm.sh/chart": format!("kyverno-{CHART_VERSION}"),
+    })
+}
+
+/// The namespace's Deployments and Services, as the chart names and labels them.
+async fn install_surface(engine: &Engine) -> Result<(), InstallError> {
+    let client = &engine.client;
+    let ns = &engine.opts.namespace;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    for (component, image, replicas) in [
+        ("admission-controller", "kyverno", 1),
+        ("background-controller", "background-controller", 1),
+        ("cleanup-controller", "cleanup-controller", 1),
+        ("reports-controller", "reports-controller", 1),
+    ] {
+        let name = format!("kyverno-{component}");
+        let selector = json!({
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/instance": "kyverno",
+            "app.kubernetes.io/part-of": "kyverno",
+        });
+        let mut pod_labels = chart_labels(component, &name);
+        pod_labels.as_object_mut().map(|m| m.remove("helm.sh/chart"));
+        apply(
+            &deployments,
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": ns, "labels": chart_labels(component, &name)},
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": selector},
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "40%"}},
+                    "template": {
+                        "metadata": {"labels": pod_labels},
+                        "spec": {
+                            "serviceAccountName": name,
+                            "containers": [{
+                                "name": if component == "admission-controller" { "kyverno" } else { "controller" },
+                                "image": format!("reg.kyverno.io/kyverno/{image}:{KYVERNO_VERSION}"),
+                                "imagePullPolicy": "IfNotPresent",
+                                "resources": {"limits": {"memory": "384Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
+                            }],
+                        },
+                    },
+                },
+            }),
+        )
+        .await?;
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    // no selector: the stand-in's endpoint is this process, published below
+    apply(
+        &services,
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kyverno-svc", "namespace": ns, "labels": chart_labels("admission-controller", "kyverno-admission-controller")},
+            "spec": {"type": "ClusterIP", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}]},
+        }),
+    )
+    .await?;
+    apply(
+        &services,
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kyverno-svc-metrics", "namespace": ns, "labels": chart_labels("admission-controller", "kyverno-admission-controller")},
+            "spec": {"type": "ClusterIP", "ports": [{"name": "metrics-port", "port": 8000, "protocol": "TCP", "targetPort": 8000}],
+                "selector": {"app.kubernetes.io/component": "admission-controller", "app.kubernetes.io/instance": "kyverno", "app.kubernetes.io/part-of": "kyverno"}},
+        }),
+    )
+    .await?;
+    apply(
+        &Api::<EndpointSlice>::namespaced(client.clone(), ns),
+        json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kyverno-svc-local", "namespace": ns, "labels": {
+                "kubernetes.io/service-name": "kyverno-svc", "endpointslice.kubernetes.io/managed-by": "hubspoke-sim",
+            }},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true, "serving": true, "terminating": false}}],
+            "ports": [{"name": "https", "port": engine.port, "protocol": "TCP"}],
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+impl Engine {
+    /// Re-reads every policy, registers the webhook for what they match, writes statuses.
+    async fn reload(&self) -> Result<(), InstallError> {
+        let mut loaded = BTreeMap::new();
+        let mut objects = Vec::new();
+        for ar in [cluster_policies(), policies()] {
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            for obj in api.list(&Default::default()).await?.items {
+                let v = serde_json::to_value(&obj).map_err(|e| InstallError::Other(e.to_string()))?;
+                let key = match obj.namespace() {
+                    Some(ns) => format!("{ns}/{}", obj.name_any()),
+                    None => obj.name_any(),
+                };
+                loaded.insert(key, policy::load(&v));
+                objects.push((ar.clone(), v));
+            }
+        }
+        *self.policies.write().expect("policy lock") = loaded;
+        self.register_webhook().await?;
+        for (ar, obj) in objects {
+            self.write_status(&ar, &obj).await?;
+        }
+        Ok(())
+    }
+
+    /// The webhook rules for the kinds the loaded policies match.
+    async fn webhook_rules(&self, fail_closed: bool) -> Vec<Value> {
+        let selectors: Vec<(String, String, String)> = {
+            let policies = self.policies.read().expect("policy lock");
+            policies
+                .values()
+                .filter_map(|p| p.as_ref().ok())
+                .filter(|p| p.fail_closed == fail_closed)
+                .flat_map(|p| p.rules.iter())
+                .flat_map(|r| {
+                    let mut ks = Vec::new();
+                    for f in std::iter::once(&r.match_)
+                        .chain(
+                            r.match_
+                                .get("any")
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten(),
+                        )
+                        .chain(
+                            r.match_
+                                .get("all")
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten(),
+                        )
+                    {
+                        for k in f
+                            .pointer("/resources/kinds")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            let (g, v, kind, _) = policy::parse_kind_selector(k.as_str().unwrap_or(""));
+                            ks.push((g, v, kind));
+                        }
+                    }
+                    ks
+                })
+                .collect()
+        };
+        if selectors.is_empty() {
+            return vec![];
+        }
+        let Ok(discovery) = kube::discovery::Discovery::new(self.client.clone()).run().await else {
+            return vec![
+                json!({"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"], "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"], "scope": "*"}),
+            ];
+        };
+        // (group, version) -> resources
+        let mut by_gv: BTreeMap<(String, String), std::collections::BTreeSet<String>> = BTreeMap::new();
+        for group in discovery.groups() {
+            for (ar, _caps) in group.recommended_resources() {
+                if selectors.iter().any(|(g, v, k)| {
+                    pattern::wildcard_match(g, &ar.group)
+                        && pattern::wildcard_match(v, &ar.version)
+                        && pattern::wildcard_match(k, &ar.kind)
+                }) {
+                    by_gv
+                        .entry((ar.group.clone(), ar.version.clone()))
+                        .or_default()
+                        .insert(ar.plural.clone());
+                }
+            }
+        }
+        by_gv
+            .into_iter()
+            .map(|((g, v), rs)| {
+                json!({
+                    "apiGroups": [g], "apiVersions": [v], "resources": rs.into_iter().collect::<Vec<_>>(),
+                    "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"], "scope": "*",
+                })
+            })
+            .collect()
+    }
+
+    async fn register_webhook(&self) -> Result<(), InstallError> {
+        let mut webhooks = Vec::new();
+        for (suffix, fail) in [("fail", true), ("ignore", false)] {
+            let rules = self.webhook_rules(fail).await;
+            let client_config = match &self.opts.webhook_url {
+                Some(url) => {
+                    json!({"url": format!("{}/validate/{suffix}", url.trim_end_matches('/')), "caBundle": self.ca_bundle})
+                }
+                None => {
+                    json!({"service": {"namespace": self.opts.namespace, "name": "kyverno-svc", "path": format!("/validate/{suffix}"), "port": 443}, "caBundle": self.ca_bundle})
+                }
+            };
+            webhooks.push(json!({
+                "name": format!("validate.kyverno.svc-{suffix}"),
+                "clientConfig": client_config,
+                "rules": rules,
+                "failurePolicy": if fail { "Fail" } else { "Ignore" },
+                "matchPolicy": "Equivalent",
+                "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", self.opts.namespace]}]},
+                "objectSelector": {},
+                "sideEffects": "NoneOnDryRun",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": self.opts.timeout_seconds,
+            }));
+        }
+        let cfg = json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": WEBHOOK_CONFIGURATION, "labels": {"webhook.kyverno.io/managed-by": "kyverno"}},
+            "webhooks": webhooks,
+        });
+        apply(
+            &Api::<ValidatingWebhookConfiguration>::all(self.client.clone()),
+            cfg,
+        )
+        .await
+    }
+
+    /// Writes the status Kyverno writes: the Ready condition, rule counts, autogen rules.
+    async fn write_status(&self, ar: &ApiResource, obj: &Value) -> Result<(), InstallError> {
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+        let key = match ns {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.to_string(),
+        };
+        let loaded = self.policies.read().expect("policy lock").get(&key).cloned();
+        let Some(loaded) = loaded else { return Ok(()) };
+        let (status, reason, message) = match &loaded {
+            Ok(_) => ("True", "Succeeded", "Ready".to_string()),
+            Err(e) => ("False", "Failed", e.clone()),
+        };
+        let previous = obj
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+            .cloned();
+        let transition = match &previous {
+            Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
+            _ => json!(crate::meta::now_rfc3339()),
+        };
+        let (counts, autogen) = match &loaded {
+            Ok(p) => (p.counts, p.autogen.clone()),
+            Err(_) => ((0, 0, 0, 0), vec![]),
+        };
+        let mut new_status = json!({
+            "conditions": [{"type": "Ready", "status": status, "reason": reason, "message": message, "lastTransitionTime": transition}],
+            "autogen": {},
+            "rulecount": {"validate": counts.0, "generate": counts.1, "mutate": counts.2, "verifyimages": counts.3},
+            "validatingadmissionpolicy": {"generated": false, "message": ""},
+        });
+        if !autogen.is_empty() {
+            new_status["autogen"]["rules"] = json!(autogen);
+        }
+        if obj.get("status") == Some(&new_status) {
+            return Ok(());
+        }
+        let api: Api<DynamicObject> = match ns {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
+            None => Api::all_with(self.client.clone(), ar),
+        };
+        let patch = json!({"status": new_status});
+        match api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Reloads on every change to a ClusterPolicy or Policy.
+async fn watch_policies(engine: Arc<Engine>) {
+    let streams = [cluster_policies(), policies()].map(|ar| {
+        let api: Api<DynamicObject> = Api::all_with(engine.client.clone(), &ar);
+        kube::runtime::watcher(api, kube::runtime::watcher::Config::default())
+            .map(|e| e.is_ok())
+            .boxed()
+    });
+    let mut events = futures::stream::select_all(streams);
+    while let Some(ok) = events.next().await {
+        if !ok {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        // several events often arrive together: take them all, then reload once
+        while let Some(Some(_)) = events.next().now_or_never() {}
+        if let Err(e) = engine.reload().await {
+            tracing::warn!(error = %e, "Kyverno stand-in: reloading policies failed");
+        }
+    }
+}
+
+use futures::FutureExt;
+
+async fn serve(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>, engine: Arc<Engine>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let acceptor = acceptor.clone();
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let engine = engine.clone();
+                async move {
+                    let path = req.uri().path().to_string();
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let (code, out) = match serde_json::from_slice::<Value>(&body) {
+                        Ok(review) if path == "/validate/fail" || path == "/validate/ignore" => {
+                            (200, engine.admit(&review, path.ends_with("fail")).await)
+                        }
+                        Ok(_) => (404, json!({"error": format!("no handler for {path}")})),
+                        Err(e) => (400, json!({"error": format!("invalid AdmissionReview: {e}")})),
+                    };
+                    Ok::<_, std::convert::Infallible>(
+                        http::Response::builder()
+                            .status(code)
+                            .header("content-type", "application/json")
+                            .body(Full::new(bytes::Bytes::from(
+                                serde_json::to_vec(&out).unwrap_or_default(),
+                            )))
+                            .expect("valid response"),
+                    )
+                }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), svc)
+                .await;
+        });
+    }
+}
+
+/// Kinds and namespaces Kyverno's default `resourceFilters` leave alone.
+fn filtered(kind: &str, namespace: &str, opts: &KyvernoOptions) -> bool {
+    const KINDS: &[&str] = &[
+        "Event",
+        "Node",
+        "APIService",
+        "TokenReview",
+        "SubjectAccessReview",
+        "SelfSubjectAccessReview",
+        "Binding",
+        "ReplicaSet",
+        "AdmissionReport",
+        "ClusterAdmissionReport",
+        "BackgroundScanReport",
+        "ClusterBackgroundScanReport",
+        "EphemeralReport",
+        "ClusterEphemeralReport",
+        "PolicyReport",
+        "ClusterPolicyReport",
+    ];
+    KINDS.contains(&kind)
+        || [
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+            opts.namespace.as_str(),
+        ]
+        .contains(&namespace)
+}
+
+/// One policy's results for a request.
+struct PolicyResults {
+    policy: Policy,
+    results: Vec<RuleResult>,
+}
+
+impl Engine {
+    async fn namespace_labels(&self, ns: &str) -> Value {
+        if ns.is_empty() {
+            return json!({});
+        }
+        match Api::<Namespace>::all(self.client.clone()).get(ns).await {
+            Ok(n) => json!(n.metadata.labels.unwrap_or_default()),
+            Err(_) => json!({}),
+        }
+    }
+
+    async fn admit(self: &Arc<Self>, review: &Value, fail_path: bool) -> Value {
+        let req = review.get("request").cloned().unwrap_or(json!({}));
+        let uid = req.get("uid").cloned().unwrap_or(json!(""));
+        let respond = |allowed: bool, message: Option<String>| {
+            let mut response = json!({"uid": uid, "allowed": allowed});
+            if let Some(m) = message {
+                response["status"] = json!({"status": "Failure", "message": m});
+            }
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
+        };
+        let s = |p: &str| req.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let (group, version, kind) = (s("/kind/group"), s("/kind/version"), s("/kind/kind"));
+        let (subresource, operation, namespace) = (s("/subResource"), s("/operation"), s("/namespace"));
+        if filtered(&kind, &namespace, &self.opts) {
+            return respond(true, None);
+        }
+        let object = match operation.as_str() {
+            "DELETE" => req.get("oldObject").cloned().unwrap_or(Value::Null),
+            _ => req.get("object").cloned().unwrap_or(Value::Null),
+        };
+        let candidates: Vec<Policy> = {
+            let policies = self.policies.read().expect("policy lock");
+            policies
+                .values()
+                .filter_map(|p| p.as_ref().ok())
+                .filter(|p| p.fail_closed == fail_path)
+                .filter(|p| p.namespace.as_deref().is_none_or(|ns| ns == namespace))
+                .cloned()
+                .collect()
+        };
+        if candidates.is_empty() {
+            return respond(true, None);
+        }
+        let needs_ns_labels = candidates.iter().any(|p| {
+            p.rules.iter().any(|r| {
+                r.match_.to_string().contains("namespaceSelector")
+                    || r.exclude.to_string().contains("namespaceSelector")
+            })
+        });
+        let ns_labels = if needs_ns_labels {
+            self.namespace_labels(&namespace).await
+        } else {
+            json!({})
+        };
+        let username = s("/userInfo/username");
+        let groups: Vec<String> = req
+            .pointer("/userInfo/groups")
+            .and_then(Value::as_array)
+            .map(|g| g.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let subject = Subject {
+            group: &group,
+            version: &version,
+            kind: &kind,
+            subresource: &subresource,
+            operation: &operation,
+            object: &object,
+            namespace_labels: &ns_labels,
+            username: &username,
+            groups: &groups,
+        };
+        let ctx = json!({"request": req});
+        let mut all: Vec<PolicyResults> = Vec::new();
+        for p in candidates {
+            let results: Vec<RuleResult> = p
+                .rules
+                .iter()
+                .filter(|r| policy::rule_applies(r, p.namespace.as_deref(), &subject))
+                .filter_map(|r| policy::evaluate(r, &ctx))
+                .collect();
+            if !results.is_empty() {
+                all.push(PolicyResults { policy: p, results });
+            }
+        }
+        // blocked by a failing Enforce rule (or an erroring one under failurePolicy Fail)
+        let blocking = |r: &RuleResult, p: &Policy| {
+            r.action == Action::Enforce
+                && (r.status == Status::Fail || (r.status == Status::Error && p.fail_closed))
+        };
+        let blocked = all
+            .iter()
+            .any(|pr| pr.results.iter().any(|r| blocking(r, &pr.policy)));
+        if blocked {
+            let mut failures: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+            for pr in &all {
+                for r in pr.results.iter().filter(|r| r.action == Action::Enforce) {
+                    if r.status != Status::Pass && r.status != Status::Skip {
+                        failures
+                            .entry(pr.policy.name.clone())
+                            .or_default()
+                            .insert(r.rule.clone(), r.message.clone());
+                    }
+                }
+            }
+            let meta = |f: &str| {
+                object
+                    .pointer(&format!("/metadata/{f}"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            };
+            let resource = format!("{kind}/{}/{}", meta("namespace"), meta("name"));
+            let message = format!(
+                "\n\nresource {resource} was blocked due to the following policies \n\n{}",
+                yaml::encode_failures(&failures)
+            );
+            return respond(false, Some(message));
+        }
+        let dry_run = req.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
+        if !dry_run
+            && matches!(operation.as_str(), "CREATE" | "UPDATE")
+            && subresource.is_empty()
+            && !all.is_empty()
+        {
+            let engine = self.clone();
+            let api_version = if group.is_empty() {
+                version.clone()
+            } else {
+                format!("{group}/{version}")
+            };
+            let resource = json!({
+                "apiVersion": api_version, "kind": kind,
+                "name": object.pointer("/metadata/name"), "namespace": object.pointer("/metadata/namespace"),
+                "uid": object.pointer("/metadata/uid"),
+            });
+            let plural = s("/resource/resource");
+            tokio::spawn(async move {
+                if let Err(e) = engine.write_report(resource, plural, all).await {
+                    tracing::warn!(error = %e, "Kyverno stand-in: writing a policy report failed");
+                }
+            });
+        }
+        respond(true, None)
+    }
+
+    /// Writes (or updates) the report for one resource once the resource exists, as
+    /// Kyverno's reports controller does: one report per resource, named by its uid.
+    async fn write_report(
+        &self,
+        resource: Value,
+        plural: String,
+        all: Vec<PolicyResults>,
+    ) -> Result<(), kube::Error> {
+        let name = resource["name"].as_str().unwrap_or("").to_string();
+        let ns = resource["namespace"].as_str().unwrap_or("").to_string();
+        let api_version = resource["apiVersion"].as_str().unwrap_or("").to_string();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+        let kind = resource["kind"].as_str().unwrap_or("").to_string();
+        let target_ar = api_resource(group, version, &kind, &plural);
+        let target: Api<DynamicObject> = if ns.is_empty() {
+            Api::all_with(self.client.clone(), &target_ar)
+        } else {
+            Api::namespaced_with(self.client.clone(), &ns, &target_ar)
+        };
+        // the object is stored after admission: wait for it (give up after 10 s)
+        let mut stored = None;
+        for _ in 0..100 {
+            match target.get_opt(&name).await? {
+                Some(o) => {
+                    stored = Some(o);
+                    break;
+                }
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let Some(stored) = stored else { return Ok(()) };
+        let uid = stored.uid().unwrap_or_default();
+        let scope = json!({"apiVersion": api_version, "kind": kind, "name": name, "namespace": if ns.is_empty() { Value::Null } else { json!(ns) }, "uid": uid});
+        let mut scope = scope;
+        if ns.is_empty() {
+            scope.as_object_mut().map(|m| m.remove("namespace"));
+        }
+        let (report_ar, report_api) = if ns.is_empty() {
+            let ar = api_resource(
+                "wgpolicyk8s.io",
+                "v1alpha2",
+                "ClusterPolicyReport",
+                "clusterpolicyreports",
+            );
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            (ar, api)
+        } else {
+            let ar = api_resource("wgpolicyk8s.io", "v1alpha2", "PolicyReport", "policyreports");
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &ar);
+            (ar, api)
+        };
+        let now = jiff::Timestamp::now().as_second();
+        let mut results: Vec<Value> = match report_api.get_opt(&uid).await? {
+            Some(existing) => existing.data["results"].as_array().cloned().unwrap_or_default(),
+            None => vec![],
+        };
+        for pr in &all {
+            let key = pr.policy.key();
+            let ann = |k: &str| {
+                pr.policy
+                    .annotations
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            for r in &pr.results {
+                results.retain(|x| !(x["policy"] == key.as_str() && x["rule"] == r.rule.as_str()));
+                let mut res = json!({
+                    "source": "kyverno",
+                    "policy": key,
+                    "rule": r.rule,
+                    "message": r.message,
+                    "properties": {"process": "admission review"},
+                    "result": r.status.as_str(),
+                    "scored": ann("policies.kyverno.io/scored") != "false",
+                    "timestamp": {"seconds": now, "nanos": 0},
+                    "resources": [scope.clone()],
+                });
+                let category = ann("policies.kyverno.io/category");
+                if !category.is_empty() {
+                    res["category"] = json!(category);
+                }
+                let severity = ann("policies.kyverno.io/severity");
+                if matches!(severity.as_str(), "critical" | "high" | "medium" | "low" | "info") {
+                    res["severity"] = json!(severity);
+                }
+                results.push(res);
+            }
+        }
+        results.sort_by(|a, b| {
+            (a["policy"].as_str(), a["rule"].as_str()).cmp(&(b["policy"].as_str(), b["rule"].as_str()))
+        });
+        let count = |s: &str| results.iter().filter(|r| r["result"] == s).count();
+        let summary = json!({"pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": count("error"), "skip": count("skip")});
+        let mut metadata = json!({
+            "name": uid,
+            "labels": {"app.kubernetes.io/managed-by": "kyverno"},
+            "ownerReferences": [{"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}],
+        });
+        if !ns.is_empty() {
+            metadata["namespace"] = json!(ns);
+        }
+        let report = json!({
+            "apiVersion": "wgpolicyk8s.io/v1alpha2",
+            "kind": report_ar.kind,
+            "metadata": metadata,
+            "scope": scope,
+            "summary": summary,
+            "results": results,
+        });
+        match report_api
+            .patch(&uid, &apply_params(), &Patch::Apply(&report))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // the resource went away meanwhile
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

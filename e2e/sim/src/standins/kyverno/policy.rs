@@ -145,7 +145,11 @@ fn check_conditions(c: &Value, path: &str) -> Result<(), String> {
 
 /// Loads a ClusterPolicy or Policy; the error says why Kyverno would not serve it.
 pub fn load(obj: &Value) -> Result<Policy, String> {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let namespace = obj
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
@@ -153,7 +157,11 @@ pub fn load(obj: &Value) -> Result<Policy, String> {
         .map(str::to_string);
     let spec = obj.get("spec").cloned().unwrap_or(json!({}));
     let default_action = action_of(spec.get("validationFailureAction")).unwrap_or(Action::Audit);
-    let raw_rules = spec.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
+    let raw_rules = spec
+        .get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if raw_rules.is_empty() {
         return Err("spec.rules: a policy must have at least one rule".into());
     }
@@ -164,7 +172,11 @@ pub fn load(obj: &Value) -> Result<Policy, String> {
             return Err(format!("spec.rules[{i}].name: Required value"));
         }
         let m = r.get("match").cloned().unwrap_or(json!({}));
-        let has_kinds = |f: &Value| f.pointer("/resources/kinds").and_then(Value::as_array).is_some_and(|k| !k.is_empty());
+        let has_kinds = |f: &Value| {
+            f.pointer("/resources/kinds")
+                .and_then(Value::as_array)
+                .is_some_and(|k| !k.is_empty())
+        };
         let ok = has_kinds(&m)
             || ["any", "all"].iter().any(|b| {
                 m.get(*b)
@@ -203,9 +215,12 @@ pub fn load(obj: &Value) -> Result<Policy, String> {
         }
         if let Some(p) = v.get("pattern") {
             if !p.is_object() {
-                return Err(format!("path: spec.rules[{i}].validate.pattern: pattern must be an object"));
+                return Err(format!(
+                    "path: spec.rules[{i}].validate.pattern: pattern must be an object"
+                ));
             }
-            check_pattern(p, "/").map_err(|(at, e)| format!("path: spec.rules[{i}].validate.pattern.{at}.: {e}"))?;
+            check_pattern(p, "/")
+                .map_err(|(at, e)| format!("path: spec.rules[{i}].validate.pattern.{at}.: {e}"))?;
         }
         if let Some(ap) = v.get("anyPattern") {
             let Value::Array(list) = ap else {
@@ -214,12 +229,16 @@ pub fn load(obj: &Value) -> Result<Policy, String> {
                 ));
             };
             for (j, p) in list.iter().enumerate() {
-                check_pattern(p, "/")
-                    .map_err(|(at, e)| format!("path: spec.rules[{i}].validate.anyPattern[{j}].{at}.: {e}"))?;
+                check_pattern(p, "/").map_err(|(at, e)| {
+                    format!("path: spec.rules[{i}].validate.anyPattern[{j}].{at}.: {e}")
+                })?;
             }
         }
         if let Some(d) = v.get("deny") {
-            check_conditions(d.get("conditions").unwrap_or(&Value::Null), &format!("spec.rules[{i}].validate.deny.conditions"))?;
+            check_conditions(
+                d.get("conditions").unwrap_or(&Value::Null),
+                &format!("spec.rules[{i}].validate.deny.conditions"),
+            )?;
         }
         if let Some(p) = r.get("preconditions") {
             check_conditions(p, &format!("spec.rules[{i}].preconditions"))?;
@@ -234,7 +253,10 @@ pub fn load(obj: &Value) -> Result<Policy, String> {
     }
     let annotations = obj.pointer("/metadata/annotations").cloned().unwrap_or(json!({}));
     let mut rules_json: Vec<Value> = raw_rules.clone();
-    let autogen = autogen_rules(&raw_rules, annotations.get("pod-policies.kyverno.io/autogen-controllers"));
+    let autogen = autogen_rules(
+        &raw_rules,
+        annotations.get("pod-policies.kyverno.io/autogen-controllers"),
+    );
     rules_json.extend(autogen.iter().cloned());
     let rules = rules_json
         .iter()
@@ -261,7 +283,14 @@ pub fn load(obj: &Value) -> Result<Policy, String> {
 
 // ---- autogen ----
 
-const CONTROLLERS: &[&str] = &["DaemonSet", "Deployment", "Job", "StatefulSet", "ReplicaSet", "ReplicationController"];
+const CONTROLLERS: &[&str] = &[
+    "DaemonSet",
+    "Deployment",
+    "Job",
+    "StatefulSet",
+    "ReplicaSet",
+    "ReplicationController",
+];
 
 fn gvk_of(kind: &str) -> String {
     match kind {
@@ -313,7 +342,12 @@ fn can_autogen(rules: &[Value]) -> bool {
         for d in subjects {
             let ks = kinds(d);
             let only_pod = !(ks.len() > 1 && ks.iter().any(|k| kind_name(k) == "Pod"));
-            if d.get("name").is_some() || d.get("names").is_some() || d.get("selector").is_some() || d.get("annotations").is_some() || !only_pod {
+            if d.get("name").is_some()
+                || d.get("names").is_some()
+                || d.get("selector").is_some()
+                || d.get("annotations").is_some()
+                || !only_pod
+            {
                 return false;
             }
             needed |= ks.iter().any(|k| {
@@ -332,15 +366,29 @@ fn replace_kinds(filter: &Value, kinds_to: &[&str]) -> Value {
             d["resources"]["kinds"] = json!(kinds_to.iter().map(|k| gvk_of(k)).collect::<Vec<_>>());
         }
     };
-    if let Some(any) = f.get_mut("any").and_then(Value::as_array_mut).filter(|a| !a.is_empty()) {
+    if let Some(any) = f
+        .get_mut("any")
+        .and_then(Value::as_array_mut)
+        .filter(|a| !a.is_empty())
+    {
         for d in any.iter_mut() {
-            if d.pointer("/resources/kinds").and_then(Value::as_array).is_some_and(|k| k.iter().any(|k| kind_name(k.as_str().unwrap_or("")) == "Pod")) {
+            if d.pointer("/resources/kinds")
+                .and_then(Value::as_array)
+                .is_some_and(|k| k.iter().any(|k| kind_name(k.as_str().unwrap_or("")) == "Pod"))
+            {
                 set(d);
             }
         }
-    } else if let Some(all) = f.get_mut("all").and_then(Value::as_array_mut).filter(|a| !a.is_empty()) {
+    } else if let Some(all) = f
+        .get_mut("all")
+        .and_then(Value::as_array_mut)
+        .filter(|a| !a.is_empty())
+    {
         for d in all.iter_mut() {
-            if d.pointer("/resources/kinds").and_then(Value::as_array).is_some_and(|k| k.iter().any(|k| kind_name(k.as_str().unwrap_or("")) == "Pod")) {
+            if d.pointer("/resources/kinds")
+                .and_then(Value::as_array)
+                .is_some_and(|k| k.iter().any(|k| kind_name(k.as_str().unwrap_or("")) == "Pod"))
+            {
                 set(d);
             }
         }
@@ -352,7 +400,12 @@ fn replace_kinds(filter: &Value, kinds_to: &[&str]) -> Value {
 
 fn wrap_patterns(validate: &Value, tpl_key: &str) -> Value {
     let mut v = json!({});
-    for k in ["message", "failureAction", "failureActionOverrides", "allowExistingViolations"] {
+    for k in [
+        "message",
+        "failureAction",
+        "failureActionOverrides",
+        "allowExistingViolations",
+    ] {
         if let Some(x) = validate.get(k) {
             v[k] = x.clone();
         }
@@ -362,7 +415,11 @@ fn wrap_patterns(validate: &Value, tpl_key: &str) -> Value {
     } else if let Some(d) = validate.get("deny") {
         v["deny"] = d.clone();
     } else if let Some(Value::Array(aps)) = validate.get("anyPattern") {
-        v["anyPattern"] = json!(aps.iter().map(|p| json!({"spec": {tpl_key: p}})).collect::<Vec<_>>());
+        v["anyPattern"] = json!(
+            aps.iter()
+                .map(|p| json!({"spec": {tpl_key: p}}))
+                .collect::<Vec<_>>()
+        );
     }
     v
 }
@@ -371,7 +428,10 @@ fn wrap_patterns(validate: &Value, tpl_key: &str) -> Value {
 /// template of a controller, as Kyverno's autogen does on the rule's JSON text.
 fn shift_references(rule: &Value, cron: bool) -> Value {
     let (spec, meta) = if cron {
-        ("spec.jobTemplate.spec.template.spec", "spec.jobTemplate.spec.template.metadata")
+        (
+            "spec.jobTemplate.spec.template.spec",
+            "spec.jobTemplate.spec.template.metadata",
+        )
     } else {
         ("spec.template.spec", "spec.template.metadata")
     };
@@ -394,16 +454,27 @@ fn autogen_rules(rules: &[Value], controllers: Option<&Value>) -> Vec<Value> {
     let wanted: Vec<String> = match controllers.and_then(Value::as_str) {
         Some("none") => return vec![],
         Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
-        None => CONTROLLERS.iter().chain(["CronJob"].iter()).map(|s| s.to_string()).collect(),
+        None => CONTROLLERS
+            .iter()
+            .chain(["CronJob"].iter())
+            .map(|s| s.to_string())
+            .collect(),
     };
     if !can_autogen(rules) {
         return vec![];
     }
-    let pod_controllers: Vec<&str> = CONTROLLERS.iter().copied().filter(|c| wanted.iter().any(|w| w == c)).collect();
+    let pod_controllers: Vec<&str> = CONTROLLERS
+        .iter()
+        .copied()
+        .filter(|c| wanted.iter().any(|w| w == c))
+        .collect();
     let mut out = Vec::new();
     for r in rules {
         let Some(v) = r.get("validate") else { continue };
-        let match_kinds: Vec<String> = descriptions(r.get("match").unwrap_or(&Value::Null)).iter().flat_map(|d| kinds(d)).collect();
+        let match_kinds: Vec<String> = descriptions(r.get("match").unwrap_or(&Value::Null))
+            .iter()
+            .flat_map(|d| kinds(d))
+            .collect();
         if !match_kinds.iter().any(|k| kind_name(k) == "Pod") {
             continue;
         }
@@ -491,9 +562,12 @@ fn labels_match(selector: &Value, labels: &Value) -> bool {
         .flatten()
         .all(|(k, v)| {
             // wildcards in selectors are expanded against the resource's labels
-            if super::pattern::contains_wildcard(k) || v.as_str().is_some_and(super::pattern::contains_wildcard) {
+            if super::pattern::contains_wildcard(k)
+                || v.as_str().is_some_and(super::pattern::contains_wildcard)
+            {
                 labels.as_object().into_iter().flatten().any(|(lk, lv)| {
-                    wildcard_match(k, lk) && wildcard_match(v.as_str().unwrap_or(""), lv.as_str().unwrap_or(""))
+                    wildcard_match(k, lk)
+                        && wildcard_match(v.as_str().unwrap_or(""), lv.as_str().unwrap_or(""))
                 })
             } else {
                 get(k) == v.as_str()
@@ -506,7 +580,12 @@ fn labels_match(selector: &Value, labels: &Value) -> bool {
         .flatten()
         .all(|e| {
             let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let vals: Vec<&str> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             match e["operator"].as_str().unwrap_or("") {
                 "In" => get(key).is_some_and(|v| vals.contains(&v)),
                 "NotIn" => get(key).is_none_or(|v| !vals.contains(&v)),
@@ -538,7 +617,12 @@ fn resource_description_matches(d: &Value, user: &Value, s: &Subject) -> bool {
     {
         return false;
     }
-    let meta = |f: &str| s.object.pointer(&format!("/metadata/{f}")).and_then(Value::as_str).unwrap_or("");
+    let meta = |f: &str| {
+        s.object
+            .pointer(&format!("/metadata/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
     let mut name = meta("name");
     if name.is_empty() {
         name = meta("generateName");
@@ -557,13 +641,21 @@ fn resource_description_matches(d: &Value, user: &Value, s: &Subject) -> bool {
     if let Some(nss) = d.get("namespaces").and_then(Value::as_array)
         && !nss.is_empty()
     {
-        let ns = if s.kind == "Namespace" { meta("name") } else { meta("namespace") };
+        let ns = if s.kind == "Namespace" {
+            meta("name")
+        } else {
+            meta("namespace")
+        };
         if !nss.iter().any(|p| wildcard_match(p.as_str().unwrap_or(""), ns)) {
             return false;
         }
     }
     if let Some(ann) = d.get("annotations").and_then(Value::as_object) {
-        let have = s.object.pointer("/metadata/annotations").cloned().unwrap_or(json!({}));
+        let have = s
+            .object
+            .pointer("/metadata/annotations")
+            .cloned()
+            .unwrap_or(json!({}));
         let ok = ann.iter().all(|(k, v)| {
             have.as_object().into_iter().flatten().any(|(hk, hv)| {
                 wildcard_match(k, hk) && wildcard_match(v.as_str().unwrap_or(""), hv.as_str().unwrap_or(""))
@@ -578,10 +670,10 @@ fn resource_description_matches(d: &Value, user: &Value, s: &Subject) -> bool {
     {
         return false;
     }
-    if let Some(sel) = d.get("namespaceSelector") {
-        if s.kind == "Namespace" || !labels_match(sel, s.namespace_labels) {
-            return false;
-        }
+    if let Some(sel) = d.get("namespaceSelector")
+        && (s.kind == "Namespace" || !labels_match(sel, s.namespace_labels))
+    {
+        return false;
     }
     // user info
     if let Some(subjects) = user.get("subjects").and_then(Value::as_array)
@@ -610,7 +702,8 @@ fn filter_matches(f: &Value, s: &Subject) -> bool {
     let d = f.get("resources").cloned().unwrap_or(json!({}));
     let user = json!({"subjects": f.get("subjects"), "roles": f.get("roles"), "clusterRoles": f.get("clusterRoles")});
     let empty_desc = d.as_object().is_none_or(|m| m.is_empty());
-    let empty_user = f.get("subjects").is_none() && f.get("roles").is_none() && f.get("clusterRoles").is_none();
+    let empty_user =
+        f.get("subjects").is_none() && f.get("roles").is_none() && f.get("clusterRoles").is_none();
     if empty_desc && empty_user {
         return false;
     }
@@ -620,7 +713,11 @@ fn filter_matches(f: &Value, s: &Subject) -> bool {
 /// Does the rule apply to the request (match, and not excluded)?
 pub fn rule_applies(rule: &Rule, policy_ns: Option<&str>, s: &Subject) -> bool {
     if let Some(ns) = policy_ns
-        && s.object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("") != ns
+        && s.object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            != ns
     {
         return false;
     }
@@ -690,7 +787,12 @@ fn substituted_message(ctx: &Value, msg: &str) -> Result<String, String> {
 /// the rule does not run (a pattern rule on a DELETE).
 pub fn evaluate(rule: &Rule, ctx: &Value) -> Option<RuleResult> {
     let result = |status: Status, message: String| {
-        Some(RuleResult { rule: rule.name.clone(), status, message, action: rule.action })
+        Some(RuleResult {
+            rule: rule.name.clone(),
+            status,
+            message,
+            action: rule.action,
+        })
     };
     if !rule.preconditions.is_null() {
         match evaluate_conditions(ctx, &rule.preconditions) {
@@ -732,7 +834,9 @@ pub fn evaluate(rule: &Rule, ctx: &Value) -> Option<RuleResult> {
             return format!("validation error: rule {name} execution error: {err}");
         }
         match substituted_message(ctx, message) {
-            Err(_) => format!("validation error: variables substitution error in rule {name} execution error: {err}"),
+            Err(_) => format!(
+                "validation error: variables substitution error in rule {name} execution error: {err}"
+            ),
             Ok(mut msg) => {
                 if !msg.ends_with('.') {
                     msg.push('.');
@@ -768,7 +872,12 @@ pub fn evaluate(rule: &Rule, ctx: &Value) -> Option<RuleResult> {
         for (i, p) in patterns.iter().enumerate() {
             let p = substitute(ctx, p).unwrap_or_else(|_| p.clone());
             match match_pattern(&object, &p) {
-                Ok(()) => return result(Status::Pass, format!("validation rule '{name}' anyPattern[{i}] passed.")),
+                Ok(()) => {
+                    return result(
+                        Status::Pass,
+                        format!("validation rule '{name}' anyPattern[{i}] passed."),
+                    );
+                }
                 Err(e) if e.skip => skipped.push(format!("rule {name}[{i}] skipped: {}", e.message)),
                 Err(e) if e.path.is_empty() => failed.push(format!("rule {name}[{i}] failed: {}", e.message)),
                 Err(e) => failed.push(format!("rule {name}[{i}] failed at path {}", e.path)),
@@ -783,7 +892,9 @@ pub fn evaluate(rule: &Rule, ctx: &Value) -> Option<RuleResult> {
                 format!("validation error: {errs}")
             } else {
                 match substituted_message(ctx, message) {
-                    Err(_) => format!("validation error: variables substitution error in rule {name} execution error: {errs}"),
+                    Err(_) => format!(
+                        "validation error: variables substitution error in rule {name} execution error: {errs}"
+                    ),
                     Ok(m) if m.ends_with('.') => format!("validation error: {m} {errs}"),
                     Ok(m) => format!("validation error: {m}. {errs}"),
                 }
@@ -803,11 +914,22 @@ mod tests {
         let p = |s: &str| parse_kind_selector(s);
         assert_eq!(p("Pod"), ("*".into(), "*".into(), "Pod".into(), "".into()));
         assert_eq!(p("v1/Pod"), ("*".into(), "v1".into(), "Pod".into(), "".into()));
-        assert_eq!(p("apps/v1/Deployment"), ("apps".into(), "v1".into(), "Deployment".into(), "".into()));
-        assert_eq!(p("Pod/status"), ("*".into(), "*".into(), "Pod".into(), "status".into()));
+        assert_eq!(
+            p("apps/v1/Deployment"),
+            ("apps".into(), "v1".into(), "Deployment".into(), "".into())
+        );
+        assert_eq!(
+            p("Pod/status"),
+            ("*".into(), "*".into(), "Pod".into(), "status".into())
+        );
         assert_eq!(
             p("networking.k8s.io/v1/Ingress"),
-            ("networking.k8s.io".into(), "v1".into(), "Ingress".into(), "".into())
+            (
+                "networking.k8s.io".into(),
+                "v1".into(),
+                "Ingress".into(),
+                "".into()
+            )
         );
     }
 
@@ -820,24 +942,38 @@ mod tests {
         }]}});
         let p = load(&policy).unwrap();
         let names: Vec<&str> = p.rules.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["no-latest", "autogen-no-latest", "autogen-cronjob-no-latest"]);
+        assert_eq!(
+            names,
+            ["no-latest", "autogen-no-latest", "autogen-cronjob-no-latest"]
+        );
         let auto = &p.rules[1];
         assert_eq!(
             auto.match_["any"][0]["resources"]["kinds"],
-            json!(["apps/v1/DaemonSet", "apps/v1/Deployment", "batch/v1/Job", "apps/v1/StatefulSet", "apps/v1/ReplicaSet", "v1/ReplicationController"])
+            json!([
+                "apps/v1/DaemonSet",
+                "apps/v1/Deployment",
+                "batch/v1/Job",
+                "apps/v1/StatefulSet",
+                "apps/v1/ReplicaSet",
+                "v1/ReplicationController"
+            ])
         );
         assert_eq!(
             auto.validate["pattern"],
             json!({"spec": {"template": {"spec": {"containers": [{"image": "!*:latest"}]}}}})
         );
-        assert_eq!(auto.validate["message"], "no {{ request.object.spec.template.metadata.name }}");
+        assert_eq!(
+            auto.validate["message"],
+            "no {{ request.object.spec.template.metadata.name }}"
+        );
         assert_eq!(
             p.rules[2].validate["pattern"],
             json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"image": "!*:latest"}]}}}}}})
         );
         // a selector in the match turns autogen off
         let mut sel = policy.clone();
-        sel["spec"]["rules"][0]["match"]["any"][0]["resources"]["selector"] = json!({"matchLabels": {"a": "b"}});
+        sel["spec"]["rules"][0]["match"]["any"][0]["resources"]["selector"] =
+            json!({"matchLabels": {"a": "b"}});
         assert_eq!(load(&sel).unwrap().rules.len(), 1);
     }
 
@@ -852,7 +988,11 @@ mod tests {
             "path: spec.rules[0].validate.pattern.//spec/+(hostNetwork).: unsupported anchor +(hostNetwork)"
         );
         let no_kinds = json!({"metadata": {"name": "p"}, "spec": {"rules": [{"name": "r", "match": {"any": [{"resources": {}}]}, "validate": {"deny": {}}}]}});
-        assert!(load(&no_kinds).unwrap_err().contains("at least one kind is required"));
+        assert!(
+            load(&no_kinds)
+                .unwrap_err()
+                .contains("at least one kind is required")
+        );
         let bad_op = json!({"metadata": {"name": "p"}, "spec": {"rules": [{"name": "r", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
             "validate": {"deny": {"conditions": {"any": [{"key": "a", "operator": "Equalz", "value": "b"}]}}}}]}});
         assert_eq!(

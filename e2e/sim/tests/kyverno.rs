@@ -1,0 +1,675 @@
+//! The Kyverno stand-in against the emulator: its install surface, admission decisions for
+//! a table of policies and resources, the denial text, PolicyReports and policy status.
+
+mod common;
+
+use common::{cluster, settle};
+use hubspoke_sim::standins::kyverno::{KyvernoOptions, KyvernoStandIn, WEBHOOK_CONFIGURATION};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+fn cpol_api(client: &Client) -> Api<DynamicObject> {
+    Api::all_with(
+        client.clone(),
+        &ar("kyverno.io", "v1", "ClusterPolicy", "clusterpolicies"),
+    )
+}
+
+fn ready_status(o: Option<&DynamicObject>) -> Option<(String, String, String)> {
+    let c = o?
+        .data
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?
+        .clone();
+    Some((
+        c["status"].as_str()?.to_string(),
+        c["reason"].as_str()?.to_string(),
+        c["message"].as_str()?.to_string(),
+    ))
+}
+
+/// Creates a ClusterPolicy and waits until the stand-in reports it Ready (or not).
+async fn cluster_policy(client: &Client, policy: Value) -> (String, String, String) {
+    let api = cpol_api(client);
+    let mut obj: DynamicObject = serde_json::from_value(policy).unwrap();
+    obj.types = Some(kube::core::TypeMeta {
+        api_version: "kyverno.io/v1".into(),
+        kind: "ClusterPolicy".into(),
+    });
+    let name = obj.name_any();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+    settle(&api, &name, |o: Option<&DynamicObject>| ready_status(o).is_some()).await;
+    ready_status(api.get(&name).await.ok().as_ref()).unwrap()
+}
+
+fn enforce(name: &str, rules: Value) -> Value {
+    json!({"metadata": {"name": name}, "spec": {"validationFailureAction": "Enforce", "background": true, "rules": rules}})
+}
+
+fn pods_rule(name: &str, validate: Value) -> Value {
+    json!({"name": name, "match": {"any": [{"resources": {"kinds": ["Pod"]}}]}, "validate": validate})
+}
+
+async fn start(name: &str) -> (hubspoke_sim::SimCluster, Client, KyvernoStandIn) {
+    let (c, client) = cluster(name).await;
+    let k = KyvernoStandIn::install(client.clone(), KyvernoOptions::default())
+        .await
+        .unwrap();
+    (c, client, k)
+}
+
+/// Creates `obj` (server-side dry run) in `ns`: Ok, or the API error message.
+async fn try_create(client: &Client, ns: &str, obj: Value) -> Result<(), String> {
+    let gvk = {
+        let av = obj["apiVersion"].as_str().unwrap();
+        let (g, v) = av.split_once('/').unwrap_or(("", av));
+        GroupVersionKind::gvk(g, v, obj["kind"].as_str().unwrap())
+    };
+    let (ar, _) = kube::discovery::pinned_kind(client, &gvk).await.unwrap();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let obj: DynamicObject = serde_json::from_value(obj).unwrap();
+    match api
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &obj,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) => Err(s.message),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn pod(name: &str, labels: Value, spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}, "spec": spec})
+}
+
+fn containers(images: &[&str]) -> Value {
+    json!(
+        images
+            .iter()
+            .enumerate()
+            .map(|(i, im)| json!({"name": format!("c{i}"), "image": im}))
+            .collect::<Vec<_>>()
+    )
+}
+
+#[tokio::test]
+async fn install_presents_the_kyverno_surface() {
+    use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    let (c, client) = cluster("k-surface").await;
+    let _w = WorkloadStandIn::run(client.clone(), WorkloadOptions::default())
+        .await
+        .unwrap();
+    let _k = KyvernoStandIn::install(client.clone(), KyvernoOptions::default())
+        .await
+        .unwrap();
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "kyverno");
+    let mut names = Vec::new();
+    for d in deploys.list(&ListParams::default()).await.unwrap().items {
+        let name = d.name_any();
+        settle(&deploys, &name, |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref())
+                .is_some_and(|s| s.available_replicas == Some(1))
+        })
+        .await;
+        names.push(name);
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "kyverno-admission-controller",
+            "kyverno-background-controller",
+            "kyverno-cleanup-controller",
+            "kyverno-reports-controller"
+        ]
+    );
+    let svc = Api::<Service>::namespaced(client.clone(), "kyverno")
+        .get("kyverno-svc")
+        .await
+        .unwrap();
+    assert_eq!(svc.spec.unwrap().ports.unwrap()[0].port, 443);
+    let cfg = Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .get(WEBHOOK_CONFIGURATION)
+        .await
+        .unwrap();
+    let hooks: Vec<String> = cfg.webhooks.unwrap().into_iter().map(|w| w.name).collect();
+    assert_eq!(
+        hooks,
+        ["validate.kyverno.svc-fail", "validate.kyverno.svc-ignore"]
+    );
+    // the CRDs with Kyverno's names, as discovery shows them
+    let discovery = kube::discovery::Discovery::new(client.clone())
+        .run()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for g in discovery.groups() {
+        for (ar, _) in g.recommended_resources() {
+            if ar.group == "kyverno.io" || ar.group == "wgpolicyk8s.io" {
+                found.push(format!("{}/{} {}", ar.group, ar.version, ar.kind));
+            }
+        }
+    }
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "kyverno.io/v1 ClusterPolicy",
+            "kyverno.io/v1 Policy",
+            "wgpolicyk8s.io/v1alpha2 ClusterPolicyReport",
+            "wgpolicyk8s.io/v1alpha2 PolicyReport"
+        ]
+    );
+    drop(c);
+}
+
+const LATEST_DENIAL: &str = "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Pod/default/bad was blocked due to the following policies \n\ndisallow-latest-tag:\n  validate-image-tag: 'validation error: Using a mutable image tag e.g. ''latest'' is not allowed. rule validate-image-tag failed at path /spec/containers/0/image/'\n";
+
+#[tokio::test]
+async fn enforce_denials_carry_kyvernos_message_verbatim() {
+    let (_c, client, _k) = start("k-denial").await;
+    let ready = cluster_policy(
+        &client,
+        enforce(
+            "disallow-latest-tag",
+            json!([pods_rule(
+                "validate-image-tag",
+                json!({
+                    "message": "Using a mutable image tag e.g. 'latest' is not allowed.",
+                    "pattern": {"spec": {"containers": [{"image": "!*:latest"}]}},
+                })
+            )]),
+        ),
+    )
+    .await;
+    assert_eq!(ready, ("True".into(), "Succeeded".into(), "Ready".into()));
+    let err = try_create(
+        &client,
+        "default",
+        pod(
+            "bad",
+            json!({}),
+            json!({"containers": containers(&["nginx:latest"])}),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err, LATEST_DENIAL);
+    try_create(
+        &client,
+        "default",
+        pod(
+            "good",
+            json!({}),
+            json!({"containers": containers(&["nginx:1.27"])}),
+        ),
+    )
+    .await
+    .unwrap();
+    // autogen: the Deployment is judged by its pod template
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers(&["nginx:latest"])}},
+    }});
+    let err = try_create(&client, "default", deploy).await.unwrap_err();
+    assert_eq!(
+        err,
+        "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Deployment/default/web was blocked due to the following policies \n\ndisallow-latest-tag:\n  autogen-validate-image-tag: 'validation error: Using a mutable image tag e.g. ''latest'' is not allowed. rule autogen-validate-image-tag failed at path /spec/template/spec/containers/0/image/'\n"
+    );
+}
+
+/// (policy rules, resource, namespace, expected: None = admitted, Some(text) = denied with
+/// a message containing text)
+struct Case {
+    name: &'static str,
+    validate: Value,
+    resource: Value,
+    ns: &'static str,
+    denied: Option<&'static str>,
+}
+
+fn table() -> Vec<Case> {
+    let labels_pattern =
+        json!({"message": "label 'team' is required", "pattern": {"metadata": {"labels": {"team": "?*"}}}});
+    let limits = json!({"message": "memory limit up to 1Gi", "pattern": {"spec": {"containers": [{"resources": {"limits": {"memory": "<=1Gi"}}}]}}});
+    let replicas_range = json!({"message": "priority 1-10", "pattern": {"spec": {"priority": "1-10"}}});
+    let pull_always_if_latest = json!({"message": "latest must pull Always", "pattern": {"spec": {"containers": [{"(image)": "*:latest", "imagePullPolicy": "Always"}]}}});
+    let equality = json!({"message": "hostNetwork must be false if set", "pattern": {"spec": {"=(hostNetwork)": false}}});
+    let negation = json!({"message": "hostPath volumes are forbidden", "pattern": {"spec": {"=(volumes)": [{"X(hostPath)": "null"}]}}});
+    let global = json!({"message": "busybox pods must run as non-root", "pattern": {"spec": {"containers": [{"<(image)": "busybox:*"}], "securityContext": {"runAsNonRoot": true}}}});
+    let existence = json!({"message": "one container must come from the internal registry", "pattern": {"spec": {"^(containers)": [{"image": "registry.internal/*"}]}}});
+    let alternatives = json!({"message": "pull policy", "pattern": {"spec": {"containers": [{"imagePullPolicy": "Always | IfNotPresent"}]}}});
+    let any_pattern = json!({"message": "run as non-root somewhere", "anyPattern": [
+        {"spec": {"securityContext": {"runAsNonRoot": true}}},
+        {"spec": {"containers": [{"securityContext": {"runAsNonRoot": true}}]}},
+    ]});
+    let deny_default = json!({"message": "workloads in {{ request.object.metadata.namespace }} are not allowed", "deny": {"conditions": {"any": [
+        {"key": "{{ request.object.metadata.namespace }}", "operator": "Equals", "value": "default"},
+    ]}}});
+    let deny_sets = json!({"message": "registry not allowed", "deny": {"conditions": {"all": [
+        {"key": "{{ request.object.spec.containers[].image }}", "operator": "AnyNotIn", "value": ["registry.internal/*"]},
+        {"key": "{{ request.operation }}", "operator": "AnyIn", "value": ["CREATE", "UPDATE"]},
+    ]}}});
+    let p = |labels: Value, spec: Value| pod("p", labels, spec);
+    let c = |images: &[&str]| json!({"containers": containers(images)});
+    vec![
+        Case {
+            name: "wildcard ?* allowed",
+            validate: labels_pattern.clone(),
+            resource: p(json!({"team": "a"}), c(&["nginx:1"])),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "wildcard ?* denied",
+            validate: labels_pattern,
+            resource: p(json!({}), c(&["nginx:1"])),
+            ns: "apps",
+            denied: Some(
+                "'validation error: label ''team'' is required. rule check failed at path /metadata/labels/team/'",
+            ),
+        },
+        Case {
+            name: "quantity <= allowed",
+            validate: limits.clone(),
+            resource: p(
+                json!({}),
+                json!({"containers": [{"name": "a", "image": "x:1", "resources": {"limits": {"memory": "512Mi"}}}]}),
+            ),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "quantity <= denied",
+            validate: limits,
+            resource: p(
+                json!({}),
+                json!({"containers": [{"name": "a", "image": "x:1", "resources": {"limits": {"memory": "2Gi"}}}]}),
+            ),
+            ns: "apps",
+            denied: Some("rule check failed at path /spec/containers/0/resources/limits/memory/"),
+        },
+        Case {
+            name: "range allowed",
+            validate: replicas_range.clone(),
+            resource: p(
+                json!({}),
+                json!({"priority": 5, "containers": containers(&["x:1"])}),
+            ),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "range denied",
+            validate: replicas_range,
+            resource: p(
+                json!({}),
+                json!({"priority": 50, "containers": containers(&["x:1"])}),
+            ),
+            ns: "apps",
+            denied: Some("rule check failed at path /spec/priority/"),
+        },
+        Case {
+            name: "conditional anchor holds",
+            validate: pull_always_if_latest.clone(),
+            resource: p(
+                json!({}),
+                json!({"containers": [{"name": "a", "image": "x:latest", "imagePullPolicy": "Always"}, {"name": "b", "image": "y:1", "imagePullPolicy": "Never"}]}),
+            ),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "conditional anchor violated",
+            validate: pull_always_if_latest,
+            resource: p(
+                json!({}),
+                json!({"containers": [{"name": "a", "image": "x:latest", "imagePullPolicy": "IfNotPresent"}]}),
+            ),
+            ns: "apps",
+            denied: Some("rule check failed at path /spec/containers/0/imagePullPolicy/"),
+        },
+        Case {
+            name: "equality anchor absent",
+            validate: equality.clone(),
+            resource: p(json!({}), c(&["x:1"])),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "equality anchor violated",
+            validate: equality,
+            resource: p(
+                json!({}),
+                json!({"hostNetwork": true, "containers": containers(&["x:1"])}),
+            ),
+            ns: "apps",
+            denied: Some("rule check failed at path /spec/hostNetwork/"),
+        },
+        Case {
+            name: "negation anchor absent",
+            validate: negation.clone(),
+            resource: p(
+                json!({}),
+                json!({"volumes": [{"name": "v", "emptyDir": {}}], "containers": containers(&["x:1"])}),
+            ),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "negation anchor violated",
+            validate: negation,
+            resource: p(
+                json!({}),
+                json!({"volumes": [{"name": "v", "hostPath": {"path": "/etc"}}], "containers": containers(&["x:1"])}),
+            ),
+            ns: "apps",
+            denied: Some("rule check failed at path /spec/volumes/0/hostPath/"),
+        },
+        Case {
+            name: "global anchor not triggered",
+            validate: global.clone(),
+            resource: p(json!({}), c(&["nginx:1"])),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "global anchor violated",
+            validate: global,
+            resource: p(json!({}), c(&["nginx:1", "busybox:1.37"])),
+            ns: "apps",
+            denied: Some("rule check failed at path /spec/securityContext/"),
+        },
+        Case {
+            name: "existence anchor holds",
+            validate: existence.clone(),
+            resource: p(json!({}), c(&["nginx:1", "registry.internal/app:1"])),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "existence anchor violated",
+            validate: existence,
+            resource: p(json!({}), c(&["nginx:1"])),
+            ns: "apps",
+            denied: Some("rule check failed at path /spec/containers/"),
+        },
+        Case {
+            name: "alternatives allowed",
+            validate: alternatives.clone(),
+            resource: p(
+                json!({}),
+                json!({"containers": [{"name": "a", "image": "x:1", "imagePullPolicy": "IfNotPresent"}]}),
+            ),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "alternatives denied",
+            validate: alternatives,
+            resource: p(
+                json!({}),
+                json!({"containers": [{"name": "a", "image": "x:1", "imagePullPolicy": "Never"}]}),
+            ),
+            ns: "apps",
+            denied: Some("rule check failed at path /spec/containers/0/imagePullPolicy/"),
+        },
+        Case {
+            name: "anyPattern second holds",
+            validate: any_pattern.clone(),
+            resource: p(
+                json!({}),
+                json!({"containers": [{"name": "a", "image": "x:1", "securityContext": {"runAsNonRoot": true}}]}),
+            ),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "anyPattern none holds",
+            validate: any_pattern,
+            resource: p(json!({}), c(&["x:1"])),
+            ns: "apps",
+            denied: Some(
+                "validation error: run as non-root somewhere. rule check[0] failed at path /spec/securityContext/runAsNonRoot/ rule check[1] failed at path /spec/containers/0/securityContext/",
+            ),
+        },
+        Case {
+            name: "deny in default",
+            validate: deny_default.clone(),
+            resource: p(json!({}), c(&["x:1"])),
+            ns: "default",
+            denied: Some("check: workloads in default are not allowed\n"),
+        },
+        Case {
+            name: "deny elsewhere passes",
+            validate: deny_default,
+            resource: p(json!({}), c(&["x:1"])),
+            ns: "apps",
+            denied: None,
+        },
+        Case {
+            name: "deny AnyNotIn denied",
+            validate: deny_sets.clone(),
+            resource: p(json!({}), c(&["registry.internal/a:1", "docker.io/b:1"])),
+            ns: "apps",
+            denied: Some("check: registry not allowed\n"),
+        },
+        Case {
+            name: "deny AnyNotIn allowed",
+            validate: deny_sets,
+            resource: p(json!({}), c(&["registry.internal/a:1"])),
+            ns: "apps",
+            denied: None,
+        },
+    ]
+}
+
+#[tokio::test]
+async fn a_table_of_policies_and_resources() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (_c, client, _k) = start("k-table").await;
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "apps"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut failures = Vec::new();
+    for (i, case) in table().into_iter().enumerate() {
+        // each case's policy only matches its own pod, so the policies do not interfere
+        let name = format!("case-{i}");
+        let pod_name = format!("p{i}");
+        let rule = json!({"name": "check", "match": {"any": [{"resources": {"kinds": ["Pod"], "names": [pod_name]}}]}, "validate": case.validate});
+        cluster_policy(&client, enforce(&name, json!([rule]))).await;
+        let mut resource = case.resource.clone();
+        resource["metadata"]["name"] = json!(pod_name);
+        let got = try_create(&client, case.ns, resource).await;
+        match (&got, case.denied) {
+            (Ok(()), None) => {}
+            (Err(msg), Some(want))
+                if msg.contains(want) && msg.contains(&format!("\n{name}:\n  check: ")) => {}
+            _ => failures.push(format!("{}: expected {:?}, got {got:?}", case.name, case.denied)),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn match_and_exclude_select_what_a_rule_applies_to() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (_c, client, _k) = start("k-match").await;
+    for (ns, labels) in [
+        ("team-a", json!({"env": "prod"})),
+        ("team-b", json!({"env": "dev"})),
+        ("sandbox", json!({})),
+    ] {
+        Api::<Namespace>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": ns, "labels": labels}})).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let rule = json!({
+        "name": "no-bare",
+        "match": {"any": [
+            {"resources": {"kinds": ["v1/Pod"], "namespaces": ["team-*"], "operations": ["CREATE"]}},
+            {"resources": {"kinds": ["apps/v1/Deployment"], "names": ["critical-*"], "namespaceSelector": {"matchLabels": {"env": "prod"}}}},
+        ]},
+        "exclude": {"any": [{"resources": {"selector": {"matchLabels": {"exempt": "true"}}}}]},
+        "validate": {"message": "denied", "deny": {}},
+    });
+    cluster_policy(&client, enforce("scoped", json!([rule]))).await;
+    let bare = |labels: Value| pod("p", labels, json!({"containers": containers(&["x:1"])}));
+    let deploy = |name: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": {
+        "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": containers(&["x:1"])}}}})
+    };
+    assert!(
+        try_create(&client, "team-a", bare(json!({}))).await.is_err(),
+        "pods in team-* are matched"
+    );
+    assert!(
+        try_create(&client, "sandbox", bare(json!({}))).await.is_ok(),
+        "other namespaces are not"
+    );
+    assert!(
+        try_create(&client, "team-a", bare(json!({"exempt": "true"})))
+            .await
+            .is_ok(),
+        "excluded by selector"
+    );
+    assert!(
+        try_create(&client, "team-a", deploy("critical-db"))
+            .await
+            .is_err(),
+        "name and namespaceSelector match"
+    );
+    assert!(
+        try_create(&client, "team-b", deploy("critical-db")).await.is_ok(),
+        "namespace labels do not match"
+    );
+    assert!(
+        try_create(&client, "team-a", deploy("web")).await.is_ok(),
+        "name does not match"
+    );
+}
+
+#[tokio::test]
+async fn audit_results_become_policy_reports() {
+    let (_c, client, _k) = start("k-audit").await;
+    let audit = json!({"metadata": {"name": "require-limits", "annotations": {
+        "policies.kyverno.io/category": "Best Practices", "policies.kyverno.io/severity": "medium",
+    }}, "spec": {"validationFailureAction": "Audit", "rules": [pods_rule("check-limits", json!({
+        "message": "CPU and memory limits are required.",
+        "pattern": {"spec": {"containers": [{"resources": {"limits": {"memory": "?*", "cpu": "?*"}}}]}},
+    }))]}});
+    cluster_policy(&client, audit).await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::default_namespaced(client.clone());
+    let p: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod(
+        "nolimits",
+        json!({}),
+        json!({"containers": containers(&["nginx:1.27"])}),
+    ))
+    .unwrap();
+    let created = pods
+        .create(&PostParams::default(), &p)
+        .await
+        .expect("Audit does not block");
+    let uid = created.uid().unwrap();
+    let reports: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ar("wgpolicyk8s.io", "v1alpha2", "PolicyReport", "policyreports"),
+    );
+    settle(&reports, &uid, |o: Option<&DynamicObject>| o.is_some()).await;
+    let r = reports.get(&uid).await.unwrap();
+    assert_eq!(r.labels()["app.kubernetes.io/managed-by"], "kyverno");
+    assert_eq!(
+        r.data["scope"],
+        json!({"apiVersion": "v1", "kind": "Pod", "name": "nolimits", "namespace": "default", "uid": uid})
+    );
+    assert_eq!(
+        r.data["summary"],
+        json!({"pass": 0, "fail": 1, "warn": 0, "error": 0, "skip": 0})
+    );
+    let res = &r.data["results"][0];
+    assert_eq!(
+        (
+            res["policy"].as_str(),
+            res["rule"].as_str(),
+            res["result"].as_str(),
+            res["source"].as_str()
+        ),
+        (
+            Some("require-limits"),
+            Some("check-limits"),
+            Some("fail"),
+            Some("kyverno")
+        )
+    );
+    assert_eq!(
+        res["message"],
+        "validation error: CPU and memory limits are required. rule check-limits failed at path /spec/containers/0/resources/limits/"
+    );
+    assert_eq!(
+        (res["category"].as_str(), res["severity"].as_str()),
+        (Some("Best Practices"), Some("medium"))
+    );
+    assert_eq!(res["resources"][0]["uid"], json!(uid));
+    let owner = &r.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Pod", uid.as_str()));
+}
+
+#[tokio::test]
+async fn a_policy_that_cannot_load_is_not_ready() {
+    let (_c, client, _k) = start("k-invalid").await;
+    let bad = enforce(
+        "bad-anchor",
+        json!([pods_rule(
+            "r",
+            json!({"pattern": {"spec": {"+(hostNetwork)": false}}})
+        )]),
+    );
+    let status = cluster_policy(&client, bad).await;
+    assert_eq!(
+        status,
+        (
+            "False".into(),
+            "Failed".into(),
+            "path: spec.rules[0].validate.pattern.//spec/+(hostNetwork).: unsupported anchor +(hostNetwork)"
+                .into()
+        )
+    );
+    // it is not enforced
+    try_create(
+        &client,
+        "default",
+        pod(
+            "p",
+            json!({}),
+            json!({"hostNetwork": true, "containers": containers(&["x:1"])}),
+        ),
+    )
+    .await
+    .unwrap();
+}

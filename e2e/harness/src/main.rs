@@ -38,8 +38,9 @@ enum SimCommand {
         /// Number of spoke clusters besides the hub.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=500))]
         spokes: u16,
-        /// Serve the Kubernetes APIs only, without the stand-ins (today: the workload stand-in,
-        /// which plays kubelet and the Deployment/ReplicaSet controllers).
+        /// Serve the Kubernetes APIs only, without the stand-ins (the workload stand-in on
+        /// every cluster, which plays scheduler, kubelet and the workload controllers, and
+        /// Kyverno on every spoke).
         #[arg(long)]
         api_only: bool,
     },
@@ -106,8 +107,10 @@ async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()
             dir.display()
         )
     })?;
-    // the workload stand-in plays kubelet and controllers on every cluster
-    let mut standins = Vec::new();
+    // the workload stand-in plays kubelet and controllers on every cluster; the spokes run
+    // Kyverno (later the Argo CD stand-in installs it only where the platform deploys it)
+    let mut workloads = Vec::new();
+    let mut kyvernos = Vec::new();
     if !api_only {
         for c in env.clusters() {
             let client = c
@@ -118,10 +121,21 @@ async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()
                 node_prefix: c.name().to_string(),
                 ..Default::default()
             };
-            standins.push(
+            workloads.push(
                 hubspoke_sim::standins::workload::WorkloadStandIn::run(client, opts)
                     .await
                     .with_context(|| format!("starting the workload stand-in on {}", c.name()))?,
+            );
+        }
+        for c in &env.spokes {
+            let client = c
+                .client()
+                .await
+                .with_context(|| format!("connecting to {}", c.name()))?;
+            kyvernos.push(
+                hubspoke_sim::standins::kyverno::KyvernoStandIn::install(client, Default::default())
+                    .await
+                    .with_context(|| format!("installing the Kyverno stand-in on {}", c.name()))?,
             );
         }
     }
@@ -133,7 +147,8 @@ async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()
         .with_context(|| format!("writing {}", ready.display()))?;
     wait_for_signal().await?;
     eprintln!("shutting down");
-    drop(standins);
+    drop(kyvernos);
+    drop(workloads);
     for c in env.clusters() {
         c.shutdown();
     }

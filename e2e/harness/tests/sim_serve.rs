@@ -135,3 +135,64 @@ fn serve_reports_an_unwritable_directory() {
     );
     assert!(err.contains("(is the path writable?)"), "{err}");
 }
+
+#[test]
+fn serve_runs_workloads_everywhere_and_kyverno_on_the_spokes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("env");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hubspoke"))
+        .args(["sim", "serve", "--kubeconfig-dir"])
+        .arg(&out)
+        .args(["--spokes", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = out.join("ready");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "ready file never appeared");
+        assert!(child.try_wait().unwrap().is_none(), "hubspoke exited early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let merged = out.join("kubeconfig");
+    // every cluster has simulated nodes
+    for ctx in ["sim-hub", "sim-spoke-a"] {
+        let o = kubectl(&merged, &["--context", ctx, "get", "nodes", "-o", "name"]);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("-worker-1"),
+            "{ctx}: {o:?}"
+        );
+    }
+    // Kyverno's Deployments become Available on the spoke, and only there
+    let o = kubectl(
+        &merged,
+        &[
+            "--context",
+            "sim-spoke-a",
+            "wait",
+            "--for=condition=Available",
+            "deployment",
+            "--all",
+            "-n",
+            "kyverno",
+            "--timeout=20s",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 4);
+    let o = kubectl(&merged, &["--context", "sim-hub", "get", "cpol"]);
+    assert!(!o.status.success(), "the hub has no Kyverno");
+    let o = kubectl(&merged, &["--context", "sim-spoke-a", "get", "cpol"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "No resources found\n");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "hubspoke did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -673,3 +673,131 @@ async fn a_policy_that_cannot_load_is_not_ready() {
     .await
     .unwrap();
 }
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_shows_ready_policies_and_prints_the_denial() {
+    let (c, client, _k) = start("k-kubectl").await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    c.write_kubeconfig(&kc).unwrap();
+    let policy = r#"
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: disallow-latest-tag
+spec:
+  validationFailureAction: Enforce
+  background: true
+  rules:
+    - name: validate-image-tag
+      match:
+        any:
+          - resources:
+              kinds: [Pod]
+      validate:
+        message: "Using a mutable image tag e.g. 'latest' is not allowed."
+        pattern:
+          spec:
+            containers:
+              - image: "!*:latest"
+"#;
+    let kc2 = kc.clone();
+    let out = tokio::task::spawn_blocking(move || kubectl(&kc2, &["apply", "-f", "-"], Some(policy)))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    settle(
+        &cpol_api(&client),
+        "disallow-latest-tag",
+        |o: Option<&DynamicObject>| ready_status(o).is_some_and(|s| s.0 == "True"),
+    )
+    .await;
+    let kc2 = kc.clone();
+    let out = tokio::task::spawn_blocking(move || kubectl(&kc2, &["get", "cpol"], None))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        lines[0],
+        ["NAME", "ADMISSION", "BACKGROUND", "READY", "AGE"],
+        "{text}"
+    );
+    assert_eq!(
+        lines[1][..4],
+        ["disallow-latest-tag", "true", "true", "True"],
+        "{text}"
+    );
+    let bad = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: web\n      image: nginx:latest\n";
+    let kc2 = kc.clone();
+    let out = tokio::task::spawn_blocking(move || kubectl(&kc2, &["apply", "-f", "-"], Some(bad)))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("Error from server: error when creating \"STDIN\": {LATEST_DENIAL}")
+    );
+}
+
+#[tokio::test]
+async fn a_namespaced_policy_applies_only_in_its_namespace() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (_c, client, _k) = start("k-policy").await;
+    for ns in ["team-a", "team-b"] {
+        Api::<Namespace>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let pols: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "team-a",
+        &ar("kyverno.io", "v1", "Policy", "policies"),
+    );
+    let mut obj: DynamicObject = serde_json::from_value(json!({
+        "metadata": {"name": "require-team", "namespace": "team-a"},
+        "spec": {"validationFailureAction": "Enforce", "rules": [pods_rule("team-label", json!({
+            "message": "label team is required", "pattern": {"metadata": {"labels": {"team": "?*"}}},
+        }))]},
+    }))
+    .unwrap();
+    obj.types = Some(kube::core::TypeMeta {
+        api_version: "kyverno.io/v1".into(),
+        kind: "Policy".into(),
+    });
+    pols.create(&PostParams::default(), &obj).await.unwrap();
+    settle(&pols, "require-team", |o: Option<&DynamicObject>| {
+        ready_status(o).is_some_and(|s| s.0 == "True")
+    })
+    .await;
+    let unlabelled = pod("p", json!({}), json!({"containers": containers(&["x:1"])}));
+    let err = try_create(&client, "team-a", unlabelled.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("\n\nrequire-team:\n  team-label: 'validation error: label team is required."),
+        "{err}"
+    );
+    try_create(&client, "team-b", unlabelled).await.unwrap();
+}

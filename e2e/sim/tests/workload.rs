@@ -755,3 +755,58 @@ async fn pod_logs_say_the_pod_is_simulated() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), text);
 }
+
+#[tokio::test]
+async fn recreate_deployments_stop_old_pods_before_starting_new_ones() {
+    use std::collections::BTreeMap;
+    let (_c, client, _w) = start("w-recreate", WorkloadOptions::default()).await;
+    let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+    deploys
+        .create(
+            &PostParams::default(),
+            &deployment("rc", 2, "nginx:1.27", json!({"strategy": {"type": "Recreate"}})),
+        )
+        .await
+        .unwrap();
+    settle(&deploys, "rc", rolled_out).await;
+    let mut events = Box::pin(kube::runtime::watcher(
+        Api::<Pod>::default_namespaced(client.clone()),
+        kube::runtime::watcher::Config::default().labels("app=rc"),
+    ));
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "nginx:1.28"}]}}}});
+    deploys
+        .patch("rc", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .unwrap();
+    // follow the pods until only new ones run, checking old and new never overlap
+    let mut live: BTreeMap<String, String> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut events))
+            .await
+            .expect("rollout finished in time")
+            .unwrap()
+            .unwrap();
+        let (pod, gone) = match ev {
+            kube::runtime::watcher::Event::Apply(p) | kube::runtime::watcher::Event::InitApply(p) => {
+                let gone = p.metadata.deletion_timestamp.is_some();
+                (p, gone)
+            }
+            kube::runtime::watcher::Event::Delete(p) => (p, true),
+            _ => continue,
+        };
+        let image = pod.spec.as_ref().unwrap().containers[0].image.clone().unwrap();
+        if gone {
+            live.remove(name_of(&pod));
+        } else {
+            live.insert(name_of(&pod).to_string(), image);
+        }
+        let images: std::collections::BTreeSet<&String> = live.values().collect();
+        assert!(images.len() <= 1, "old and new pods ran together: {live:?}");
+        if live.len() == 2 && images.iter().all(|i| *i == "nginx:1.28") {
+            break;
+        }
+    }
+    settle(&deploys, "rc", rolled_out).await;
+}

@@ -24,6 +24,19 @@ pub(super) async fn reconcile_deployment(
         .filter_map(|r| serde_json::to_value(r).ok())
         .filter(|r| owned_by(r, &uid))
         .collect();
+    // Recreate: old pods go first; the new ReplicaSet scales up once none are left
+    let recreate = dv.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
+    let hash_of = |r: &Value| {
+        r.pointer("/metadata/labels/pod-template-hash")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let old_pods_left = owned.iter().any(|r| {
+        hash_of(r).as_deref()
+            != Some(template_hash(&dv.pointer("/spec/template").cloned().unwrap_or(json!({}))).as_str())
+            && r.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0) > 0
+    });
+    let new_target = if recreate && old_pods_left { 0 } else { desired };
     let revision = |r: &Value| -> i64 {
         r.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
             .and_then(Value::as_str)
@@ -64,7 +77,7 @@ pub(super) async fn reconcile_deployment(
                 },
                 "ownerReferences": [controller_ref("Deployment", "apps/v1", &d.name_any(), &uid)],
             },
-            "spec": {"replicas": desired, "minReadySeconds": dv.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0)), "selector": selector, "template": tpl},
+            "spec": {"replicas": new_target, "minReadySeconds": dv.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0)), "selector": selector, "template": tpl},
         });
         let made = rs_api
             .create(
@@ -83,8 +96,8 @@ pub(super) async fn reconcile_deployment(
         .to_string();
     let num = |r: &Value, p: &str| r.pointer(p).and_then(Value::as_i64).unwrap_or(0);
     // the new ReplicaSet runs the desired replicas; old ones give way as new pods become available
-    if num(&new_rs, "/spec/replicas") != desired {
-        let patch = json!({"spec": {"replicas": desired}, "metadata": {"annotations": {
+    if num(&new_rs, "/spec/replicas") != new_target {
+        let patch = json!({"spec": {"replicas": new_target}, "metadata": {"annotations": {
             "deployment.kubernetes.io/desired-replicas": desired.to_string(),
             "deployment.kubernetes.io/max-replicas": (desired + max_surge).to_string(),
         }}});
@@ -97,7 +110,11 @@ pub(super) async fn reconcile_deployment(
         .iter()
         .filter(|r| r.pointer("/metadata/name").and_then(Value::as_str) != Some(new_name.as_str()))
         .collect();
-    let mut old_budget = (desired - new_available).max(0);
+    let mut old_budget = if recreate {
+        0
+    } else {
+        (desired - new_available).max(0)
+    };
     for old in &olds {
         let want = num(old, "/spec/replicas").min(old_budget);
         old_budget -= want;

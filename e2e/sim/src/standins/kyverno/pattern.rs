@@ -402,14 +402,7 @@ fn validate_map(
         applied += 1;
     }
     if !skips.is_empty() && (applied == 0 || skips.iter().any(|s| !s.is_pattern_error())) {
-        return Err((
-            path.to_string(),
-            PatternErr::Pattern {
-                message: combine(&skips),
-                path: path.to_string(),
-                skip: true,
-            },
-        ));
+        return Err(skip_error(path, &skips));
     }
     // globals and keys with nested anchors first, in reverse sorted order (as pushed to the front)
     plain.sort_by(|a, b| a.0.cmp(b.0));
@@ -525,33 +518,46 @@ fn handle(key: &str, pattern: &Value, resource: &Map<String, Value>, path: &str,
     }
 }
 
+fn skip_error(path: &str, skips: &[PatternErr]) -> (String, PatternErr) {
+    (
+        path.to_string(),
+        PatternErr::Pattern {
+            message: combine(skips),
+            path: path.to_string(),
+            skip: true,
+        },
+    )
+}
+
+/// Validates (resource, pattern) pairs at `path/<index>/`; when every one was skipped by
+/// an anchor, the whole list is skipped.
+fn validate_items<'a>(
+    pairs: impl Iterator<Item = (&'a Value, &'a Value)>,
+    path: &str,
+    ac: &mut AnchorMap,
+) -> Res {
+    let mut applied = 0;
+    let mut skips = Vec::new();
+    for (i, (item, p)) in pairs.enumerate() {
+        match validate_element(item, p, &format!("{path}{i}/"), ac) {
+            Ok(()) => applied += 1,
+            Err((_, e)) if e.is_skip() => skips.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if applied == 0 && !skips.is_empty() {
+        return Err(skip_error(path, &skips));
+    }
+    Ok(())
+}
+
 fn validate_array(resource: &[Value], pattern: &[Value], path: &str, ac: &mut AnchorMap) -> Res {
     let Some(first) = pattern.first() else {
         return Err((path.to_string(), PatternErr::Other("pattern Array empty".into())));
     };
     match first {
-        Value::Object(_) => {
-            let mut applied = 0;
-            let mut skips = Vec::new();
-            for (i, item) in resource.iter().enumerate() {
-                match validate_element(item, first, &format!("{path}{i}/"), ac) {
-                    Ok(()) => applied += 1,
-                    Err((_, e)) if e.is_skip() => skips.push(e),
-                    Err(e) => return Err(e),
-                }
-            }
-            if applied == 0 && !skips.is_empty() {
-                return Err((
-                    path.to_string(),
-                    PatternErr::Pattern {
-                        message: combine(&skips),
-                        path: path.to_string(),
-                        skip: true,
-                    },
-                ));
-            }
-            Ok(())
-        }
+        // every element against the one map pattern
+        Value::Object(_) => validate_items(resource.iter().map(|item| (item, first)), path, ac),
         Value::Array(_) => {
             if resource.len() < pattern.len() {
                 return Err((
@@ -563,26 +569,7 @@ fn validate_array(resource: &[Value], pattern: &[Value], path: &str, ac: &mut An
                     )),
                 ));
             }
-            let mut applied = 0;
-            let mut skips = Vec::new();
-            for (i, p) in pattern.iter().enumerate() {
-                match validate_element(&resource[i], p, &format!("{path}{i}/"), ac) {
-                    Ok(()) => applied += 1,
-                    Err((_, e)) if e.is_skip() => skips.push(e),
-                    Err(e) => return Err(e),
-                }
-            }
-            if applied == 0 && !skips.is_empty() {
-                return Err((
-                    path.to_string(),
-                    PatternErr::Pattern {
-                        message: combine(&skips),
-                        path: path.to_string(),
-                        skip: true,
-                    },
-                ));
-            }
-            Ok(())
+            validate_items(resource.iter().zip(pattern.iter()), path, ac)
         }
         _ => validate_element(&Value::Array(resource.to_vec()), first, path, ac),
     }

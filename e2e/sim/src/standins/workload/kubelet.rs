@@ -213,38 +213,52 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
         })
     } else if wait > 0 {
         return Ok(Action::requeue(Duration::from_millis(wait as u64)));
-    } else if runs_to_completion {
-        let statuses: Vec<Value> = containers
-            .iter()
-            .map(|c| {
-                let image = c["image"].as_str().unwrap_or("");
-                json!({
-                    "name": c["name"], "image": image, "imageID": image_id(image), "containerID": container_id(c),
-                    "ready": false, "started": false, "restartCount": 0,
-                    "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now(), "containerID": container_id(c)}},
-                })
-            })
-            .collect();
-        json!({
-            "phase": "Succeeded", "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": started,
-            "conditions": [completed("PodReadyToStartContainers", "False"), completed("Initialized", "True"), completed("Ready", "False"), completed("ContainersReady", "False"), completed("PodScheduled", "True")],
-            "containerStatuses": statuses,
-        })
     } else {
+        // the containers run; pods that run to completion have already finished
+        let state = |c: &Value| {
+            if runs_to_completion {
+                json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now(), "containerID": container_id(c)}})
+            } else {
+                json!({"running": {"startedAt": started}})
+            }
+        };
         let statuses: Vec<Value> = containers
             .iter()
             .map(|c| {
                 let image = c["image"].as_str().unwrap_or("");
                 json!({
                     "name": c["name"], "image": image, "imageID": image_id(image), "containerID": container_id(c),
-                    "ready": true, "started": true, "restartCount": 0,
-                    "state": {"running": {"startedAt": started}},
+                    "ready": !runs_to_completion, "started": !runs_to_completion, "restartCount": 0,
+                    "state": state(c),
                 })
             })
             .collect();
+        let (phase, conditions) = if runs_to_completion {
+            (
+                "Succeeded",
+                [
+                    completed("PodReadyToStartContainers", "False"),
+                    completed("Initialized", "True"),
+                    completed("Ready", "False"),
+                    completed("ContainersReady", "False"),
+                    completed("PodScheduled", "True"),
+                ],
+            )
+        } else {
+            (
+                "Running",
+                [
+                    cond("PodReadyToStartContainers", "True"),
+                    cond("Initialized", "True"),
+                    cond("Ready", "True"),
+                    cond("ContainersReady", "True"),
+                    cond("PodScheduled", "True"),
+                ],
+            )
+        };
         json!({
-            "phase": "Running", "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": started,
-            "conditions": [cond("PodReadyToStartContainers", "True"), cond("Initialized", "True"), cond("Ready", "True"), cond("ContainersReady", "True"), cond("PodScheduled", "True")],
+            "phase": phase, "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": started,
+            "conditions": conditions,
             "containerStatuses": statuses,
         })
     };

@@ -169,23 +169,34 @@ impl WorkloadStandIn {
     }
 }
 
+/// A namespaced built-in type a controller watches.
+trait Watched:
+    kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Watched for T where
+    T: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Runs a controller for `K` that also wakes up when an object `O` it controls changes.
 fn controller<K, O, F, Fut>(ctx: &Arc<Ctx>, reconcile: F) -> tokio::task::JoinHandle<()>
 where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-    O: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
+    O: Watched,
     F: FnMut(Arc<K>, Arc<Ctx>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<Action, ReconcileError>> + Send + 'static,
 {

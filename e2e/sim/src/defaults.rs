@@ -115,6 +115,20 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
             }
         }
         ("", "Service") => service(obj, old),
+        ("", "Secret") => {
+            // stringData is write-only: it is merged into data (base64) as the object is
+            // decoded, so nothing stored or shown has it
+            use base64::Engine;
+            if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
+                let data = obj_mut(obj, "data");
+                for (k, v) in sd {
+                    let text = v.as_str().unwrap_or("").to_string();
+                    data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+                }
+            }
+            let m = obj.as_object_mut().expect("object");
+            default(m, "type", json!("Opaque"));
+        }
         ("", "Namespace") => {
             let name = meta::name(obj).to_string();
             let labels = meta::meta_mut(obj).entry("labels").or_insert_with(|| json!({}));
@@ -127,10 +141,6 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
                 let status = obj_mut(obj, "status");
                 default(status, "phase", json!("Active"));
             }
-        }
-        ("", "Secret") => {
-            let m = obj.as_object_mut().expect("object");
-            default(m, "type", json!("Opaque"));
         }
         ("", "PersistentVolumeClaim") => {
             let spec = obj_mut(obj, "spec");

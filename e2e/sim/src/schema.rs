@@ -418,7 +418,10 @@ impl Checker {
             && let Some(req) = r.v.get("required").and_then(Value::as_array)
         {
             for f in req.iter().filter_map(Value::as_str) {
-                if !map.contains_key(f) {
+                // type and object meta are checked apart from the schema (CRDs such as
+                // Argo CD's list them as required at the root)
+                let meta = path.is_empty() && matches!(f, "metadata" | "apiVersion" | "kind");
+                if !meta && !map.contains_key(f) {
                     self.causes.push(Cause::required(join(path, f)));
                 }
             }

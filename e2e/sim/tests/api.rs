@@ -907,6 +907,8 @@ fn widget_crd() -> CustomResourceDefinition {
                 "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
                 "schema": {"openAPIV3Schema": {
                     "type": "object",
+                    // as Argo CD's CRDs do: metadata is checked apart from the schema
+                    "required": ["metadata", "spec"],
                     "properties": {
                         "spec": {
                             "type": "object",
@@ -1221,6 +1223,9 @@ async fn secrets_and_immutability() {
     .unwrap();
     let made = api.create(&PostParams::default(), &s).await.unwrap();
     assert_eq!(made.type_.as_deref(), Some("Opaque"));
+    // stringData is merged into data and not kept
+    assert_eq!(made.data.as_ref().unwrap()["a"].0, b"b");
+    assert!(made.string_data.is_none());
     let e = api_error(
         api.patch(
             "s",

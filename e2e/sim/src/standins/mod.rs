@@ -1,5 +1,75 @@
 //! Stand-ins for what runs inside a cluster. They talk to their cluster only through a
 //! kube-rs client, so they work unchanged against a real API server without nodes.
 
+pub mod argocd;
 pub mod kyverno;
 pub mod workload;
+
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+
+/// Why installing a stand-in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("installing {what}: {source}")]
+    Kube {
+        what: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("installing {what}: {message}")]
+    Other { what: &'static str, message: String },
+}
+
+/// Server-side applies an object given as JSON, as `manager`.
+pub(crate) async fn apply<K>(api: &Api<K>, manager: &str, obj: &Value) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    api.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(obj))
+        .await?;
+    Ok(())
+}
+
+/// Applies CRDs and waits until each is Established.
+pub(crate) async fn install_crds(
+    client: &kube::Client,
+    manager: &str,
+    crds: Vec<Value>,
+    what: &'static str,
+) -> Result<(), InstallError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crds {
+        let name = crd["metadata"]["name"].as_str().unwrap_or("").to_string();
+        apply(&api, manager, &crd)
+            .await
+            .map_err(|source| InstallError::Kube { what, source })?;
+        let established = kube::runtime::wait::conditions::is_crd_established();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            kube::runtime::wait::await_condition(api.clone(), &name, established),
+        )
+        .await
+        .map_err(|_| InstallError::Other {
+            what,
+            message: format!("CRD {name} was not established within 30s"),
+        })?
+        .map_err(|e| InstallError::Other {
+            what,
+            message: format!("waiting for CRD {name}: {e}"),
+        })?;
+    }
+    Ok(())
+}
+
+pub(crate) fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}

@@ -29,13 +29,15 @@ use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::ApiResource;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use policy::{Action, Policy, RuleResult, Status, Subject};
+
+pub use super::InstallError;
+use super::api_resource;
 
 /// The Kyverno release the stand-in presents itself as (image tags, chart labels).
 pub const KYVERNO_VERSION: &str = "v1.15.2";
@@ -67,15 +69,6 @@ impl Default for KyvernoOptions {
     }
 }
 
-/// Why the install failed.
-#[derive(Debug, thiserror::Error)]
-pub enum InstallError {
-    #[error("installing Kyverno: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("installing Kyverno: {0}")]
-    Other(String),
-}
-
 /// The running stand-in; dropping it stops the webhook and the policy controller.
 pub struct KyvernoStandIn {
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -90,10 +83,6 @@ impl Drop for KyvernoStandIn {
     }
 }
 
-fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
 fn cluster_policies() -> ApiResource {
     api_resource("kyverno.io", "v1", "ClusterPolicy", "clusterpolicies")
 }
@@ -106,18 +95,25 @@ fn apply_params() -> PatchParams {
     PatchParams::apply(MANAGER).force()
 }
 
-/// Server-side applies a built-in object given as JSON.
 async fn apply<K>(api: &Api<K>, obj: Value) -> Result<(), InstallError>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    api.patch(&name, &apply_params(), &Patch::Apply(&obj)).await?;
-    Ok(())
+    super::apply(api, MANAGER, &obj).await.map_err(kube_err)
+}
+
+fn kube_err(source: kube::Error) -> InstallError {
+    InstallError::Kube {
+        what: "Kyverno",
+        source,
+    }
+}
+
+fn other(message: impl Into<String>) -> InstallError {
+    InstallError::Other {
+        what: "Kyverno",
+        message: message.into(),
+    }
 }
 
 /// What the admission webhook and the policy controller share.
@@ -136,19 +132,7 @@ impl KyvernoStandIn {
         crate::tls::install_crypto_provider();
         let ns = opts.namespace.clone();
         // CRDs first, established before anything watches them
-        let crd_api: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for crd in crds::all() {
-            let name = crd["metadata"]["name"].as_str().unwrap_or("").to_string();
-            apply(&crd_api, crd).await?;
-            let established = kube::runtime::wait::conditions::is_crd_established();
-            tokio::time::timeout(
-                Duration::from_secs(30),
-                kube::runtime::wait::await_condition(crd_api.clone(), &name, established),
-            )
-            .await
-            .map_err(|_| InstallError::Other(format!("CRD {name} was not established within 30s")))?
-            .map_err(|e| InstallError::Other(format!("waiting for CRD {name}: {e}")))?;
-        }
+        super::install_crds(&client, MANAGER, crds::all(), "Kyverno").await?;
         apply(
             &Api::<Namespace>::all(client.clone()),
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
@@ -163,14 +147,11 @@ impl KyvernoStandIn {
             "localhost".to_string(),
         ];
         let pki = crate::tls::ClusterPki::generate("kyverno", &hosts)
-            .map_err(|e| InstallError::Other(format!("creating the webhook certificate: {e}")))?;
+            .map_err(|e| other(format!("creating the webhook certificate: {e}")))?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
-            .map_err(|e| InstallError::Other(format!("binding the webhook port: {e}")))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| InstallError::Other(e.to_string()))?
-            .port();
+            .map_err(|e| other(format!("binding the webhook port: {e}")))?;
+        let port = listener.local_addr().map_err(|e| other(e.to_string()))?.port();
         use base64::Engine as _;
         let engine = Arc::new(Engine {
             client: client.clone(),
@@ -298,8 +279,8 @@ impl Engine {
         let mut objects = Vec::new();
         for ar in [cluster_policies(), policies()] {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
-            for obj in api.list(&Default::default()).await?.items {
-                let v = serde_json::to_value(&obj).map_err(|e| InstallError::Other(e.to_string()))?;
+            for obj in api.list(&Default::default()).await.map_err(kube_err)?.items {
+                let v = serde_json::to_value(&obj).map_err(|e| other(e.to_string()))?;
                 let key = match obj.namespace() {
                     Some(ns) => format!("{ns}/{}", obj.name_any()),
                     None => obj.name_any(),
@@ -482,7 +463,7 @@ impl Engine {
         {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(kube_err(e)),
         }
     }
 }

@@ -1,0 +1,1239 @@
+//! The application controller: compares each Application's sources with its destination
+//! and writes the status Argo CD writes; runs sync operations (manual through `operation`,
+//! automated through the sync policy, which sets `operation` as Argo CD does) with server-side
+//! apply as `argocd-controller`; prunes; removes resources on deletion behind
+//! `resources-finalizer.argocd.argoproj.io`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::{ApiCapabilities, Scope};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use super::clusters::Cluster;
+use super::health::{self, Health};
+use super::{Shared, manifests};
+
+pub const FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+pub const FIELD_MANAGER: &str = "argocd-controller";
+const LABEL: &str = "app.kubernetes.io/instance";
+const TRACKING_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
+const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
+/// How resources are marked as belonging to an Application (`application.resourceTrackingMethod`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tracking {
+    Label,
+    Annotation,
+    AnnotationAndLabel,
+}
+
+impl Tracking {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "annotation" => Tracking::Annotation,
+            "annotation+label" => Tracking::AnnotationAndLabel,
+            _ => Tracking::Label,
+        }
+    }
+}
+
+fn now() -> String {
+    crate::meta::now_rfc3339()
+}
+
+/// A resource an Application manages (from its manifests, or found live with its tracking).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    group: String,
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+impl Key {
+    fn of(obj: &Value) -> Key {
+        let api_version = obj["apiVersion"].as_str().unwrap_or("");
+        Key {
+            group: api_version
+                .rsplit_once('/')
+                .map(|(g, _)| g.to_string())
+                .unwrap_or_default(),
+            kind: obj["kind"].as_str().unwrap_or("").to_string(),
+            namespace: obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            name: obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        }
+    }
+    /// `deployment.apps/web`, as kubectl names objects in its output.
+    fn kubectl_name(&self) -> String {
+        let kind = self.kind.to_lowercase();
+        if self.group.is_empty() {
+            format!("{kind}/{}", self.name)
+        } else {
+            format!("{kind}.{}/{}", self.group, self.name)
+        }
+    }
+}
+
+/// One desired object, placed (namespace set, tracking added) and typed for its cluster.
+struct Target {
+    key: Key,
+    version: String,
+    object: Value,
+    ar: ApiResource,
+    namespaced: bool,
+    wave: i64,
+}
+
+/// What comparing an Application found.
+struct Comparison {
+    revisions: Vec<String>,
+    targets: Vec<Target>,
+    /// Live objects by key (None: missing).
+    live: BTreeMap<Key, Option<Value>>,
+    /// Live objects tracked by this app that no manifest declares any more.
+    extra: Vec<(Key, String, Value, ApiResource)>,
+}
+
+fn kind_order(kind: &str) -> usize {
+    const ORDER: &[&str] = &[
+        "Namespace",
+        "NetworkPolicy",
+        "ResourceQuota",
+        "LimitRange",
+        "PodSecurityPolicy",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+        "Secret",
+        "SecretList",
+        "ConfigMap",
+        "StorageClass",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleList",
+        "ClusterRoleBinding",
+        "ClusterRoleBindingList",
+        "Role",
+        "RoleList",
+        "RoleBinding",
+        "RoleBindingList",
+        "Service",
+        "DaemonSet",
+        "Pod",
+        "ReplicationController",
+        "ReplicaSet",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "StatefulSet",
+        "Job",
+        "CronJob",
+        "IngressClass",
+        "Ingress",
+        "APIService",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ];
+    ORDER.iter().position(|k| *k == kind).unwrap_or(ORDER.len())
+}
+
+fn sources(app: &Value) -> Vec<Value> {
+    match app.pointer("/spec/sources").and_then(Value::as_array) {
+        Some(s) if !s.is_empty() => s.clone(),
+        _ => app.pointer("/spec/source").cloned().into_iter().collect(),
+    }
+}
+
+fn multi_source(app: &Value) -> bool {
+    app.pointer("/spec/sources")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.is_empty())
+}
+
+fn sync_options(app: &Value) -> Vec<String> {
+    let mut opts: Vec<String> = app
+        .pointer("/spec/syncPolicy/syncOptions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.as_str().map(str::to_string))
+        .collect();
+    opts.extend(
+        app.pointer("/operation/sync/syncOptions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.as_str().map(str::to_string)),
+    );
+    opts
+}
+
+fn has_option(opts: &[String], name: &str) -> bool {
+    opts.iter().any(|o| o == &format!("{name}=true"))
+}
+
+fn images_of(obj: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if (k == "containers" || k == "initContainers") && x.is_array() {
+                        for c in x.as_array().into_iter().flatten() {
+                            if let Some(i) = c.get("image").and_then(Value::as_str) {
+                                out.push(i.to_string());
+                            }
+                        }
+                    } else {
+                        walk(x, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    walk(obj, &mut out);
+    out
+}
+
+impl Shared {
+    fn instance_name(&self, app: &Value) -> String {
+        let name = app
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ns = app
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if ns == self.namespace {
+            name.to_string()
+        } else {
+            format!("{ns}_{name}")
+        }
+    }
+
+    async fn tracking(&self) -> Tracking {
+        let cm: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(self.hub.clone(), &self.namespace);
+        match cm.get_opt("argocd-cm").await {
+            Ok(Some(c)) => Tracking::parse(
+                c.data
+                    .as_ref()
+                    .and_then(|d| d.get("application.resourceTrackingMethod"))
+                    .map(String::as_str)
+                    .unwrap_or(""),
+            ),
+            _ => Tracking::Label,
+        }
+    }
+
+    fn is_tracked_by(&self, obj: &Value, instance: &str, tracking: Tracking) -> bool {
+        let label = obj
+            .pointer(&format!("/metadata/labels/{}", LABEL.replace('/', "~1")))
+            .and_then(Value::as_str);
+        let ann = obj
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                TRACKING_ANNOTATION.replace('/', "~1")
+            ))
+            .and_then(Value::as_str);
+        match tracking {
+            Tracking::Label => label == Some(instance),
+            Tracking::Annotation | Tracking::AnnotationAndLabel => {
+                ann.is_some_and(|a| a.split(':').next() == Some(instance))
+            }
+        }
+    }
+
+    /// Renders every source of the Application at its resolved revision.
+    async fn render(&self, app: &Value) -> Result<(Vec<String>, Vec<Value>), String> {
+        let srcs = sources(app);
+        let n = srcs.len();
+        let mut revisions = Vec::new();
+        let mut objects = Vec::new();
+        for (i, src) in srcs.iter().enumerate() {
+            let wrap = |e: String| format!("failed to generate manifest for source {} of {n}: {e}", i + 1);
+            let url = src
+                .get("repoURL")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if let Some(chart) = src.get("chart").and_then(Value::as_str) {
+                return Err(wrap(format!(
+                    "rpc error: code = Unknown desc = helm chart {chart:?} from {url} cannot be rendered by the hubspoke sim: it renders the charts argo-cd and kyverno by installing their stand-ins, and git directories of plain manifests"
+                )));
+            }
+            if src.get("kustomize").is_some() || src.get("helm").is_some() || src.get("plugin").is_some() {
+                return Err(wrap(format!(
+                    "rpc error: code = Unknown desc = source {} of {url} uses kustomize, helm or a plugin, which the hubspoke sim does not render (it renders git directories of plain YAML/JSON manifests)",
+                    i + 1
+                )));
+            }
+            let rev = src
+                .get("targetRevision")
+                .and_then(Value::as_str)
+                .unwrap_or("HEAD")
+                .to_string();
+            let repos = self.repos.clone();
+            let path = src.get("path").and_then(Value::as_str).unwrap_or("").to_string();
+            let recurse = src
+                .pointer("/directory/recurse")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let include = src
+                .pointer("/directory/include")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let exclude = src
+                .pointer("/directory/exclude")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let (sha, files) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+                let sha = repos.resolve(&url, &rev).map_err(|e| {
+                    if e.starts_with("unable to resolve") {
+                        format!("rpc error: code = Internal desc = unable to resolve git revision {rev}: {e}")
+                    } else {
+                        format!("rpc error: code = Unknown desc = {e}")
+                    }
+                })?;
+                let files = repos
+                    .files(&url, &sha, &path, recurse)
+                    .map_err(|e| format!("rpc error: code = Unknown desc = {e}"))?;
+                Ok((sha, files))
+            })
+            .await
+            .map_err(|e| wrap(e.to_string()))?
+            .map_err(wrap)?;
+            let objs = manifests::objects(&files, &include, &exclude)
+                .map_err(|e| wrap(format!("rpc error: code = Unknown desc = {e}")))?;
+            revisions.push(sha);
+            objects.extend(objs);
+        }
+        Ok((revisions, objects))
+    }
+
+    async fn discover(
+        &self,
+        client: &Client,
+        cache: &mut BTreeMap<(String, String), Option<(ApiResource, ApiCapabilities)>>,
+        api_version: &str,
+        kind: &str,
+    ) -> Option<(ApiResource, ApiCapabilities)> {
+        let key = (api_version.to_string(), kind.to_string());
+        if let Some(v) = cache.get(&key) {
+            return v.clone();
+        }
+        let (g, v) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let found = kube::discovery::pinned_kind(client, &GroupVersionKind::gvk(g, v, kind))
+            .await
+            .ok();
+        cache.insert(key, found.clone());
+        found
+    }
+
+    /// Compares the rendered objects with the destination cluster.
+    async fn compare(
+        &self,
+        app: &Value,
+        client: &Client,
+        objects: Vec<Value>,
+        revisions: Vec<String>,
+        tracking: Tracking,
+    ) -> Result<Comparison, String> {
+        let instance = self.instance_name(app);
+        let dest_ns = app
+            .pointer("/spec/destination/namespace")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_string();
+        let mut cache = BTreeMap::new();
+        let mut targets = Vec::new();
+        for mut obj in objects {
+            let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
+            let kind = obj["kind"].as_str().unwrap_or("").to_string();
+            let (ar, caps) = match self.discover(client, &mut cache, &api_version, &kind).await {
+                Some(x) => x,
+                None => {
+                    // unknown kinds are kept; the sync reports them
+                    let (g, v) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+                    (
+                        ApiResource::from_gvk(&GroupVersionKind::gvk(g, v, &kind)),
+                        ApiCapabilities {
+                            scope: Scope::Namespaced,
+                            subresources: vec![],
+                            operations: vec![],
+                        },
+                    )
+                }
+            };
+            let namespaced = caps.scope == Scope::Namespaced;
+            if namespaced {
+                if obj
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
+                    obj["metadata"]["namespace"] = json!(dest_ns);
+                }
+            } else if let Some(m) = obj["metadata"].as_object_mut() {
+                m.remove("namespace");
+            }
+            let key = Key::of(&obj);
+            if matches!(tracking, Tracking::Label | Tracking::AnnotationAndLabel) {
+                obj["metadata"]["labels"][LABEL] = json!(instance);
+            }
+            if matches!(tracking, Tracking::Annotation | Tracking::AnnotationAndLabel) {
+                obj["metadata"]["annotations"][TRACKING_ANNOTATION] = json!(format!(
+                    "{instance}:{}/{}:{}/{}",
+                    key.group, key.kind, key.namespace, key.name
+                ));
+            }
+            let wave = obj
+                .pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
+                .and_then(Value::as_str)
+                .and_then(|w| w.trim().parse().ok())
+                .unwrap_or(0);
+            let version = api_version
+                .rsplit_once('/')
+                .map(|(_, v)| v)
+                .unwrap_or(&api_version)
+                .to_string();
+            targets.push(Target {
+                key,
+                version,
+                object: obj,
+                ar,
+                namespaced,
+                wave,
+            });
+        }
+        let mut live = BTreeMap::new();
+        for t in &targets {
+            let api = dyn_api(client, &t.ar, t.namespaced, &t.key.namespace);
+            let obj = match api.get_opt(&t.key.name).await {
+                Ok(o) => o.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+                Err(kube::Error::Api(s)) if s.code == 404 => None,
+                Err(e) => return Err(connection_error(app, e)),
+            };
+            live.insert(t.key.clone(), obj);
+        }
+        // resources this app managed before that no manifest declares now
+        let mut extra = Vec::new();
+        let declared: BTreeSet<Key> = targets.iter().map(|t| t.key.clone()).collect();
+        for r in app
+            .pointer("/status/resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = Key {
+                group: r["group"].as_str().unwrap_or("").into(),
+                kind: r["kind"].as_str().unwrap_or("").into(),
+                namespace: r["namespace"].as_str().unwrap_or("").into(),
+                name: r["name"].as_str().unwrap_or("").into(),
+            };
+            if declared.contains(&key) {
+                continue;
+            }
+            let version = r["version"].as_str().unwrap_or("v1").to_string();
+            let api_version = if key.group.is_empty() {
+                version.clone()
+            } else {
+                format!("{}/{version}", key.group)
+            };
+            let Some((ar, caps)) = self.discover(client, &mut cache, &api_version, &key.kind).await else {
+                continue;
+            };
+            let api = dyn_api(client, &ar, caps.scope == Scope::Namespaced, &key.namespace);
+            if let Ok(Some(o)) = api.get_opt(&key.name).await {
+                let v = serde_json::to_value(o).unwrap_or(Value::Null);
+                if self.is_tracked_by(&v, &instance, tracking) {
+                    extra.push((key, version, v, ar));
+                }
+            }
+        }
+        Ok(Comparison {
+            revisions,
+            targets,
+            live,
+            extra,
+        })
+    }
+}
+
+fn dyn_api(client: &Client, ar: &ApiResource, namespaced: bool, ns: &str) -> Api<DynamicObject> {
+    if namespaced {
+        Api::namespaced_with(client.clone(), ns, ar)
+    } else {
+        Api::all_with(client.clone(), ar)
+    }
+}
+
+fn connection_error(app: &Value, e: kube::Error) -> String {
+    let server = app
+        .pointer("/spec/destination/server")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let reason = match &e {
+        kube::Error::Api(s) if s.code == 401 => {
+            "the server has asked for the client to provide credentials".to_string()
+        }
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    };
+    format!("Failed to load live state: failed to get cluster info for {server:?}: {reason}")
+}
+
+/// The status sections a comparison yields.
+struct Assessed {
+    sync: &'static str,
+    resources: Vec<Value>,
+    health: Health,
+    images: Vec<String>,
+}
+
+fn assess(cmp: &Comparison) -> Assessed {
+    let mut resources = Vec::new();
+    let mut any_out = false;
+    let mut app_health = Health::Healthy;
+    let mut has_live = false;
+    let mut images = BTreeSet::new();
+    for t in &cmp.targets {
+        let live = cmp.live.get(&t.key).cloned().flatten();
+        let synced = live
+            .as_ref()
+            .is_some_and(|l| super::diff::satisfies(&t.object, l));
+        any_out |= !synced;
+        let mut r = json!({
+            "group": t.key.group, "version": t.version, "kind": t.key.kind,
+            "namespace": t.key.namespace, "name": t.key.name,
+            "status": if synced { "Synced" } else { "OutOfSync" },
+        });
+        if t.wave != 0 {
+            r["syncWave"] = json!(t.wave);
+        }
+        match &live {
+            None => r["health"] = json!({"status": "Missing"}),
+            Some(l) => {
+                has_live = true;
+                images.extend(images_of(l));
+                if let Some(h) = health::assess(l) {
+                    let mut hv = json!({"status": h.status.as_str()});
+                    if !h.message.is_empty() {
+                        hv["message"] = json!(h.message);
+                    }
+                    r["health"] = hv;
+                    if h.status > app_health {
+                        app_health = h.status;
+                    }
+                }
+            }
+        }
+        for k in ["group", "namespace"] {
+            if r[k] == "" {
+                r.as_object_mut().expect("object").remove(k);
+            }
+        }
+        resources.push(r);
+    }
+    for (key, version, live, _) in &cmp.extra {
+        any_out = true;
+        let mut r = json!({
+            "group": key.group, "version": version, "kind": key.kind, "namespace": key.namespace, "name": key.name,
+            "status": "OutOfSync", "requiresPruning": true,
+        });
+        if let Some(h) = health::assess(live) {
+            r["health"] = json!({"status": h.status.as_str()});
+        }
+        for k in ["group", "namespace"] {
+            if r[k] == "" {
+                r.as_object_mut().expect("object").remove(k);
+            }
+        }
+        resources.push(r);
+    }
+    resources.sort_by(|a, b| {
+        let k = |r: &Value| {
+            (
+                r["group"].as_str().unwrap_or("").to_string(),
+                r["kind"].as_str().unwrap_or("").to_string(),
+                r["namespace"].as_str().unwrap_or("").to_string(),
+                r["name"].as_str().unwrap_or("").to_string(),
+            )
+        };
+        k(a).cmp(&k(b))
+    });
+    if !cmp.targets.is_empty() && !has_live && Health::Missing > app_health {
+        app_health = Health::Missing;
+    }
+    Assessed {
+        sync: if any_out { "OutOfSync" } else { "Synced" },
+        resources,
+        health: app_health,
+        images: images.into_iter().collect(),
+    }
+}
+
+/// The outcome of one sync.
+struct SyncOutcome {
+    phase: &'static str,
+    message: String,
+    results: Vec<Value>,
+}
+
+fn result(t: &Target, status: &str, hook_phase: &str, message: &str) -> Value {
+    let mut r = json!({
+        "group": t.key.group, "version": t.version, "kind": t.key.kind, "namespace": t.key.namespace, "name": t.key.name,
+        "status": status, "message": message, "hookPhase": hook_phase, "syncPhase": "Sync",
+    });
+    let imgs = images_of(&t.object);
+    if !imgs.is_empty() {
+        r["images"] = json!(imgs);
+    }
+    r
+}
+
+impl Shared {
+    async fn apply(
+        &self,
+        client: &Client,
+        t: &Target,
+        dry_run: bool,
+        ssa_option: bool,
+        existed: bool,
+    ) -> Result<String, String> {
+        let api = dyn_api(client, &t.ar, t.namespaced, &t.key.namespace);
+        let mut pp = PatchParams::apply(FIELD_MANAGER).force();
+        pp.dry_run = dry_run;
+        let before = api
+            .get_opt(&t.key.name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|o| o.resource_version());
+        match api.patch(&t.key.name, &pp, &Patch::Apply(&t.object)).await {
+            Ok(after) => {
+                let verb = if ssa_option {
+                    "serverside-applied"
+                } else if !existed {
+                    "created"
+                } else if after.resource_version() == before {
+                    "unchanged"
+                } else {
+                    "configured"
+                };
+                Ok(format!("{} {verb}", t.key.kubectl_name()))
+            }
+            Err(kube::Error::Api(s)) => Err(s.message),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Runs a sync: namespace creation, a dry run of every object, then waves in order,
+    /// waiting for each wave to be healthy before the next, then pruning.
+    async fn sync(
+        &self,
+        app: &Value,
+        client: &Client,
+        cmp: &Comparison,
+        prune: bool,
+        write_progress: impl Fn(String) -> futures::future::BoxFuture<'static, ()>,
+    ) -> SyncOutcome {
+        let opts = sync_options(app);
+        let ssa = has_option(&opts, "ServerSideApply");
+        let dest_ns = app
+            .pointer("/spec/destination/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if has_option(&opts, "CreateNamespace") && !dest_ns.is_empty() {
+            let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+            if let Ok(None) = nss.get_opt(&dest_ns).await {
+                let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": dest_ns}});
+                if let Err(e) = nss
+                    .patch(
+                        &dest_ns,
+                        &PatchParams::apply(FIELD_MANAGER).force(),
+                        &Patch::Apply(&ns),
+                    )
+                    .await
+                {
+                    return SyncOutcome {
+                        phase: "Failed",
+                        message: format!("the namespace failed to apply, reason: {e}"),
+                        results: vec![],
+                    };
+                }
+            }
+        }
+        let mut order: Vec<&Target> = cmp.targets.iter().collect();
+        order.sort_by_key(|t| (t.wave, kind_order(&t.key.kind), t.key.name.clone()));
+        // dry run
+        let mut results = Vec::new();
+        for t in &order {
+            let existed = cmp.live.get(&t.key).is_some_and(Option::is_some);
+            if let Err(msg) = self.apply(client, t, true, ssa, existed).await {
+                results.push(result(t, "SyncFailed", "Failed", &msg));
+            }
+        }
+        if !results.is_empty() {
+            return SyncOutcome {
+                phase: "Failed",
+                message: "one or more objects failed to apply (dry run)".into(),
+                results,
+            };
+        }
+        let waves: BTreeSet<i64> = order.iter().map(|t| t.wave).collect();
+        let last_wave = waves.iter().next_back().copied();
+        let mut failed = Vec::new();
+        for wave in &waves {
+            let in_wave: Vec<&&Target> = order.iter().filter(|t| t.wave == *wave).collect();
+            for t in &in_wave {
+                let existed = cmp.live.get(&t.key).is_some_and(Option::is_some);
+                match self.apply(client, t, false, ssa, existed).await {
+                    Ok(msg) => results.push(result(t, "Synced", "Running", &msg)),
+                    Err(msg) => {
+                        results.push(result(t, "SyncFailed", "Failed", &msg));
+                        failed.push(msg);
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                break;
+            }
+            if Some(*wave) != last_wave {
+                // the next wave waits for this one to be healthy
+                loop {
+                    let mut waiting = Vec::new();
+                    for t in &in_wave {
+                        let api = dyn_api(client, &t.ar, t.namespaced, &t.key.namespace);
+                        let live = api
+                            .get_opt(&t.key.name)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
+                        let healthy = match &live {
+                            None => false,
+                            Some(l) => health::assess(l).is_none_or(|h| h.status == Health::Healthy),
+                        };
+                        if !healthy {
+                            waiting.push(
+                                format!(
+                                    "{}/{}/{}/{}",
+                                    t.key.group, t.key.kind, t.key.namespace, t.key.name
+                                )
+                                .replace("//", "/"),
+                            );
+                        }
+                    }
+                    if waiting.is_empty() {
+                        break;
+                    }
+                    let msg = if waiting.len() == 1 {
+                        format!("waiting for healthy state of {}", waiting[0])
+                    } else {
+                        format!(
+                            "waiting for healthy state of {} and {} more resources",
+                            waiting[0],
+                            waiting.len() - 1
+                        )
+                    };
+                    write_progress(msg).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        if failed.is_empty() {
+            for (key, version, live, ar) in &cmp.extra {
+                let t = Target {
+                    key: key.clone(),
+                    version: version.clone(),
+                    object: live.clone(),
+                    ar: ar.clone(),
+                    namespaced: !key.namespace.is_empty(),
+                    wave: 0,
+                };
+                let disabled = live
+                    .pointer("/metadata/annotations/argocd.argoproj.io~1sync-options")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.contains("Prune=false"));
+                if !prune {
+                    results.push(result(
+                        &t,
+                        "PruneSkipped",
+                        "Succeeded",
+                        "ignored (requires pruning)",
+                    ));
+                } else if disabled {
+                    results.push(result(&t, "PruneSkipped", "Succeeded", "ignored (no prune)"));
+                } else {
+                    let api = dyn_api(client, ar, t.namespaced, &key.namespace);
+                    match api.delete(&key.name, &DeleteParams::foreground()).await {
+                        Ok(_) => results.push(result(&t, "Pruned", "Succeeded", "pruned")),
+                        Err(e) => {
+                            let msg = match e {
+                                kube::Error::Api(s) => s.message,
+                                other => other.to_string(),
+                            };
+                            results.push(result(&t, "SyncFailed", "Failed", &msg));
+                            failed.push(msg);
+                        }
+                    }
+                }
+            }
+        }
+        if failed.is_empty() {
+            SyncOutcome {
+                phase: "Succeeded",
+                message: "successfully synced (all tasks run)".into(),
+                results,
+            }
+        } else {
+            SyncOutcome {
+                phase: "Failed",
+                message: format!(
+                    "one or more objects failed to apply, reason: {}",
+                    failed.join(",")
+                ),
+                results,
+            }
+        }
+    }
+}
+
+fn condition(t: &str, msg: &str) -> Value {
+    json!({"type": t, "message": msg, "lastTransitionTime": now()})
+}
+
+/// Keeps the transition time of conditions that did not change.
+fn merge_conditions(previous: Option<&Value>, mut new: Vec<Value>) -> Vec<Value> {
+    let prev: Vec<Value> = previous.and_then(Value::as_array).cloned().unwrap_or_default();
+    for c in &mut new {
+        if let Some(p) = prev
+            .iter()
+            .find(|p| p["type"] == c["type"] && p["message"] == c["message"])
+        {
+            c["lastTransitionTime"] = p["lastTransitionTime"].clone();
+        }
+    }
+    new
+}
+
+/// Reconciles one Application: the whole controller loop for it.
+pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, String> {
+    let name = app
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let ns = app
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let apps: Api<DynamicObject> = Api::namespaced_with(shared.hub.clone(), &ns, &super::applications());
+    let tracking = shared.tracking().await;
+
+    if app.pointer("/metadata/deletionTimestamp").is_some() {
+        return delete_app(&shared, &apps, &app, tracking).await;
+    }
+    // project
+    let project = app
+        .pointer("/spec/project")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let projects: Api<DynamicObject> =
+        Api::namespaced_with(shared.hub.clone(), &shared.namespace, &super::app_projects());
+    let project_exists = projects
+        .get_opt(&project)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    let mut conditions = Vec::new();
+    let mut status = app.get("status").cloned().unwrap_or(json!({}));
+    let compared_to = if multi_source(&app) {
+        json!({"sources": app.pointer("/spec/sources"), "destination": app.pointer("/spec/destination")})
+    } else {
+        json!({"source": app.pointer("/spec/source"), "destination": app.pointer("/spec/destination")})
+    };
+    status["controllerNamespace"] = json!(shared.namespace);
+    let source_types: Vec<&str> = sources(&app).iter().map(|_| "Directory").collect();
+    if multi_source(&app) {
+        status["sourceTypes"] = json!(source_types);
+    } else {
+        status["sourceType"] = json!("Directory");
+    }
+    let mut cluster: Option<(Cluster, Client)> = None;
+    if !project_exists {
+        conditions.push(condition(
+            "InvalidSpecError",
+            &format!("Application referencing project {project} which does not exist"),
+        ));
+    } else {
+        match shared
+            .clusters
+            .resolve(app.pointer("/spec/destination").unwrap_or(&json!({})))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Err(msg) => conditions.push(condition("InvalidSpecError", &msg)),
+            Ok(c) => match shared.clusters.client(&c).await {
+                Ok(client) => cluster = Some((c, client)),
+                Err(msg) => conditions.push(condition(
+                    "ComparisonError",
+                    &format!("Failed to load live state: {msg}"),
+                )),
+            },
+        }
+    }
+    let mut next = shared.resync;
+    let mut comparison = None;
+    if let Some((_, client)) = &cluster {
+        match shared.render(&app).await {
+            Err(msg) => conditions.push(condition(
+                "ComparisonError",
+                &format!("Failed to load target state: {msg}"),
+            )),
+            Ok((revisions, objects)) => {
+                match shared.compare(&app, client, objects, revisions, tracking).await {
+                    Err(msg) => conditions.push(condition("ComparisonError", &msg)),
+                    Ok(c) => comparison = Some(c),
+                }
+            }
+        }
+    }
+    match &comparison {
+        Some(cmp) => {
+            let a = assess(cmp);
+            status["sync"] = json!({"status": a.sync, "comparedTo": compared_to});
+            if multi_source(&app) {
+                status["sync"]["revisions"] = json!(cmp.revisions);
+            } else {
+                status["sync"]["revision"] = json!(cmp.revisions.first());
+            }
+            let previous_health = status.pointer("/health/status").cloned();
+            let transition = if previous_health == Some(json!(a.health.as_str())) {
+                status
+                    .pointer("/health/lastTransitionTime")
+                    .cloned()
+                    .unwrap_or(json!(now()))
+            } else {
+                json!(now())
+            };
+            status["health"] = json!({"status": a.health.as_str(), "lastTransitionTime": transition});
+            status["resources"] = json!(a.resources);
+            status["summary"] = if a.images.is_empty() {
+                json!({})
+            } else {
+                json!({"images": a.images})
+            };
+            if a.health != Health::Healthy || a.sync != "Synced" {
+                next = next.min(Duration::from_millis(500));
+            }
+        }
+        None => {
+            status["sync"] = json!({"status": "Unknown", "comparedTo": compared_to});
+            status["health"] = json!({"status": "Unknown", "lastTransitionTime": now()});
+            if let Some(prev) = app.pointer("/status/health").filter(|h| h["status"] == "Unknown") {
+                status["health"]["lastTransitionTime"] = prev["lastTransitionTime"].clone();
+            }
+        }
+    }
+    // automated sync: sets the operation, as Argo CD's controller does
+    let mut operation = app.get("operation").cloned().filter(|o| !o.is_null());
+    if operation.is_none()
+        && let Some(cmp) = &comparison
+        && let Some(auto) = app
+            .pointer("/spec/syncPolicy/automated")
+            .filter(|a| a.get("enabled") != Some(&json!(false)))
+        && status.pointer("/sync/status") == Some(&json!("OutOfSync"))
+    {
+        let prune = auto.get("prune") == Some(&json!(true));
+        let self_heal = auto.get("selfHeal") == Some(&json!(true));
+        let a = assess(cmp);
+        let prune_only = a
+            .resources
+            .iter()
+            .all(|r| r["status"] == "Synced" || r["requiresPruning"] == true);
+        let last = app.pointer("/status/operationState");
+        let last_revs: Vec<String> = if multi_source(&app) {
+            last.and_then(|l| l.pointer("/syncResult/revisions"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect()
+        } else {
+            last.and_then(|l| l.pointer("/syncResult/revision"))
+                .and_then(Value::as_str)
+                .map(|r| vec![r.to_string()])
+                .unwrap_or_default()
+        };
+        let attempted = last.is_some() && last_revs == cmp.revisions;
+        let last_ok = last.and_then(|l| l.get("phase")) == Some(&json!("Succeeded"));
+        if !prune_only || prune {
+            if attempted && !last_ok {
+                conditions.push(condition(
+                    "SyncError",
+                    &format!(
+                        "Failed last sync attempt to [{}]: {}",
+                        last_revs.join(" "),
+                        last.and_then(|l| l["message"].as_str()).unwrap_or("")
+                    ),
+                ));
+            } else if !attempted || self_heal {
+                let mut op = json!({
+                    "sync": {"revision": cmp.revisions.first(), "prune": prune, "syncOptions": app.pointer("/spec/syncPolicy/syncOptions")},
+                    "initiatedBy": {"automated": true},
+                    "retry": app.pointer("/spec/syncPolicy/retry").cloned().unwrap_or(json!({"limit": 5})),
+                });
+                if multi_source(&app) {
+                    op["sync"]["revisions"] = json!(cmp.revisions);
+                    op["sync"]["sources"] = app.pointer("/spec/sources").cloned().unwrap_or(Value::Null);
+                } else {
+                    op["sync"]["source"] = app.pointer("/spec/source").cloned().unwrap_or(Value::Null);
+                }
+                operation = Some(op);
+            }
+        }
+    }
+    // run the operation
+    let mut clear_operation = false;
+    if let (Some(op), Some(cmp), Some((_, client))) = (&operation, &comparison, &cluster) {
+        let started = now();
+        let running = json!({"operation": op, "phase": "Running", "startedAt": started});
+        let _ = patch_app(&apps, &name, json!({"status": {"operationState": running}})).await;
+        let apps2 = apps.clone();
+        let name2 = name.clone();
+        let op2 = op.clone();
+        let started2 = started.clone();
+        let progress = move |msg: String| -> futures::future::BoxFuture<'static, ()> {
+            let apps = apps2.clone();
+            let name = name2.clone();
+            let state = json!({"operation": op2, "phase": "Running", "message": msg, "startedAt": started2});
+            Box::pin(async move {
+                let _ = patch_app(&apps, &name, json!({"status": {"operationState": state}})).await;
+            })
+        };
+        let prune = op.pointer("/sync/prune") == Some(&json!(true));
+        let outcome = shared.sync(&app, client, cmp, prune, progress).await;
+        let mut sync_result = json!({"resources": outcome.results});
+        if multi_source(&app) {
+            sync_result["revisions"] = json!(cmp.revisions);
+            sync_result["sources"] = app.pointer("/spec/sources").cloned().unwrap_or(Value::Null);
+        } else {
+            sync_result["revision"] = json!(cmp.revisions.first());
+            sync_result["source"] = app.pointer("/spec/source").cloned().unwrap_or(Value::Null);
+        }
+        status["operationState"] = json!({
+            "operation": op, "phase": outcome.phase, "message": outcome.message,
+            "syncResult": sync_result, "startedAt": started, "finishedAt": now(),
+        });
+        if outcome.phase == "Succeeded" {
+            let mut history = status
+                .get("history")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let id = history
+                .iter()
+                .filter_map(|h| h["id"].as_i64())
+                .max()
+                .map(|m| m + 1)
+                .unwrap_or(0);
+            let mut entry = json!({"id": id, "deployedAt": now(), "deployStartedAt": started, "initiatedBy": op.get("initiatedBy").cloned().unwrap_or(json!({}))});
+            if multi_source(&app) {
+                entry["revisions"] = json!(cmp.revisions);
+                entry["sources"] = app.pointer("/spec/sources").cloned().unwrap_or(Value::Null);
+            } else {
+                entry["revision"] = json!(cmp.revisions.first());
+                entry["source"] = app.pointer("/spec/source").cloned().unwrap_or(Value::Null);
+            }
+            history.push(entry);
+            let limit = app
+                .pointer("/spec/revisionHistoryLimit")
+                .and_then(Value::as_i64)
+                .unwrap_or(10)
+                .max(1) as usize;
+            let skip = history.len().saturating_sub(limit);
+            status["history"] = json!(history.into_iter().skip(skip).collect::<Vec<_>>());
+        }
+        clear_operation = true;
+        next = Duration::from_millis(50);
+    }
+    status["conditions"] = json!(merge_conditions(app.pointer("/status/conditions"), conditions));
+    if status["conditions"].as_array().is_some_and(Vec::is_empty) {
+        status.as_object_mut().expect("object").remove("conditions");
+    }
+    if status
+        .pointer("/summary")
+        .is_some_and(|s| s.as_object().is_some_and(|m| m.is_empty()))
+    {
+        status.as_object_mut().expect("object").remove("summary");
+    }
+    // write when something other than the timestamps changed, or the last write is old
+    let mut previous = app.get("status").cloned().unwrap_or(json!({}));
+    let mut candidate = status.clone();
+    for s in [&mut previous, &mut candidate] {
+        if let Some(m) = s.as_object_mut() {
+            m.remove("reconciledAt");
+            m.remove("observedAt");
+        }
+    }
+    let stale = app
+        .pointer("/status/reconciledAt")
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .is_none_or(|t| {
+            jiff::Timestamp::now().as_second() - t.as_second()
+                >= shared.reconciliation_timeout.as_secs() as i64
+        });
+    let refresh = app
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            REFRESH_ANNOTATION.replace('/', "~1")
+        ))
+        .is_some();
+    if previous != candidate || stale || clear_operation || refresh {
+        status["reconciledAt"] = json!(now());
+        // a merge patch: keys that went away are written as null
+        let mut written = status.clone();
+        for k in app
+            .get("status")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            if written.get(&k).is_none() {
+                written[k] = Value::Null;
+            }
+        }
+        if written.pointer("/summary/images").is_none() && app.pointer("/status/summary/images").is_some() {
+            written["summary"] = json!({"images": null});
+        }
+        let mut patch = json!({"status": written});
+        if clear_operation {
+            patch["operation"] = Value::Null;
+        }
+        if refresh {
+            patch["metadata"] = json!({"annotations": {REFRESH_ANNOTATION: null}});
+        }
+        patch_app(&apps, &name, patch).await.map_err(|e| e.to_string())?;
+    }
+    Ok(next)
+}
+
+async fn patch_app(apps: &Api<DynamicObject>, name: &str, patch: Value) -> Result<(), kube::Error> {
+    match apps
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletion with the resources finalizer: the managed resources go first.
+async fn delete_app(
+    shared: &Shared,
+    apps: &Api<DynamicObject>,
+    app: &Value,
+    tracking: Tracking,
+) -> Result<Duration, String> {
+    let finalizers: Vec<String> = app
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect();
+    let ours: Vec<&String> = finalizers
+        .iter()
+        .filter(|f| *f == FINALIZER || f.starts_with(&format!("{FINALIZER}/")))
+        .collect();
+    if ours.is_empty() {
+        return Ok(Duration::from_secs(3600));
+    }
+    let name = app
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let instance = shared.instance_name(app);
+    if let Ok(Ok(cluster)) = shared
+        .clusters
+        .resolve(app.pointer("/spec/destination").unwrap_or(&json!({})))
+        .await
+        && let Ok(client) = shared.clusters.client(&cluster).await
+    {
+        let mut remaining = 0;
+        let mut cache = BTreeMap::new();
+        for r in app
+            .pointer("/status/resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let group = r["group"].as_str().unwrap_or("");
+            let version = r["version"].as_str().unwrap_or("v1");
+            let kind = r["kind"].as_str().unwrap_or("");
+            let api_version = if group.is_empty() {
+                version.to_string()
+            } else {
+                format!("{group}/{version}")
+            };
+            let Some((ar, caps)) = shared.discover(&client, &mut cache, &api_version, kind).await else {
+                continue;
+            };
+            let api = dyn_api(
+                &client,
+                &ar,
+                caps.scope == Scope::Namespaced,
+                r["namespace"].as_str().unwrap_or(""),
+            );
+            let rname = r["name"].as_str().unwrap_or("");
+            if let Ok(Some(o)) = api.get_opt(rname).await {
+                let v = serde_json::to_value(&o).unwrap_or(Value::Null);
+                if shared.is_tracked_by(&v, &instance, tracking) {
+                    remaining += 1;
+                    if o.metadata.deletion_timestamp.is_none() {
+                        let _ = api.delete(rname, &DeleteParams::foreground()).await;
+                    }
+                }
+            }
+        }
+        if remaining > 0 {
+            return Ok(Duration::from_millis(200));
+        }
+    }
+    let keep: Vec<&String> = finalizers.iter().filter(|f| !ours.contains(f)).collect();
+    let patch = json!({"metadata": {"finalizers": keep, "resourceVersion": app.pointer("/metadata/resourceVersion")}});
+    match apps
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) | Err(kube::Error::Api(_)) => Ok(Duration::from_secs(3600)),
+        Err(e) => Err(e.to_string()),
+    }
+}

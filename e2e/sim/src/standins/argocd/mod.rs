@@ -1,0 +1,309 @@
+//! The Argo CD stand-in: what an Argo CD install looks like from outside, and its
+//! application controller.
+//!
+//! [`ArgoCdStandIn::install`] creates the surface of a helm install of the argo-cd chart on
+//! the hub (namespace `argocd`, CRDs Application/ApplicationSet/AppProject, the `default`
+//! AppProject, `argocd-cm`, the chart's Deployments and the application controller
+//! StatefulSet) and runs the application controller: Applications with git directory sources
+//! read from local repositories, destinations resolved through cluster Secrets, status and
+//! health as Argo CD writes them, and sync operations applied with server-side apply.
+
+mod app;
+mod clusters;
+mod crds;
+pub mod diff;
+pub mod health;
+pub mod manifests;
+pub mod repo;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+pub use super::InstallError;
+use super::{api_resource, apply};
+pub use app::{FIELD_MANAGER, FINALIZER, Tracking};
+pub use clusters::IN_CLUSTER;
+pub use repo::Repositories;
+
+/// The Argo CD release the stand-in presents itself as.
+pub const ARGOCD_VERSION: &str = "v3.2.1";
+/// The argo-cd chart version of that release.
+pub const CHART_VERSION: &str = "9.1.4";
+const MANAGER: &str = "helm";
+
+pub(crate) fn applications() -> ApiResource {
+    api_resource("argoproj.io", "v1alpha1", "Application", "applications")
+}
+
+pub(crate) fn app_projects() -> ApiResource {
+    api_resource("argoproj.io", "v1alpha1", "AppProject", "appprojects")
+}
+
+/// How the stand-in installs itself and behaves.
+#[derive(Clone, Debug)]
+pub struct ArgoCdOptions {
+    /// Argo CD's namespace (the chart's default is `argocd`).
+    pub namespace: String,
+    /// The git repositories served to Applications, by URL.
+    pub repositories: Repositories,
+    /// `application.resourceTrackingMethod` written to `argocd-cm` (the controller reads it
+    /// from there, so it can be changed later).
+    pub tracking: Tracking,
+    /// How often Applications are compared with their clusters when nothing changes
+    /// (Argo CD watches its clusters; the stand-in polls).
+    pub resync: Duration,
+    /// `timeout.reconciliation`: the longest time between two status writes.
+    pub reconciliation_timeout: Duration,
+}
+
+impl Default for ArgoCdOptions {
+    fn default() -> Self {
+        ArgoCdOptions {
+            namespace: "argocd".into(),
+            repositories: Repositories::new(),
+            tracking: Tracking::Label,
+            resync: Duration::from_secs(1),
+            reconciliation_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+/// What the controllers share.
+pub(crate) struct Shared {
+    hub: Client,
+    namespace: String,
+    repos: Arc<Repositories>,
+    clusters: clusters::Clusters,
+    resync: Duration,
+    reconciliation_timeout: Duration,
+}
+
+/// The running stand-in; dropping it stops the controllers.
+pub struct ArgoCdStandIn {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for ArgoCdStandIn {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn kube_err(source: kube::Error) -> InstallError {
+    InstallError::Kube {
+        what: "Argo CD",
+        source,
+    }
+}
+
+fn chart_labels(component: &str, name: &str) -> Value {
+    json!({
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/instance": "argocd",
+        "app.kubernetes.io/managed-by": "Helm",
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": "argocd",
+        "app.kubernetes.io/version": ARGOCD_VERSION,
+        "helm.sh/chart": format!("argo-cd-{CHART_VERSION}"),
+    })
+}
+
+fn workload(kind: &str, component: &str, name: &str, ns: &str, image: &str) -> Value {
+    let selector = json!({"app.kubernetes.io/instance": "argocd", "app.kubernetes.io/name": name});
+    let mut pod_labels = chart_labels(component, name);
+    if let Some(m) = pod_labels.as_object_mut() {
+        m.remove("helm.sh/chart");
+    }
+    let mut spec = json!({
+        "replicas": 1,
+        "selector": {"matchLabels": selector},
+        "template": {
+            "metadata": {"labels": pod_labels},
+            "spec": {
+                "serviceAccountName": name,
+                "containers": [{"name": component, "image": image, "imagePullPolicy": "IfNotPresent"}],
+            },
+        },
+    });
+    if kind == "StatefulSet" {
+        spec["serviceName"] = json!(name);
+    }
+    json!({
+        "apiVersion": "apps/v1", "kind": kind,
+        "metadata": {"name": name, "namespace": ns, "labels": chart_labels(component, name)},
+        "spec": spec,
+    })
+}
+
+impl ArgoCdStandIn {
+    /// Installs Argo CD's surface on the hub and starts the application controller.
+    pub async fn install(hub: Client, opts: ArgoCdOptions) -> Result<Self, InstallError> {
+        let ns = opts.namespace.clone();
+        super::install_crds(&hub, MANAGER, crds::all(), "Argo CD").await?;
+        apply(
+            &Api::<Namespace>::all(hub.clone()),
+            MANAGER,
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await
+        .map_err(kube_err)?;
+        let tracking = match opts.tracking {
+            Tracking::Label => "label",
+            Tracking::Annotation => "annotation",
+            Tracking::AnnotationAndLabel => "annotation+label",
+        };
+        apply(
+            &Api::<ConfigMap>::namespaced(hub.clone(), &ns),
+            MANAGER,
+            &json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "argocd-cm", "namespace": ns, "labels": chart_labels("server", "argocd-cm")},
+                "data": {"application.resourceTrackingMethod": tracking, "timeout.reconciliation": format!("{}s", opts.reconciliation_timeout.as_secs())}}),
+        )
+        .await
+        .map_err(kube_err)?;
+        let projects: Api<DynamicObject> = Api::namespaced_with(hub.clone(), &ns, &app_projects());
+        if projects.get_opt("default").await.map_err(kube_err)?.is_none() {
+            apply(
+                &projects,
+                MANAGER,
+                &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                    "metadata": {"name": "default", "namespace": ns},
+                    "spec": {"sourceRepos": ["*"], "destinations": [{"namespace": "*", "server": "*"}],
+                        "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}}),
+            )
+            .await
+            .map_err(kube_err)?;
+        }
+        let image = format!("quay.io/argoproj/argocd:{ARGOCD_VERSION}");
+        let deployments: Api<Deployment> = Api::namespaced(hub.clone(), &ns);
+        for (component, name, img) in [
+            ("server", "argocd-server", image.as_str()),
+            ("repo-server", "argocd-repo-server", image.as_str()),
+            (
+                "applicationset-controller",
+                "argocd-applicationset-controller",
+                image.as_str(),
+            ),
+            (
+                "notifications-controller",
+                "argocd-notifications-controller",
+                image.as_str(),
+            ),
+            (
+                "redis",
+                "argocd-redis",
+                "ecr-public.aws.com/docker/library/redis:7.2.11-alpine",
+            ),
+            ("dex-server", "argocd-dex-server", "ghcr.io/dexidp/dex:v2.44.0"),
+        ] {
+            apply(
+                &deployments,
+                MANAGER,
+                &workload("Deployment", component, name, &ns, img),
+            )
+            .await
+            .map_err(kube_err)?;
+        }
+        apply(
+            &Api::<StatefulSet>::namespaced(hub.clone(), &ns),
+            MANAGER,
+            &workload(
+                "StatefulSet",
+                "application-controller",
+                "argocd-application-controller",
+                &ns,
+                &image,
+            ),
+        )
+        .await
+        .map_err(kube_err)?;
+        let services: Api<Service> = Api::namespaced(hub.clone(), &ns);
+        for (component, name, ports) in [
+            (
+                "server",
+                "argocd-server",
+                json!([{"name": "http", "port": 80, "targetPort": 8080}, {"name": "https", "port": 443, "targetPort": 8080}]),
+            ),
+            (
+                "repo-server",
+                "argocd-repo-server",
+                json!([{"name": "tcp-repo-server", "port": 8081, "targetPort": "repo-server"}]),
+            ),
+            (
+                "applicationset-controller",
+                "argocd-applicationset-controller",
+                json!([{"name": "http-webhook", "port": 7000, "targetPort": "webhook"}]),
+            ),
+            (
+                "redis",
+                "argocd-redis",
+                json!([{"name": "tcp-redis", "port": 6379, "targetPort": 6379}]),
+            ),
+            (
+                "dex-server",
+                "argocd-dex-server",
+                json!([{"name": "http", "port": 5556, "targetPort": "http"}, {"name": "grpc", "port": 5557, "targetPort": "grpc"}]),
+            ),
+        ] {
+            apply(
+                &services,
+                MANAGER,
+                &json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": name, "namespace": ns, "labels": chart_labels(component, name)},
+                    "spec": {"type": "ClusterIP", "ports": ports,
+                        "selector": {"app.kubernetes.io/instance": "argocd", "app.kubernetes.io/name": name}}}),
+            )
+            .await
+            .map_err(kube_err)?;
+        }
+        let shared = Arc::new(Shared {
+            hub: hub.clone(),
+            namespace: ns.clone(),
+            repos: Arc::new(opts.repositories.clone()),
+            clusters: clusters::Clusters::new(hub.clone(), &ns),
+            resync: opts.resync,
+            reconciliation_timeout: opts.reconciliation_timeout,
+        });
+        let tasks = vec![tokio::spawn(run_application_controller(shared))];
+        Ok(ArgoCdStandIn { tasks })
+    }
+}
+
+async fn run_application_controller(shared: Arc<Shared>) {
+    let ar = applications();
+    let api: Api<DynamicObject> = Api::all_with(shared.hub.clone(), &ar);
+    // every change wakes the controller; status writes come back once and find nothing to do
+    Controller::new_with(api, watcher::Config::default(), ar)
+        .run(
+            |app: Arc<DynamicObject>, shared: Arc<Shared>| async move {
+                let v = serde_json::to_value(app.as_ref()).unwrap_or(Value::Null);
+                app::reconcile(shared, v)
+                    .await
+                    .map(Action::requeue)
+                    .map_err(ReconcileError)
+            },
+            |_, e: &ReconcileError, _| {
+                tracing::debug!(error = %e.0, "Argo CD stand-in: reconcile failed; retrying");
+                Action::requeue(Duration::from_millis(500))
+            },
+            shared,
+        )
+        .for_each(|_| async {})
+        .await
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ReconcileError(String);

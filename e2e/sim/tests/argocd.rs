@@ -1,0 +1,462 @@
+//! The Argo CD stand-in against emulator clusters: Applications with git directory sources
+//! deploy to a spoke registered by a cluster Secret, with the status Argo CD writes.
+//!
+//! Status shapes follow Argo CD's documentation and types: docs/operator-manual/
+//! declarative-setup.md (cluster Secrets: `name`, `server`, `config` with `bearerToken` and
+//! `tlsClientConfig.caData`), docs/user-guide/sync-options.md and auto_sync.md (operation
+//! and sync policy), pkg/apis/application/v1alpha1/types.go (ApplicationStatus, SyncStatus,
+//! ResourceStatus, OperationState, SyncOperationResult, ResourceResult, RevisionHistory).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine;
+use hubspoke_sim::standins::argocd::{ArgoCdOptions, ArgoCdStandIn, Repositories};
+use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
+use hubspoke_sim::{SimCluster, SimEnvironment};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+const REPO_URL: &str = "https://github.com/example/platform.git";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn write(dir: &Path, path: &str, content: &str) {
+    let p = dir.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+/// A repository with `apps/web` (Deployment + Service) committed on main.
+fn platform_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    write(
+        dir.path(),
+        "apps/web/deployment.yaml",
+        &deployment_yaml("web", "nginx:1.27", 2),
+    );
+    write(
+        dir.path(),
+        "apps/web/service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n    - port: 80\n      targetPort: 8080\n",
+    );
+    write(dir.path(), "apps/web/README.md", "not a manifest\n");
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "web"]);
+    dir
+}
+
+fn deployment_yaml(name: &str, image: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: {replicas}\n  progressDeadlineSeconds: 60\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n        - name: main\n          image: {image}\n"
+    )
+}
+
+fn ar(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind), plural)
+}
+
+struct Env {
+    env: SimEnvironment,
+    hub: Client,
+    spoke: Client,
+    _repo: tempfile::TempDir,
+    repo_path: std::path::PathBuf,
+    _standins: (Vec<WorkloadStandIn>, ArgoCdStandIn),
+    spoke_token: String,
+}
+
+/// A hub with the Argo CD stand-in, one spoke registered with a ServiceAccount token (as the
+/// harness will register it), workloads running on the spoke.
+async fn setup(workload: WorkloadOptions) -> Env {
+    let env = SimEnvironment::start(1).await.unwrap();
+    let hub = env.hub.client().await.unwrap();
+    let spoke = env.spokes[0].client().await.unwrap();
+    let w = vec![WorkloadStandIn::run(spoke.clone(), workload).await.unwrap()];
+    let repo = platform_repo();
+    let mut repos = Repositories::new();
+    repos.add(REPO_URL, repo.path());
+    let argo = ArgoCdStandIn::install(
+        hub.clone(),
+        ArgoCdOptions {
+            repositories: repos,
+            resync: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let token = register(&hub, &spoke, &env.spokes[0], "spoke-a").await;
+    let repo_path = repo.path().to_path_buf();
+    Env {
+        env,
+        hub,
+        spoke,
+        _repo: repo,
+        repo_path,
+        _standins: (w, argo),
+        spoke_token: token,
+    }
+}
+
+/// Creates an admin ServiceAccount token on the spoke and the hub's cluster Secret for it.
+async fn register(hub: &Client, spoke: &Client, cluster: &SimCluster, name: &str) -> String {
+    let token = common::service_account_token(spoke, "kube-system", "argocd-manager").await;
+    let crb: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-manager"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "argocd-manager", "namespace": "kube-system"}],
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(spoke.clone())
+        .create(&PostParams::default(), &crb)
+        .await
+        .unwrap();
+    let config = json!({"bearerToken": token, "tlsClientConfig": {
+        "insecure": false, "caData": base64::engine::general_purpose::STANDARD.encode(cluster.ca_pem()),
+    }});
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": format!("cluster-{name}"), "namespace": "argocd",
+            "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": name, "server": cluster.url(), "config": config.to_string()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    token
+}
+
+fn application(name: &str, server: &str, path: &str, revision: &str, automated: bool) -> Value {
+    let mut app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd", "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": REPO_URL, "path": path, "targetRevision": revision},
+            "destination": {"server": server, "namespace": "web"},
+            "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+        },
+    });
+    if automated {
+        app["spec"]["syncPolicy"]["automated"] = json!({"prune": true, "selfHeal": true});
+    }
+    app
+}
+
+async fn create_app(hub: &Client, app: Value) -> Api<DynamicObject> {
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
+    apps.create(&PostParams::default(), &serde_json::from_value(app).unwrap())
+        .await
+        .unwrap();
+    apps
+}
+
+async fn wait_app(apps: &Api<DynamicObject>, name: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let app = serde_json::to_value(apps.get(name).await.unwrap()).unwrap();
+        if cond(&app) {
+            return app;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: {what} not reached; last status: {:#}",
+            app["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn synced_healthy(app: &Value) -> bool {
+    app.pointer("/status/sync/status") == Some(&json!("Synced"))
+        && app.pointer("/status/health/status") == Some(&json!("Healthy"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_deploys_to_a_registered_spoke_with_argo_cds_status() {
+    let e = setup(WorkloadOptions::default()).await;
+    let server = e.env.spokes[0].url();
+    let head = git(&e.repo_path, &["rev-parse", "HEAD"]);
+    let apps = create_app(
+        &e.hub,
+        application("web-spoke-a", &server, "apps/web", "main", true),
+    )
+    .await;
+    let app = wait_app(&apps, "web-spoke-a", "Synced and Healthy", synced_healthy).await;
+    let status = &app["status"];
+    assert_eq!(status["sync"]["revision"], json!(head));
+    assert_eq!(
+        status["sync"]["comparedTo"],
+        json!({"source": {"repoURL": REPO_URL, "path": "apps/web", "targetRevision": "main"},
+            "destination": {"server": server, "namespace": "web"}})
+    );
+    assert_eq!(status["sourceType"], "Directory");
+    assert_eq!(status["summary"]["images"], json!(["nginx:1.27"]));
+    assert_eq!(status["controllerNamespace"], "argocd");
+    assert!(status["reconciledAt"].is_string());
+    assert_eq!(
+        status["resources"],
+        json!([
+            {"kind": "Service", "namespace": "web", "name": "web", "version": "v1", "status": "Synced", "health": {"status": "Healthy"}},
+            {"group": "apps", "kind": "Deployment", "namespace": "web", "name": "web", "version": "v1", "status": "Synced", "health": {"status": "Healthy"}},
+        ])
+    );
+    let op = &status["operationState"];
+    assert_eq!(
+        (op["phase"].as_str(), op["message"].as_str()),
+        (Some("Succeeded"), Some("successfully synced (all tasks run)"))
+    );
+    assert_eq!(op["operation"]["initiatedBy"], json!({"automated": true}));
+    assert_eq!(op["syncResult"]["revision"], json!(head));
+    let mut messages: Vec<(String, String, String)> = op["syncResult"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["message"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+                r["hookPhase"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    messages.sort();
+    assert_eq!(
+        messages,
+        [
+            (
+                "deployment.apps/web created".to_string(),
+                "Synced".to_string(),
+                "Running".to_string()
+            ),
+            (
+                "service/web created".to_string(),
+                "Synced".to_string(),
+                "Running".to_string()
+            ),
+        ]
+    );
+    assert_eq!(status["history"][0]["revision"], json!(head));
+    assert!(
+        app.get("operation").is_none_or(Value::is_null),
+        "the operation is cleared once done"
+    );
+    // the objects landed on the spoke, tracked by the app, and not on the hub
+    let deploys: Api<Deployment> = Api::namespaced(e.spoke.clone(), "web");
+    let d = deploys.get("web").await.unwrap();
+    assert_eq!(
+        d.metadata.labels.as_ref().unwrap()["app.kubernetes.io/instance"],
+        "web-spoke-a"
+    );
+    assert!(
+        d.metadata
+            .managed_fields
+            .unwrap()
+            .iter()
+            .any(|m| m.manager.as_deref() == Some("argocd-controller"))
+    );
+    assert!(
+        Api::<Deployment>::namespaced(e.hub.clone(), "web")
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // drift on the spoke is healed
+    deploys
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while deploys.get("web").await.unwrap().spec.unwrap().replicas != Some(2) {
+        assert!(tokio::time::Instant::now() < deadline, "drift was not healed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // a commit that drops the Service prunes it
+    git(&e.repo_path, &["rm", "-q", "apps/web/service.yaml"]);
+    git(&e.repo_path, &["commit", "-q", "-m", "drop service"]);
+    let head2 = git(&e.repo_path, &["rev-parse", "HEAD"]);
+    let app = wait_app(&apps, "web-spoke-a", "synced to the new commit", |a| {
+        synced_healthy(a) && a.pointer("/status/sync/revision") == Some(&json!(head2))
+    })
+    .await;
+    let pruned: Vec<&Value> = app["status"]["operationState"]["syncResult"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "Pruned")
+        .collect();
+    assert_eq!(pruned.len(), 1);
+    assert_eq!(
+        (pruned[0]["kind"].as_str(), pruned[0]["message"].as_str()),
+        (Some("Service"), Some("pruned"))
+    );
+    assert!(
+        Api::<Service>::namespaced(e.spoke.clone(), "web")
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // deleting the Application removes what it deployed (resources finalizer)
+    apps.delete("web-spoke-a", &Default::default()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while apps.get_opt("web-spoke-a").await.unwrap().is_some()
+        || deploys.get_opt("web").await.unwrap().is_some()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deleting the app did not prune the spoke"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feature_branches_bad_images_and_bad_specs_show_in_status() {
+    let e = setup(WorkloadOptions {
+        time_factor: 0.02,
+        ..Default::default()
+    })
+    .await;
+    let server = e.env.spokes[0].url();
+    // a feature branch that is never pushed: the synced revision is the branch's commit
+    git(&e.repo_path, &["checkout", "-q", "-b", "feature/broken"]);
+    write(
+        &e.repo_path,
+        "apps/web/deployment.yaml",
+        &deployment_yaml("web", "registry.example.invalid/web:1", 1),
+    );
+    git(&e.repo_path, &["commit", "-q", "-am", "broken image"]);
+    let feature = git(&e.repo_path, &["rev-parse", "HEAD"]);
+    let apps = create_app(
+        &e.hub,
+        application("broken", &server, "apps/web", "feature/broken", true),
+    )
+    .await;
+    let app = wait_app(&apps, "broken", "Degraded", |a| {
+        a.pointer("/status/health/status") == Some(&json!("Degraded"))
+    })
+    .await;
+    assert_eq!(app["status"]["sync"]["revision"], json!(feature));
+    let d = app["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(
+        d["health"],
+        json!({"status": "Degraded", "message": "Deployment \"web\" exceeded its progress deadline"})
+    );
+
+    // a path that does not exist: ComparisonError, as the repo server words it
+    let apps = create_app(&e.hub, application("nopath", &server, "apps/nope", "main", false)).await;
+    let app = wait_app(&apps, "nopath", "a ComparisonError", |a| {
+        a.pointer("/status/conditions/0/type") == Some(&json!("ComparisonError"))
+    })
+    .await;
+    assert_eq!(
+        app["status"]["conditions"][0]["message"],
+        "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = apps/nope: app path does not exist"
+    );
+    assert_eq!(app["status"]["sync"]["status"], "Unknown");
+    // an unknown revision
+    let apps = create_app(&e.hub, application("norev", &server, "apps/web", "v9.9.9", false)).await;
+    let app = wait_app(&apps, "norev", "a ComparisonError", |a| {
+        a.pointer("/status/conditions/0/type") == Some(&json!("ComparisonError"))
+    })
+    .await;
+    assert_eq!(
+        app["status"]["conditions"][0]["message"],
+        "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Internal desc = unable to resolve git revision v9.9.9: unable to resolve 'v9.9.9' to a commit SHA: revision not found"
+    );
+    // a cluster nobody registered
+    let apps = create_app(
+        &e.hub,
+        application("nocluster", "https://10.0.0.1:6443", "apps/web", "main", false),
+    )
+    .await;
+    let app = wait_app(&apps, "nocluster", "an InvalidSpecError", |a| {
+        a.pointer("/status/conditions/0/type") == Some(&json!("InvalidSpecError"))
+    })
+    .await;
+    assert_eq!(
+        app["status"]["conditions"][0]["message"],
+        "error getting cluster by server \"https://10.0.0.1:6443\": rpc error: code = NotFound desc = cluster \"https://10.0.0.1:6443\" not found"
+    );
+    assert_eq!(app["status"]["health"]["status"], "Unknown");
+    // without automated sync the app stays OutOfSync until an operation is set
+    let mut manual = application("manual", &server, "apps/web", "main", false);
+    manual["spec"]["destination"]["namespace"] = json!("manual");
+    let apps = create_app(&e.hub, manual).await;
+    let app = wait_app(&apps, "manual", "OutOfSync", |a| {
+        a.pointer("/status/sync/status") == Some(&json!("OutOfSync"))
+    })
+    .await;
+    assert_eq!(app["status"]["health"]["status"], "Missing");
+    apps.patch(
+        "manual",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"operation": {"sync": {"revision": "main", "prune": true}, "initiatedBy": {"username": "admin"}}})),
+    )
+    .await
+    .unwrap();
+    let app = wait_app(&apps, "manual", "synced by hand", synced_healthy).await;
+    assert_eq!(
+        app["status"]["operationState"]["operation"]["initiatedBy"],
+        json!({"username": "admin"})
+    );
+
+    // a revoked token: the comparison fails and sync and health become Unknown
+    e.env.spokes[0].revoke_token(&e.spoke_token);
+    let app = wait_app(&apps, "manual", "Unknown after the token was revoked", |a| {
+        a.pointer("/status/sync/status") == Some(&json!("Unknown"))
+    })
+    .await;
+    assert_eq!(app["status"]["conditions"][0]["type"], "ComparisonError");
+    assert_eq!(
+        app["status"]["conditions"][0]["message"],
+        json!(format!(
+            "Failed to load live state: failed to get cluster info for {server:?}: the server has asked for the client to provide credentials"
+        ))
+    );
+}

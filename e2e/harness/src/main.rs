@@ -39,10 +39,14 @@ enum SimCommand {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=500))]
         spokes: u16,
         /// Serve the Kubernetes APIs only, without the stand-ins (the workload stand-in on
-        /// every cluster, which plays scheduler, kubelet and the workload controllers, and
-        /// Kyverno on every spoke).
+        /// every cluster, which plays scheduler, kubelet and the workload controllers, Kyverno
+        /// on every spoke, Argo CD on the hub).
         #[arg(long)]
         api_only: bool,
+        /// Serve a git repository to Argo CD Applications: `URL=DIR` (repeatable). The git
+        /// checkout containing the current directory is always served under its remotes' URLs.
+        #[arg(long = "repo", value_name = "URL=DIR")]
+        repos: Vec<String>,
     },
 }
 
@@ -70,8 +74,9 @@ fn main() -> ExitCode {
                         kubeconfig_dir,
                         spokes,
                         api_only,
+                        repos,
                     },
-            } => serve(kubeconfig_dir, spokes as usize, api_only).await,
+            } => serve(kubeconfig_dir, spokes as usize, api_only, repos).await,
         }
     });
     match result {
@@ -83,7 +88,30 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()> {
+/// The repositories Argo CD reads: `--repo URL=DIR` and the checkout we run in.
+fn repositories(flags: &[String]) -> anyhow::Result<hubspoke_sim::standins::argocd::Repositories> {
+    let mut repos = hubspoke_sim::standins::argocd::Repositories::new();
+    for f in flags {
+        let Some((url, dir)) = f.split_once('=') else {
+            anyhow::bail!(
+                "--repo {f:?}: expected URL=DIR, e.g. --repo https://github.com/org/platform.git=../platform"
+            );
+        };
+        let dir = PathBuf::from(dir);
+        if !dir.join(".git").exists() && !dir.join("HEAD").exists() {
+            anyhow::bail!("--repo {f:?}: {} is not a git repository", dir.display());
+        }
+        repos.add(url, dir);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        // outside a checkout there is simply nothing more to serve
+        let _ = repos.add_checkout(&cwd);
+    }
+    Ok(repos)
+}
+
+async fn serve(dir: PathBuf, spokes: usize, api_only: bool, repo_flags: Vec<String>) -> anyhow::Result<()> {
+    let repos = repositories(&repo_flags)?;
     use anyhow::Context;
     std::fs::create_dir_all(&dir).with_context(|| {
         format!(
@@ -111,6 +139,7 @@ async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()
     // Kyverno (later the Argo CD stand-in installs it only where the platform deploys it)
     let mut workloads = Vec::new();
     let mut kyvernos = Vec::new();
+    let mut argocd = None;
     if !api_only {
         for c in env.clusters() {
             let client = c
@@ -138,6 +167,16 @@ async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()
                     .with_context(|| format!("installing the Kyverno stand-in on {}", c.name()))?,
             );
         }
+        let hub = env.hub.client().await.context("connecting to the hub")?;
+        let opts = hubspoke_sim::standins::argocd::ArgoCdOptions {
+            repositories: repos,
+            ..Default::default()
+        };
+        argocd = Some(
+            hubspoke_sim::standins::argocd::ArgoCdStandIn::install(hub, opts)
+                .await
+                .context("installing the Argo CD stand-in on the hub")?,
+        );
     }
     for (c, p) in env.clusters().zip(&paths) {
         println!("{:<10} {}  kubeconfig: {}", c.name(), c.url(), p.display());
@@ -147,6 +186,7 @@ async fn serve(dir: PathBuf, spokes: usize, api_only: bool) -> anyhow::Result<()
         .with_context(|| format!("writing {}", ready.display()))?;
     wait_for_signal().await?;
     eprintln!("shutting down");
+    drop(argocd);
     drop(kyvernos);
     drop(workloads);
     for c in env.clusters() {

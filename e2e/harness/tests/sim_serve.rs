@@ -183,6 +183,44 @@ fn serve_runs_workloads_everywhere_and_kyverno_on_the_spokes() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 4);
     let o = kubectl(&merged, &["--context", "sim-hub", "get", "cpol"]);
     assert!(!o.status.success(), "the hub has no Kyverno");
+    // the hub runs Argo CD: its workloads become available and its CRDs answer
+    let o = kubectl(
+        &merged,
+        &[
+            "--context",
+            "sim-hub",
+            "rollout",
+            "status",
+            "statefulset/argocd-application-controller",
+            "-n",
+            "argocd",
+            "--timeout=20s",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = kubectl(
+        &merged,
+        &[
+            "--context",
+            "sim-hub",
+            "get",
+            "appproj",
+            "default",
+            "-n",
+            "argocd",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "appproject.argoproj.io/default\n"
+    );
+    let o = kubectl(&merged, &["--context", "sim-hub", "get", "apps", "-n", "argocd"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "No resources found in argocd namespace.\n"
+    );
     let o = kubectl(&merged, &["--context", "sim-spoke-a", "get", "cpol"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stderr), "No resources found\n");

@@ -460,3 +460,98 @@ async fn feature_branches_bad_images_and_bad_specs_show_in_status() {
         ))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kyverno_denial_on_the_spoke_fails_the_sync_with_the_webhook_text() {
+    use hubspoke_sim::standins::kyverno::{KyvernoOptions, KyvernoStandIn};
+    let e = setup(WorkloadOptions::default()).await;
+    let _k = KyvernoStandIn::install(e.spoke.clone(), KyvernoOptions::default())
+        .await
+        .unwrap();
+    let cpol = json!({"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "disallow-latest-tag"},
+        "spec": {"validationFailureAction": "Enforce", "rules": [{"name": "validate-image-tag",
+            "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+            "validate": {"message": "Using a mutable image tag e.g. 'latest' is not allowed.",
+                "pattern": {"spec": {"containers": [{"image": "!*:latest"}]}}}}]}});
+    let cpols: Api<DynamicObject> = Api::all_with(
+        e.spoke.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
+            "clusterpolicies",
+        ),
+    );
+    cpols
+        .create(&PostParams::default(), &serde_json::from_value(cpol).unwrap())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while cpols
+        .get("disallow-latest-tag")
+        .await
+        .unwrap()
+        .data
+        .pointer("/status/conditions/0/status")
+        != Some(&json!("True"))
+    {
+        assert!(tokio::time::Instant::now() < deadline, "policy never Ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    write(
+        &e.repo_path,
+        "apps/web/deployment.yaml",
+        &deployment_yaml("web", "nginx:latest", 1),
+    );
+    git(&e.repo_path, &["commit", "-q", "-am", "latest tag"]);
+    let mut denied = application("denied", &e.env.spokes[0].url(), "apps/web", "main", true);
+    denied["spec"]["syncPolicy"]["retry"] = json!({"limit": 1, "backoff": {"duration": "1s", "factor": 2}});
+    let apps = create_app(&e.hub, denied).await;
+    // the first attempt fails and a retry is scheduled, worded as Argo CD words it
+    let app = wait_app(&apps, "denied", "a retry", |a| {
+        a.pointer("/status/operationState/retryCount") == Some(&json!(1))
+    })
+    .await;
+    let op = &app["status"]["operationState"];
+    assert_eq!(op["phase"], "Running");
+    let msg = op["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("one or more objects failed to apply (dry run). Retrying attempt #1 at ")
+            && msg.ends_with("M."),
+        "{msg}"
+    );
+    let app = wait_app(&apps, "denied", "a failed sync", |a| {
+        a.pointer("/status/operationState/phase") == Some(&json!("Failed"))
+    })
+    .await;
+    let op = &app["status"]["operationState"];
+    assert_eq!(op["message"], "one or more objects failed to apply (dry run)");
+    let failed: Vec<&Value> = op["syncResult"]["resources"].as_array().unwrap().iter().collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0]["kind"].as_str(), failed[0]["status"].as_str()),
+        (Some("Deployment"), Some("SyncFailed"))
+    );
+    assert_eq!(
+        failed[0]["message"],
+        "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Deployment/web/web was blocked due to the following policies \n\ndisallow-latest-tag:\n  autogen-validate-image-tag: 'validation error: Using a mutable image tag e.g. ''latest'' is not allowed. rule autogen-validate-image-tag failed at path /spec/template/spec/containers/0/image/'\n"
+    );
+    // the automated sync is not retried for the same revision; Argo CD says why
+    let app = wait_app(&apps, "denied", "a SyncError", |a| {
+        a.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "SyncError"))
+    })
+    .await;
+    let head = git(&e.repo_path, &["rev-parse", "HEAD"]);
+    let c = app["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "SyncError")
+        .unwrap();
+    assert_eq!(
+        c["message"],
+        json!(format!(
+            "Failed last sync attempt to [{head}]: one or more objects failed to apply (dry run)"
+        ))
+    );
+}

@@ -1020,9 +1020,32 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
     }
     // run the operation
     let mut clear_operation = false;
+    // an operation kept for its next attempt is written back (automated ones were never stored)
+    let mut keep_operation: Option<Value> = None;
     if let (Some(op), Some(cmp), Some((_, client))) = (&operation, &comparison, &cluster) {
-        let started = now();
-        let running = json!({"operation": op, "phase": "Running", "startedAt": started});
+        // an operation that failed and waits for its next attempt
+        let previous = app
+            .pointer("/status/operationState")
+            .filter(|s| s["phase"] == "Running");
+        let retry_count = previous.and_then(|s| s["retryCount"].as_i64()).unwrap_or(0);
+        let mut started = now();
+        if let Some(prev) = previous
+            && let Some(finished) = prev["finishedAt"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        {
+            let retry_at = next_retry_at(op, finished, retry_count);
+            let wait = retry_at.as_millisecond() - jiff::Timestamp::now().as_millisecond();
+            if wait > 0 {
+                return Ok(Duration::from_millis(wait as u64));
+            }
+            started = prev["startedAt"].as_str().map(str::to_string).unwrap_or(started);
+        }
+        let mut running = json!({"operation": op, "phase": "Running", "startedAt": started});
+        if retry_count > 0 {
+            running["retryCount"] = json!(retry_count);
+            running["message"] = json!(format!("Retrying operation. Attempt #{retry_count}"));
+        }
         let _ = patch_app(&apps, &name, json!({"status": {"operationState": running}})).await;
         let apps2 = apps.clone();
         let name2 = name.clone();
@@ -1050,6 +1073,25 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
             "operation": op, "phase": outcome.phase, "message": outcome.message,
             "syncResult": sync_result, "startedAt": started, "finishedAt": now(),
         });
+        if retry_count > 0 {
+            status["operationState"]["retryCount"] = json!(retry_count);
+        }
+        // failed operations are retried (automated syncs 5 times by default)
+        let limit = op.pointer("/retry/limit").and_then(Value::as_i64).unwrap_or(0);
+        let retrying = outcome.phase != "Succeeded" && (retry_count < limit || limit < 0);
+        if retrying {
+            let finished = jiff::Timestamp::now();
+            let retry_at = next_retry_at(op, finished, retry_count);
+            let st = &mut status["operationState"];
+            st["phase"] = json!("Running");
+            st["retryCount"] = json!(retry_count + 1);
+            st["message"] = json!(format!(
+                "{}. Retrying attempt #{} at {}.",
+                outcome.message,
+                retry_count + 1,
+                retry_at.strftime("%-I:%M%p")
+            ));
+        }
         if outcome.phase == "Succeeded" {
             let mut history = status
                 .get("history")
@@ -1079,7 +1121,10 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
             let skip = history.len().saturating_sub(limit);
             status["history"] = json!(history.into_iter().skip(skip).collect::<Vec<_>>());
         }
-        clear_operation = true;
+        clear_operation = !retrying;
+        if retrying {
+            keep_operation = Some(op.clone());
+        }
         next = Duration::from_millis(50);
     }
     status["conditions"] = json!(merge_conditions(app.pointer("/status/conditions"), conditions));
@@ -1115,7 +1160,7 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
             REFRESH_ANNOTATION.replace('/', "~1")
         ))
         .is_some();
-    if previous != candidate || stale || clear_operation || refresh {
+    if previous != candidate || stale || clear_operation || keep_operation.is_some() || refresh {
         status["reconciledAt"] = json!(now());
         // a merge patch: keys that went away are written as null
         let mut written = status.clone();
@@ -1136,12 +1181,41 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
         if clear_operation {
             patch["operation"] = Value::Null;
         }
+        if let Some(op) = keep_operation {
+            patch["operation"] = op;
+        }
         if refresh {
             patch["metadata"] = json!({"annotations": {REFRESH_ANNOTATION: null}});
         }
         patch_app(&apps, &name, patch).await.map_err(|e| e.to_string())?;
     }
     Ok(next)
+}
+
+/// When a failed operation is tried again: `duration * factor^retries`, at most
+/// `maxDuration` (Argo CD's defaults: 5s, 2, 3m).
+fn next_retry_at(op: &Value, last: jiff::Timestamp, retries: i64) -> jiff::Timestamp {
+    let parse = |p: &str, default: f64| {
+        op.pointer(p)
+            .and_then(Value::as_str)
+            .and_then(|d| {
+                crate::standins::kyverno::pattern::parse_duration(d)
+                    .map(|ns| ns as f64 / 1e9)
+                    .or_else(|| d.parse::<f64>().ok())
+            })
+            .unwrap_or(default)
+    };
+    let duration = parse("/retry/backoff/duration", 5.0);
+    let max = parse("/retry/backoff/maxDuration", 180.0);
+    let factor = op
+        .pointer("/retry/backoff/factor")
+        .and_then(Value::as_i64)
+        .unwrap_or(2) as f64;
+    let mut wait = duration * factor.powi(retries as i32);
+    if max > 0.0 {
+        wait = wait.min(max);
+    }
+    last + jiff::SignedDuration::from_millis((wait * 1000.0) as i64)
 }
 
 async fn patch_app(apps: &Api<DynamicObject>, name: &str, patch: Value) -> Result<(), kube::Error> {

@@ -60,6 +60,29 @@ impl Repositories {
         self.entries.push((normalize_url(url), local.into()));
     }
 
+    /// Serves the repository containing `dir` under the URLs of its remotes (`origin` and any
+    /// other), so Applications naming the platform's real repository read this checkout.
+    /// Returns the URLs added.
+    pub fn add_checkout(&mut self, dir: &Path) -> Result<Vec<String>, String> {
+        let repo =
+            gix::discover(dir).map_err(|e| format!("{} is not in a git repository: {e}", dir.display()))?;
+        let root = repo
+            .workdir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| repo.path().to_path_buf());
+        let mut urls = Vec::new();
+        for name in repo.remote_names() {
+            if let Ok(remote) = repo.find_remote(name.as_ref() as &gix::bstr::BStr)
+                && let Some(url) = remote.url(gix::remote::Direction::Fetch)
+            {
+                let url = url.to_bstring().to_string();
+                self.add(&url, &root);
+                urls.push(url);
+            }
+        }
+        Ok(urls)
+    }
+
     /// The local repository for a `repoURL`.
     pub fn local(&self, url: &str) -> Result<PathBuf, String> {
         if let Some(p) = url.strip_prefix("file://") {

@@ -555,3 +555,64 @@ async fn a_kyverno_denial_on_the_spoke_fails_the_sync_with_the_webhook_text() {
         ))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_are_refused() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let e = setup(WorkloadOptions::default()).await;
+    let server = e.env.spokes[0].url();
+    let chart_app = |name: &str, chart: &str| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd", "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": "https://kyverno.github.io/kyverno/", "chart": chart, "targetRevision": "3.5.2"},
+                "destination": {"server": server, "namespace": "kyverno"},
+                "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]},
+            },
+        })
+    };
+    let apps = create_app(&e.hub, chart_app("system-kyverno-spoke-a", "kyverno")).await;
+    let app = wait_app(&apps, "system-kyverno-spoke-a", "Synced and Healthy", synced_healthy).await;
+    assert_eq!(app["status"]["sourceType"], "Helm");
+    assert_eq!(app["status"]["sync"]["revision"], "3.5.2");
+    let kinds: Vec<String> = app["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}/{}", r["kind"].as_str().unwrap(), r["name"].as_str().unwrap()))
+        .collect();
+    for want in [
+        "Deployment/kyverno-admission-controller",
+        "Service/kyverno-svc",
+        "CustomResourceDefinition/clusterpolicies.kyverno.io",
+    ] {
+        assert!(kinds.iter().any(|k| k == want), "{want} not in {kinds:?}");
+    }
+    let results = app["status"]["operationState"]["syncResult"]["resources"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["message"].as_str().unwrap().ends_with(" serverside-applied")), "{results:?}");
+    let d = Api::<Deployment>::namespaced(e.spoke.clone(), "kyverno").get("kyverno-admission-controller").await.unwrap();
+    assert_eq!(d.metadata.labels.unwrap()["app.kubernetes.io/instance"], "system-kyverno-spoke-a");
+    let webhooks: Api<ValidatingWebhookConfiguration> = Api::all(e.spoke.clone());
+    assert!(webhooks.get_opt("kyverno-resource-validating-webhook-cfg").await.unwrap().is_some());
+
+    // any other chart: a ComparisonError saying what the sim renders
+    let apps2 = create_app(&e.hub, chart_app("ingress", "ingress-nginx")).await;
+    let app = wait_app(&apps2, "ingress", "a ComparisonError", |a| a.pointer("/status/conditions/0/type") == Some(&json!("ComparisonError"))).await;
+    assert_eq!(
+        app["status"]["conditions"][0]["message"],
+        "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = helm chart \"ingress-nginx\" from https://kyverno.github.io/kyverno/ cannot be rendered by the hubspoke sim: it renders the charts argo-cd and kyverno by installing their stand-ins, and git directories of plain YAML/JSON manifests"
+    );
+
+    // uninstalling (deleting the Application) removes Kyverno, webhook included
+    apps.delete("system-kyverno-spoke-a", &Default::default()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while apps.get_opt("system-kyverno-spoke-a").await.unwrap().is_some()
+        || webhooks.get_opt("kyverno-resource-validating-webhook-cfg").await.unwrap().is_some()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "Kyverno was not uninstalled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(Api::<Deployment>::namespaced(e.spoke.clone(), "kyverno").get_opt("kyverno-admission-controller").await.unwrap().is_none());
+}

@@ -261,7 +261,11 @@ impl Shared {
     }
 
     /// Renders every source of the Application at its resolved revision.
-    async fn render(&self, app: &Value) -> Result<(Vec<String>, Vec<Value>), String> {
+    async fn render(
+        &self,
+        app: &Value,
+        dest: &(Cluster, Client),
+    ) -> Result<(Vec<String>, Vec<Value>), String> {
         let srcs = sources(app);
         let n = srcs.len();
         let mut revisions = Vec::new();
@@ -274,9 +278,15 @@ impl Shared {
                 .unwrap_or("")
                 .to_string();
             if let Some(chart) = src.get("chart").and_then(Value::as_str) {
-                return Err(wrap(format!(
-                    "rpc error: code = Unknown desc = helm chart {chart:?} from {url} cannot be rendered by the hubspoke sim: it renders the charts argo-cd and kyverno by installing their stand-ins, and git directories of plain manifests"
-                )));
+                let objs = self.render_chart(app, chart, &url, dest).await.map_err(wrap)?;
+                revisions.push(
+                    src.get("targetRevision")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                );
+                objects.extend(objs);
+                continue;
             }
             if src.get("kustomize").is_some() || src.get("helm").is_some() || src.get("plugin").is_some() {
                 return Err(wrap(format!(
@@ -327,6 +337,63 @@ impl Shared {
             objects.extend(objs);
         }
         Ok((revisions, objects))
+    }
+
+    /// "Renders" the charts the sim knows by running their stand-in on the destination:
+    /// the objects the stand-in installed are the chart's manifests.
+    async fn render_chart(
+        &self,
+        app: &Value,
+        chart: &str,
+        url: &str,
+        dest: &(Cluster, Client),
+    ) -> Result<Vec<Value>, String> {
+        let (cluster, client) = dest;
+        let ns_of = |default: &str| {
+            app.pointer("/spec/destination/namespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(default)
+                .to_string()
+        };
+        let unknown = || {
+            format!(
+                "rpc error: code = Unknown desc = helm chart {chart:?} from {url} cannot be rendered by the hubspoke sim: it renders the charts argo-cd and kyverno by installing their stand-ins, and git directories of plain YAML/JSON manifests"
+            )
+        };
+        let failed = |e: super::InstallError| format!("rpc error: code = Unknown desc = {e}");
+        let mut charts = self.charts.lock().await;
+        match chart {
+            "kyverno" => {
+                let ns = ns_of("kyverno");
+                let key = format!("{}|kyverno|{ns}", cluster.server);
+                if !charts.contains_key(&key) {
+                    let opts = crate::standins::kyverno::KyvernoOptions {
+                        namespace: ns,
+                        ..Default::default()
+                    };
+                    let k = crate::standins::kyverno::KyvernoStandIn::install(client.clone(), opts)
+                        .await
+                        .map_err(failed)?;
+                    charts.insert(key.clone(), k);
+                }
+                charts
+                    .get(&key)
+                    .map(|k| k.manifests().to_vec())
+                    .ok_or_else(unknown)
+            }
+            "argo-cd" if cluster.server == super::clusters::IN_CLUSTER => Ok(self.manifests.clone()),
+            // on another cluster, the chart's objects are installed; that Argo CD does not
+            // run its own controller in the sim (this one manages the platform)
+            "argo-cd" => {
+                let opts = super::ArgoCdOptions {
+                    namespace: ns_of("argocd"),
+                    ..Default::default()
+                };
+                super::install_surface(client, &opts).await.map_err(failed)
+            }
+            _ => Err(unknown()),
+        }
     }
 
     async fn discover(
@@ -878,11 +945,20 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
         json!({"source": app.pointer("/spec/source"), "destination": app.pointer("/spec/destination")})
     };
     status["controllerNamespace"] = json!(shared.namespace);
-    let source_types: Vec<&str> = sources(&app).iter().map(|_| "Directory").collect();
+    let source_types: Vec<&str> = sources(&app)
+        .iter()
+        .map(|s| {
+            if s.get("chart").is_some() {
+                "Helm"
+            } else {
+                "Directory"
+            }
+        })
+        .collect();
     if multi_source(&app) {
         status["sourceTypes"] = json!(source_types);
     } else {
-        status["sourceType"] = json!("Directory");
+        status["sourceType"] = json!(source_types.first().copied().unwrap_or("Directory"));
     }
     let mut cluster: Option<(Cluster, Client)> = None;
     if !project_exists {
@@ -910,7 +986,7 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
     let mut next = shared.resync;
     let mut comparison = None;
     if let Some((_, client)) = &cluster {
-        match shared.render(&app).await {
+        match shared.render(&app, cluster.as_ref().expect("resolved")).await {
             Err(msg) => conditions.push(condition(
                 "ComparisonError",
                 &format!("Failed to load target state: {msg}"),
@@ -1299,6 +1375,30 @@ async fn delete_app(
         }
         if remaining > 0 {
             return Ok(Duration::from_millis(200));
+        }
+    }
+    // charts rendered by a stand-in: the stand-in goes with the application
+    for src in sources(app) {
+        if let Some(chart) = src.get("chart").and_then(Value::as_str)
+            && let Ok(Ok(cluster)) = shared
+                .clusters
+                .resolve(app.pointer("/spec/destination").unwrap_or(&json!({})))
+                .await
+        {
+            let default = if chart == "kyverno" { "kyverno" } else { "argocd" };
+            let ns = app
+                .pointer("/spec/destination/namespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(default);
+            let removed = shared
+                .charts
+                .lock()
+                .await
+                .remove(&format!("{}|{chart}|{ns}", cluster.server));
+            if let Some(k) = removed {
+                let _ = k.uninstall().await;
+            }
         }
     }
     let keep: Vec<&String> = finalizers.iter().filter(|f| !ours.contains(f)).collect();

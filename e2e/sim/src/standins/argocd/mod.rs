@@ -86,6 +86,11 @@ pub(crate) struct Shared {
     clusters: clusters::Clusters,
     resync: Duration,
     reconciliation_timeout: Duration,
+    /// What this install put on the hub (for an Application of the argo-cd chart).
+    manifests: Vec<Value>,
+    /// Kyverno stand-ins started to "render" the kyverno chart, by destination server and
+    /// namespace.
+    charts: tokio::sync::Mutex<std::collections::BTreeMap<String, super::kyverno::KyvernoStandIn>>,
 }
 
 /// The running stand-in; dropping it stops the controllers.
@@ -150,8 +155,31 @@ fn workload(kind: &str, component: &str, name: &str, ns: &str, image: &str) -> V
 impl ArgoCdStandIn {
     /// Installs Argo CD's surface on the hub and starts the application controller.
     pub async fn install(hub: Client, opts: ArgoCdOptions) -> Result<Self, InstallError> {
+        let manifests = install_surface(&hub, &opts).await?;
+        let shared = Arc::new(Shared {
+            hub: hub.clone(),
+            namespace: opts.namespace.clone(),
+            repos: Arc::new(opts.repositories.clone()),
+            clusters: clusters::Clusters::new(hub.clone(), &opts.namespace),
+            resync: opts.resync,
+            reconciliation_timeout: opts.reconciliation_timeout,
+            manifests,
+            charts: tokio::sync::Mutex::new(std::collections::BTreeMap::new()),
+        });
+        let tasks = vec![tokio::spawn(run_application_controller(shared))];
+        Ok(ArgoCdStandIn { tasks })
+    }
+}
+
+/// What a helm install of the argo-cd chart puts on a cluster (without running anything);
+/// returns the objects, as the chart's manifests.
+pub(crate) async fn install_surface(hub: &Client, opts: &ArgoCdOptions) -> Result<Vec<Value>, InstallError> {
+    {
+        let hub = hub.clone();
         let ns = opts.namespace.clone();
         super::install_crds(&hub, MANAGER, crds::all(), "Argo CD").await?;
+        // what the chart would install, for an Application of the argo-cd chart
+        let mut manifests: Vec<Value> = crds::all();
         apply(
             &Api::<Namespace>::all(hub.clone()),
             MANAGER,
@@ -164,15 +192,13 @@ impl ArgoCdStandIn {
             Tracking::Annotation => "annotation",
             Tracking::AnnotationAndLabel => "annotation+label",
         };
-        apply(
-            &Api::<ConfigMap>::namespaced(hub.clone(), &ns),
-            MANAGER,
-            &json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "argocd-cm", "namespace": ns, "labels": chart_labels("server", "argocd-cm")},
-                "data": {"application.resourceTrackingMethod": tracking, "timeout.reconciliation": format!("{}s", opts.reconciliation_timeout.as_secs())}}),
-        )
-        .await
-        .map_err(kube_err)?;
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "argocd-cm", "namespace": ns, "labels": chart_labels("server", "argocd-cm")},
+            "data": {"application.resourceTrackingMethod": tracking, "timeout.reconciliation": format!("{}s", opts.reconciliation_timeout.as_secs())}});
+        apply(&Api::<ConfigMap>::namespaced(hub.clone(), &ns), MANAGER, &cm)
+            .await
+            .map_err(kube_err)?;
+        manifests.push(cm);
         let projects: Api<DynamicObject> = Api::namespaced_with(hub.clone(), &ns, &app_projects());
         if projects.get_opt("default").await.map_err(kube_err)?.is_none() {
             apply(
@@ -257,27 +283,14 @@ impl ArgoCdStandIn {
                 json!([{"name": "http", "port": 5556, "targetPort": "http"}, {"name": "grpc", "port": 5557, "targetPort": "grpc"}]),
             ),
         ] {
-            apply(
-                &services,
-                MANAGER,
-                &json!({"apiVersion": "v1", "kind": "Service",
-                    "metadata": {"name": name, "namespace": ns, "labels": chart_labels(component, name)},
-                    "spec": {"type": "ClusterIP", "ports": ports,
-                        "selector": {"app.kubernetes.io/instance": "argocd", "app.kubernetes.io/name": name}}}),
-            )
-            .await
-            .map_err(kube_err)?;
+            let svc = json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": ns, "labels": chart_labels(component, name)},
+                "spec": {"type": "ClusterIP", "ports": ports,
+                    "selector": {"app.kubernetes.io/instance": "argocd", "app.kubernetes.io/name": name}}});
+            apply(&services, MANAGER, &svc).await.map_err(kube_err)?;
+            manifests.push(svc);
         }
-        let shared = Arc::new(Shared {
-            hub: hub.clone(),
-            namespace: ns.clone(),
-            repos: Arc::new(opts.repositories.clone()),
-            clusters: clusters::Clusters::new(hub.clone(), &ns),
-            resync: opts.resync,
-            reconciliation_timeout: opts.reconciliation_timeout,
-        });
-        let tasks = vec![tokio::spawn(run_application_controller(shared))];
-        Ok(ArgoCdStandIn { tasks })
+        Ok(manifests)
     }
 }
 

@@ -73,6 +73,8 @@ impl Default for KyvernoOptions {
 pub struct KyvernoStandIn {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     port: u16,
+    manifests: Vec<Value>,
+    client: Client,
 }
 
 impl Drop for KyvernoStandIn {
@@ -160,7 +162,7 @@ impl KyvernoStandIn {
             port,
             policies: RwLock::new(BTreeMap::new()),
         });
-        install_surface(&engine).await?;
+        let manifests = install_surface(&engine).await?;
         let mut tasks = vec![tokio::spawn(serve(
             listener,
             pki.server_config.clone(),
@@ -169,7 +171,30 @@ impl KyvernoStandIn {
         // load what exists, register the webhook, then keep watching
         engine.reload().await?;
         tasks.push(tokio::spawn(watch_policies(engine.clone())));
-        Ok(KyvernoStandIn { tasks, port })
+        Ok(KyvernoStandIn {
+            tasks,
+            port,
+            manifests,
+            client: client.clone(),
+        })
+    }
+
+    /// What the install put on the cluster as the chart would (CRDs, Deployments, Services,
+    /// the EndpointSlice of `kyverno-svc`): an Argo CD Application of the kyverno chart
+    /// reports these as its resources.
+    pub fn manifests(&self) -> &[Value] {
+        &self.manifests
+    }
+
+    /// Stops serving and removes the webhook configuration, as uninstalling Kyverno does (a
+    /// Fail webhook without a server would block the cluster).
+    pub async fn uninstall(self) -> Result<(), InstallError> {
+        let api: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
+        match api.delete(WEBHOOK_CONFIGURATION, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(kube_err(e)),
+        }
     }
 
     /// The local port the admission webhook listens on.
@@ -191,7 +216,18 @@ fn chart_labels(component: &str, name: &str) -> Value {
 }
 
 /// The namespace's Deployments and Services, as the chart names and labels them.
-async fn install_surface(engine: &Engine) -> Result<(), InstallError> {
+/// Applies `obj` and remembers it as part of what the chart installs.
+async fn record<K>(applied: &mut Vec<Value>, api: &Api<K>, obj: Value) -> Result<(), InstallError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    apply(api, obj.clone()).await?;
+    applied.push(obj);
+    Ok(())
+}
+
+async fn install_surface(engine: &Engine) -> Result<Vec<Value>, InstallError> {
+    let mut applied: Vec<Value> = crds::all();
     let client = &engine.client;
     let ns = &engine.opts.namespace;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
@@ -209,7 +245,7 @@ async fn install_surface(engine: &Engine) -> Result<(), InstallError> {
         });
         let mut pod_labels = chart_labels(component, &name);
         pod_labels.as_object_mut().map(|m| m.remove("helm.sh/chart"));
-        apply(
+        record(&mut applied,
             &deployments,
             json!({
                 "apiVersion": "apps/v1", "kind": "Deployment",
@@ -237,7 +273,7 @@ async fn install_surface(engine: &Engine) -> Result<(), InstallError> {
     }
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     // no selector: the stand-in's endpoint is this process, published below
-    apply(
+    record(&mut applied,
         &services,
         json!({
             "apiVersion": "v1", "kind": "Service",
@@ -246,7 +282,7 @@ async fn install_surface(engine: &Engine) -> Result<(), InstallError> {
         }),
     )
     .await?;
-    apply(
+    record(&mut applied,
         &services,
         json!({
             "apiVersion": "v1", "kind": "Service",
@@ -256,7 +292,8 @@ async fn install_surface(engine: &Engine) -> Result<(), InstallError> {
         }),
     )
     .await?;
-    apply(
+    record(
+        &mut applied,
         &Api::<EndpointSlice>::namespaced(client.clone(), ns),
         json!({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
@@ -269,7 +306,7 @@ async fn install_surface(engine: &Engine) -> Result<(), InstallError> {
         }),
     )
     .await?;
-    Ok(())
+    Ok(applied)
 }
 
 impl Engine {

@@ -129,6 +129,16 @@ async fn setup(workload: WorkloadOptions) -> Env {
 
 /// Creates an admin ServiceAccount token on the spoke and the hub's cluster Secret for it.
 async fn register(hub: &Client, spoke: &Client, cluster: &SimCluster, name: &str) -> String {
+    register_with(hub, spoke, cluster, name, json!({})).await
+}
+
+async fn register_with(
+    hub: &Client,
+    spoke: &Client,
+    cluster: &SimCluster,
+    name: &str,
+    labels: Value,
+) -> String {
     let token = common::service_account_token(spoke, "kube-system", "argocd-manager").await;
     let crb: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
         "metadata": {"name": "argocd-manager"},
@@ -145,7 +155,7 @@ async fn register(hub: &Client, spoke: &Client, cluster: &SimCluster, name: &str
     }});
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": format!("cluster-{name}"), "namespace": "argocd",
-            "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+            "labels": labels_with_type(&labels)},
         "stringData": {"name": name, "server": cluster.url(), "config": config.to_string()},
     }))
     .unwrap();
@@ -154,6 +164,12 @@ async fn register(hub: &Client, spoke: &Client, cluster: &SimCluster, name: &str
         .await
         .unwrap();
     token
+}
+
+fn labels_with_type(labels: &Value) -> Value {
+    let mut l = labels.clone();
+    l["argocd.argoproj.io/secret-type"] = json!("cluster");
+    l
 }
 
 fn application(name: &str, server: &str, path: &str, revision: &str, automated: bool) -> Value {
@@ -574,7 +590,13 @@ async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_
         })
     };
     let apps = create_app(&e.hub, chart_app("system-kyverno-spoke-a", "kyverno")).await;
-    let app = wait_app(&apps, "system-kyverno-spoke-a", "Synced and Healthy", synced_healthy).await;
+    let app = wait_app(
+        &apps,
+        "system-kyverno-spoke-a",
+        "Synced and Healthy",
+        synced_healthy,
+    )
+    .await;
     assert_eq!(app["status"]["sourceType"], "Helm");
     assert_eq!(app["status"]["sync"]["revision"], "3.5.2");
     let kinds: Vec<String> = app["status"]["resources"]
@@ -590,29 +612,389 @@ async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_
     ] {
         assert!(kinds.iter().any(|k| k == want), "{want} not in {kinds:?}");
     }
-    let results = app["status"]["operationState"]["syncResult"]["resources"].as_array().unwrap();
-    assert!(results.iter().all(|r| r["message"].as_str().unwrap().ends_with(" serverside-applied")), "{results:?}");
-    let d = Api::<Deployment>::namespaced(e.spoke.clone(), "kyverno").get("kyverno-admission-controller").await.unwrap();
-    assert_eq!(d.metadata.labels.unwrap()["app.kubernetes.io/instance"], "system-kyverno-spoke-a");
+    let results = app["status"]["operationState"]["syncResult"]["resources"]
+        .as_array()
+        .unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| r["message"].as_str().unwrap().ends_with(" serverside-applied")),
+        "{results:?}"
+    );
+    let d = Api::<Deployment>::namespaced(e.spoke.clone(), "kyverno")
+        .get("kyverno-admission-controller")
+        .await
+        .unwrap();
+    assert_eq!(
+        d.metadata.labels.unwrap()["app.kubernetes.io/instance"],
+        "system-kyverno-spoke-a"
+    );
     let webhooks: Api<ValidatingWebhookConfiguration> = Api::all(e.spoke.clone());
-    assert!(webhooks.get_opt("kyverno-resource-validating-webhook-cfg").await.unwrap().is_some());
+    assert!(
+        webhooks
+            .get_opt("kyverno-resource-validating-webhook-cfg")
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // any other chart: a ComparisonError saying what the sim renders
     let apps2 = create_app(&e.hub, chart_app("ingress", "ingress-nginx")).await;
-    let app = wait_app(&apps2, "ingress", "a ComparisonError", |a| a.pointer("/status/conditions/0/type") == Some(&json!("ComparisonError"))).await;
+    let app = wait_app(&apps2, "ingress", "a ComparisonError", |a| {
+        a.pointer("/status/conditions/0/type") == Some(&json!("ComparisonError"))
+    })
+    .await;
     assert_eq!(
         app["status"]["conditions"][0]["message"],
         "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = helm chart \"ingress-nginx\" from https://kyverno.github.io/kyverno/ cannot be rendered by the hubspoke sim: it renders the charts argo-cd and kyverno by installing their stand-ins, and git directories of plain YAML/JSON manifests"
     );
 
     // uninstalling (deleting the Application) removes Kyverno, webhook included
-    apps.delete("system-kyverno-spoke-a", &Default::default()).await.unwrap();
+    apps.delete("system-kyverno-spoke-a", &Default::default())
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while apps.get_opt("system-kyverno-spoke-a").await.unwrap().is_some()
-        || webhooks.get_opt("kyverno-resource-validating-webhook-cfg").await.unwrap().is_some()
+        || webhooks
+            .get_opt("kyverno-resource-validating-webhook-cfg")
+            .await
+            .unwrap()
+            .is_some()
     {
-        assert!(tokio::time::Instant::now() < deadline, "Kyverno was not uninstalled");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Kyverno was not uninstalled"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(Api::<Deployment>::namespaced(e.spoke.clone(), "kyverno").get_opt("kyverno-admission-controller").await.unwrap().is_none());
+    assert!(
+        Api::<Deployment>::namespaced(e.spoke.clone(), "kyverno")
+            .get_opt("kyverno-admission-controller")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A hub with Argo CD and three spokes with workloads, registered with labels.
+async fn three_spokes() -> (
+    SimEnvironment,
+    Client,
+    Vec<Client>,
+    tempfile::TempDir,
+    Vec<WorkloadStandIn>,
+    ArgoCdStandIn,
+) {
+    let env = SimEnvironment::start(3).await.unwrap();
+    let hub = env.hub.client().await.unwrap();
+    let repo = platform_repo();
+    write(
+        repo.path(),
+        "workloads/applications/web/spoke-a.yaml",
+        "replicas: 2\nimage: nginx:1.27\n",
+    );
+    write(
+        repo.path(),
+        "workloads/applications/web/spoke-c.yaml",
+        "replicas: 1\nimage: nginx:1.28\n",
+    );
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "workloads"]);
+    let mut repos = Repositories::new();
+    repos.add(REPO_URL, repo.path());
+    let argo = ArgoCdStandIn::install(
+        hub.clone(),
+        ArgoCdOptions {
+            repositories: repos,
+            resync: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut spokes = Vec::new();
+    let mut workloads = Vec::new();
+    let labels = [
+        json!({"enable_web": "true", "environment": "prod"}),
+        json!({"enable_web": "true", "environment": "dev"}),
+        json!({"enable_web": "false"}),
+    ];
+    for (i, c) in env.spokes.iter().enumerate() {
+        let client = c.client().await.unwrap();
+        workloads.push(
+            WorkloadStandIn::run(client.clone(), WorkloadOptions::default())
+                .await
+                .unwrap(),
+        );
+        register_with(&hub, &client, c, c.name(), labels[i].clone()).await;
+        spokes.push(client);
+    }
+    (env, hub, spokes, repo, workloads, argo)
+}
+
+async fn create_appset(hub: &Client, set: Value) -> Api<DynamicObject> {
+    let sets: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("ApplicationSet", "applicationsets"));
+    sets.create(&PostParams::default(), &serde_json::from_value(set).unwrap())
+        .await
+        .unwrap();
+    sets
+}
+
+async fn app_names(hub: &Client) -> Vec<String> {
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
+    let mut names: Vec<String> = apps
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|a| a.metadata.name.clone().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_generator_deploys_to_the_selected_spokes_only() {
+    let (env, hub, spokes, _repo, _w, _argo) = three_spokes().await;
+    let sets = create_appset(&hub, json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "web", "namespace": "argocd"},
+        "spec": {
+            "goTemplate": true,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"clusters": {"selector": {"matchLabels": {"enable_web": "true"}}, "values": {"tier": "{{ .metadata.labels.environment }}"}}}],
+            "template": {
+                "metadata": {"name": "tenant-web-{{ .name }}", "labels": {"tier": "{{ .values.tier }}"},
+                    "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": REPO_URL, "path": "apps/web", "targetRevision": "main"},
+                    "destination": {"server": "{{ .server }}", "namespace": "web"},
+                    "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": ["CreateNamespace=true"]},
+                },
+            },
+        },
+    }))
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app_names(&hub).await != ["tenant-web-spoke-a", "tenant-web-spoke-b"] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "apps: {:?}",
+            app_names(&hub).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
+    for (name, tier, spoke) in [
+        ("tenant-web-spoke-a", "prod", &env.spokes[0]),
+        ("tenant-web-spoke-b", "dev", &env.spokes[1]),
+    ] {
+        let app = wait_app(&apps, name, "Synced and Healthy", synced_healthy).await;
+        assert_eq!(app["metadata"]["labels"]["tier"], tier);
+        assert_eq!(app["spec"]["destination"]["server"], json!(spoke.url()));
+        let owner = &app["metadata"]["ownerReferences"][0];
+        assert_eq!(
+            (
+                owner["kind"].as_str(),
+                owner["name"].as_str(),
+                owner["controller"].as_bool()
+            ),
+            (Some("ApplicationSet"), Some("web"), Some(true))
+        );
+    }
+    for (i, expect) in [(0, true), (1, true), (2, false)] {
+        let d = Api::<Deployment>::namespaced(spokes[i].clone(), "web")
+            .get_opt("web")
+            .await
+            .unwrap();
+        assert_eq!(d.is_some(), expect, "spoke {i}");
+        if let Some(d) = d {
+            assert_eq!(
+                d.metadata.labels.unwrap()["app.kubernetes.io/instance"],
+                format!("tenant-web-spoke-{}", ["a", "b"][i])
+            );
+        }
+    }
+    let set = serde_json::to_value(sets.get("web").await.unwrap()).unwrap();
+    let conds: Vec<(String, String, String, String)> = set["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap().into(),
+                c["status"].as_str().unwrap().into(),
+                c["reason"].as_str().unwrap().into(),
+                c["message"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        conds,
+        [
+            (
+                "ErrorOccurred".into(),
+                "False".into(),
+                "ApplicationSetUpToDate".into(),
+                "All applications have been generated successfully".into()
+            ),
+            (
+                "ParametersGenerated".into(),
+                "True".into(),
+                "ParametersGenerated".into(),
+                "Successfully generated parameters for all Applications".into()
+            ),
+            (
+                "ResourcesUpToDate".into(),
+                "True".into(),
+                "ApplicationSetUpToDate".into(),
+                "All applications have been generated successfully".into()
+            ),
+        ]
+    );
+    // a spoke whose label changes leaves the set: its Application goes, and with it the workload
+    let secrets: Api<Secret> = Api::namespaced(hub.clone(), "argocd");
+    secrets
+        .patch(
+            "cluster-spoke-b",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"enable_web": "false"}}})),
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app_names(&hub).await != ["tenant-web-spoke-a"]
+        || Api::<Deployment>::namespaced(spokes[1].clone(), "web")
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_some()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "spoke-b was not pruned: {:?}",
+            app_names(&hub).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_files_and_list_generators_in_fasttemplate_mode_with_a_template_patch() {
+    let (env, hub, _spokes, _repo, _w, _argo) = three_spokes().await;
+    // workloads/applications/<app>/<cluster>.yaml: the file name picks the cluster
+    let sets = create_appset(&hub, json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "tenants", "namespace": "argocd"},
+        "spec": {
+            "generators": [{"matrix": {"generators": [
+                {"git": {"repoURL": REPO_URL, "revision": "main", "files": [{"path": "workloads/applications/*/*.yaml"}]}},
+                {"list": {"elements": [{"env": "sim"}]}},
+            ]}}],
+            "template": {
+                "metadata": {"name": "tenant-{{path.basename}}-{{path.filenameNormalized}}"},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": REPO_URL, "path": "apps/{{path.basename}}", "targetRevision": "main"},
+                    "destination": {"name": "{{path.filename}}", "namespace": "{{env}}-{{path.basename}}"},
+                },
+            },
+        },
+    }))
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app_names(&hub).await != ["tenant-web-spoke-a.yaml", "tenant-web-spoke-c.yaml"] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "apps: {:?}; set status: {}",
+            app_names(&hub).await,
+            sets.get("tenants").await.unwrap().data["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
+    let app = serde_json::to_value(apps.get("tenant-web-spoke-a.yaml").await.unwrap()).unwrap();
+    assert_eq!(
+        app["spec"]["destination"],
+        json!({"name": "spoke-a.yaml", "namespace": "sim-web"})
+    );
+    // a destination name no cluster has: Argo CD's InvalidSpecError
+    let app = wait_app(&apps, "tenant-web-spoke-a.yaml", "an InvalidSpecError", |a| {
+        a.pointer("/status/conditions/0/type") == Some(&json!("InvalidSpecError"))
+    })
+    .await;
+    assert_eq!(
+        app["status"]["conditions"][0]["message"],
+        "there are no clusters with this name: spoke-a.yaml"
+    );
+    // goTemplate with a templatePatch: the file's fields become parameters
+    sets.delete("tenants", &Default::default()).await.unwrap();
+    let sets = create_appset(&hub, json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "tenants-go", "namespace": "argocd"},
+        "spec": {
+            "goTemplate": true,
+            "generators": [{"git": {"repoURL": REPO_URL, "revision": "main", "files": [{"path": "workloads/applications/*/*.yaml"}]}}],
+            "template": {
+                "metadata": {"name": "tenant-{{ .path.basename }}-{{ chomp .path.filename }}"},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": REPO_URL, "path": "apps/{{ .path.basename }}", "targetRevision": "main"},
+                    "destination": {"name": "{{ .path.filename | replace \".yaml\" \"\" }}", "namespace": "{{ .path.basename }}"},
+                },
+            },
+            "templatePatch": "{{- if eq (toJson .replicas) \"2\" }}\nspec:\n  syncPolicy:\n    automated:\n      prune: true\n    syncOptions: [CreateNamespace=true]\n{{- end }}\n",
+        },
+    }))
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let set = serde_json::to_value(sets.get("tenants-go").await.unwrap()).unwrap();
+        if set.pointer("/status/conditions/0").is_some() {
+            // a function the templates do not know: the set says so
+            assert_eq!(set["status"]["conditions"][0]["type"], "ErrorOccurred");
+            assert_eq!(set["status"]["conditions"][0]["status"], "True");
+            assert_eq!(
+                set["status"]["conditions"][0]["reason"],
+                "RenderTemplateParamsError"
+            );
+            assert_eq!(
+                set["status"]["conditions"][0]["message"],
+                "function \"chomp\" not defined"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no status");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // fixed: the patched app (replicas 2: spoke-a) syncs itself, the other does not
+    sets.patch(
+        "tenants-go",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"template": {"metadata": {"name": "tenant-{{ .path.basename }}-{{ trimSuffix \".yaml\" .path.filename }}"}}}})),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app_names(&hub).await != ["tenant-web-spoke-a", "tenant-web-spoke-c"] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "apps: {:?}; set status: {}",
+            app_names(&hub).await,
+            sets.get("tenants-go").await.unwrap().data["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let app = wait_app(&apps, "tenant-web-spoke-a", "Synced and Healthy", synced_healthy).await;
+    assert_eq!(app["spec"]["syncPolicy"]["automated"], json!({"prune": true}));
+    assert_eq!(app["spec"]["destination"]["name"], "spoke-a");
+    let other = serde_json::to_value(apps.get("tenant-web-spoke-c").await.unwrap()).unwrap();
+    assert!(other["spec"].get("syncPolicy").is_none());
+    drop(env);
 }

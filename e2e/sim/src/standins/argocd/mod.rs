@@ -9,9 +9,11 @@
 //! health as Argo CD writes them, and sync operations applied with server-side apply.
 
 mod app;
+mod appset;
 mod clusters;
 mod crds;
 pub mod diff;
+pub mod gotemplate;
 pub mod health;
 pub mod manifests;
 pub mod repo;
@@ -43,6 +45,10 @@ const MANAGER: &str = "helm";
 
 pub(crate) fn applications() -> ApiResource {
     api_resource("argoproj.io", "v1alpha1", "Application", "applications")
+}
+
+pub(crate) fn application_sets() -> ApiResource {
+    api_resource("argoproj.io", "v1alpha1", "ApplicationSet", "applicationsets")
 }
 
 pub(crate) fn app_projects() -> ApiResource {
@@ -166,7 +172,10 @@ impl ArgoCdStandIn {
             manifests,
             charts: tokio::sync::Mutex::new(std::collections::BTreeMap::new()),
         });
-        let tasks = vec![tokio::spawn(run_application_controller(shared))];
+        let tasks = vec![
+            tokio::spawn(run_application_controller(shared.clone())),
+            tokio::spawn(run_applicationset_controller(shared)),
+        ];
         Ok(ArgoCdStandIn { tasks })
     }
 }
@@ -309,6 +318,28 @@ async fn run_application_controller(shared: Arc<Shared>) {
             },
             |_, e: &ReconcileError, _| {
                 tracing::debug!(error = %e.0, "Argo CD stand-in: reconcile failed; retrying");
+                Action::requeue(Duration::from_millis(500))
+            },
+            shared,
+        )
+        .for_each(|_| async {})
+        .await
+}
+
+async fn run_applicationset_controller(shared: Arc<Shared>) {
+    let ar = application_sets();
+    let api: Api<DynamicObject> = Api::all_with(shared.hub.clone(), &ar);
+    Controller::new_with(api, watcher::Config::default(), ar)
+        .run(
+            |set: Arc<DynamicObject>, shared: Arc<Shared>| async move {
+                let v = serde_json::to_value(set.as_ref()).unwrap_or(Value::Null);
+                appset::reconcile(shared, v)
+                    .await
+                    .map(Action::requeue)
+                    .map_err(ReconcileError)
+            },
+            |_, e: &ReconcileError, _| {
+                tracing::debug!(error = %e.0, "Argo CD stand-in: ApplicationSet reconcile failed; retrying");
                 Action::requeue(Duration::from_millis(500))
             },
             shared,

@@ -121,6 +121,59 @@ impl Repositories {
     }
 }
 
+impl Repositories {
+    /// Every directory and file path of the commit (for the git generators).
+    pub fn tree(&self, url: &str, sha: &str) -> Result<(Vec<String>, Vec<SourceFile>), String> {
+        let path = self.local(url)?;
+        let repo = open(&path)?;
+        let id = gix::ObjectId::from_hex(sha.as_bytes()).map_err(|e| format!("invalid commit {sha}: {e}"))?;
+        let tree = repo
+            .find_object(id)
+            .map_err(|e| e.to_string())?
+            .peel_to_commit()
+            .map_err(|e| e.to_string())?
+            .tree()
+            .map_err(|e| e.to_string())?;
+        let mut dirs = Vec::new();
+        let mut files = Vec::new();
+        walk_all(&tree, "", &mut dirs, &mut files)?;
+        Ok((dirs, files))
+    }
+}
+
+fn walk_all(
+    tree: &gix::Tree<'_>,
+    prefix: &str,
+    dirs: &mut Vec<String>,
+    files: &mut Vec<SourceFile>,
+) -> Result<(), String> {
+    for entry in tree.iter() {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.filename().to_string();
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.mode().is_tree() {
+            dirs.push(rel.clone());
+            let sub = entry
+                .object()
+                .map_err(|e| e.to_string())?
+                .peel_to_tree()
+                .map_err(|e| e.to_string())?;
+            walk_all(&sub, &rel, dirs, files)?;
+        } else if entry.mode().is_blob() {
+            let blob = entry.object().map_err(|e| e.to_string())?;
+            files.push(SourceFile {
+                path: rel,
+                content: blob.data.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn open(path: &Path) -> Result<gix::Repository, String> {
     gix::open(path).map_err(|e| format!("failed to open repository {}: {e}", path.display()))
 }

@@ -998,3 +998,94 @@ async fn git_files_and_list_generators_in_fasttemplate_mode_with_a_template_patc
     assert!(other["spec"].get("syncPolicy").is_none());
     drop(env);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiple_sources_recursion_globs_refresh_and_unsupported_auth() {
+    let e = setup(WorkloadOptions::default()).await;
+    let server = e.env.spokes[0].url();
+    write(
+        &e.repo_path,
+        "config/base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: base\ndata: {a: b}\n",
+    );
+    write(
+        &e.repo_path,
+        "config/base/nested/cm.json",
+        r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nested"}}"#,
+    );
+    write(
+        &e.repo_path,
+        "config/base/nested/skip.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: skipped\n",
+    );
+    git(&e.repo_path, &["add", "-A"]);
+    git(&e.repo_path, &["commit", "-q", "-m", "config"]);
+    let head = git(&e.repo_path, &["rev-parse", "HEAD"]);
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "multi", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "sources": [
+                {"repoURL": REPO_URL, "path": "apps/web", "targetRevision": "HEAD"},
+                {"repoURL": format!("file://{}", e.repo_path.display()), "path": "config/base", "targetRevision": head,
+                    "directory": {"recurse": true, "exclude": "{nested/skip.yaml,other.yaml}"}},
+            ],
+            "destination": {"server": server, "namespace": "multi"},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        },
+    });
+    let apps = create_app(&e.hub, app).await;
+    let app = wait_app(&apps, "multi", "Synced and Healthy", synced_healthy).await;
+    assert_eq!(app["status"]["sync"]["revisions"], json!([head, head]));
+    assert_eq!(app["status"]["sourceTypes"], json!(["Directory", "Directory"]));
+    let names: Vec<&str> = app["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["base", "nested", "web", "web"]);
+    // a refresh request is served and the annotation removed, as Argo CD does
+    apps.patch(
+        "multi",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}})),
+    )
+    .await
+    .unwrap();
+    wait_app(&apps, "multi", "the refresh annotation removed", |a| {
+        a.pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
+            .is_none()
+    })
+    .await;
+    // a cluster registered with awsAuthConfig cannot be reached from the sim, and says why
+    let config = json!({"awsAuthConfig": {"clusterName": "spoke", "roleARN": "arn:aws:iam::111122223333:role/spoke"}, "tlsClientConfig": {"caData": "eA=="}});
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "cluster-eks", "namespace": "argocd", "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": "eks-spoke", "server": "https://ABC.gr7.eu-west-1.eks.amazonaws.com", "config": config.to_string()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(e.hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let mut eks = application(
+        "eks",
+        "https://ABC.gr7.eu-west-1.eks.amazonaws.com",
+        "apps/web",
+        "main",
+        false,
+    );
+    eks["metadata"]["finalizers"] = json!([]);
+    let apps = create_app(&e.hub, eks).await;
+    let app = wait_app(&apps, "eks", "a ComparisonError", |a| {
+        a.pointer("/status/conditions/0/type") == Some(&json!("ComparisonError"))
+    })
+    .await;
+    assert_eq!(
+        app["status"]["conditions"][0]["message"],
+        "Failed to load live state: cluster \"https://ABC.gr7.eu-west-1.eks.amazonaws.com\" uses awsAuthConfig, which the hubspoke sim cannot use (it has no AWS); register sim spokes with a bearerToken"
+    );
+    assert_eq!(app["status"]["sync"]["status"], "Unknown");
+}

@@ -94,16 +94,24 @@ struct Env {
     spoke_token: String,
 }
 
-/// A hub with the Argo CD stand-in, one spoke registered with a ServiceAccount token (as the
-/// harness will register it), workloads running on the spoke.
-async fn setup(workload: WorkloadOptions) -> Env {
-    let env = SimEnvironment::start(1).await.unwrap();
+/// A hub with the Argo CD stand-in serving `repo`, and one spoke per label set, each
+/// running workloads and registered with a ServiceAccount token (as the harness registers
+/// spokes). Returns the spoke clients and tokens.
+async fn environment(
+    labels: &[Value],
+    workload: WorkloadOptions,
+    repo: &Path,
+) -> (
+    SimEnvironment,
+    Client,
+    Vec<(Client, String)>,
+    Vec<WorkloadStandIn>,
+    ArgoCdStandIn,
+) {
+    let env = SimEnvironment::start(labels.len()).await.unwrap();
     let hub = env.hub.client().await.unwrap();
-    let spoke = env.spokes[0].client().await.unwrap();
-    let w = vec![WorkloadStandIn::run(spoke.clone(), workload).await.unwrap()];
-    let repo = platform_repo();
     let mut repos = Repositories::new();
-    repos.add(REPO_URL, repo.path());
+    repos.add(REPO_URL, repo);
     let argo = ArgoCdStandIn::install(
         hub.clone(),
         ArgoCdOptions {
@@ -114,7 +122,26 @@ async fn setup(workload: WorkloadOptions) -> Env {
     )
     .await
     .unwrap();
-    let token = register(&hub, &spoke, &env.spokes[0], "spoke-a").await;
+    let mut spokes = Vec::new();
+    let mut workloads = Vec::new();
+    for (c, l) in env.spokes.iter().zip(labels) {
+        let client = c.client().await.unwrap();
+        workloads.push(
+            WorkloadStandIn::run(client.clone(), workload.clone())
+                .await
+                .unwrap(),
+        );
+        let token = register_with(&hub, &client, c, c.name(), l.clone()).await;
+        spokes.push((client, token));
+    }
+    (env, hub, spokes, workloads, argo)
+}
+
+/// One spoke.
+async fn setup(workload: WorkloadOptions) -> Env {
+    let repo = platform_repo();
+    let (env, hub, mut spokes, w, argo) = environment(&[json!({})], workload, repo.path()).await;
+    let (spoke, token) = spokes.remove(0);
     let repo_path = repo.path().to_path_buf();
     Env {
         env,
@@ -128,10 +155,6 @@ async fn setup(workload: WorkloadOptions) -> Env {
 }
 
 /// Creates an admin ServiceAccount token on the spoke and the hub's cluster Secret for it.
-async fn register(hub: &Client, spoke: &Client, cluster: &SimCluster, name: &str) -> String {
-    register_with(hub, spoke, cluster, name, json!({})).await
-}
-
 async fn register_with(
     hub: &Client,
     spoke: &Client,
@@ -685,8 +708,6 @@ async fn three_spokes() -> (
     Vec<WorkloadStandIn>,
     ArgoCdStandIn,
 ) {
-    let env = SimEnvironment::start(3).await.unwrap();
-    let hub = env.hub.client().await.unwrap();
     let repo = platform_repo();
     write(
         repo.path(),
@@ -700,35 +721,14 @@ async fn three_spokes() -> (
     );
     git(repo.path(), &["add", "-A"]);
     git(repo.path(), &["commit", "-q", "-m", "workloads"]);
-    let mut repos = Repositories::new();
-    repos.add(REPO_URL, repo.path());
-    let argo = ArgoCdStandIn::install(
-        hub.clone(),
-        ArgoCdOptions {
-            repositories: repos,
-            resync: Duration::from_millis(200),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let mut spokes = Vec::new();
-    let mut workloads = Vec::new();
     let labels = [
         json!({"enable_web": "true", "environment": "prod"}),
         json!({"enable_web": "true", "environment": "dev"}),
         json!({"enable_web": "false"}),
     ];
-    for (i, c) in env.spokes.iter().enumerate() {
-        let client = c.client().await.unwrap();
-        workloads.push(
-            WorkloadStandIn::run(client.clone(), WorkloadOptions::default())
-                .await
-                .unwrap(),
-        );
-        register_with(&hub, &client, c, c.name(), labels[i].clone()).await;
-        spokes.push(client);
-    }
+    let (env, hub, spokes, workloads, argo) =
+        environment(&labels, WorkloadOptions::default(), repo.path()).await;
+    let spokes = spokes.into_iter().map(|(c, _)| c).collect();
     (env, hub, spokes, repo, workloads, argo)
 }
 

@@ -533,7 +533,9 @@ impl Shared {
             let api = dyn_api(client, &ar, caps.scope == Scope::Namespaced, &key.namespace);
             if let Ok(Some(o)) = api.get_opt(&key.name).await {
                 let v = serde_json::to_value(o).unwrap_or(Value::Null);
-                if self.is_tracked_by(&v, &instance, tracking) {
+                // an object already being deleted (pruned) is not pruned again
+                let deleting = v.pointer("/metadata/deletionTimestamp").is_some();
+                if self.is_tracked_by(&v, &instance, tracking) && !deleting {
                     extra.push((key, version, v, ar));
                 }
             }
@@ -919,6 +921,12 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
         .unwrap_or("")
         .to_string();
     let apps: Api<DynamicObject> = Api::namespaced_with(shared.hub.clone(), &ns, &super::applications());
+    // the controller's cache can lag behind our own writes: work on what the server has, so
+    // an operation that just finished is not run twice
+    let app = match apps.get_opt(&name).await.map_err(|e| e.to_string())? {
+        Some(fresh) => serde_json::to_value(fresh).map_err(|e| e.to_string())?,
+        None => return Ok(Duration::from_secs(3600)),
+    };
     let tracking = shared.tracking().await;
 
     if app.pointer("/metadata/deletionTimestamp").is_some() {
@@ -1121,6 +1129,12 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
         if retry_count > 0 {
             running["retryCount"] = json!(retry_count);
             running["message"] = json!(format!("Retrying operation. Attempt #{retry_count}"));
+        }
+        // a new state, not a merge with the last one
+        for k in ["message", "syncResult", "finishedAt", "retryCount"] {
+            if running.get(k).is_none() {
+                running[k] = Value::Null;
+            }
         }
         let _ = patch_app(&apps, &name, json!({"status": {"operationState": running}})).await;
         let apps2 = apps.clone();

@@ -122,28 +122,7 @@ fn label_selector_matches(selector: &Value, labels: &BTreeMap<String, String>) -
         .into_iter()
         .flatten()
         .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
-    let me = selector
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .all(|e| {
-            let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let have = labels.get(key).map(String::as_str);
-            match e["operator"].as_str().unwrap_or("") {
-                "In" => have.is_some_and(|v| vals.contains(&v)),
-                "NotIn" => have.is_none_or(|v| !vals.contains(&v)),
-                "Exists" => have.is_some(),
-                "DoesNotExist" => have.is_none(),
-                _ => false,
-            }
-        });
+    let me = crate::standins::match_expressions_hold(selector, |k| labels.get(k).map(String::as_str));
     ml && me
 }
 

@@ -173,8 +173,18 @@ impl ArgoCdStandIn {
             charts: tokio::sync::Mutex::new(std::collections::BTreeMap::new()),
         });
         let tasks = vec![
-            tokio::spawn(run_application_controller(shared.clone())),
-            tokio::spawn(run_applicationset_controller(shared)),
+            tokio::spawn(run_controller(
+                shared.clone(),
+                applications(),
+                "Application",
+                app::reconcile,
+            )),
+            tokio::spawn(run_controller(
+                shared,
+                application_sets(),
+                "ApplicationSet",
+                appset::reconcile,
+            )),
         ];
         Ok(ArgoCdStandIn { tasks })
     }
@@ -303,43 +313,28 @@ pub(crate) async fn install_surface(hub: &Client, opts: &ArgoCdOptions) -> Resul
     }
 }
 
-async fn run_application_controller(shared: Arc<Shared>) {
-    let ar = applications();
-    let api: Api<DynamicObject> = Api::all_with(shared.hub.clone(), &ar);
-    // every change wakes the controller; status writes come back once and find nothing to do
-    Controller::new_with(api, watcher::Config::default(), ar)
-        .run(
-            |app: Arc<DynamicObject>, shared: Arc<Shared>| async move {
-                let v = serde_json::to_value(app.as_ref()).unwrap_or(Value::Null);
-                app::reconcile(shared, v)
-                    .await
-                    .map(Action::requeue)
-                    .map_err(ReconcileError)
-            },
-            |_, e: &ReconcileError, _| {
-                tracing::debug!(error = %e.0, "Argo CD stand-in: reconcile failed; retrying");
-                Action::requeue(Duration::from_millis(500))
-            },
-            shared,
-        )
-        .for_each(|_| async {})
-        .await
-}
-
-async fn run_applicationset_controller(shared: Arc<Shared>) {
-    let ar = application_sets();
+/// Runs a controller over every object of `ar`; `reconcile` returns when to look again.
+/// Every change wakes it; the status writes it makes come back once and find nothing to do.
+async fn run_controller<F, Fut>(shared: Arc<Shared>, ar: ApiResource, what: &'static str, reconcile: F)
+where
+    F: Fn(Arc<Shared>, Value) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<Duration, String>> + Send + 'static,
+{
     let api: Api<DynamicObject> = Api::all_with(shared.hub.clone(), &ar);
     Controller::new_with(api, watcher::Config::default(), ar)
         .run(
-            |set: Arc<DynamicObject>, shared: Arc<Shared>| async move {
-                let v = serde_json::to_value(set.as_ref()).unwrap_or(Value::Null);
-                appset::reconcile(shared, v)
-                    .await
-                    .map(Action::requeue)
-                    .map_err(ReconcileError)
+            move |obj: Arc<DynamicObject>, shared: Arc<Shared>| {
+                let reconcile = reconcile.clone();
+                async move {
+                    let v = serde_json::to_value(obj.as_ref()).unwrap_or(Value::Null);
+                    reconcile(shared, v)
+                        .await
+                        .map(Action::requeue)
+                        .map_err(ReconcileError)
+                }
             },
-            |_, e: &ReconcileError, _| {
-                tracing::debug!(error = %e.0, "Argo CD stand-in: ApplicationSet reconcile failed; retrying");
+            move |_, e: &ReconcileError, _| {
+                tracing::debug!(error = %e.0, "Argo CD stand-in: {what} reconcile failed; retrying");
                 Action::requeue(Duration::from_millis(500))
             },
             shared,

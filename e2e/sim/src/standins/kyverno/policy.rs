@@ -573,27 +573,7 @@ fn labels_match(selector: &Value, labels: &Value) -> bool {
                 get(k) == v.as_str()
             }
         });
-    let me_ok = selector
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .all(|e| {
-            let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            match e["operator"].as_str().unwrap_or("") {
-                "In" => get(key).is_some_and(|v| vals.contains(&v)),
-                "NotIn" => get(key).is_none_or(|v| !vals.contains(&v)),
-                "Exists" => get(key).is_some(),
-                "DoesNotExist" => get(key).is_none(),
-                _ => false,
-            }
-        });
+    let me_ok = crate::standins::match_expressions_hold(selector, get);
     ml_ok && me_ok
 }
 

@@ -1089,3 +1089,87 @@ async fn multiple_sources_recursion_globs_refresh_and_unsupported_auth() {
     );
     assert_eq!(app["status"]["sync"]["status"], "Unknown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presync_and_postsync_hooks_run_around_the_sync() {
+    let e = setup(WorkloadOptions::default()).await;
+    let job = |name: &str, hook: &str, policy: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\n  annotations:\n    argocd.argoproj.io/hook: {hook}\n    argocd.argoproj.io/hook-delete-policy: {policy}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: run\n          image: busybox:1.37\n"
+        )
+    };
+    write(
+        &e.repo_path,
+        "apps/hooks/migrate.yaml",
+        &job("migrate", "PreSync", "BeforeHookCreation"),
+    );
+    write(
+        &e.repo_path,
+        "apps/hooks/smoke.yaml",
+        &job("smoke", "PostSync", "HookSucceeded"),
+    );
+    write(
+        &e.repo_path,
+        "apps/hooks/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {a: b}\n",
+    );
+    git(&e.repo_path, &["add", "-A"]);
+    git(&e.repo_path, &["commit", "-q", "-m", "hooks"]);
+    let apps = create_app(
+        &e.hub,
+        application("hooks", &e.env.spokes[0].url(), "apps/hooks", "main", true),
+    )
+    .await;
+    let app = wait_app(&apps, "hooks", "Synced and Healthy after the hooks", |a| {
+        synced_healthy(a) && a.pointer("/status/operationState/phase") == Some(&json!("Succeeded"))
+    })
+    .await;
+    // hooks are not part of the compared resources
+    let names: Vec<&str> = app["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["settings"]);
+    let results = app["status"]["operationState"]["syncResult"]["resources"]
+        .as_array()
+        .unwrap();
+    let hook = |name: &str| {
+        results
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no result for {name}: {results:?}"))
+    };
+    for (name, phase) in [("migrate", "PreSync"), ("smoke", "PostSync")] {
+        let r = hook(name);
+        assert_eq!(
+            (
+                r["hookType"].as_str(),
+                r["hookPhase"].as_str(),
+                r["syncPhase"].as_str(),
+                r["message"].as_str()
+            ),
+            (
+                Some(phase),
+                Some("Succeeded"),
+                Some(phase),
+                Some("Reached expected number of succeeded pods")
+            )
+        );
+    }
+    // the PreSync hook ran before the ConfigMap was applied
+    let order: Vec<&str> = results.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(order, ["migrate", "settings", "smoke"]);
+    // HookSucceeded removed the PostSync Job; the PreSync one stays until the next sync
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(e.spoke.clone(), "web");
+    assert!(jobs.get_opt("migrate").await.unwrap().is_some());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while jobs.get_opt("smoke").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the PostSync hook was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -101,6 +101,8 @@ struct Target {
 struct Comparison {
     revisions: Vec<String>,
     targets: Vec<Target>,
+    /// Hook resources (`argocd.argoproj.io/hook`): run during syncs, not compared.
+    hooks: Vec<(String, Target)>,
     /// Live objects by key (None: missing).
     live: BTreeMap<Key, Option<Value>>,
     /// Live objects tracked by this app that no manifest declares any more.
@@ -433,6 +435,7 @@ impl Shared {
             .to_string();
         let mut cache = BTreeMap::new();
         let mut targets = Vec::new();
+        let mut hooks = Vec::new();
         for mut obj in objects {
             let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
             let kind = obj["kind"].as_str().unwrap_or("").to_string();
@@ -484,14 +487,23 @@ impl Shared {
                 .map(|(_, v)| v)
                 .unwrap_or(&api_version)
                 .to_string();
-            targets.push(Target {
+            let hook = obj
+                .pointer("/metadata/annotations/argocd.argoproj.io~1hook")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let target = Target {
                 key,
                 version,
                 object: obj,
                 ar,
                 namespaced,
                 wave,
-            });
+            };
+            match hook {
+                Some(h) if h.split(',').any(|t| t.trim() == "Skip") => {}
+                Some(h) => hooks.push((h, target)),
+                None => targets.push(target),
+            }
         }
         let mut live = BTreeMap::new();
         for t in &targets {
@@ -543,6 +555,7 @@ impl Shared {
         Ok(Comparison {
             revisions,
             targets,
+            hooks,
             live,
             extra,
         })
@@ -717,6 +730,169 @@ impl Shared {
         }
     }
 
+    /// Waits until every target is live and healthy (or has no health), saying what it waits
+    /// for as Argo CD does.
+    async fn wait_healthy(
+        &self,
+        client: &Client,
+        in_wave: &[&Target],
+        write_progress: &(dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync),
+    ) {
+        loop {
+            let mut waiting = Vec::new();
+            for t in in_wave {
+                let api = dyn_api(client, &t.ar, t.namespaced, &t.key.namespace);
+                let live = api
+                    .get_opt(&t.key.name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
+                let healthy = match &live {
+                    None => false,
+                    Some(l) => health::assess(l).is_none_or(|h| h.status == Health::Healthy),
+                };
+                if !healthy {
+                    waiting.push(format!("{}/{}/{}", t.key.group, t.key.kind, t.key.name));
+                }
+            }
+            if waiting.is_empty() {
+                break;
+            }
+            let msg = if waiting.len() == 1 {
+                format!("waiting for healthy state of {}", waiting[0])
+            } else {
+                format!(
+                    "waiting for healthy state of {} and {} more resources",
+                    waiting[0],
+                    waiting.len() - 1
+                )
+            };
+            write_progress(msg).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Runs the hooks of one phase (PreSync, Sync, PostSync, SyncFail) in wave order: each is
+    /// created anew (BeforeHookCreation, the default delete policy, removes the last one) and
+    /// awaited until it completes; HookSucceeded / HookFailed remove it afterwards. Returns
+    /// false when a hook failed.
+    async fn run_hooks(
+        &self,
+        client: &Client,
+        cmp: &Comparison,
+        phase: &str,
+        results: &mut Vec<Value>,
+        write_progress: &(dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync),
+    ) -> bool {
+        let mut hooks: Vec<&Target> = cmp
+            .hooks
+            .iter()
+            .filter(|(types, _)| types.split(',').any(|t| t.trim() == phase))
+            .map(|(_, t)| t)
+            .collect();
+        hooks.sort_by_key(|t| (t.wave, kind_order(&t.key.kind), t.key.name.clone()));
+        for t in hooks {
+            let policies: Vec<String> = t
+                .object
+                .pointer("/metadata/annotations/argocd.argoproj.io~1hook-delete-policy")
+                .and_then(Value::as_str)
+                .unwrap_or("BeforeHookCreation")
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .collect();
+            let api = dyn_api(client, &t.ar, t.namespaced, &t.key.namespace);
+            let mut name = t.key.name.clone();
+            let hook_result = |name: &str, hook_phase: &str, message: &str| {
+                let mut r = result(t, "Synced", hook_phase, message);
+                r["name"] = json!(name);
+                r["hookType"] = json!(phase);
+                r["syncPhase"] = json!(phase);
+                r
+            };
+            if !name.is_empty() && policies.iter().any(|p| p == "BeforeHookCreation") {
+                let _ = api.delete(&name, &DeleteParams::background()).await;
+                for _ in 0..100 {
+                    if matches!(api.get_opt(&name).await, Ok(None)) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            let obj: DynamicObject = match serde_json::from_value(t.object.clone()) {
+                Ok(o) => o,
+                Err(e) => {
+                    results.push(hook_result(&name, "Failed", &e.to_string()));
+                    return false;
+                }
+            };
+            match api
+                .create(
+                    &kube::api::PostParams {
+                        field_manager: Some(FIELD_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &obj,
+                )
+                .await
+            {
+                Ok(created) => name = created.metadata.name.unwrap_or(name),
+                Err(e) => {
+                    let msg = match e {
+                        kube::Error::Api(s) => s.message,
+                        other => other.to_string(),
+                    };
+                    let mut r = hook_result(&name, "Failed", &msg);
+                    r["status"] = json!("SyncFailed");
+                    results.push(r);
+                    return false;
+                }
+            }
+            // Jobs and Pods run to completion; anything else is done once created
+            let (ok, message) = loop {
+                let live = api
+                    .get_opt(&name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
+                let Some(live) = live else {
+                    break (false, "hook was deleted before it completed".to_string());
+                };
+                let runs = matches!(t.key.kind.as_str(), "Job" | "Pod");
+                match health::assess(&live) {
+                    Some(h) if runs && h.status == Health::Healthy => break (true, h.message),
+                    Some(h) if runs && h.status == Health::Degraded => break (false, h.message),
+                    Some(_) if runs => {
+                        let group_kind = format!("{}/{}", t.key.group, t.key.kind);
+                        write_progress(format!("waiting for completion of hook {group_kind}/{name}")).await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    _ => {
+                        break (
+                            true,
+                            format!("{} created", t.key.kubectl_name().replace(&t.key.name, &name)),
+                        );
+                    }
+                }
+            };
+            results.push(hook_result(
+                &name,
+                if ok { "Succeeded" } else { "Failed" },
+                &message,
+            ));
+            let delete = (ok && policies.iter().any(|p| p == "HookSucceeded"))
+                || (!ok && policies.iter().any(|p| p == "HookFailed"));
+            if delete {
+                let _ = api.delete(&name, &DeleteParams::background()).await;
+            }
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Runs a sync: namespace creation, a dry run of every object, then waves in order,
     /// waiting for each wave to be healthy before the next, then pruning.
     async fn sync(
@@ -725,7 +901,7 @@ impl Shared {
         client: &Client,
         cmp: &Comparison,
         prune: bool,
-        write_progress: impl Fn(String) -> futures::future::BoxFuture<'static, ()>,
+        write_progress: impl Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync,
     ) -> SyncOutcome {
         let opts = sync_options(app);
         let ssa = has_option(&opts, "ServerSideApply");
@@ -771,6 +947,18 @@ impl Shared {
                 results,
             };
         }
+        if !self
+            .run_hooks(client, cmp, "PreSync", &mut results, &write_progress)
+            .await
+        {
+            self.run_hooks(client, cmp, "SyncFail", &mut results, &write_progress)
+                .await;
+            return SyncOutcome {
+                phase: "Failed",
+                message: "one or more synchronization tasks completed unsuccessfully".into(),
+                results,
+            };
+        }
         let waves: BTreeSet<i64> = order.iter().map(|t| t.wave).collect();
         let last_wave = waves.iter().next_back().copied();
         let mut failed = Vec::new();
@@ -791,45 +979,8 @@ impl Shared {
             }
             if Some(*wave) != last_wave {
                 // the next wave waits for this one to be healthy
-                loop {
-                    let mut waiting = Vec::new();
-                    for t in &in_wave {
-                        let api = dyn_api(client, &t.ar, t.namespaced, &t.key.namespace);
-                        let live = api
-                            .get_opt(&t.key.name)
-                            .await
-                            .ok()
-                            .flatten()
-                            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
-                        let healthy = match &live {
-                            None => false,
-                            Some(l) => health::assess(l).is_none_or(|h| h.status == Health::Healthy),
-                        };
-                        if !healthy {
-                            waiting.push(
-                                format!(
-                                    "{}/{}/{}/{}",
-                                    t.key.group, t.key.kind, t.key.namespace, t.key.name
-                                )
-                                .replace("//", "/"),
-                            );
-                        }
-                    }
-                    if waiting.is_empty() {
-                        break;
-                    }
-                    let msg = if waiting.len() == 1 {
-                        format!("waiting for healthy state of {}", waiting[0])
-                    } else {
-                        format!(
-                            "waiting for healthy state of {} and {} more resources",
-                            waiting[0],
-                            waiting.len() - 1
-                        )
-                    };
-                    write_progress(msg).await;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                let wave: Vec<&Target> = in_wave.iter().map(|t| **t).collect();
+                self.wait_healthy(client, &wave, &write_progress).await;
             }
         }
         if failed.is_empty() {
@@ -869,6 +1020,35 @@ impl Shared {
                         }
                     }
                 }
+            }
+        }
+        if !failed.is_empty() {
+            self.run_hooks(client, cmp, "SyncFail", &mut results, &write_progress)
+                .await;
+        } else {
+            let post = cmp
+                .hooks
+                .iter()
+                .any(|(types, _)| types.split(',').any(|t| t.trim() == "PostSync"));
+            let mut ok = self
+                .run_hooks(client, cmp, "Sync", &mut results, &write_progress)
+                .await;
+            if ok && post {
+                // PostSync hooks run once everything is healthy
+                let all: Vec<&Target> = cmp.targets.iter().collect();
+                self.wait_healthy(client, &all, &write_progress).await;
+                ok = self
+                    .run_hooks(client, cmp, "PostSync", &mut results, &write_progress)
+                    .await;
+            }
+            if !ok {
+                self.run_hooks(client, cmp, "SyncFail", &mut results, &write_progress)
+                    .await;
+                return SyncOutcome {
+                    phase: "Failed",
+                    message: "one or more synchronization tasks completed unsuccessfully".into(),
+                    results,
+                };
             }
         }
         if failed.is_empty() {

@@ -485,6 +485,39 @@ async fn feature_branches_bad_images_and_bad_specs_show_in_status() {
         json!({"username": "admin"})
     );
 
+    // the clusters as Argo CD's API shows them: connected
+    let api = e._standins.1.api_url();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let state = |list: &Value| -> Value {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["server"] == server.as_str())
+            .map(|c| c["connectionState"].clone())
+            .unwrap_or(Value::Null)
+    };
+    loop {
+        let list = http_get_json(&format!("{api}/api/v1/clusters")).await;
+        if state(&list)["status"] == "Successful" {
+            let c = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["server"] == server.as_str())
+                .unwrap();
+            assert_eq!(c["name"], "spoke-a");
+            assert_eq!(c["info"]["connectionState"]["status"], "Successful");
+            assert!(c["serverVersion"].as_str().unwrap().starts_with("1."));
+            assert!(
+                c.pointer("/config/bearerToken").is_none(),
+                "no credentials in the API"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never Successful: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // a revoked token: the comparison fails and sync and health become Unknown
     e.env.spokes[0].revoke_token(&e.spoke_token);
     let app = wait_app(&apps, "manual", "Unknown after the token was revoked", |a| {
@@ -498,6 +531,21 @@ async fn feature_branches_bad_images_and_bad_specs_show_in_status() {
             "Failed to load live state: failed to get cluster info for {server:?}: the server has asked for the client to provide credentials"
         ))
     );
+    // and the cluster's connection state says so
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = http_get_json(&format!("{api}/api/v1/clusters")).await;
+        let st = state(&list);
+        if st["status"] == "Failed" {
+            assert_eq!(
+                st["message"],
+                "Unable to connect to cluster: the server has asked for the client to provide credentials"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never Failed: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1172,4 +1220,27 @@ async fn presync_and_postsync_hooks_run_around_the_sync() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// GET over plain HTTP/1.1 and parse the JSON body.
+async fn http_get_json(url: &str) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+    tcp.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    tcp.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let json = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        // one chunk: size line, data, terminator
+        body.split("\r\n").nth(1).unwrap_or("").to_string()
+    } else {
+        body.to_string()
+    };
+    serde_json::from_str(&json).unwrap()
 }

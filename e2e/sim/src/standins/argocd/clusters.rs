@@ -22,11 +22,23 @@ pub struct Cluster {
     pub config: Value,
 }
 
+/// A cluster's connection state, as Argo CD reports it (`connectionState`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ConnectionState {
+    /// Successful, Failed or Unknown.
+    pub status: String,
+    pub message: String,
+    #[serde(rename = "attemptedAt")]
+    pub attempted_at: String,
+}
+
 /// Clients per cluster, built from the Secrets and reused while the Secret is unchanged.
 pub struct Clusters {
     hub: Client,
     namespace: String,
     cache: Mutex<BTreeMap<String, (String, Client)>>,
+    /// Connection state and server version per server URL.
+    states: Mutex<BTreeMap<String, (ConnectionState, String)>>,
 }
 
 fn secret_str(s: &Secret, key: &str) -> String {
@@ -43,6 +55,7 @@ impl Clusters {
             hub,
             namespace: namespace.to_string(),
             cache: Mutex::new(BTreeMap::new()),
+            states: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -104,6 +117,66 @@ impl Clusters {
                 }
             }
         })
+    }
+
+    /// Checks every cluster (its version endpoint, with its credentials) and records the
+    /// connection state Argo CD would show.
+    pub async fn probe_all(&self) {
+        let Ok(clusters) = self.list().await else { return };
+        for c in clusters {
+            let (state, version) = match self.client(&c).await {
+                Err(msg) => (("Failed", msg), String::new()),
+                Ok(client) => match client.apiserver_version().await {
+                    Ok(v) => (("Successful", String::new()), format!("{}.{}", v.major, v.minor)),
+                    Err(e) => {
+                        let why = match &e {
+                            kube::Error::Api(s) if s.code == 401 => {
+                                "the server has asked for the client to provide credentials".to_string()
+                            }
+                            kube::Error::Api(s) => s.message.clone(),
+                            other => other.to_string(),
+                        };
+                        (
+                            ("Failed", format!("Unable to connect to cluster: {why}")),
+                            String::new(),
+                        )
+                    }
+                },
+            };
+            let cs = ConnectionState {
+                status: state.0.to_string(),
+                message: state.1,
+                attempted_at: crate::meta::now_rfc3339(),
+            };
+            self.states
+                .lock()
+                .expect("states lock")
+                .insert(c.server.clone(), (cs, version));
+        }
+    }
+
+    /// The clusters with their connection state, shaped as Argo CD's API (`/api/v1/clusters`)
+    /// returns them (credentials left out).
+    pub async fn cluster_list(&self) -> Value {
+        let clusters = self.list().await.unwrap_or_default();
+        let states = self.states.lock().expect("states lock").clone();
+        let items: Vec<Value> = clusters
+            .iter()
+            .map(|c| {
+                let (state, version) = states.get(&c.server).cloned().unwrap_or((
+                    ConnectionState { status: "Unknown".into(), message: String::new(), attempted_at: String::new() },
+                    String::new(),
+                ));
+                json!({
+                    "server": c.server, "name": c.name,
+                    "config": {"tlsClientConfig": {"insecure": c.config.pointer("/tlsClientConfig/insecure").cloned().unwrap_or(json!(false))}},
+                    "connectionState": state,
+                    "serverVersion": version,
+                    "info": {"connectionState": state, "serverVersion": version},
+                })
+            })
+            .collect();
+        json!({"metadata": {}, "items": items})
     }
 
     /// A client for the cluster (the stand-in's own for in-cluster).

@@ -102,6 +102,15 @@ pub(crate) struct Shared {
 /// The running stand-in; dropping it stops the controllers.
 pub struct ArgoCdStandIn {
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    port: u16,
+}
+
+impl ArgoCdStandIn {
+    /// The base URL of the stand-in's Argo CD API (`/api/v1/clusters`, `/api/v1/clusters/{server}`),
+    /// also published as the endpoint of the `argocd-server` Service.
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
 }
 
 impl Drop for ArgoCdStandIn {
@@ -172,7 +181,30 @@ impl ArgoCdStandIn {
             manifests,
             charts: tokio::sync::Mutex::new(std::collections::BTreeMap::new()),
         });
+        // the API server's cluster endpoint, on 127.0.0.1 and behind the argocd-server Service
+        let other = |message: String| InstallError::Other {
+            what: "Argo CD",
+            message,
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| other(format!("binding the API port: {e}")))?;
+        let port = listener.local_addr().map_err(|e| other(e.to_string()))?.port();
+        apply(
+            &Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(hub.clone(), &opts.namespace),
+            MANAGER,
+            &json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "argocd-server-local", "namespace": opts.namespace, "labels": {
+                    "kubernetes.io/service-name": "argocd-server", "endpointslice.kubernetes.io/managed-by": "hubspoke-sim"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
+                "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}),
+        )
+        .await
+        .map_err(kube_err)?;
         let tasks = vec![
+            tokio::spawn(serve_api(listener, shared.clone())),
+            tokio::spawn(probe_clusters(shared.clone())),
             tokio::spawn(run_controller(
                 shared.clone(),
                 applications(),
@@ -186,7 +218,7 @@ impl ArgoCdStandIn {
                 appset::reconcile,
             )),
         ];
-        Ok(ArgoCdStandIn { tasks })
+        Ok(ArgoCdStandIn { tasks, port })
     }
 }
 
@@ -310,6 +342,69 @@ pub(crate) async fn install_surface(hub: &Client, opts: &ArgoCdOptions) -> Resul
             manifests.push(svc);
         }
         Ok(manifests)
+    }
+}
+
+/// Keeps the clusters' connection state current, as Argo CD's cluster cache does.
+async fn probe_clusters(shared: Arc<Shared>) {
+    loop {
+        shared.clusters.probe_all().await;
+        tokio::time::sleep(shared.resync.max(Duration::from_millis(500))).await;
+    }
+}
+
+/// Serves `GET /api/v1/clusters` and `GET /api/v1/clusters/{server}` with Argo CD's JSON.
+async fn serve_api(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let shared = shared.clone();
+                async move {
+                    let path = req.uri().path().to_string();
+                    let list = shared.clusters.cluster_list().await;
+                    let (code, body) = if path == "/api/v1/clusters" {
+                        (200, list)
+                    } else if let Some(server) = path.strip_prefix("/api/v1/clusters/") {
+                        let server = form_urlencoded::parse(format!("s={server}").as_bytes())
+                            .next()
+                            .map(|(_, v)| v.to_string())
+                            .unwrap_or_default();
+                        match list["items"]
+                            .as_array()
+                            .and_then(|items| items.iter().find(|c| c["server"] == server.as_str()).cloned())
+                        {
+                            Some(c) => (200, c),
+                            None => (
+                                404,
+                                json!({"error": format!("cluster {server:?} not found"), "code": 5, "message": format!("cluster {server:?} not found")}),
+                            ),
+                        }
+                    } else {
+                        (
+                            404,
+                            json!({"error": "Not Found", "code": 5, "message": "Not Found"}),
+                        )
+                    };
+                    Ok::<_, std::convert::Infallible>(
+                        http::Response::builder()
+                            .status(code)
+                            .header("content-type", "application/json")
+                            .body(Full::new(bytes::Bytes::from(body.to_string())))
+                            .expect("valid response"),
+                    )
+                }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await;
+        });
     }
 }
 

@@ -1,7 +1,8 @@
 //! The Argo CD stand-in against emulator clusters: Applications with git directory sources
 //! deploy to a spoke registered by a cluster Secret, with the status Argo CD writes.
 //!
-//! Status shapes follow Argo CD's documentation and types: docs/operator-manual/
+//! Status shapes follow Argo CD's documentation and types (each assertion names its source):
+//! docs/operator-manual/upgrading/2.14-3.0.md, docs/user-guide/sync-kubectl.md, docs/operator-manual/
 //! declarative-setup.md (cluster Secrets: `name`, `server`, `config` with `bearerToken` and
 //! `tlsClientConfig.caData`), docs/user-guide/sync-options.md and auto_sync.md (operation
 //! and sync policy), pkg/apis/application/v1alpha1/types.go (ApplicationStatus, SyncStatus,
@@ -271,6 +272,17 @@ async fn an_application_deploys_to_a_registered_spoke_with_argo_cds_status() {
             {"group": "apps", "kind": "Deployment", "namespace": "web", "name": "web", "version": "v1", "status": "Synced", "health": {"status": "Healthy"}},
         ])
     );
+    // argo-cd docs/operator-manual/upgrading/2.14-3.0.md ("Example of a status field in the
+    // Application CR persisting health"): health is {status, lastTransitionTime}, each
+    // resource {group, version, kind, namespace, name, status, health}, no
+    // resourceHealthSource when health is persisted
+    let mut health_keys: Vec<&String> = status["health"].as_object().unwrap().keys().collect();
+    health_keys.sort();
+    assert_eq!(health_keys, ["lastTransitionTime", "status"]);
+    assert!(status.get("resourceHealthSource").is_none());
+    // docs/user-guide/sync-kubectl.md: operationState {finishedAt, message: "successfully synced
+    // (all tasks run)", phase: Succeeded}
+    assert!(status["operationState"]["finishedAt"].is_string());
     let op = &status["operationState"];
     assert_eq!(
         (op["phase"].as_str(), op["message"].as_str()),

@@ -1256,3 +1256,155 @@ async fn http_get_json(url: &str) -> Value {
     };
     serde_json::from_str(&json).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waves_order_the_sync_and_annotation_tracking_is_honoured() {
+    let e = setup(WorkloadOptions::default()).await;
+    // tracking by annotation, as argocd-cm can say
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(e.hub.clone(), "argocd");
+    cms.patch(
+        "argocd-cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"application.resourceTrackingMethod": "annotation"}})),
+    )
+    .await
+    .unwrap();
+    let cm = |name: &str, wave: i32| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n    argocd.argoproj.io/sync-wave: \"{wave}\"\ndata: {{a: b}}\n"
+        )
+    };
+    write(&e.repo_path, "apps/waves/late.yaml", &cm("late", 5));
+    write(&e.repo_path, "apps/waves/early.yaml", &cm("early", -1));
+    write(
+        &e.repo_path,
+        "apps/waves/deploy.yaml",
+        &deployment_yaml("mid", "nginx:1.27", 1),
+    );
+    git(&e.repo_path, &["add", "-A"]);
+    git(&e.repo_path, &["commit", "-q", "-m", "waves"]);
+    let apps = create_app(
+        &e.hub,
+        application("waves", &e.env.spokes[0].url(), "apps/waves", "main", true),
+    )
+    .await;
+    let app = wait_app(&apps, "waves", "Synced and Healthy", synced_healthy).await;
+    let order: Vec<&str> = app["status"]["operationState"]["syncResult"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["early", "mid", "late"]);
+    let waves: Vec<(&str, Option<i64>)> = app["status"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["syncWave"].as_i64()))
+        .collect();
+    assert!(
+        waves.contains(&("early", Some(-1)))
+            && waves.contains(&("late", Some(5)))
+            && waves.contains(&("mid", None))
+    );
+    let live = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(e.spoke.clone(), "web")
+        .get("early")
+        .await
+        .unwrap();
+    assert_eq!(
+        live.metadata.annotations.unwrap()["argocd.argoproj.io/tracking-id"],
+        "waves:/ConfigMap:web/early"
+    );
+    assert!(
+        !live
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("app.kubernetes.io/instance")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_directories_merge_expressions_and_sync_policies() {
+    let (_env, hub, _spokes, _repo, _w, _argo) = three_spokes().await;
+    let set = |name: &str, policy: &str, preserve: bool| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "goTemplate": true,
+                "syncPolicy": {"applicationsSync": policy, "preserveResourcesOnDeletion": preserve},
+                "generators": [{"merge": {"mergeKeys": ["name"], "generators": [
+                    {"matrix": {"generators": [
+                        {"git": {"repoURL": REPO_URL, "revision": "main", "directories": [{"path": "apps/*"}]}},
+                        {"clusters": {"selector": {"matchExpressions": [{"key": "environment", "operator": "In", "values": ["prod", "dev"]}]}}},
+                    ]}},
+                    {"list": {"elements": [{"name": "spoke-b", "suffix": "-patched"}]}},
+                ]}}],
+                "template": {
+                    "metadata": {"name": "{{ .path.basename }}-{{ .name }}{{ .suffix | default \"\" }}",
+                        "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+                    "spec": {
+                        "project": "default",
+                        "source": {"repoURL": REPO_URL, "path": "{{ .path.path }}", "targetRevision": "main"},
+                        "destination": {"server": "{{ .server }}", "namespace": "{{ .path.basename }}"},
+                    },
+                },
+            },
+        })
+    };
+    let sets = create_appset(&hub, set("dirs", "create-only", true)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app_names(&hub).await != ["web-spoke-a", "web-spoke-b-patched"] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "apps: {:?}; {}",
+            app_names(&hub).await,
+            sets.get("dirs").await.unwrap().data["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
+    let app = serde_json::to_value(apps.get("web-spoke-a").await.unwrap()).unwrap();
+    assert_eq!(app["spec"]["source"]["path"], "apps/web");
+    // preserveResourcesOnDeletion: generated apps carry no resources finalizer
+    assert!(
+        app["metadata"]
+            .get("finalizers")
+            .is_none_or(|f| f.as_array().is_none_or(Vec::is_empty)),
+        "{}",
+        app["metadata"]
+    );
+    // create-only: a hand edit of a generated app is kept
+    apps.patch(
+        "web-spoke-a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"source": {"targetRevision": "HEAD"}}})),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let app = serde_json::to_value(apps.get("web-spoke-a").await.unwrap()).unwrap();
+    assert_eq!(app["spec"]["source"]["targetRevision"], "HEAD");
+    // sync: the set takes its apps back to the template
+    sets.patch(
+        "dirs",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"syncPolicy": {"applicationsSync": "sync"}}})),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let app = serde_json::to_value(apps.get("web-spoke-a").await.unwrap()).unwrap();
+        if app["spec"]["source"]["targetRevision"] == "main" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the app was not taken back to the template"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

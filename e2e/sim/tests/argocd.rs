@@ -1408,3 +1408,58 @@ async fn git_directories_merge_expressions_and_sync_policies() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kustomizations_are_built_with_kustomize() {
+    let e = setup(WorkloadOptions::default()).await;
+    write(
+        &e.repo_path,
+        "kustomize/base/kustomization.yaml",
+        "resources:\n- cm.yaml\n",
+    );
+    write(
+        &e.repo_path,
+        "kustomize/base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {a: b}\n",
+    );
+    write(
+        &e.repo_path,
+        "kustomize/overlays/sim/kustomization.yaml",
+        "resources:\n- ../../base\nnamePrefix: sim-\nlabels:\n- pairs:\n    env: sim\n",
+    );
+    write(
+        &e.repo_path,
+        "kustomize/broken/kustomization.yaml",
+        "resources:\n- missing.yaml\n",
+    );
+    git(&e.repo_path, &["add", "-A"]);
+    git(&e.repo_path, &["commit", "-q", "-m", "kustomize"]);
+    let server = e.env.spokes[0].url();
+    let apps = create_app(
+        &e.hub,
+        application("kz", &server, "kustomize/overlays/sim", "main", true),
+    )
+    .await;
+    let app = wait_app(&apps, "kz", "Synced and Healthy", synced_healthy).await;
+    assert_eq!(app["status"]["sourceType"], "Kustomize");
+    let cm = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(e.spoke.clone(), "web")
+        .get("sim-settings")
+        .await
+        .unwrap();
+    assert_eq!(cm.metadata.labels.unwrap()["env"], "sim");
+    let apps = create_app(
+        &e.hub,
+        application("kz-broken", &server, "kustomize/broken", "main", false),
+    )
+    .await;
+    let app = wait_app(&apps, "kz-broken", "a ComparisonError", |a| {
+        a.pointer("/status/conditions/0/type") == Some(&json!("ComparisonError"))
+    })
+    .await;
+    let msg = app["status"]["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = `kustomize build kustomize/broken` failed exit status 1: "),
+        "{msg}"
+    );
+    assert!(msg.contains("missing.yaml"), "{msg}");
+}

@@ -267,11 +267,12 @@ impl Shared {
         &self,
         app: &Value,
         dest: &(Cluster, Client),
-    ) -> Result<(Vec<String>, Vec<Value>), String> {
+    ) -> Result<(Vec<String>, Vec<Value>, Vec<&'static str>), String> {
         let srcs = sources(app);
         let n = srcs.len();
         let mut revisions = Vec::new();
         let mut objects = Vec::new();
+        let mut types = Vec::new();
         for (i, src) in srcs.iter().enumerate() {
             let wrap = |e: String| format!("failed to generate manifest for source {} of {n}: {e}", i + 1);
             let url = src
@@ -288,11 +289,16 @@ impl Shared {
                         .to_string(),
                 );
                 objects.extend(objs);
+                types.push("Helm");
                 continue;
             }
-            if src.get("kustomize").is_some() || src.get("helm").is_some() || src.get("plugin").is_some() {
+            let kustomize_options = src
+                .get("kustomize")
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty());
+            if kustomize_options || src.get("helm").is_some() || src.get("plugin").is_some() {
                 return Err(wrap(format!(
-                    "rpc error: code = Unknown desc = source {} of {url} uses kustomize, helm or a plugin, which the hubspoke sim does not render (it renders git directories of plain YAML/JSON manifests)",
+                    "rpc error: code = Unknown desc = source {} of {url} sets kustomize options, helm values or a plugin, which the hubspoke sim does not render (it renders git directories of plain YAML/JSON manifests and kustomizations as they are)",
                     i + 1
                 )));
             }
@@ -317,7 +323,7 @@ impl Shared {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            let (sha, files) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let (sha, files, kind) = tokio::task::spawn_blocking(move || -> Result<_, String> {
                 let sha = repos.resolve(&url, &rev).map_err(|e| {
                     if e.starts_with("unable to resolve") {
                         format!("rpc error: code = Internal desc = unable to resolve git revision {rev}: {e}")
@@ -328,7 +334,12 @@ impl Shared {
                 let files = repos
                     .files(&url, &sha, &path, recurse)
                     .map_err(|e| format!("rpc error: code = Unknown desc = {e}"))?;
-                Ok((sha, files))
+                if files.iter().any(|f| is_kustomization(&f.path)) {
+                    let built = kustomize_build(&repos, &url, &sha, &path)
+                        .map_err(|e| format!("rpc error: code = Unknown desc = {e}"))?;
+                    return Ok((sha, vec![built], "Kustomize"));
+                }
+                Ok((sha, files, "Directory"))
             })
             .await
             .map_err(|e| wrap(e.to_string()))?
@@ -337,8 +348,9 @@ impl Shared {
                 .map_err(|e| wrap(format!("rpc error: code = Unknown desc = {e}")))?;
             revisions.push(sha);
             objects.extend(objs);
+            types.push(kind);
         }
-        Ok((revisions, objects))
+        Ok((revisions, objects, types))
     }
 
     /// "Renders" the charts the sim knows by running their stand-in on the destination:
@@ -560,6 +572,63 @@ impl Shared {
             extra,
         })
     }
+}
+
+fn is_kustomization(path: &str) -> bool {
+    matches!(path, "kustomization.yaml" | "kustomization.yml" | "Kustomization")
+}
+
+/// Builds a kustomization as Argo CD's repo server does, with kustomize (the one built into
+/// kubectl): the commit is written to a scratch directory (bases may live elsewhere in the
+/// repository) and `kubectl kustomize <path>` renders it.
+fn kustomize_build(
+    repos: &super::repo::Repositories,
+    url: &str,
+    sha: &str,
+    path: &str,
+) -> Result<super::repo::SourceFile, String> {
+    let (_, files) = repos.tree(url, sha)?;
+    let dir = std::env::temp_dir().join(format!(
+        "hubspoke-kustomize-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    let cleanup = |r: Result<super::repo::SourceFile, String>| {
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    };
+    for f in &files {
+        let p = dir.join(&f.path);
+        if let Some(parent) = p.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            return cleanup(Err(format!("writing the checkout: {e}")));
+        }
+        if let Err(e) = std::fs::write(&p, &f.content) {
+            return cleanup(Err(format!("writing the checkout: {e}")));
+        }
+    }
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir.join(path.trim_matches('/')))
+        .output();
+    let result = match out {
+        Err(e) => Err(format!(
+            "`kustomize build {path}` failed: kubectl, whose kustomize the sim uses, could not run: {e}"
+        )),
+        Ok(o) if !o.status.success() => Err(format!(
+            "`kustomize build {path}` failed exit status {}: {}",
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr)
+                .trim()
+                .replace(&dir.display().to_string(), "")
+        )),
+        Ok(o) => Ok(super::repo::SourceFile {
+            path: "kustomize-build.yaml".into(),
+            content: o.stdout,
+        }),
+    };
+    cleanup(result)
 }
 
 fn dyn_api(client: &Client, ar: &ApiResource, namespaced: bool, ns: &str) -> Api<DynamicObject> {
@@ -1179,7 +1248,12 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
                 "ComparisonError",
                 &format!("Failed to load target state: {msg}"),
             )),
-            Ok((revisions, objects)) => {
+            Ok((revisions, objects, types)) => {
+                if multi_source(&app) {
+                    status["sourceTypes"] = json!(types);
+                } else {
+                    status["sourceType"] = json!(types.first().copied().unwrap_or("Directory"));
+                }
                 match shared.compare(&app, client, objects, revisions, tracking).await {
                     Err(msg) => conditions.push(condition("ComparisonError", &msg)),
                     Ok(c) => comparison = Some(c),

@@ -801,6 +801,30 @@ async fn create_appset(hub: &Client, set: Value) -> Api<DynamicObject> {
     sets
 }
 
+/// Waits until the hub's Applications are exactly `want`; on timeout shows what the
+/// ApplicationSet `set` reported.
+async fn wait_app_names(hub: &Client, set: &str, want: &[&str]) {
+    let sets: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("ApplicationSet", "applicationsets"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let names = app_names(hub).await;
+        if names == want {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let status = sets
+                .get_opt(set)
+                .await
+                .ok()
+                .flatten()
+                .map(|s| s.data["status"].clone());
+            panic!("Applications {names:?}, want {want:?}; ApplicationSet {set} status: {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn app_names(hub: &Client) -> Vec<String> {
     let apps: Api<DynamicObject> =
         Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
@@ -839,15 +863,7 @@ async fn a_cluster_generator_deploys_to_the_selected_spokes_only() {
         },
     }))
     .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while app_names(&hub).await != ["tenant-web-spoke-a", "tenant-web-spoke-b"] {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "apps: {:?}",
-            app_names(&hub).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_app_names(&hub, "web", &["tenant-web-spoke-a", "tenant-web-spoke-b"]).await;
     let apps: Api<DynamicObject> =
         Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
     for (name, tier, spoke) in [
@@ -967,16 +983,12 @@ async fn git_files_and_list_generators_in_fasttemplate_mode_with_a_template_patc
         },
     }))
     .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while app_names(&hub).await != ["tenant-web-spoke-a.yaml", "tenant-web-spoke-c.yaml"] {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "apps: {:?}; set status: {}",
-            app_names(&hub).await,
-            sets.get("tenants").await.unwrap().data["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_app_names(
+        &hub,
+        "tenants",
+        &["tenant-web-spoke-a.yaml", "tenant-web-spoke-c.yaml"],
+    )
+    .await;
     let apps: Api<DynamicObject> =
         Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
     let app = serde_json::to_value(apps.get("tenant-web-spoke-a.yaml").await.unwrap()).unwrap();
@@ -1041,16 +1053,7 @@ async fn git_files_and_list_generators_in_fasttemplate_mode_with_a_template_patc
     )
     .await
     .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while app_names(&hub).await != ["tenant-web-spoke-a", "tenant-web-spoke-c"] {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "apps: {:?}; set status: {}",
-            app_names(&hub).await,
-            sets.get("tenants-go").await.unwrap().data["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_app_names(&hub, "tenants-go", &["tenant-web-spoke-a", "tenant-web-spoke-c"]).await;
     let app = wait_app(&apps, "tenant-web-spoke-a", "Synced and Healthy", synced_healthy).await;
     assert_eq!(app["spec"]["syncPolicy"]["automated"], json!({"prune": true}));
     assert_eq!(app["spec"]["destination"]["name"], "spoke-a");
@@ -1354,16 +1357,7 @@ async fn git_directories_merge_expressions_and_sync_policies() {
         })
     };
     let sets = create_appset(&hub, set("dirs", "create-only", true)).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while app_names(&hub).await != ["web-spoke-a", "web-spoke-b-patched"] {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "apps: {:?}; {}",
-            app_names(&hub).await,
-            sets.get("dirs").await.unwrap().data["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_app_names(&hub, "dirs", &["web-spoke-a", "web-spoke-b-patched"]).await;
     let apps: Api<DynamicObject> =
         Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
     let app = serde_json::to_value(apps.get("web-spoke-a").await.unwrap()).unwrap();

@@ -1159,16 +1159,8 @@ fn merge_conditions(previous: Option<&Value>, mut new: Vec<Value>) -> Vec<Value>
 
 /// Reconciles one Application: the whole controller loop for it.
 pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, String> {
-    let name = app
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let ns = app
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = crate::meta::name(&app).to_string();
+    let ns = crate::meta::namespace(&app).to_string();
     let apps: Api<DynamicObject> = Api::namespaced_with(shared.hub.clone(), &ns, &super::applications());
     // the controller's cache can lag behind our own writes: work on what the server has, so
     // an operation that just finished is not run twice

@@ -463,16 +463,8 @@ fn condition(t: &str, status: &str, reason: &str, message: &str) -> Value {
 
 /// Reconciles one ApplicationSet.
 pub async fn reconcile(shared: Arc<Shared>, set: Value) -> Result<Duration, String> {
-    let ns = set
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let name = set
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let ns = crate::meta::namespace(&set).to_string();
+    let name = crate::meta::name(&set).to_string();
     let uid = set
         .pointer("/metadata/uid")
         .and_then(Value::as_str)

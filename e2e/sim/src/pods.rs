@@ -203,10 +203,8 @@ pub fn bind(state: &State, req: &Request, accept: &Accept, target: &Target) -> A
         .collect();
     conditions.push(scheduled);
     new["status"]["conditions"] = Value::Array(conditions);
-    let dry_run = req.query.dry_run()?;
-    if !dry_run {
-        let mut opts = crate::handlers::WriteOpts::internal("kube-scheduler");
-        opts.dry_run = dry_run;
+    if !req.query.dry_run()? {
+        let opts = crate::handlers::WriteOpts::internal("kube-scheduler");
         crate::handlers::finish_write(
             state,
             target,

@@ -238,6 +238,19 @@ async fn wait_app(apps: &Api<DynamicObject>, name: &str, what: &str, cond: impl 
     }
 }
 
+/// Polls `check` every 50 ms until it holds; fails with `what` after 20 s.
+async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn synced_healthy(app: &Value) -> bool {
     app.pointer("/status/sync/status") == Some(&json!("Synced"))
         && app.pointer("/status/health/status") == Some(&json!("Healthy"))
@@ -354,11 +367,10 @@ async fn an_application_deploys_to_a_registered_spoke_with_argo_cds_status() {
         )
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while deploys.get("web").await.unwrap().spec.unwrap().replicas != Some(2) {
-        assert!(tokio::time::Instant::now() < deadline, "drift was not healed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("drift was not healed", || async {
+        deploys.get("web").await.unwrap().spec.unwrap().replicas == Some(2)
+    })
+    .await;
 
     // a commit that drops the Service prunes it
     git(&e.repo_path, &["rm", "-q", "apps/web/service.yaml"]);
@@ -389,16 +401,11 @@ async fn an_application_deploys_to_a_registered_spoke_with_argo_cds_status() {
 
     // deleting the Application removes what it deployed (resources finalizer)
     apps.delete("web-spoke-a", &Default::default()).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while apps.get_opt("web-spoke-a").await.unwrap().is_some()
-        || deploys.get_opt("web").await.unwrap().is_some()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "deleting the app did not prune the spoke"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("deleting the app did not prune the spoke", || async {
+        apps.get_opt("web-spoke-a").await.unwrap().is_none()
+            && deploys.get_opt("web").await.unwrap().is_none()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,37 +506,28 @@ async fn feature_branches_bad_images_and_bad_specs_show_in_status() {
 
     // the clusters as Argo CD's API shows them: connected
     let api = e._standins.1.api_url();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let state = |list: &Value| -> Value {
+    let cluster = || async {
+        let list = http_get_json(&format!("{api}/api/v1/clusters")).await;
         list["items"]
             .as_array()
             .unwrap()
             .iter()
             .find(|c| c["server"] == server.as_str())
-            .map(|c| c["connectionState"].clone())
+            .cloned()
             .unwrap_or(Value::Null)
     };
-    loop {
-        let list = http_get_json(&format!("{api}/api/v1/clusters")).await;
-        if state(&list)["status"] == "Successful" {
-            let c = list["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["server"] == server.as_str())
-                .unwrap();
-            assert_eq!(c["name"], "spoke-a");
-            assert_eq!(c["info"]["connectionState"]["status"], "Successful");
-            assert!(c["serverVersion"].as_str().unwrap().starts_with("1."));
-            assert!(
-                c.pointer("/config/bearerToken").is_none(),
-                "no credentials in the API"
-            );
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never Successful: {list}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the spoke never showed as connected", || async {
+        cluster().await["connectionState"]["status"] == "Successful"
+    })
+    .await;
+    let c = cluster().await;
+    assert_eq!(c["name"], "spoke-a");
+    assert_eq!(c["info"]["connectionState"]["status"], "Successful");
+    assert!(c["serverVersion"].as_str().unwrap().starts_with("1."));
+    assert!(
+        c.pointer("/config/bearerToken").is_none(),
+        "no credentials in the API"
+    );
     // a revoked token: the comparison fails and sync and health become Unknown
     e.env.spokes[0].revoke_token(&e.spoke_token);
     let app = wait_app(&apps, "manual", "Unknown after the token was revoked", |a| {
@@ -544,20 +542,14 @@ async fn feature_branches_bad_images_and_bad_specs_show_in_status() {
         ))
     );
     // and the cluster's connection state says so
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let list = http_get_json(&format!("{api}/api/v1/clusters")).await;
-        let st = state(&list);
-        if st["status"] == "Failed" {
-            assert_eq!(
-                st["message"],
-                "Unable to connect to cluster: the server has asked for the client to provide credentials"
-            );
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never Failed: {list}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the spoke never showed as disconnected", || async {
+        cluster().await["connectionState"]["status"] == "Failed"
+    })
+    .await;
+    assert_eq!(
+        cluster().await["connectionState"]["message"],
+        "Unable to connect to cluster: the server has asked for the client to provide credentials"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -583,18 +575,16 @@ async fn a_kyverno_denial_on_the_spoke_fails_the_sync_with_the_webhook_text() {
         .create(&PostParams::default(), &serde_json::from_value(cpol).unwrap())
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while cpols
-        .get("disallow-latest-tag")
-        .await
-        .unwrap()
-        .data
-        .pointer("/status/conditions/0/status")
-        != Some(&json!("True"))
-    {
-        assert!(tokio::time::Instant::now() < deadline, "policy never Ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("policy never Ready", || async {
+        cpols
+            .get("disallow-latest-tag")
+            .await
+            .unwrap()
+            .data
+            .pointer("/status/conditions/0/status")
+            == Some(&json!("True"))
+    })
+    .await;
     write(
         &e.repo_path,
         "apps/web/deployment.yaml",
@@ -736,20 +726,15 @@ async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_
     apps.delete("system-kyverno-spoke-a", &Default::default())
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while apps.get_opt("system-kyverno-spoke-a").await.unwrap().is_some()
-        || webhooks
-            .get_opt("kyverno-resource-validating-webhook-cfg")
-            .await
-            .unwrap()
-            .is_some()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Kyverno was not uninstalled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("Kyverno was not uninstalled", || async {
+        apps.get_opt("system-kyverno-spoke-a").await.unwrap().is_none()
+            && webhooks
+                .get_opt("kyverno-resource-validating-webhook-cfg")
+                .await
+                .unwrap()
+                .is_none()
+    })
+    .await;
     assert!(
         Api::<Deployment>::namespaced(e.spoke.clone(), "kyverno")
             .get_opt("kyverno-admission-controller")
@@ -943,21 +928,15 @@ async fn a_cluster_generator_deploys_to_the_selected_spokes_only() {
         )
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while app_names(&hub).await != ["tenant-web-spoke-a"]
-        || Api::<Deployment>::namespaced(spokes[1].clone(), "web")
-            .get_opt("web")
-            .await
-            .unwrap()
-            .is_some()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "spoke-b was not pruned: {:?}",
-            app_names(&hub).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("spoke-b's Application and workload were not removed", || async {
+        app_names(&hub).await == ["tenant-web-spoke-a"]
+            && Api::<Deployment>::namespaced(spokes[1].clone(), "web")
+                .get_opt("web")
+                .await
+                .unwrap()
+                .is_none()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1025,26 +1004,32 @@ async fn git_files_and_list_generators_in_fasttemplate_mode_with_a_template_patc
         },
     }))
     .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let set = serde_json::to_value(sets.get("tenants-go").await.unwrap()).unwrap();
-        if set.pointer("/status/conditions/0").is_some() {
-            // a function the templates do not know: the set says so
-            assert_eq!(set["status"]["conditions"][0]["type"], "ErrorOccurred");
-            assert_eq!(set["status"]["conditions"][0]["status"], "True");
-            assert_eq!(
-                set["status"]["conditions"][0]["reason"],
-                "RenderTemplateParamsError"
-            );
-            assert_eq!(
-                set["status"]["conditions"][0]["message"],
-                "function \"chomp\" not defined"
-            );
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no status");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the ApplicationSet wrote no status", || async {
+        sets.get("tenants-go")
+            .await
+            .unwrap()
+            .data
+            .pointer("/status/conditions/0")
+            .is_some()
+    })
+    .await;
+    // a function the templates do not know: the set says so
+    let set = serde_json::to_value(sets.get("tenants-go").await.unwrap()).unwrap();
+    let c = &set["status"]["conditions"][0];
+    assert_eq!(
+        (
+            c["type"].as_str(),
+            c["status"].as_str(),
+            c["reason"].as_str(),
+            c["message"].as_str()
+        ),
+        (
+            Some("ErrorOccurred"),
+            Some("True"),
+            Some("RenderTemplateParamsError"),
+            Some("function \"chomp\" not defined")
+        )
+    );
     // fixed: the patched app (replicas 2: spoke-a) syncs itself, the other does not
     sets.patch(
         "tenants-go",
@@ -1227,14 +1212,10 @@ async fn presync_and_postsync_hooks_run_around_the_sync() {
     // HookSucceeded removed the PostSync Job; the PreSync one stays until the next sync
     let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(e.spoke.clone(), "web");
     assert!(jobs.get_opt("migrate").await.unwrap().is_some());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while jobs.get_opt("smoke").await.unwrap().is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the PostSync hook was not deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the PostSync hook was not deleted", || async {
+        jobs.get_opt("smoke").await.unwrap().is_none()
+    })
+    .await;
 }
 
 /// GET over plain HTTP/1.1 and parse the JSON body.
@@ -1389,18 +1370,10 @@ async fn git_directories_merge_expressions_and_sync_policies() {
     )
     .await
     .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let app = serde_json::to_value(apps.get("web-spoke-a").await.unwrap()).unwrap();
-        if app["spec"]["source"]["targetRevision"] == "main" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the app was not taken back to the template"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the app was not taken back to the template", || async {
+        apps.get("web-spoke-a").await.unwrap().data["spec"]["source"]["targetRevision"] == "main"
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -165,21 +165,19 @@ fn multi_source(app: &Value) -> bool {
         .is_some_and(|s| !s.is_empty())
 }
 
-fn sync_options(app: &Value) -> Vec<String> {
-    let mut opts: Vec<String> = app
-        .pointer("/spec/syncPolicy/syncOptions")
+/// The strings of the array at `pointer` (none when it is absent).
+fn strings_at(v: &Value, pointer: &str) -> Vec<String> {
+    v.pointer(pointer)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|o| o.as_str().map(str::to_string))
-        .collect();
-    opts.extend(
-        app.pointer("/operation/sync/syncOptions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o.as_str().map(str::to_string)),
-    );
+        .collect()
+}
+
+fn sync_options(app: &Value) -> Vec<String> {
+    let mut opts = strings_at(app, "/spec/syncPolicy/syncOptions");
+    opts.extend(strings_at(app, "/operation/sync/syncOptions"));
     opts
 }
 
@@ -1308,12 +1306,8 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
             .all(|r| r["status"] == "Synced" || r["requiresPruning"] == true);
         let last = app.pointer("/status/operationState");
         let last_revs: Vec<String> = if multi_source(&app) {
-            last.and_then(|l| l.pointer("/syncResult/revisions"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.as_str().map(str::to_string))
-                .collect()
+            last.map(|l| strings_at(l, "/syncResult/revisions"))
+                .unwrap_or_default()
         } else {
             last.and_then(|l| l.pointer("/syncResult/revision"))
                 .and_then(Value::as_str)
@@ -1572,13 +1566,7 @@ async fn delete_app(
     app: &Value,
     tracking: Tracking,
 ) -> Result<Duration, String> {
-    let finalizers: Vec<String> = app
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f.as_str().map(str::to_string))
-        .collect();
+    let finalizers = strings_at(app, "/metadata/finalizers");
     let ours: Vec<&String> = finalizers
         .iter()
         .filter(|f| *f == FINALIZER || f.starts_with(&format!("{FINALIZER}/")))

@@ -51,7 +51,7 @@ impl fmt::Display for ClusterType {
 pub const CLOUD_VENDORS: [&str; 4] = ["aws", "azure", "google", "kind"];
 
 /// How Argo CD reaches the cluster: the cluster Secret's `server` and `config`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct ClusterAuthentication {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
@@ -67,7 +67,7 @@ impl ClusterAuthentication {
 }
 
 /// One cluster definition.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct ClusterDefinition {
     pub enabled: bool,
     pub cluster_name: String,

@@ -1,8 +1,21 @@
 //! hubspoke: end-to-end tests for Kubernetes hub/spoke platforms.
 //!
-//! The flow: [`definition`]s describe the clusters; a [`provider`] builds them and yields an
-//! [`environment::Environment`]; [`bootstrap`] installs Argo CD on the hub, registers the
-//! spokes and applies the platform at the [`revision`] under test.
+//! The flow: [`definition`]s describe the clusters; a [`providers`] builds them and yields
+//! an [`environment::Environment`]; [`bootstrap`] installs Argo CD on the hub, registers
+//! the spokes and applies the platform at the [`revision`] under test.
 
+pub mod bootstrap;
 pub mod definition;
+pub mod environment;
+pub mod error;
+pub mod kube_util;
+pub mod progress;
+pub mod providers;
+pub mod revision;
+pub mod tools;
+pub mod up;
+pub mod validate;
 pub mod yaml;
+
+pub use environment::{Cluster, Environment, ProviderKind, Role};
+pub use error::{Error, ErrorKind};

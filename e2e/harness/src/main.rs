@@ -5,24 +5,149 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use hubspoke::environment::{self, ProviderKind};
+use hubspoke::progress::Progress;
+use hubspoke::revision::RevisionChoice;
+use hubspoke::up::UpOptions;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  a check failed (the registration check)
+  2  usage error (bad flags)
+  3  invalid input (cluster definitions, config files, manifests)
+  4  the environment could not be built, reached or torn down
+     (missing or too old tools, cluster errors, timeouts)
+
+Logs: HUBSPOKE_LOG or RUST_LOG (e.g. RUST_LOG=hubspoke=debug). Progress is drawn on a
+terminal and written as timestamped lines otherwise (HUBSPOKE_PROGRESS=plain forces lines).";
+
 #[derive(Parser)]
 #[command(
     name = "hubspoke",
     version,
-    about = "End-to-end tests for Kubernetes hub/spoke platforms"
+    about = "End-to-end tests for Kubernetes hub/spoke platforms",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(clap::Args, Clone)]
+struct EnvArgs {
+    /// The environment: sim (embedded, in this process), kind, or existing clusters.
+    #[arg(long, value_enum, default_value_t = ProviderKind::Sim)]
+    env: ProviderKind,
+    /// Where the state files are (default: target/hubspoke/<env> of the workspace, or
+    /// $HUBSPOKE_STATE_DIR/<env>).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+impl EnvArgs {
+    fn dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| environment::state_dir(self.env))
+    }
+}
+
+// parsed once per process: the size of the largest variant does not matter
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
+    /// Build the environment, install Argo CD on the hub, register the spokes and apply the
+    /// bootstrap Application at the revision under test. With --env sim it keeps serving in
+    /// the foreground until SIGINT/SIGTERM (or `hubspoke down --env sim`).
+    #[command(after_help = EXIT_CODES)]
+    Up {
+        #[command(flatten)]
+        env: EnvArgs,
+        /// The release whose cluster definitions to build (holding clusters/*.yaml).
+        #[arg(long, value_name = "DIR", default_value = "release/hub-kind")]
+        release: PathBuf,
+        /// sim only: how many spokes (the definitions' spokes, cut or extended with copies).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(0..=500))]
+        spokes: Option<u16>,
+        /// The revision under test (default: the current branch of the checkout).
+        #[arg(long)]
+        revision: Option<String>,
+        /// Use HEAD's commit SHA instead of the branch name.
+        #[arg(long, conflicts_with = "revision")]
+        use_commit: bool,
+        /// The platform repository URL (default: the definitions' platform_repository).
+        #[arg(long, value_name = "URL")]
+        repository: Option<String>,
+        /// Keep what was built when a step fails (for debugging).
+        #[arg(long)]
+        keep: bool,
+        /// Reuse clusters that already exist.
+        #[arg(long)]
+        reuse: bool,
+        /// Register the spokes but do not apply the bootstrap Application.
+        #[arg(long)]
+        no_bootstrap: bool,
+        /// The repository path the registration probe deploys to each spoke.
+        #[arg(long, value_name = "PATH", default_value = hubspoke::bootstrap::DEFAULT_PROBE_PATH)]
+        probe_path: String,
+        /// The deadline of each wait, in seconds (default: 60 on sim, 600 otherwise).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// kind: the directory of kind cluster configs (<cluster>.yaml).
+        #[arg(long, value_name = "DIR", default_value = "kind")]
+        kind_configs: PathBuf,
+        /// existing: the kubeconfig holding the contexts (default: $KUBECONFIG, ~/.kube/config).
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<PathBuf>,
+        /// existing: the hub's context.
+        #[arg(long, value_name = "CONTEXT")]
+        hub_context: Option<String>,
+        /// existing: a spoke's context, NAME=CONTEXT (repeatable).
+        #[arg(long = "spoke", value_name = "NAME=CONTEXT")]
+        spoke_contexts: Vec<String>,
+        /// existing: a file naming the contexts instead of the flags.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["hub_context", "spoke_contexts"])]
+        existing_config: Option<PathBuf>,
+    },
+    /// Tear the environment down from its state files (sim: stop the serving process; kind:
+    /// delete the clusters; existing: remove what hubspoke registered).
+    #[command(after_help = EXIT_CODES)]
+    Down {
+        #[command(flatten)]
+        env: EnvArgs,
+        /// kind: the directory of kind cluster configs.
+        #[arg(long, value_name = "DIR", default_value = "kind")]
+        kind_configs: PathBuf,
+    },
+    /// Show the environment's clusters and the hub's Argo CD Applications.
+    #[command(after_help = EXIT_CODES)]
+    Status {
+        #[command(flatten)]
+        env: EnvArgs,
+        /// Print JSON instead of tables.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Check the cluster definitions of every release and the YAML under release/,
+    /// fixtures/ and kind/.
+    #[command(after_help = EXIT_CODES)]
+    Validate {
+        /// The repository root.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
+    },
     /// The embedded `sim` environment.
     Sim {
         #[command(subcommand)]
         command: SimCommand,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Table,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -52,39 +177,161 @@ enum SimCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HUBSPOKE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| "hubspoke=warn,hubspoke_sim=warn".into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HUBSPOKE_LOG")
-                .unwrap_or_else(|_| "hubspoke=info,hubspoke_sim=warn".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(4);
         }
     };
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Sim {
-                command:
-                    SimCommand::Serve {
-                        kubeconfig_dir,
-                        spokes,
-                        api_only,
-                        repos,
-                    },
-            } => serve(kubeconfig_dir, spokes as usize, api_only, repos).await,
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match rt.block_on(run(cli.command)) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.exit_code())
         }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
+    let progress = Progress::new();
+    match command {
+        Command::Up {
+            env,
+            release,
+            spokes,
+            revision,
+            use_commit,
+            repository,
+            keep,
+            reuse,
+            no_bootstrap,
+            probe_path,
+            timeout,
+            kind_configs,
+            kubeconfig,
+            hub_context,
+            spoke_contexts,
+            existing_config,
+        } => {
+            let cwd = std::env::current_dir().map_err(|e| hubspoke::Error::env(e.to_string()))?;
+            let mut opts = UpOptions::new(env.env, &cwd);
+            opts.release = release;
+            opts.state_dir = env.dir();
+            opts.spokes = spokes.map(usize::from);
+            opts.revision = RevisionChoice {
+                revision,
+                use_commit,
+                repository,
+            };
+            opts.keep = keep;
+            opts.reuse = reuse;
+            opts.bootstrap_application = !no_bootstrap;
+            opts.probe_path = probe_path;
+            if let Some(t) = timeout {
+                opts.timeout = std::time::Duration::from_secs(t);
+            }
+            opts.kind_config_dir = kind_configs;
+            if env.env == ProviderKind::Existing {
+                opts.existing = Some(match (existing_config, hub_context) {
+                    (Some(f), _) => hubspoke::providers::existing::ExistingConfig::read(&f)?,
+                    (None, Some(hub)) => hubspoke::providers::existing::ExistingConfig::from_flags(
+                        kubeconfig,
+                        &hub,
+                        &spoke_contexts,
+                    )?,
+                    (None, None) => {
+                        return Err(hubspoke::Error::input(
+                            "--env existing needs --hub-context (and --spoke NAME=CONTEXT for each spoke) or --existing-config FILE",
+                        ));
+                    }
+                });
+            }
+            let e = hubspoke::up::up(&opts, &progress).await?;
+            println!(
+                "environment {} is up; state in {}",
+                e.provider,
+                e.state_dir.display()
+            );
+            for c in e.clusters() {
+                println!(
+                    "  {:<10} {:<6} {}",
+                    c.name,
+                    c.role.as_str(),
+                    c.kubeconfig.display()
+                );
+            }
+            println!("  all contexts: {}", e.state_dir.join("kubeconfig").display());
+            if e.provider == ProviderKind::Sim {
+                println!("serving until SIGINT/SIGTERM or `hubspoke down --env sim`");
+                wait_for_signal()
+                    .await
+                    .map_err(|err| hubspoke::Error::env(err.to_string()))?;
+                eprintln!("shutting down");
+                let _ = hubspoke::providers::remove_state(&e.state(None), &e.state_dir);
+                drop(e);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Down { env, kind_configs } => {
+            hubspoke::up::down(env.env, &env.dir(), &kind_configs, &progress).await?;
+            println!("environment {} is down", env.env);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { env, output } => {
+            let status = hubspoke::up::status(env.env, &env.dir()).await?;
+            match output {
+                Output::Table => print!("{}", status.table()),
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).map_err(|e| hubspoke::Error::env(e.to_string()))?
+                ),
+            }
+            Ok(if status.clusters.iter().all(|c| c.reachable) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(4)
+            })
+        }
+        Command::Validate { root } => {
+            let report = hubspoke::validate::validate(&root);
+            if report.errors.is_empty() {
+                println!(
+                    "ok: {} release(s), {} YAML file(s)",
+                    report.releases.len(),
+                    report.files
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for e in &report.errors {
+                    eprintln!("{e}");
+                }
+                Err(hubspoke::Error::input(format!(
+                    "{} problem(s) in {} YAML file(s)",
+                    report.errors.len(),
+                    report.files
+                )))
+            }
+        }
+        Command::Sim {
+            command:
+                SimCommand::Serve {
+                    kubeconfig_dir,
+                    spokes,
+                    api_only,
+                    repos,
+                },
+        } => serve(kubeconfig_dir, spokes as usize, api_only, repos)
+            .await
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| hubspoke::Error::env(format!("{e:#}"))),
     }
 }
 

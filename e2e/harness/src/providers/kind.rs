@@ -1,0 +1,359 @@
+//! The `kind` provider: one kind cluster per member (configs from `kind/<name>.yaml`),
+//! created concurrently, reused with `--reuse`; the hub reaches spokes at their internal
+//! address on the shared `kind` Docker network (`kind get kubeconfig --internal`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::environment::{
+    Cluster, Environment, IN_CLUSTER, ProviderKind, Role, State, role_of, write_private,
+};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::providers::{Provider, UpPlan, remove_state};
+use crate::tools::{self, DOCKER, HELM, KIND};
+
+pub struct KindProvider {
+    /// Where the kind configs are (`<dir>/<cluster>.yaml`).
+    pub config_dir: PathBuf,
+    /// How long to wait for nodes to become Ready.
+    pub node_timeout: Duration,
+}
+
+impl KindProvider {
+    pub fn new(config_dir: impl Into<PathBuf>) -> Self {
+        KindProvider {
+            config_dir: config_dir.into(),
+            node_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// kind's context name for a cluster.
+pub fn context_name(cluster: &str) -> String {
+    format!("kind-{cluster}")
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// The clusters kind knows (`kind get clusters`; "No kind clusters found." is on stderr).
+async fn existing_clusters() -> Result<Vec<String>> {
+    let out = tools::run("kind", &args(&["get", "clusters"])).await?;
+    if !out.success {
+        return Err(Error::env(format!(
+            "`kind get clusters` failed: {}",
+            out.stderr.trim()
+        )));
+    }
+    Ok(out
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+async fn create(name: &str, config: &Path, kubeconfig: &Path) -> Result<()> {
+    let out = tools::run(
+        "kind",
+        &[
+            "create".to_string(),
+            "cluster".into(),
+            "--name".into(),
+            name.into(),
+            "--config".into(),
+            config.to_string_lossy().into_owned(),
+            "--kubeconfig".into(),
+            kubeconfig.to_string_lossy().into_owned(),
+        ],
+    )
+    .await?;
+    if out.success {
+        return Ok(());
+    }
+    let stderr = out.stderr.trim();
+    if stderr.contains("already exist for a cluster with the name") {
+        return Err(Error::env(format!(
+            "kind cluster {name} already exists ({stderr}); pass --reuse to use it, or delete it first with `hubspoke down --env kind`"
+        )));
+    }
+    Err(Error::env(format!(
+        "`kind create cluster --name {name}` failed: {stderr}"
+    )))
+}
+
+async fn get_kubeconfig(name: &str, internal: bool) -> Result<String> {
+    let mut a = args(&["get", "kubeconfig", "--name", name]);
+    if internal {
+        a.push("--internal".into());
+    }
+    let out = tools::run("kind", &a).await?;
+    if !out.success {
+        return Err(Error::env(format!(
+            "`kind {}` failed: {}",
+            a.join(" "),
+            out.stderr.trim()
+        )));
+    }
+    Ok(out.stdout)
+}
+
+/// The server and CA (PEM) of the only cluster in a kubeconfig.
+pub fn server_and_ca(kubeconfig: &str) -> std::result::Result<(String, Option<String>), String> {
+    let kc =
+        kube::config::Kubeconfig::from_yaml(kubeconfig).map_err(|e| format!("invalid kubeconfig: {e}"))?;
+    let cluster = kc
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.clone())
+        .ok_or("the kubeconfig has no cluster")?;
+    let server = cluster.server.ok_or("the kubeconfig's cluster has no server")?;
+    let ca = match cluster.certificate_authority_data {
+        Some(b64) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|e| format!("certificate-authority-data is not base64: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok((server, ca))
+}
+
+/// Waits, watching, until the cluster has nodes and every one is Ready.
+pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Duration) -> Result<usize> {
+    use futures::StreamExt;
+    let api: Api<Node> = Api::all(client);
+    let (reader, writer) = kube::runtime::reflector::store();
+    let stream = kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
+        .applied_objects()
+        .boxed();
+    let ready = |n: &Node| {
+        n.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    let all_ready = || {
+        let nodes = reader.state();
+        (!nodes.is_empty() && nodes.iter().all(|n| ready(n))).then_some(nodes.len())
+    };
+    let mut stream = stream;
+    let watching = async {
+        loop {
+            if let Some(n) = all_ready() {
+                return Ok(n);
+            }
+            match stream.next().await {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("watching nodes failed: {e}")),
+                None => return Err("the node watch ended".to_string()),
+            }
+        }
+    };
+    match tokio::time::timeout(within, watching).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(Error::env(format!("cluster {cluster}: {e}"))),
+        Err(_) => {
+            let nodes = reader.state();
+            let not_ready: Vec<String> = nodes
+                .iter()
+                .filter(|n| !ready(n))
+                .map(|n| n.metadata.name.clone().unwrap_or_default())
+                .collect();
+            Err(Error::env(format!(
+                "cluster {cluster}: nodes not Ready after {}s: {}",
+                within.as_secs(),
+                if nodes.is_empty() {
+                    "no node has registered".to_string()
+                } else {
+                    format!(
+                        "{} of {} not Ready ({})",
+                        not_ready.len(),
+                        nodes.len(),
+                        not_ready.join(", ")
+                    )
+                }
+            )))
+        }
+    }
+}
+
+impl KindProvider {
+    async fn up_one(
+        &self,
+        plan: &UpPlan,
+        def: &crate::definition::ClusterDefinition,
+        exists: bool,
+    ) -> Result<Cluster> {
+        let name = &def.cluster_name;
+        let kubeconfig = plan.state_dir.join(format!("{name}.kubeconfig"));
+        if !exists {
+            let config = self.config_dir.join(format!("{name}.yaml"));
+            if !config.is_file() {
+                return Err(Error::input(format!(
+                    "{}: no kind config for cluster {name}; add one (kind: Cluster, apiVersion: kind.x-k8s.io/v1alpha4) beside the others",
+                    config.display()
+                )));
+            }
+            create(name, &config, &kubeconfig).await?;
+        }
+        // the kubeconfig from here, and the server the hub's pods reach the cluster at
+        let external = get_kubeconfig(name, false).await?;
+        write_private(&kubeconfig, external.as_bytes())
+            .map_err(|e| Error::env(format!("writing {}: {e}", kubeconfig.display())))?;
+        let internal = get_kubeconfig(name, true).await?;
+        let (server, ca) = server_and_ca(&internal)
+            .map_err(|e| Error::env(format!("`kind get kubeconfig --internal --name {name}`: {e}")))?;
+        let context = context_name(name);
+        let client = crate::kube_util::client_from_kubeconfig(&kubeconfig, Some(&context))
+            .await
+            .map_err(|e| Error::env(format!("cluster {name}: {}: {e}", kubeconfig.display())))?;
+        wait_nodes_ready(client.clone(), name, self.node_timeout).await?;
+        let role = role_of(def).unwrap_or(Role::Spoke);
+        Ok(Cluster {
+            name: name.clone(),
+            role,
+            definition: def.clone(),
+            client,
+            kubeconfig,
+            context,
+            server_from_hub: if role == Role::Hub {
+                IN_CLUSTER.into()
+            } else {
+                server
+            },
+            ca_pem: if role == Role::Hub { None } else { ca },
+        })
+    }
+}
+
+impl Provider for KindProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Kind
+    }
+
+    async fn up(&self, plan: &UpPlan, progress: &Progress) -> Result<Environment> {
+        let step = progress.step("preflight: kind, docker, helm");
+        match tools::preflight(&[KIND, DOCKER, HELM]).await {
+            Ok(found) => step.done(
+                &found
+                    .iter()
+                    .map(|(n, v)| format!("{n} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            Err(e) => {
+                step.fail("tools missing or too old");
+                return Err(e);
+            }
+        }
+        std::fs::create_dir_all(&plan.state_dir).map_err(|e| {
+            Error::env(format!(
+                "cannot create the state directory {}: {e}",
+                plan.state_dir.display()
+            ))
+        })?;
+        let existing = existing_clusters().await?;
+        let members = plan.members();
+        let taken: Vec<&str> = members
+            .iter()
+            .map(|d| d.cluster_name.as_str())
+            .filter(|n| existing.iter().any(|e| e == n))
+            .collect();
+        if !taken.is_empty() && !plan.reuse {
+            return Err(Error::env(format!(
+                "kind cluster(s) {} already exist; pass --reuse to use them, or delete them first with `hubspoke down --env kind`",
+                taken.join(", ")
+            )));
+        }
+        let step = progress.step(format!(
+            "creating kind clusters {} (concurrently{})",
+            members
+                .iter()
+                .map(|d| d.cluster_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if taken.is_empty() {
+                String::new()
+            } else {
+                format!("; reusing {}", taken.join(", "))
+            }
+        ));
+        let results = futures::future::join_all(
+            members
+                .iter()
+                .map(|d| self.up_one(plan, d, taken.contains(&d.cluster_name.as_str()))),
+        )
+        .await;
+        let mut hub = None;
+        let mut spokes = Vec::new();
+        let mut failures = Vec::new();
+        for r in results {
+            match r {
+                Ok(c) if c.role == Role::Hub => hub = Some(c),
+                Ok(c) => spokes.push(c),
+                Err(e) => failures.push(e),
+            }
+        }
+        if let Some(first) = failures.first() {
+            step.fail("see below");
+            let kind = first.kind;
+            let msg = failures
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  ");
+            return Err(Error { kind, message: msg });
+        }
+        let Some(hub) = hub else {
+            return Err(Error::input("the definitions name no hub"));
+        };
+        step.done("nodes Ready");
+        let env = Environment {
+            provider: ProviderKind::Kind,
+            hub,
+            spokes,
+            state_dir: plan.state_dir.clone(),
+            release: plan.release.clone(),
+            revision: None,
+            runtime: Vec::new(),
+        };
+        Ok(env)
+    }
+
+    async fn down(&self, state: &State, dir: &Path, progress: &Progress) -> Result<()> {
+        let names: Vec<&str> = state.clusters.iter().map(|c| c.name.as_str()).collect();
+        let step = progress.step(format!("deleting kind clusters {}", names.join(", ")));
+        let results = futures::future::join_all(names.iter().map(|n| async move {
+            let out = tools::run("kind", &args(&["delete", "cluster", "--name", n])).await?;
+            if out.success {
+                Ok(())
+            } else {
+                Err(Error::env(format!(
+                    "`kind delete cluster --name {n}` failed: {}",
+                    out.stderr.trim()
+                )))
+            }
+        }))
+        .await;
+        let failures: Vec<String> = results
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| e.message))
+            .collect();
+        if !failures.is_empty() {
+            step.fail("see below");
+            return Err(Error::env(failures.join("\n  ")));
+        }
+        step.done("deleted");
+        remove_state(state, dir)
+    }
+}

@@ -1,0 +1,451 @@
+//! `hubspoke up`/`down`/`status` as library calls, so tests and the CLI do the same thing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::bootstrap::{self, BootstrapOptions, DEFAULT_PROBE_PATH};
+use crate::definition::{ClusterDefinition, Definitions};
+use crate::environment::{self, Environment, ProviderKind, State};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::providers::existing::{ExistingConfig, ExistingProvider};
+use crate::providers::kind::KindProvider;
+use crate::providers::sim::SimProvider;
+use crate::providers::{Provider, UpPlan};
+use crate::revision::{Revision, RevisionChoice};
+
+/// Everything `up` needs.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    pub env: ProviderKind,
+    /// The release directory (holding clusters/).
+    pub release: PathBuf,
+    pub state_dir: PathBuf,
+    pub revision: RevisionChoice,
+    /// Keep what was built when a later step fails.
+    pub keep: bool,
+    /// Reuse clusters that exist.
+    pub reuse: bool,
+    /// sim only: the number of spokes (the definitions' spokes, cut or extended by copies
+    /// of the last one).
+    pub spokes: Option<usize>,
+    pub probe_path: String,
+    pub timeout: Duration,
+    /// kind: where the kind configs are.
+    pub kind_config_dir: PathBuf,
+    /// existing: which contexts.
+    pub existing: Option<ExistingConfig>,
+    /// Apply the bootstrap Application.
+    pub bootstrap_application: bool,
+}
+
+impl UpOptions {
+    pub fn new(env: ProviderKind, root: &Path) -> Self {
+        UpOptions {
+            env,
+            release: root.join(env.default_release()),
+            state_dir: environment::state_dir(env),
+            revision: RevisionChoice::default(),
+            keep: false,
+            reuse: false,
+            spokes: None,
+            probe_path: DEFAULT_PROBE_PATH.into(),
+            timeout: Duration::from_secs(match env {
+                ProviderKind::Sim => 60,
+                _ => 600,
+            }),
+            kind_config_dir: root.join("kind"),
+            existing: None,
+            bootstrap_application: true,
+        }
+    }
+}
+
+/// The definitions `up` builds: for sim, `spokes` cuts the enabled spokes or extends them
+/// with copies of the last one (spoke-c, spoke-d, ...).
+pub fn plan_definitions(mut defs: Definitions, spokes: Option<usize>) -> Result<Definitions> {
+    let Some(n) = spokes else { return Ok(defs) };
+    let enabled: Vec<ClusterDefinition> = defs.spokes().cloned().collect();
+    let Some(template) = enabled.last().cloned() else {
+        return Err(Error::input(format!(
+            "--spokes {n}: {} defines no enabled spoke to copy; add one",
+            defs.dir.display()
+        )));
+    };
+    let mut keep: Vec<String> = enabled.iter().take(n).map(|d| d.cluster_name.clone()).collect();
+    let mut i = 0;
+    let mut extra = Vec::new();
+    while keep.len() < n {
+        let name = hubspoke_sim::spoke_name(i);
+        i += 1;
+        if defs.get(&name).is_some() || keep.contains(&name) {
+            continue;
+        }
+        let mut d = template.clone();
+        d.cluster_name = name.clone();
+        d.file = defs.dir.join(format!("{name}.yaml"));
+        keep.push(name);
+        extra.push(d);
+    }
+    defs.clusters.retain(|c| {
+        c.cluster_type != crate::definition::ClusterType::Spoke
+            || !c.enabled
+            || keep.contains(&c.cluster_name)
+    });
+    defs.clusters.extend(extra);
+    Ok(defs)
+}
+
+async fn provider_up(opts: &UpOptions, plan: &UpPlan, progress: &Progress) -> Result<Environment> {
+    match opts.env {
+        ProviderKind::Sim => SimProvider.up(plan, progress).await,
+        ProviderKind::Kind => KindProvider::new(&opts.kind_config_dir).up(plan, progress).await,
+        ProviderKind::Existing => {
+            let config = opts.existing.clone().ok_or_else(|| {
+                Error::input(
+                    "--env existing needs --hub-context and --spoke NAME=CONTEXT, or --existing-config FILE",
+                )
+            })?;
+            ExistingProvider { config }.up(plan, progress).await
+        }
+    }
+}
+
+/// Tears down an environment from its state, by its provider.
+pub async fn provider_down(
+    env: ProviderKind,
+    state: &State,
+    dir: &Path,
+    progress: &Progress,
+    kind_config_dir: &Path,
+) -> Result<()> {
+    match env {
+        ProviderKind::Sim => SimProvider.down(state, dir, progress).await,
+        ProviderKind::Kind => {
+            KindProvider::new(kind_config_dir)
+                .down(state, dir, progress)
+                .await
+        }
+        ProviderKind::Existing => {
+            ExistingProvider {
+                config: ExistingConfig::default(),
+            }
+            .down(state, dir, progress)
+            .await
+        }
+    }
+}
+
+/// Builds the environment, bootstraps it, writes its state. On failure, what was built is
+/// torn down unless `keep`.
+pub async fn up(opts: &UpOptions, progress: &Progress) -> Result<Environment> {
+    if opts.spokes.is_some() && opts.env != ProviderKind::Sim {
+        return Err(Error::input(format!(
+            "--spokes applies to sim only; the {} environment builds the spokes its definitions name",
+            opts.env
+        )));
+    }
+    let defs = Definitions::load(&opts.release)?;
+    let defs = plan_definitions(defs, opts.spokes)?;
+    let hub_def = defs.hub().clone();
+    let revision = Revision::choose(&opts.release, &hub_def.platform_repository, &opts.revision)
+        .map_err(Error::input)?;
+    if opts.env != ProviderKind::Sim
+        && let Some(warning) = revision.unpushed()
+    {
+        progress.note(&format!("warning: {warning}"));
+    }
+    progress.note(&format!(
+        "revision under test: {} at {}{}",
+        revision.repository,
+        revision.revision,
+        revision
+            .sha
+            .as_deref()
+            .map(|s| format!(" ({})", &s[..s.len().min(12)]))
+            .unwrap_or_default()
+    ));
+    if let Ok(state) = Environment::read_state(opts.env, &opts.state_dir) {
+        let running = state
+            .pid
+            .is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if opts.env == ProviderKind::Sim && running {
+            return Err(Error::env(format!(
+                "a sim environment is already up (process {}, {}); stop it with `hubspoke down --env sim`",
+                state.pid.unwrap_or_default(),
+                opts.state_dir.display()
+            )));
+        }
+        if opts.env == ProviderKind::Kind && !opts.reuse {
+            return Err(Error::env(format!(
+                "a kind environment is already up ({}); pass --reuse to use it, or `hubspoke down --env kind` first",
+                opts.state_dir.display()
+            )));
+        }
+    }
+    let plan = UpPlan {
+        definitions: defs,
+        release: opts.release.clone(),
+        state_dir: opts.state_dir.clone(),
+        reuse: opts.reuse,
+    };
+    let mut env = provider_up(opts, &plan, progress).await?;
+    let bopts = BootstrapOptions {
+        revision,
+        probe_path: opts.probe_path.clone(),
+        timeout: opts.timeout,
+        bootstrap_application: opts.bootstrap_application,
+    };
+    let pid = (opts.env == ProviderKind::Sim).then(std::process::id);
+    if let Err(e) = bootstrap::bootstrap(&mut env, &bopts, progress).await {
+        if opts.keep {
+            let _ = env.save(pid);
+            progress.note(&format!(
+                "keeping the environment (--keep); its state is in {}",
+                opts.state_dir.display()
+            ));
+        } else if opts.env != ProviderKind::Sim {
+            progress.note("tearing down what was built (pass --keep to keep it for debugging)");
+            let state = env.state(pid);
+            if let Err(down) =
+                provider_down(opts.env, &state, &opts.state_dir, progress, &opts.kind_config_dir).await
+            {
+                progress.note(&format!("teardown failed too: {down}"));
+            }
+        } else {
+            let _ = crate::providers::remove_state(&env.state(pid), &opts.state_dir);
+        }
+        return Err(e);
+    }
+    write_merged_kubeconfig(&env).map_err(|e| Error::env(format!("writing the merged kubeconfig: {e}")))?;
+    env.save(pid).map_err(|e| {
+        Error::env(format!(
+            "writing {}: {e}",
+            opts.state_dir.join("state.json").display()
+        ))
+    })?;
+    Ok(env)
+}
+
+/// `<state>/kubeconfig` with every cluster's context (current: the hub), 0600, for
+/// `kubectl --kubeconfig target/hubspoke/<env>/kubeconfig --context ...`.
+pub fn write_merged_kubeconfig(env: &Environment) -> std::io::Result<()> {
+    let (mut clusters, mut users, mut contexts) = (Vec::new(), Vec::new(), Vec::new());
+    for c in env.clusters() {
+        let Ok(kc) = kube::config::Kubeconfig::read_from(&c.kubeconfig) else {
+            continue;
+        };
+        let Some(ctx) = kc.contexts.iter().find(|x| x.name == c.context).cloned() else {
+            continue;
+        };
+        if let Some(inner) = &ctx.context {
+            clusters.extend(kc.clusters.iter().filter(|x| x.name == inner.cluster).cloned());
+            users.extend(
+                kc.auth_infos
+                    .iter()
+                    .filter(|x| Some(&x.name) == inner.user.as_ref())
+                    .cloned(),
+            );
+        }
+        contexts.push(ctx);
+    }
+    let merged = kube::config::Kubeconfig {
+        clusters,
+        auth_infos: users,
+        contexts,
+        current_context: Some(env.hub.context.clone()),
+        api_version: Some("v1".into()),
+        kind: Some("Config".into()),
+        ..Default::default()
+    };
+    let yaml = serde_saphyr::to_string(&merged).map_err(std::io::Error::other)?;
+    environment::write_private(&env.state_dir.join("kubeconfig"), yaml.as_bytes())
+}
+
+/// `hubspoke down`: tears down the environment recorded in `dir`.
+pub async fn down(env: ProviderKind, dir: &Path, kind_config_dir: &Path, progress: &Progress) -> Result<()> {
+    let state = Environment::read_state(env, dir)?;
+    provider_down(env, &state, dir, progress, kind_config_dir).await
+}
+
+/// One cluster in `hubspoke status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterStatus {
+    pub name: String,
+    pub role: &'static str,
+    pub server_from_hub: String,
+    pub context: String,
+    pub reachable: bool,
+    pub version: Option<String>,
+    pub error: Option<String>,
+}
+
+/// One Application in `hubspoke status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppStatus {
+    pub name: String,
+    pub destination: String,
+    pub sync: String,
+    pub health: String,
+    pub revision: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub env: ProviderKind,
+    pub state_dir: PathBuf,
+    pub revision: Option<Revision>,
+    pub clusters: Vec<ClusterStatus>,
+    pub applications: Vec<AppStatus>,
+}
+
+/// Reads the environment's state and asks every cluster and the hub's Argo CD.
+pub async fn status(env: ProviderKind, dir: &Path) -> Result<Status> {
+    let e = Environment::load(env, dir).await?;
+    let clusters = futures::future::join_all(e.clusters().map(|c| async move {
+        let v = tokio::time::timeout(Duration::from_secs(10), c.client.apiserver_version()).await;
+        let (reachable, version, error) = match v {
+            Ok(Ok(v)) => (true, Some(v.git_version), None),
+            Ok(Err(err)) => (false, None, Some(err.to_string())),
+            Err(_) => (false, None, Some("no answer within 10s".to_string())),
+        };
+        ClusterStatus {
+            name: c.name.clone(),
+            role: c.role.as_str(),
+            server_from_hub: c.server_from_hub.clone(),
+            context: c.context.clone(),
+            reachable,
+            version,
+            error,
+        }
+    }))
+    .await;
+    let mut applications = Vec::new();
+    if clusters.first().is_some_and(|c| c.reachable) {
+        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+            e.hub.client.clone(),
+            bootstrap::ARGOCD_NAMESPACE,
+            &kube::discovery::ApiResource {
+                group: "argoproj.io".into(),
+                version: "v1alpha1".into(),
+                api_version: "argoproj.io/v1alpha1".into(),
+                kind: "Application".into(),
+                plural: "applications".into(),
+            },
+        );
+        if let Ok(list) = api.list(&Default::default()).await {
+            for a in list {
+                let s = |p: &str| {
+                    a.data
+                        .pointer(p)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("-")
+                        .to_string()
+                };
+                let dest = a
+                    .data
+                    .pointer("/spec/destination/name")
+                    .or(a.data.pointer("/spec/destination/server"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("-")
+                    .to_string();
+                applications.push(AppStatus {
+                    name: a.metadata.name.clone().unwrap_or_default(),
+                    destination: dest,
+                    sync: s("/status/sync/status"),
+                    health: s("/status/health/status"),
+                    revision: s("/status/sync/revision"),
+                });
+            }
+        }
+    }
+    Ok(Status {
+        env,
+        state_dir: dir.to_path_buf(),
+        revision: e.revision.clone(),
+        clusters,
+        applications,
+    })
+}
+
+impl Status {
+    /// The table `hubspoke status` prints.
+    pub fn table(&self) -> String {
+        let mut out = format!("environment {} ({})\n", self.env, self.state_dir.display());
+        if let Some(r) = &self.revision {
+            out.push_str(&format!("revision    {} at {}\n", r.repository, r.revision));
+        }
+        out.push('\n');
+        let rows: Vec<[String; 5]> = self
+            .clusters
+            .iter()
+            .map(|c| {
+                [
+                    c.name.clone(),
+                    c.role.to_string(),
+                    if c.reachable {
+                        "Ready".into()
+                    } else {
+                        "Unreachable".into()
+                    },
+                    c.version
+                        .clone()
+                        .unwrap_or_else(|| c.error.clone().unwrap_or_default()),
+                    c.server_from_hub.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&render(
+            ["CLUSTER", "ROLE", "STATUS", "VERSION", "SERVER (FROM HUB)"],
+            &rows,
+        ));
+        out.push('\n');
+        if self.applications.is_empty() {
+            out.push_str("no Argo CD Applications on the hub\n");
+        } else {
+            let rows: Vec<[String; 5]> = self
+                .applications
+                .iter()
+                .map(|a| {
+                    [
+                        a.name.clone(),
+                        a.sync.clone(),
+                        a.health.clone(),
+                        a.revision.chars().take(12).collect(),
+                        a.destination.clone(),
+                    ]
+                })
+                .collect();
+            out.push_str(&render(
+                ["APPLICATION", "SYNC", "HEALTH", "REVISION", "DESTINATION"],
+                &rows,
+            ));
+        }
+        out
+    }
+}
+
+fn render<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == N {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        l.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}

@@ -89,8 +89,7 @@ where
         Err(_) => {
             let last = last.lock().unwrap_or_else(|p| p.into_inner()).clone();
             Err(format!(
-                "{what}: not done after {}s; last seen: {}",
-                within.as_secs(),
+                "{what}: not done after {within:?}; last seen: {}",
                 describe(last.as_ref())
             ))
         }

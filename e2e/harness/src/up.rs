@@ -99,7 +99,14 @@ pub fn plan_definitions(mut defs: Definitions, spokes: Option<usize>) -> Result<
 async fn provider_up(opts: &UpOptions, plan: &UpPlan, progress: &Progress) -> Result<Environment> {
     match opts.env {
         ProviderKind::Sim => SimProvider.up(plan, progress).await,
-        ProviderKind::Kind => KindProvider::new(&opts.kind_config_dir).up(plan, progress).await,
+        ProviderKind::Kind => {
+            KindProvider {
+                config_dir: opts.kind_config_dir.clone(),
+                node_timeout: opts.timeout,
+            }
+            .up(plan, progress)
+            .await
+        }
         ProviderKind::Existing => {
             let config = opts.existing.clone().ok_or_else(|| {
                 Error::input(

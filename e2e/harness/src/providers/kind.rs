@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 
 use crate::environment::{
     Cluster, Environment, IN_CLUSTER, ProviderKind, Role, State, role_of, write_private,
@@ -133,9 +133,8 @@ pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Durat
     use futures::StreamExt;
     let api: Api<Node> = Api::all(client);
     let (reader, writer) = kube::runtime::reflector::store();
-    let stream = kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
-        .applied_objects()
-        .boxed();
+    // every event counts, InitDone included: the store shows the initial list only then
+    let stream = kube::runtime::reflector(writer, watcher(api, watcher::Config::default())).boxed();
     let ready = |n: &Node| {
         n.status
             .as_ref()
@@ -170,8 +169,7 @@ pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Durat
                 .map(|n| n.metadata.name.clone().unwrap_or_default())
                 .collect();
             Err(Error::env(format!(
-                "cluster {cluster}: nodes not Ready after {}s: {}",
-                within.as_secs(),
+                "cluster {cluster}: nodes not Ready after {within:?}: {}",
                 if nodes.is_empty() {
                     "no node has registered".to_string()
                 } else {

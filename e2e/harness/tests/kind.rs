@@ -1,0 +1,398 @@
+//! The kind provider through its real boundary: `hubspoke up --env kind` runs with fake
+//! `kind`, `docker` and `helm` executables first on PATH (tests/fakes/) that record their
+//! arguments and answer as the real tools do. Each fake kind cluster is backed by an
+//! emulated API server this test runs (with the workload stand-in registering Ready nodes
+//! and the Argo CD stand-in playing what the helm chart installs).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use hubspoke_sim::SimCluster;
+use hubspoke_sim::standins::argocd::{ArgoCdOptions, ArgoCdStandIn, Repositories};
+use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn fakes() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes")
+}
+
+/// Emulated clusters standing behind the fake kind, and the files the fakes use.
+struct World {
+    dir: tempfile::TempDir,
+    _clusters: Vec<SimCluster>,
+    _standins: (Vec<WorkloadStandIn>, Option<ArgoCdStandIn>),
+}
+
+impl World {
+    async fn new(names: &[&str]) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfigs = dir.path().join("kind-state/kubeconfigs");
+        std::fs::create_dir_all(&kubeconfigs).unwrap();
+        std::fs::create_dir_all(dir.path().join("kind-configs")).unwrap();
+        let mut clusters = Vec::new();
+        let mut workloads = Vec::new();
+        let mut argocd = None;
+        for n in names {
+            let c = SimCluster::start(n).await.unwrap();
+            // kind names its contexts kind-<name>
+            let yaml = c
+                .kubeconfig_yaml()
+                .replace(&format!("sim-{n}"), &format!("kind-{n}"));
+            std::fs::write(kubeconfigs.join(format!("{n}.yaml")), yaml).unwrap();
+            std::fs::write(
+                dir.path().join(format!("kind-configs/{n}.yaml")),
+                "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n",
+            )
+            .unwrap();
+            let client = c.client().await.unwrap();
+            let opts = WorkloadOptions {
+                node_prefix: n.to_string(),
+                ..Default::default()
+            };
+            workloads.push(WorkloadStandIn::run(client.clone(), opts).await.unwrap());
+            if *n == "hub" {
+                let mut repos = Repositories::new();
+                repos.add_checkout(&repo_root()).unwrap();
+                repos.add("https://github.com/hubspoke/hubspoke.git", repo_root());
+                let opts = ArgoCdOptions {
+                    repositories: repos,
+                    ..Default::default()
+                };
+                argocd = Some(ArgoCdStandIn::install(client, opts).await.unwrap());
+            }
+            clusters.push(c);
+        }
+        World {
+            dir,
+            _clusters: clusters,
+            _standins: (workloads, argocd),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("fake.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Runs hubspoke with the fakes first on PATH (off the async runtime serving the
+    /// emulated clusters).
+    async fn hubspoke(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"));
+        let path = format!("{}:{}", fakes().display(), std::env::var("PATH").unwrap());
+        cmd.args(args)
+            .current_dir(repo_root())
+            .env("PATH", path)
+            .env("FAKE_LOG", self.path("fake.log"))
+            .env("FAKE_KIND_STATE", self.path("kind-state"))
+            .env("HUBSPOKE_PROGRESS", "plain");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn up_args(&self) -> Vec<String> {
+        vec![
+            "up".into(),
+            "--env".into(),
+            "kind".into(),
+            "--state-dir".into(),
+            self.path("state").display().to_string(),
+            "--kind-configs".into(),
+            self.path("kind-configs").display().to_string(),
+            "--timeout".into(),
+            "30".into(),
+        ]
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn times(log: &[String], mark: &str) -> Vec<f64> {
+    log.iter()
+        .filter(|l| l.starts_with(mark))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kind_up_creates_the_clusters_concurrently_bootstraps_and_down_deletes_them() {
+    let world = World::new(&["hub", "spoke-a", "spoke-b"]).await;
+    let args = world.up_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = world.hubspoke(&args, &[("FAKE_CREATE_SECONDS", "2")]).await;
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let log = world.log();
+
+    // preflight asked each tool its version
+    assert!(log.contains(&"kind version".to_string()), "{log:#?}");
+    assert!(log.contains(&"docker version --format {{.Server.Version}}".to_string()));
+    assert!(log.contains(&"helm version --short".to_string()));
+    // the three clusters were created concurrently: every creation started before the
+    // first one finished (each fake creation takes 2s)
+    let starts = times(&log, "create-start");
+    let ends = times(&log, "create-end");
+    assert_eq!((starts.len(), ends.len()), (3, 3), "{log:#?}");
+    let first_end = ends.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(
+        starts.iter().all(|s| *s < first_end),
+        "creations overlapped not: {log:#?}"
+    );
+    let state = world.path("state");
+    for n in ["hub", "spoke-a", "spoke-b"] {
+        let cfg = world.path(&format!("kind-configs/{n}.yaml"));
+        let kc = state.join(format!("{n}.kubeconfig"));
+        assert!(
+            log.contains(&format!(
+                "kind create cluster --name {n} --config {} --kubeconfig {}",
+                cfg.display(),
+                kc.display()
+            )),
+            "{log:#?}"
+        );
+        assert!(log.contains(&format!("kind get kubeconfig --name {n} --internal")));
+    }
+    // Argo CD by the pinned chart, with an explicit context
+    let helm: Vec<&String> = log.iter().filter(|l| l.starts_with("helm upgrade")).collect();
+    assert_eq!(
+        helm,
+        [&format!(
+            "helm upgrade --install argocd argo-cd --repo https://argoproj.github.io/argo-helm --version 9.1.4 --namespace argocd --create-namespace --kubeconfig {} --kube-context kind-hub --set configs.cm.application\\.resourceTrackingMethod=label",
+            state.join("hub.kubeconfig").display()
+        )]
+    );
+    // the hub reaches the spokes at their internal address
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
+    let clusters = s["clusters"].as_array().unwrap();
+    assert_eq!(clusters[0]["server_from_hub"], "https://kubernetes.default.svc");
+    for c in &clusters[1..] {
+        assert!(
+            c["server_from_hub"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://localhost:"),
+            "{c}"
+        );
+        assert_eq!(c["context"], format!("kind-{}", c["name"].as_str().unwrap()));
+    }
+    assert_eq!(s["provider"], "kind");
+
+    // status from the state alone
+    let out = world
+        .hubspoke(
+            &["status", "--env", "kind", "--state-dir", state.to_str().unwrap()],
+            &[],
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("spoke-b   spoke   Ready"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = world
+        .hubspoke(
+            &["down", "--env", "kind", "--state-dir", state.to_str().unwrap()],
+            &[],
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = world.log();
+    for n in ["hub", "spoke-a", "spoke-b"] {
+        assert!(
+            log.contains(&format!("kind delete cluster --name {n}")),
+            "{log:#?}"
+        );
+        assert!(!world.path(&format!("kind-state/clusters/{n}")).exists());
+    }
+    assert!(!state.join("state.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_kind_clusters_are_refused_without_reuse_and_reused_with_it() {
+    let world = World::new(&["hub", "spoke-a", "spoke-b"]).await;
+    std::fs::create_dir_all(world.path("kind-state/clusters")).unwrap();
+    std::fs::write(world.path("kind-state/clusters/hub"), "").unwrap();
+    let args = world.up_args();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = world.hubspoke(&args, &[]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).lines().last().unwrap(),
+        "error: kind cluster(s) hub already exist; pass --reuse to use them, or delete them first with `hubspoke down --env kind`"
+    );
+    assert!(!world.log().iter().any(|l| l.starts_with("kind create")));
+
+    args.push("--reuse");
+    let out = world.hubspoke(&args, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let creates: Vec<String> = world
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("create-start"))
+        .map(|l| l.split(' ').nth(1).unwrap().to_string())
+        .collect();
+    let mut creates = creates;
+    creates.sort();
+    assert_eq!(creates, ["spoke-a", "spoke-b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_helm_install_tears_the_clusters_down_unless_kept() {
+    let world = World::new(&["hub", "spoke-a", "spoke-b"]).await;
+    let args = world.up_args();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let fail = [(
+        "FAKE_HELM_FAIL",
+        "chart \"argo-cd\" version \"9.1.4\" not found in https://argoproj.github.io/argo-helm repository",
+    )];
+    let out = world.hubspoke(&args, &fail).await;
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("tearing down what was built (pass --keep to keep it for debugging)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        "error: helm could not install Argo CD on hub (context kind-hub): Error: INSTALLATION FAILED: chart \"argo-cd\" version \"9.1.4\" not found in https://argoproj.github.io/argo-helm repository"
+    );
+    assert!(
+        world
+            .log()
+            .contains(&"kind delete cluster --name spoke-b".to_string())
+    );
+    assert!(!world.path("state/state.json").exists());
+
+    args.push("--keep");
+    let out = world.hubspoke(&args, &fail).await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains("keeping the environment (--keep)"));
+    assert!(world.path("state/state.json").exists());
+    assert!(world.path("kind-state/clusters/hub").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_names_every_missing_or_old_tool_with_the_fix() {
+    let world = World::new(&[]).await;
+    // a PATH with docker and helm fakes but no kind
+    let only = world.path("bin");
+    std::fs::create_dir_all(&only).unwrap();
+    for t in ["docker", "helm"] {
+        std::os::unix::fs::symlink(fakes().join(t), only.join(t)).unwrap();
+    }
+    let args = world.up_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"));
+    cmd.args(&args)
+        .current_dir(repo_root())
+        .env("PATH", format!("{}:/usr/bin:/bin", only.display()))
+        .env("FAKE_LOG", world.path("fake.log"))
+        .env("FAKE_DOCKER_DOWN", "1")
+        .env("FAKE_HELM_VERSION", "v3.5.4+g1b5edb6");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = text(&out.stderr);
+    let tail: Vec<&str> = stderr
+        .lines()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "error: preflight failed:",
+            "  kind is not installed (not found on PATH); install kind v0.24.0 or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or: go install sigs.k8s.io/kind@latest)",
+            "  docker is installed but its daemon does not answer (Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?); start Docker",
+            "  helm 3.5.4 is too old (at least 3.8.0 is needed); install helm v3.8.0 or newer: https://helm.sh/docs/intro/install/",
+        ]
+    );
+
+    // an old kind is named with the version found
+    let out = world.hubspoke(&args, &[("FAKE_KIND_VERSION", "v0.17.0")]).await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr)
+            .contains("  kind 0.17.0 is too old (at least 0.24.0 is needed); install kind v0.24.0 or newer"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_nodes_says_which_are_not_ready() {
+    use k8s_openapi::api::core::v1::Node;
+    let c = SimCluster::start("lonely").await.unwrap();
+    let client = c.client().await.unwrap();
+    let err = hubspoke::providers::kind::wait_nodes_ready(
+        client.clone(),
+        "lonely",
+        std::time::Duration::from_millis(500),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "cluster lonely: nodes not Ready after 500ms: no node has registered"
+    );
+    let nodes: kube::Api<Node> = kube::Api::all(client.clone());
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "lonely-control-plane"}}))
+    .unwrap();
+    nodes.create(&Default::default(), &node).await.unwrap();
+    let err = hubspoke::providers::kind::wait_nodes_ready(
+        client.clone(),
+        "lonely",
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "cluster lonely: nodes not Ready after 1s: 1 of 1 not Ready (lonely-control-plane)"
+    );
+    // the kubelet reports Ready: the wait ends
+    let wait = tokio::spawn(hubspoke::providers::kind::wait_nodes_ready(
+        client.clone(),
+        "lonely",
+        std::time::Duration::from_secs(30),
+    ));
+    let status = serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "True",
+        "reason": "KubeletReady", "message": "kubelet is posting ready status"}]}});
+    nodes
+        .patch_status(
+            "lonely-control-plane",
+            &Default::default(),
+            &kube::api::Patch::Merge(status),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wait.await.unwrap().unwrap(), 1);
+}

@@ -239,7 +239,9 @@ pub fn parse_all(text: &str) -> Result<Vec<Node>, SyntaxError> {
     }
 }
 
-fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
+/// The position and the one-line message of a serde-saphyr error (without the source
+/// snippet and the repeated position its Display adds).
+pub fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
     let p = e
         .location()
         .map(|l| pos(&l))

@@ -57,15 +57,13 @@ impl ExistingConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::input(format!("{}: cannot read it: {e}", path.display())))?;
         serde_saphyr::from_str(&text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid").trim_start_matches("error: ");
+            let e = crate::yaml::syntax_error(&e);
             Error::input(format!(
-                "{}{at}: {first}; the file holds kubeconfig (optional), hub: {{context}} and spokes: {{<name>: {{context, server_from_hub}}}}",
-                path.display()
+                "{}:{}:{}: {}; the file holds kubeconfig (optional), hub: {{context}} and spokes: {{<name>: {{context, server_from_hub}}}}",
+                path.display(),
+                e.pos.line,
+                e.pos.column,
+                e.message
             ))
         })
     }

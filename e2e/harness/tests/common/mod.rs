@@ -1,0 +1,123 @@
+//! Emulated clusters standing behind fake kind/docker/helm executables (tests/fakes/).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use hubspoke_sim::SimCluster;
+use hubspoke_sim::standins::argocd::{ArgoCdOptions, ArgoCdStandIn, Repositories};
+use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn fakes() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes")
+}
+
+/// Emulated clusters standing behind the fake kind, and the files the fakes use.
+pub struct World {
+    dir: tempfile::TempDir,
+    pub clusters: Vec<SimCluster>,
+    _standins: (Vec<WorkloadStandIn>, Option<ArgoCdStandIn>),
+}
+
+impl World {
+    pub async fn new(names: &[&str]) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfigs = dir.path().join("kind-state/kubeconfigs");
+        std::fs::create_dir_all(&kubeconfigs).unwrap();
+        std::fs::create_dir_all(dir.path().join("kind-configs")).unwrap();
+        let mut clusters = Vec::new();
+        let mut workloads = Vec::new();
+        let mut argocd = None;
+        for n in names {
+            let c = SimCluster::start(n).await.unwrap();
+            // kind names its contexts kind-<name>
+            let yaml = c
+                .kubeconfig_yaml()
+                .replace(&format!("sim-{n}"), &format!("kind-{n}"));
+            std::fs::write(kubeconfigs.join(format!("{n}.yaml")), yaml).unwrap();
+            std::fs::write(
+                dir.path().join(format!("kind-configs/{n}.yaml")),
+                "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n",
+            )
+            .unwrap();
+            let client = c.client().await.unwrap();
+            let opts = WorkloadOptions {
+                node_prefix: n.to_string(),
+                ..Default::default()
+            };
+            workloads.push(WorkloadStandIn::run(client.clone(), opts).await.unwrap());
+            if *n == "hub" {
+                let mut repos = Repositories::new();
+                repos.add_checkout(&repo_root()).unwrap();
+                repos.add("https://github.com/hubspoke/hubspoke.git", repo_root());
+                let opts = ArgoCdOptions {
+                    repositories: repos,
+                    ..Default::default()
+                };
+                argocd = Some(ArgoCdStandIn::install(client, opts).await.unwrap());
+            }
+            clusters.push(c);
+        }
+        World {
+            dir,
+            clusters,
+            _standins: (workloads, argocd),
+        }
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("fake.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Runs hubspoke with the fakes first on PATH (off the async runtime serving the
+    /// emulated clusters).
+    pub async fn hubspoke(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"));
+        let path = format!("{}:{}", fakes().display(), std::env::var("PATH").unwrap());
+        cmd.args(args)
+            .current_dir(repo_root())
+            .env("PATH", path)
+            .env("FAKE_LOG", self.path("fake.log"))
+            .env("FAKE_KIND_STATE", self.path("kind-state"))
+            .env("HUBSPOKE_PROGRESS", "plain");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    pub fn up_args(&self) -> Vec<String> {
+        vec![
+            "up".into(),
+            "--env".into(),
+            "kind".into(),
+            "--state-dir".into(),
+            self.path("state").display().to_string(),
+            "--kind-configs".into(),
+            self.path("kind-configs").display().to_string(),
+            "--timeout".into(),
+            "30".into(),
+        ]
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

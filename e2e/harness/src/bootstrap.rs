@@ -681,7 +681,7 @@ async fn check_spoke(
         Ok(Ok(_)) => {}
         Ok(Err(kube::Error::Api(s))) if s.code == 401 => {
             return Err(format!(
-                "the token in the hub's Secret argocd/{name} is rejected by the spoke (401 Unauthorized: revoked, or the ServiceAccount was deleted); register it again with `hubspoke up --reuse`"
+                "the token in the hub's Secret argocd/{name} is rejected by the spoke (401 Unauthorized: revoked, or the ServiceAccount was deleted); register it again with `hubspoke up` (--reuse keeps the clusters)"
             ));
         }
         Ok(Err(e)) => return Err(format!("a request with the token in argocd/{name} failed: {e}")),

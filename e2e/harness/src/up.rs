@@ -152,6 +152,11 @@ pub async fn up(opts: &UpOptions, progress: &Progress) -> Result<Environment> {
             opts.env
         )));
     }
+    if opts.reuse && opts.env == ProviderKind::Sim {
+        return Err(Error::input(
+            "--reuse applies to kind and existing clusters; a sim environment lives only as long as the process serving it",
+        ));
+    }
     let defs = Definitions::load(&opts.release)?;
     let defs = plan_definitions(defs, opts.spokes)?;
     let hub_def = defs.hub().clone();

@@ -206,7 +206,7 @@ async fn a_revoked_token_fails_the_registration_check_naming_the_spoke() {
     assert_eq!(err.kind, hubspoke::ErrorKind::Check);
     assert_eq!(
         err.message,
-        "registration check failed:\n  spoke spoke-b: the token in the hub's Secret argocd/cluster-spoke-b is rejected by the spoke (401 Unauthorized: revoked, or the ServiceAccount was deleted); register it again with `hubspoke up --reuse`"
+        "registration check failed:\n  spoke spoke-b: the token in the hub's Secret argocd/cluster-spoke-b is rejected by the spoke (401 Unauthorized: revoked, or the ServiceAccount was deleted); register it again with `hubspoke up` (--reuse keeps the clusters)"
     );
     assert!(!err.message.contains(token));
 }

@@ -58,14 +58,16 @@ pub struct BootstrapOptions {
     pub bootstrap_application: bool,
 }
 
-fn applications() -> ApiResource {
-    ApiResource {
+/// The Applications in Argo CD's namespace on the hub.
+pub fn applications(hub: &kube::Client) -> Api<DynamicObject> {
+    let ar = ApiResource {
         group: "argoproj.io".into(),
         version: "v1alpha1".into(),
         api_version: "argoproj.io/v1alpha1".into(),
         kind: "Application".into(),
         plural: "applications".into(),
-    }
+    };
+    Api::namespaced_with(hub.clone(), ARGOCD_NAMESPACE, &ar)
 }
 
 fn kube_err(cluster: &str, what: &str) -> impl Fn(kube::Error) -> Error {
@@ -586,8 +588,7 @@ pub async fn bootstrap(
             "applying the bootstrap Application ({} at {})",
             env.hub.definition.platform_path, opts.revision.revision
         ));
-        let apps: Api<DynamicObject> =
-            Api::namespaced_with(hub.client.clone(), ARGOCD_NAMESPACE, &applications());
+        let apps = applications(&hub.client);
         apply(&apps, &bootstrap_application(&hub.definition, &opts.revision))
             .await
             .map_err(kube_err(&hub.name, "applying the bootstrap Application"))?;
@@ -721,8 +722,7 @@ async fn probe(
     spoke: &Cluster,
     opts: &BootstrapOptions,
 ) -> std::result::Result<(), String> {
-    let apps: Api<DynamicObject> =
-        Api::namespaced_with(env.hub.client.clone(), ARGOCD_NAMESPACE, &applications());
+    let apps = applications(&env.hub.client);
     let name = probe_name(&spoke.name);
     let app = json!({
         "apiVersion": "argoproj.io/v1alpha1",

@@ -283,80 +283,65 @@ impl Checker<'_> {
         }
     }
 
-    fn repository(&mut self, node: &Node, field: &str) -> Option<String> {
-        let url = self.string(node, field)?;
-        match repository_problem(&url) {
-            None => Some(url),
-            Some(problem) => {
-                self.error(
-                    node.pos,
-                    field,
-                    format!(
-                        "{url:?} is not a git repository URL: {problem}; use the HTTPS clone URL, e.g. https://github.com/org/platform.git"
-                    ),
-                );
+    /// A string field whose value `problem` judges; `message(value, problem)` says what is
+    /// wrong and the fix.
+    fn checked(
+        &mut self,
+        node: &Node,
+        field: &str,
+        problem: impl Fn(&str) -> Option<String>,
+        message: impl Fn(&str, &str) -> String,
+    ) -> Option<String> {
+        let v = self.string(node, field)?;
+        match problem(&v) {
+            None => Some(v),
+            Some(p) => {
+                self.error(node.pos, field, message(&v, &p));
                 None
             }
         }
+    }
+
+    fn repository(&mut self, node: &Node, field: &str) -> Option<String> {
+        self.checked(node, field, |v| repository_problem(v).map(String::from), |v, p| {
+            format!("{v:?} is not a git repository URL: {p}; use the HTTPS clone URL, e.g. https://github.com/org/platform.git")
+        })
     }
 
     fn revision(&mut self, node: &Node, field: &str) -> Option<String> {
-        let rev = self.string(node, field)?;
-        match revision_problem(&rev) {
-            None => Some(rev),
-            Some(problem) => {
-                self.error(
-                    node.pos,
-                    field,
-                    format!(
-                        "{rev:?} is not a git revision: {problem}; use a branch, tag or commit SHA, e.g. main"
-                    ),
-                );
-                None
-            }
-        }
+        self.checked(
+            node,
+            field,
+            |v| revision_problem(v).map(String::from),
+            |v, p| format!("{v:?} is not a git revision: {p}; use a branch, tag or commit SHA, e.g. main"),
+        )
     }
 
     fn path(&mut self, node: &Node, field: &str) -> Option<String> {
-        let p = self.string(node, field)?;
-        let problem = if p.starts_with('/') {
-            Some("it is absolute")
-        } else if p.split('/').any(|c| c == "..") {
-            Some("it leaves the repository (..)")
-        } else if p.contains(char::is_whitespace) {
-            Some("it contains whitespace")
-        } else {
-            None
-        };
-        match problem {
-            None => Some(p.trim_end_matches('/').to_string()),
-            Some(problem) => {
-                self.error(
-                    node.pos,
-                    field,
-                    format!(
-                        "{p:?} is not a path inside the repository: {problem}; use a relative path such as release/hub-kind"
-                    ),
-                );
+        let problem = |p: &str| {
+            if p.starts_with('/') {
+                Some("it is absolute".to_string())
+            } else if p.split('/').any(|c| c == "..") {
+                Some("it leaves the repository (..)".to_string())
+            } else if p.contains(char::is_whitespace) {
+                Some("it contains whitespace".to_string())
+            } else {
                 None
             }
-        }
+        };
+        self.checked(node, field, problem, |v, p| {
+            format!(
+                "{v:?} is not a path inside the repository: {p}; use a relative path such as release/hub-kind"
+            )
+        })
+        .map(|p| p.trim_end_matches('/').to_string())
     }
 
     /// A string that becomes a Kubernetes label value.
     fn label_value_field(&mut self, node: &Node, field: &str) -> Option<String> {
-        let v = self.string(node, field)?;
-        match label_value_problem(&v) {
-            None => Some(v),
-            Some(problem) => {
-                self.error(
-                    node.pos,
-                    field,
-                    format!("{v:?} cannot be a Kubernetes label value ({problem}), and the cluster Secret carries it as one; use letters, digits, '-', '_' or '.'"),
-                );
-                None
-            }
-        }
+        self.checked(node, field, label_value_problem, |v, p| {
+            format!("{v:?} cannot be a Kubernetes label value ({p}), and the cluster Secret carries it as one; use letters, digits, '-', '_' or '.'")
+        })
     }
 
     fn unknown_keys(&mut self, map: &[(yaml::Key, Node)], prefix: &str, known: &[&str]) {

@@ -173,6 +173,24 @@ pub enum LoadError {
 }
 
 impl Environment {
+    /// A freshly built environment (no revision yet: bootstrap sets it).
+    pub fn new(
+        provider: ProviderKind,
+        hub: Cluster,
+        spokes: Vec<Cluster>,
+        plan: &crate::providers::UpPlan,
+    ) -> Self {
+        Environment {
+            provider,
+            hub,
+            spokes,
+            state_dir: plan.state_dir.clone(),
+            release: plan.release.clone(),
+            revision: None,
+            runtime: Vec::new(),
+        }
+    }
+
     pub fn clusters(&self) -> impl Iterator<Item = &Cluster> {
         std::iter::once(&self.hub).chain(self.spokes.iter())
     }

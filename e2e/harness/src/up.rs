@@ -334,17 +334,7 @@ pub async fn status(env: ProviderKind, dir: &Path) -> Result<Status> {
     .await;
     let mut applications = Vec::new();
     if clusters.first().is_some_and(|c| c.reachable) {
-        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-            e.hub.client.clone(),
-            bootstrap::ARGOCD_NAMESPACE,
-            &kube::discovery::ApiResource {
-                group: "argoproj.io".into(),
-                version: "v1alpha1".into(),
-                api_version: "argoproj.io/v1alpha1".into(),
-                kind: "Application".into(),
-                plural: "applications".into(),
-            },
-        );
+        let api = bootstrap::applications(&e.hub.client);
         if let Ok(list) = api.list(&Default::default()).await {
             for a in list {
                 let s = |p: &str| {
@@ -412,7 +402,9 @@ impl Status {
             &rows,
         ));
         out.push('\n');
-        if self.applications.is_empty() {
+        if !self.clusters.first().is_some_and(|c| c.reachable) {
+            out.push_str("the hub does not answer: its Applications are unknown\n");
+        } else if self.applications.is_empty() {
             out.push_str("no Argo CD Applications on the hub\n");
         } else {
             let rows: Vec<[String; 5]> = self

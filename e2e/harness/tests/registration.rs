@@ -140,14 +140,7 @@ async fn spokes_are_registered_as_the_platform_chart_registers_them() {
     assert!(!names.contains(&"hubspoke-probe".to_string()), "{names:?}");
 
     // the bootstrap Application targets the revision under test
-    let apps: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        env.hub.client.clone(),
-        "argocd",
-        &kube::discovery::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
-            "applications",
-        ),
-    );
+    let apps = hubspoke::bootstrap::applications(&env.hub.client);
     let boot = apps.get("bootstrap").await.unwrap();
     assert_eq!(
         boot.data["spec"]["source"]["targetRevision"],

@@ -131,14 +131,7 @@ async fn sim_deploys_the_unpushed_feature_branch() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(env.revision.as_ref().unwrap().revision, "feature-x");
 
-    let apps: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-        env.hub.client.clone(),
-        "argocd",
-        &kube::discovery::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
-            "applications",
-        ),
-    );
+    let apps = hubspoke::bootstrap::applications(&env.hub.client);
     let synced = hubspoke::kube_util::wait_for(
         apps,
         "bootstrap",

@@ -230,15 +230,7 @@ impl Provider for ExistingProvider {
         step.done("every cluster answers");
         std::fs::create_dir_all(&plan.state_dir)
             .map_err(|e| Error::env(format!("cannot create {}: {e}", plan.state_dir.display())))?;
-        Ok(Environment {
-            provider: ProviderKind::Existing,
-            hub,
-            spokes,
-            state_dir: plan.state_dir.clone(),
-            release: plan.release.clone(),
-            revision: None,
-            runtime: Vec::new(),
-        })
+        Ok(Environment::new(ProviderKind::Existing, hub, spokes, plan))
     }
 
     async fn down(&self, state: &State, dir: &Path, progress: &Progress) -> Result<()> {
@@ -251,17 +243,7 @@ impl Provider for ExistingProvider {
         };
         let mut failures = Vec::new();
         let hub_secrets: Api<Secret> = Api::namespaced(env.hub.client.clone(), ARGOCD_NAMESPACE);
-        let apps: Api<kube::api::DynamicObject> = Api::namespaced_with(
-            env.hub.client.clone(),
-            ARGOCD_NAMESPACE,
-            &kube::discovery::ApiResource {
-                group: "argoproj.io".into(),
-                version: "v1alpha1".into(),
-                api_version: "argoproj.io/v1alpha1".into(),
-                kind: "Application".into(),
-                plural: "applications".into(),
-            },
-        );
+        let apps = crate::bootstrap::applications(&env.hub.client);
         if let Err(e) = gone(apps.delete("bootstrap", &dp).await.map(|_| ())) {
             failures.push(format!("hub: deleting the bootstrap Application: {e}"));
         }

@@ -316,16 +316,7 @@ impl Provider for KindProvider {
             return Err(Error::input("the definitions name no hub"));
         };
         step.done("nodes Ready");
-        let env = Environment {
-            provider: ProviderKind::Kind,
-            hub,
-            spokes,
-            state_dir: plan.state_dir.clone(),
-            release: plan.release.clone(),
-            revision: None,
-            runtime: Vec::new(),
-        };
-        Ok(env)
+        Ok(Environment::new(ProviderKind::Kind, hub, spokes, plan))
     }
 
     async fn down(&self, state: &State, dir: &Path, progress: &Progress) -> Result<()> {

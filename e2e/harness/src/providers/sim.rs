@@ -121,18 +121,12 @@ impl Provider for SimProvider {
                 .collect::<Vec<_>>()
                 .join(", "),
         );
-        Ok(Environment {
-            provider: ProviderKind::Sim,
-            hub,
-            spokes,
-            state_dir: plan.state_dir.clone(),
-            release: plan.release.clone(),
-            revision: None,
-            runtime: vec![Box::new(SimRuntime {
-                clusters,
-                _workloads: workloads,
-            })],
-        })
+        let mut env = Environment::new(ProviderKind::Sim, hub, spokes, plan);
+        env.runtime.push(Box::new(SimRuntime {
+            clusters,
+            _workloads: workloads,
+        }));
+        Ok(env)
     }
 
     /// Stops the `hubspoke up --env sim` process that serves the environment (SIGTERM),

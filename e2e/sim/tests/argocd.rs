@@ -1430,3 +1430,50 @@ async fn kustomizations_are_built_with_kustomize() {
     );
     assert!(msg.contains("missing.yaml"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matrix_renders_its_second_generator_with_the_firsts_parameters_and_selectors_filter() {
+    let (_env, hub, _spokes, repo, _w, _argo) = three_spokes().await;
+    // spoke-b gets a workload file too, which the git generator's selector filters out
+    write(
+        repo.path(),
+        "workloads/applications/web/spoke-b.yaml",
+        "replicas: 3\nimage: nginx:1.29\n",
+    );
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "spoke-b"]);
+    create_appset(
+        &hub,
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": "tenant", "namespace": "argocd"},
+            "spec": {
+                "goTemplate": true,
+                "generators": [{"matrix": {"generators": [
+                    {"clusters": {"selector": {"matchLabels": {"enable_web": "true"}}}},
+                    // the file pattern names the cluster of the first generator
+                    {"git": {"repoURL": REPO_URL, "revision": "main",
+                        "files": [{"path": "workloads/applications/*/{{ .name }}.yaml"}]},
+                     "selector": {"matchExpressions": [{"key": "replicas", "operator": "NotIn", "values": ["3"]}]}},
+                ]}}],
+                "template": {
+                    "metadata": {"name": "tenant-{{ .path.basename }}-{{ .name }}"},
+                    "spec": {
+                        "project": "default",
+                        "source": {"repoURL": REPO_URL, "path": "apps/{{ .path.basename }}", "targetRevision": "main"},
+                        "destination": {"server": "{{ .server }}", "namespace": "{{ .path.basename }}"},
+                        "info": [{"name": "image", "value": "{{ .image }}"}],
+                    },
+                },
+            },
+        }),
+    )
+    .await;
+    // spoke-a: selected and has a file; spoke-b: its file is filtered by the selector;
+    // spoke-c: not selected by the clusters generator although it has a file
+    wait_app_names(&hub, "tenant", &["tenant-web-spoke-a"]).await;
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
+    let app = apps.get("tenant-web-spoke-a").await.unwrap();
+    assert_eq!(app.data["spec"]["info"][0]["value"], "nginx:1.27");
+}

@@ -203,6 +203,64 @@ impl Shared {
         go: bool,
         strict: bool,
     ) -> futures::future::BoxFuture<'a, Result<Vec<Params>, String>> {
+        self.generate_with(g, go, strict, None)
+    }
+
+    /// The parameter sets of one generator, after its `selector` (Argo CD's Transform):
+    /// with `outer`, the generator is first rendered with those parameters (the second
+    /// child of a matrix sees the first's, as InterpolateGenerator does).
+    fn generate_with<'a>(
+        &'a self,
+        g: &'a Value,
+        go: bool,
+        strict: bool,
+        outer: Option<&'a Params>,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Params>, String>> {
+        Box::pin(async move {
+            let rendered;
+            let g = match outer {
+                Some(p) if !p.is_empty() => {
+                    // the selector is not rendered: Argo CD parses it before interpolating
+                    let mut spec = g.clone();
+                    let selector = spec.as_object_mut().and_then(|m| m.remove("selector"));
+                    rendered = {
+                        let mut r = render_value(&spec, p, go, false).map_err(|e| {
+                            format!("failed to get params for second generator in the matrix generator: {e}")
+                        })?;
+                        if let (Some(sel), Some(m)) = (selector, r.as_object_mut()) {
+                            m.insert("selector".into(), sel);
+                        }
+                        r
+                    };
+                    &rendered
+                }
+                _ => g,
+            };
+            let params = self.generate_unfiltered(g, go, strict).await?;
+            let Some(selector) = g.get("selector").filter(|s| !s.is_null()) else {
+                return Ok(params);
+            };
+            Ok(params
+                .into_iter()
+                .filter(|p| {
+                    let mut flat = Params::new();
+                    flatten("", &Value::Object(p.clone()), &mut flat);
+                    let labels: BTreeMap<String, String> = flat
+                        .into_iter()
+                        .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+                        .collect();
+                    label_selector_matches(selector, &labels)
+                })
+                .collect())
+        })
+    }
+
+    fn generate_unfiltered<'a>(
+        &'a self,
+        g: &'a Value,
+        go: bool,
+        strict: bool,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Params>, String>> {
         Box::pin(async move {
             if let Some(list) = g.get("list") {
                 let mut out = Vec::new();
@@ -241,12 +299,14 @@ impl Shared {
                     ));
                 }
                 let first = self.generate(&children[0], go, strict).await?;
-                let second = self.generate(&children[1], go, strict).await?;
                 let mut out = Vec::new();
                 for a in &first {
-                    for b in &second {
-                        let mut p = a.clone();
-                        for (k, v) in b {
+                    // the second child is rendered with each of the first's parameter sets
+                    let second = self.generate_with(&children[1], go, strict, Some(a)).await?;
+                    for b in second {
+                        // the first generator's values win (mergo.WithOverride of a over b)
+                        let mut p = b;
+                        for (k, v) in a {
                             p.insert(k.clone(), v.clone());
                         }
                         out.push(p);

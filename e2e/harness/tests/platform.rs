@@ -1,0 +1,158 @@
+//! The platform content of release/hub-kind converges on sim: Kyverno and the policies on
+//! the spokes that enable it, tenant workloads where their file names place them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hubspoke::environment::ProviderKind;
+use hubspoke::progress::Progress;
+use hubspoke::up::{UpOptions, up};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::DynamicObject;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn status(a: &DynamicObject, p: &str) -> String {
+    a.data
+        .pointer(p)
+        .and_then(|v| v.as_str())
+        .unwrap_or("-")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_hub_kind_converges_on_sim() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = UpOptions::new(ProviderKind::Sim, &repo_root());
+    opts.state_dir = dir.path().join("sim");
+    let env = up(&opts, &Progress::plain())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sha = env.revision.clone().unwrap().sha.unwrap();
+
+    let want = [
+        "bootstrap",
+        "system-kyverno-policies-spoke-a",
+        "system-kyverno-spoke-a",
+        "tenant-echo-spoke-a",
+        "tenant-podinfo-spoke-a",
+        "tenant-podinfo-spoke-b",
+    ];
+    let apps = hubspoke::bootstrap::applications(&env.hub.client);
+    let converged = hubspoke::kube_util::wait_all(
+        apps,
+        Duration::from_secs(90),
+        "the platform's Applications",
+        |apps| {
+            let mut names: Vec<String> = apps
+                .iter()
+                .map(|a| a.metadata.name.clone().unwrap_or_default())
+                .collect();
+            names.sort();
+            if names != want {
+                return Err(format!("Applications {names:?}"));
+            }
+            let pending: Vec<String> = apps
+                .iter()
+                .filter(|a| {
+                    status(a, "/status/sync/status") != "Synced"
+                        || status(a, "/status/health/status") != "Healthy"
+                })
+                .map(|a| {
+                    format!(
+                        "{}: {}",
+                        a.metadata.name.clone().unwrap_or_default(),
+                        hubspoke::bootstrap::describe_app(&a.data)
+                    )
+                })
+                .collect();
+            if pending.is_empty() {
+                Ok(())
+            } else {
+                Err(pending.join("; "))
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // every Application deployed the revision under test (charts aside)
+    for a in &converged {
+        let name = a.metadata.name.clone().unwrap();
+        if name.starts_with("system-kyverno-spoke") {
+            assert_eq!(status(a, "/status/sync/revision"), "3.5.2");
+        } else {
+            assert_eq!(status(a, "/status/sync/revision"), sha, "{name}");
+        }
+    }
+
+    let spoke_a = &env.cluster("spoke-a").unwrap().client;
+    let spoke_b = &env.cluster("spoke-b").unwrap().client;
+    // workloads land where their files place them, and only there
+    for (client, spoke, name) in [
+        (spoke_a, "spoke-a", "podinfo"),
+        (spoke_a, "spoke-a", "echo"),
+        (spoke_b, "spoke-b", "podinfo"),
+    ] {
+        let d = Api::<Deployment>::namespaced(client.clone(), name)
+            .get(name)
+            .await
+            .unwrap();
+        // Argo CD's tracking label names the Application that deployed it
+        let labels = d.metadata.labels.unwrap();
+        assert_eq!(
+            labels["app.kubernetes.io/instance"],
+            format!("tenant-{name}-{spoke}")
+        );
+        let available = d
+            .status
+            .unwrap()
+            .conditions
+            .unwrap()
+            .into_iter()
+            .any(|c| c.type_ == "Available" && c.status == "True");
+        assert!(available, "{spoke}: {name} is not Available");
+    }
+    assert!(
+        Api::<Deployment>::namespaced(spoke_b.clone(), "echo")
+            .get_opt("echo")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Kyverno and its policies only where enable_kyverno is "true"
+    let policies = |c: &kube::Client| {
+        Api::<DynamicObject>::all_with(
+            c.clone(),
+            &kube::discovery::ApiResource::from_gvk_with_plural(
+                &kube::api::GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
+                "clusterpolicies",
+            ),
+        )
+    };
+    let mut names: Vec<String> = policies(spoke_a)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "deny-default-namespace",
+            "deny-latest-image",
+            "require-resource-limits"
+        ]
+    );
+    assert!(
+        policies(spoke_b).list(&Default::default()).await.is_err(),
+        "spoke-b has Kyverno's CRDs"
+    );
+}

@@ -77,7 +77,7 @@ async fn spokes_are_registered_as_the_platform_chart_registers_them() {
             ("app.kubernetes.io/managed-by", "argocd"),
             ("cloud_vendor", "kind"),
             ("platform.local/tenant", "platform"),
-            ("platform_path", "release/hub-kind/bootstrap"),
+            ("platform_path", "release/bootstrap"),
             ("platform_repository", "https://github.com/hubspoke/hubspoke.git"),
             // the revision under test overrides the definition's (main), as the chart's
             // revision_overrides do
@@ -146,7 +146,7 @@ async fn spokes_are_registered_as_the_platform_chart_registers_them() {
         boot.data["spec"]["source"]["targetRevision"],
         revision.revision.as_str()
     );
-    assert_eq!(boot.data["spec"]["source"]["path"], "release/hub-kind/bootstrap");
+    assert_eq!(boot.data["spec"]["source"]["path"], "release/bootstrap");
     assert!(apps.get_opt("hubspoke-probe-spoke-a").await.unwrap().is_none());
 
     // the state files: 0600, and enough for another process to rebuild the environment

@@ -56,8 +56,8 @@ fn platform_repo(dir: &Path) -> PathBuf {
         &root.join("release/hub-kind/clusters"),
     );
     copy_dir(&repo_root().join("fixtures/probe"), &root.join("fixtures/probe"));
-    std::fs::create_dir_all(root.join("release/hub-kind/bootstrap")).unwrap();
-    let marker = root.join("release/hub-kind/bootstrap/marker.yaml");
+    std::fs::create_dir_all(root.join("release/bootstrap")).unwrap();
+    let marker = root.join("release/bootstrap/marker.yaml");
     std::fs::write(&marker, MARKER.replace("{v}", "v1")).unwrap();
     git(&root, &["init", "-q", "-b", "main"]);
     git(&root, &["add", "."]);

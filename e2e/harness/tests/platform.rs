@@ -158,24 +158,40 @@ async fn release_hub_kind_converges_on_sim() {
 
     // the Kyverno probes: Enforce policies deny their violating probe naming policy and
     // rule, admit the compliant one; Audit admits both
-    let ns: k8s_openapi::api::core::v1::Namespace =
-        serde_saphyr::from_str(&std::fs::read_to_string(repo_root().join("fixtures/kyverno-probes/namespace.yaml")).unwrap()).unwrap();
-    Api::<k8s_openapi::api::core::v1::Namespace>::all(spoke_a.clone()).create(&Default::default(), &ns).await.unwrap();
-    let dry = kube::api::PostParams { dry_run: true, ..Default::default() };
+    let ns: k8s_openapi::api::core::v1::Namespace = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo_root().join("fixtures/kyverno-probes/namespace.yaml")).unwrap(),
+    )
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(spoke_a.clone())
+        .create(&Default::default(), &ns)
+        .await
+        .unwrap();
+    let dry = kube::api::PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
     let mut seen = 0;
-    for policy in ["deny-default-namespace", "deny-latest-image", "require-resource-limits"] {
+    for policy in [
+        "deny-default-namespace",
+        "deny-latest-image",
+        "require-resource-limits",
+    ] {
         for probe in ["violating", "compliant"] {
             let file = repo_root().join(format!("fixtures/kyverno-probes/{policy}/{probe}.yaml"));
-            let pod: k8s_openapi::api::core::v1::Pod = serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let pod: k8s_openapi::api::core::v1::Pod =
+                serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
             let labels = pod.metadata.labels.clone().unwrap();
             assert_eq!(labels["hubspoke.io/policy"], policy);
             let ns = pod.metadata.namespace.clone().unwrap();
-            let result = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(spoke_a.clone(), &ns).create(&dry, &pod).await;
+            let result = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(spoke_a.clone(), &ns)
+                .create(&dry, &pod)
+                .await;
             match labels["hubspoke.io/expect"].as_str() {
                 "denied" => {
                     let err = result.expect_err(&format!("{} was admitted", file.display()));
                     let msg = err.to_string();
-                    assert!(msg.contains(&format!("policy {policy} for resource violation")), "{msg}");
+                    assert!(msg.contains("was blocked due to the following policies"), "{msg}");
+                    assert!(msg.contains(&format!("\n\n{policy}:\n  ")), "{msg}");
                 }
                 _ => {
                     result.unwrap_or_else(|e| panic!("{} was denied: {e}", file.display()));

@@ -4,11 +4,13 @@
 //! an [`environment::Environment`]; [`bootstrap`] installs Argo CD on the hub, registers
 //! the spokes and applies the platform at the [`revision`] under test.
 
+pub mod argocd;
 pub mod bootstrap;
 pub mod definition;
 pub mod environment;
 pub mod error;
 pub mod kube_util;
+pub mod kyverno;
 pub mod progress;
 pub mod providers;
 pub mod revision;

@@ -304,9 +304,10 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
             let report = hubspoke::validate::validate(&root);
             if report.errors.is_empty() {
                 println!(
-                    "ok: {} release(s), {} YAML file(s)",
+                    "ok: {} release(s), {} YAML file(s), {} Kubernetes object(s)",
                     report.releases.len(),
-                    report.files
+                    report.files,
+                    report.objects
                 );
                 Ok(ExitCode::SUCCESS)
             } else {

@@ -1,14 +1,23 @@
-//! `hubspoke validate`: the cluster definitions of every release and the YAML syntax of
-//! every manifest under release/, fixtures/ and kind/.
+//! `hubspoke validate`: every YAML file under release/, fixtures/ and kind/ parsed and
+//! type-checked (k8s-openapi's types for built-in kinds, the project's types for Argo CD and
+//! Kyverno objects, the cluster definition model, the workload placement files, kind's
+//! cluster configs), and the references between them checked: paths Applications deploy,
+//! clusters workload files name, the kind node image pin.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::definition::Definitions;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::definition::{Definitions, did_you_mean};
+use crate::yaml::{Node, Pos};
 
 /// What validation found.
 #[derive(Debug, Default)]
 pub struct Report {
     pub files: usize,
+    pub objects: usize,
     pub releases: Vec<PathBuf>,
     pub errors: Vec<String>,
 }
@@ -35,49 +44,486 @@ fn yaml_files(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+struct Ctx<'a> {
+    root: &'a Path,
+    report: Report,
+}
+
+impl Ctx<'_> {
+    fn rel(&self, p: &Path) -> String {
+        p.strip_prefix(self.root).unwrap_or(p).display().to_string()
+    }
+
+    fn error(&mut self, file: &str, pos: Pos, what: String) {
+        self.report
+            .errors
+            .push(format!("{file}:{}:{}: {what}", pos.line, pos.column));
+    }
+}
+
+/// The node at a serde path (`spec.template.spec.containers.0.image`), or the closest one.
+fn node_at<'n>(root: &'n Node, path: &str) -> &'n Node {
+    let mut n = root;
+    for seg in path.split('.').filter(|s| !s.is_empty() && *s != "?") {
+        let next = match &n.value {
+            crate::yaml::Value::Map(m) => m.iter().find(|(k, _)| k.name == seg).map(|(_, v)| v),
+            crate::yaml::Value::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(x) => n = x,
+            None => break,
+        }
+    }
+    n
+}
+
+/// The key node at a path (for unknown fields, whose value position is less telling).
+fn key_pos(root: &Node, path: &str) -> Pos {
+    let (parent, last) = path.rsplit_once('.').unwrap_or(("", path));
+    let p = node_at(root, parent);
+    if let crate::yaml::Value::Map(m) = &p.value
+        && let Some((k, _)) = m.iter().find(|(k, _)| k.name == last)
+    {
+        return k.pos;
+    }
+    node_at(root, path).pos
+}
+
+/// `a.0.b` as `a[0].b`, the way kubectl explains paths.
+fn show_path(path: &str) -> String {
+    let mut out = String::new();
+    for seg in path.split('.').filter(|s| !s.is_empty() && *s != "?") {
+        if seg.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+/// Deserializes `doc` as `T`, reporting type errors and fields `T` does not know, each at
+/// its position. Returns the value when it deserialized.
+fn typed<T: DeserializeOwned>(ctx: &mut Ctx, file: &str, doc: &Node, kind: &str) -> Option<T> {
+    let json = doc.to_json();
+    let mut unknown = Vec::new();
+    let mut note = |p: serde_ignored::Path| unknown.push(p.to_string());
+    let de = serde_ignored::Deserializer::new(&json, &mut note);
+    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    for u in unknown {
+        // apiVersion/kind/status are handled by the envelope, not the types
+        if matches!(u.as_str(), "apiVersion" | "kind" | "status") {
+            continue;
+        }
+        ctx.error(
+            file,
+            key_pos(doc, &u),
+            format!("{}: unknown field of {kind}", show_path(&u)),
+        );
+    }
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let pos = node_at(doc, &path).pos;
+            let inner = e.into_inner().to_string();
+            ctx.error(file, pos, format!("{}: {inner} ({kind})", show_path(&path)));
+            None
+        }
+    }
+}
+
+macro_rules! builtin_kinds {
+    ($($api:literal $kind:literal => $ty:ty),* $(,)?) => {
+        /// Type-checks a built-in object; false when the kind is not one of these.
+        fn check_builtin(ctx: &mut Ctx, file: &str, doc: &Node, api: &str, kind: &str) -> bool {
+            match (api, kind) {
+                $(($api, $kind) => { typed::<$ty>(ctx, file, doc, $kind); true })*
+                _ => false,
+            }
+        }
+        const BUILTIN: &[(&str, &str)] = &[$(($api, $kind)),*];
+    };
+}
+
+use k8s_openapi::api::{
+    apps::v1 as apps, batch::v1 as batch, core::v1 as core, networking::v1 as net, rbac::v1 as rbac,
+};
+builtin_kinds! {
+    "v1" "Namespace" => core::Namespace,
+    "v1" "ConfigMap" => core::ConfigMap,
+    "v1" "Secret" => core::Secret,
+    "v1" "Service" => core::Service,
+    "v1" "ServiceAccount" => core::ServiceAccount,
+    "v1" "Pod" => core::Pod,
+    "v1" "PersistentVolumeClaim" => core::PersistentVolumeClaim,
+    "apps/v1" "Deployment" => apps::Deployment,
+    "apps/v1" "StatefulSet" => apps::StatefulSet,
+    "apps/v1" "DaemonSet" => apps::DaemonSet,
+    "batch/v1" "Job" => batch::Job,
+    "batch/v1" "CronJob" => batch::CronJob,
+    "networking.k8s.io/v1" "NetworkPolicy" => net::NetworkPolicy,
+    "networking.k8s.io/v1" "Ingress" => net::Ingress,
+    "rbac.authorization.k8s.io/v1" "Role" => rbac::Role,
+    "rbac.authorization.k8s.io/v1" "RoleBinding" => rbac::RoleBinding,
+    "rbac.authorization.k8s.io/v1" "ClusterRole" => rbac::ClusterRole,
+    "rbac.authorization.k8s.io/v1" "ClusterRoleBinding" => rbac::ClusterRoleBinding,
+}
+
+/// A path in the repository that an object deploys from: must exist.
+fn check_repo_path(ctx: &mut Ctx, file: &str, pos: Pos, field: &str, path: &str) {
+    if path.contains("{{") || path.is_empty() {
+        return; // templated: known only when the ApplicationSet renders it
+    }
+    if !ctx.root.join(path).is_dir() {
+        ctx.error(
+            file,
+            pos,
+            format!(
+                "{field}: {path:?} is not a directory of this repository; fix the path or add the directory"
+            ),
+        );
+    }
+}
+
+fn check_sources(ctx: &mut Ctx, file: &str, doc: &Node, base: &str, spec: &crate::argocd::ApplicationSpec) {
+    let sources: Vec<(String, &crate::argocd::ApplicationSource)> = match &spec.source {
+        Some(s) => vec![(format!("{base}.source"), s)],
+        None => spec
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{base}.sources.{i}"), s))
+            .collect(),
+    };
+    if sources.is_empty() {
+        ctx.error(
+            file,
+            node_at(doc, base).pos,
+            format!("{}: has neither source nor sources", show_path(base)),
+        );
+    }
+    for (at, s) in sources {
+        if let (Some(p), None) = (&s.path, &s.chart) {
+            let pos = node_at(doc, &format!("{at}.path")).pos;
+            check_repo_path(ctx, file, pos, &format!("{}.path", show_path(&at)), p);
+        }
+    }
+}
+
+fn check_object(ctx: &mut Ctx, file: &str, doc: &Node) {
+    let api = doc
+        .as_map()
+        .and_then(|m| m.iter().find(|(k, _)| k.name == "apiVersion"))
+        .and_then(|(_, v)| v.as_str());
+    let kind = doc
+        .as_map()
+        .and_then(|m| m.iter().find(|(k, _)| k.name == "kind"))
+        .and_then(|(_, v)| v.as_str());
+    let (Some(api), Some(kind)) = (api, kind) else {
+        ctx.error(
+            file,
+            doc.pos,
+            "not a Kubernetes object: apiVersion and kind are required".to_string(),
+        );
+        return;
+    };
+    ctx.report.objects += 1;
+    if check_builtin(ctx, file, doc, api, kind) {
+        return;
+    }
+    match (api, kind) {
+        ("argoproj.io/v1alpha1", "Application") => {
+            if let Some(app) = typed::<crate::argocd::Application>(ctx, file, doc, kind) {
+                check_sources(ctx, file, doc, "spec", &app.spec);
+            }
+        }
+        ("argoproj.io/v1alpha1", "ApplicationSet") => {
+            if let Some(set) = typed::<crate::argocd::ApplicationSet>(ctx, file, doc, kind) {
+                for (i, g) in set.spec.generators.iter().enumerate() {
+                    let kinds = g.kinds();
+                    if kinds.len() != 1 {
+                        ctx.error(
+                            file,
+                            node_at(doc, &format!("spec.generators.{i}")).pos,
+                            format!(
+                                "spec.generators[{i}]: sets {} generator kinds ({}); each entry sets exactly one",
+                                kinds.len(),
+                                kinds.join(", ")
+                            ),
+                        );
+                    }
+                }
+                check_sources(ctx, file, doc, "spec.template.spec", &set.spec.template.spec);
+            }
+        }
+        ("kyverno.io/v1", "ClusterPolicy") => {
+            typed::<crate::kyverno::ClusterPolicy>(ctx, file, doc, kind);
+        }
+        _ => {
+            let known: Vec<String> = BUILTIN
+                .iter()
+                .map(|(_, k)| k.to_string())
+                .chain(["Application", "ApplicationSet", "ClusterPolicy"].map(String::from))
+                .collect();
+            let hint = did_you_mean(kind, known.iter().map(String::as_str))
+                .map(|k| format!("; did you mean {k}?"))
+                .unwrap_or_default();
+            let pos = doc
+                .as_map()
+                .and_then(|m| m.iter().find(|(k, _)| k.name == "kind"))
+                .map(|(_, v)| v.pos)
+                .unwrap_or(doc.pos);
+            ctx.error(
+                file,
+                pos,
+                format!("kind: {api}/{kind} is not a kind hubspoke can check{hint} (known: the core workload kinds, Argo CD Application/ApplicationSet, Kyverno ClusterPolicy)"),
+            );
+        }
+    }
+}
+
+/// `workloads/applications/<app>/<cluster>.yaml`: the cluster must exist in the release,
+/// the manifests path in the repository.
+#[derive(serde::Deserialize)]
+struct Placement {
+    manifests: PlacementManifests,
+}
+
+#[derive(serde::Deserialize)]
+struct PlacementManifests {
+    path: String,
+}
+
+fn check_placement(ctx: &mut Ctx, file: &Path, doc: &Node, defs: Option<&Definitions>) {
+    let rel = ctx.rel(file);
+    let Some(p) = typed::<Placement>(ctx, &rel, doc, "a workload placement (manifests.path)") else {
+        return;
+    };
+    let pos = node_at(doc, "manifests.path").pos;
+    check_repo_path(ctx, &rel, pos, "manifests.path", &p.manifests.path);
+    let cluster = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if let Some(defs) = defs
+        && defs.get(cluster).is_none()
+    {
+        let names: Vec<&str> = defs.clusters.iter().map(|c| c.cluster_name.as_str()).collect();
+        let hint = did_you_mean(cluster, names.iter().copied())
+            .map(|n| format!("did you mean {n}.yaml? "))
+            .unwrap_or_default();
+        ctx.error(
+            &rel,
+            Pos { line: 1, column: 1 },
+            format!(
+                "the file name places the workload on cluster {cluster:?}, which this release does not define; {hint}clusters: {}",
+                names.join(", ")
+            ),
+        );
+    }
+}
+
+/// kind's cluster config (kind.x-k8s.io/v1alpha4), the parts hubspoke relies on.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct KindCluster {
+    kind: String,
+    api_version: String,
+    name: Option<String>,
+    networking: Option<KindNetworking>,
+    nodes: Vec<KindNode>,
+    feature_gates: Option<Value>,
+    runtime_config: Option<Value>,
+    kubeadm_config_patches: Option<Value>,
+    kubeadm_config_patches_json6902: Option<Value>,
+    containerd_config_patches: Option<Value>,
+    containerd_config_patches_json6902: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct KindNetworking {
+    ip_family: Option<String>,
+    api_server_address: Option<String>,
+    api_server_port: Option<i64>,
+    pod_subnet: Option<String>,
+    service_subnet: Option<String>,
+    disable_default_cni: Option<bool>,
+    kube_proxy_mode: Option<String>,
+    dns_search: Option<Vec<String>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct KindNode {
+    role: String,
+    image: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    extra_mounts: Option<Value>,
+    extra_port_mappings: Option<Value>,
+    kubeadm_config_patches: Option<Value>,
+    kubeadm_config_patches_json6902: Option<Value>,
+}
+
+fn check_kind_configs(ctx: &mut Ctx, files: &[(PathBuf, Node)]) {
+    let mut images: BTreeMap<String, String> = BTreeMap::new();
+    let mut subnets: BTreeMap<String, String> = BTreeMap::new();
+    for (path, doc) in files {
+        let rel = ctx.rel(path);
+        let Some(c) = typed::<KindCluster>(ctx, &rel, doc, "a kind Cluster config") else {
+            continue;
+        };
+        if c.kind != "Cluster" || c.api_version != "kind.x-k8s.io/v1alpha4" {
+            ctx.error(
+                &rel,
+                doc.pos,
+                "kind/apiVersion: a kind config is kind: Cluster, apiVersion: kind.x-k8s.io/v1alpha4".into(),
+            );
+        }
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        if let Some(n) = &c.name
+            && n != stem
+        {
+            ctx.error(
+                &rel,
+                node_at(doc, "name").pos,
+                format!(
+                    "name: {n:?} differs from the file name {stem}.yaml, which hubspoke passes as --name"
+                ),
+            );
+        }
+        for (i, n) in c.nodes.iter().enumerate() {
+            let pos = node_at(doc, &format!("nodes.{i}.image")).pos;
+            match &n.image {
+                Some(img) if img.contains("@sha256:") => {
+                    images.insert(img.clone(), rel.clone());
+                }
+                Some(img) => ctx.error(&rel, pos, format!("nodes[{i}].image: {img:?} is not pinned by digest; use kindest/node:<version>@sha256:<digest> from the kind release notes")),
+                None => ctx.error(&rel, node_at(doc, &format!("nodes.{i}")).pos, format!("nodes[{i}].image: missing; pin the node image (kindest/node:<version>@sha256:<digest>)")),
+            }
+        }
+        for (field, v) in [
+            (
+                "podSubnet",
+                c.networking.as_ref().and_then(|n| n.pod_subnet.clone()),
+            ),
+            (
+                "serviceSubnet",
+                c.networking.as_ref().and_then(|n| n.service_subnet.clone()),
+            ),
+        ] {
+            if let Some(v) = v
+                && let Some(other) = subnets.insert(v.clone(), rel.clone())
+            {
+                let pos = node_at(doc, &format!("networking.{field}")).pos;
+                ctx.error(&rel, pos, format!("networking.{field}: {v} is also used by {other}; clusters on the shared kind network need distinct subnets"));
+            }
+        }
+    }
+    if images.len() > 1 {
+        let list: Vec<String> = images.iter().map(|(i, f)| format!("{f}: {i}")).collect();
+        ctx.report.errors.push(format!(
+            "kind/: the clusters use different node images ({}); pin one image in every config",
+            list.join("; ")
+        ));
+    }
+}
+
 /// Validates the repository at `root`.
 pub fn validate(root: &Path) -> Report {
-    let mut report = Report::default();
-    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let mut ctx = Ctx {
+        root,
+        report: Report::default(),
+    };
+    // the releases' cluster definitions first: placement files refer to them
+    let mut releases: BTreeMap<PathBuf, Option<Definitions>> = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir(root.join("release")) {
-        let mut releases: Vec<PathBuf> = entries
+        let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.join("clusters").is_dir())
             .collect();
-        releases.sort();
-        for r in releases {
-            if let Err(errs) = Definitions::load(&r.join("clusters")) {
-                report.errors.extend(errs.0.iter().map(|e| {
-                    let mut e = e.clone();
-                    e.file = PathBuf::from(rel(&e.file));
-                    e.to_string()
-                }));
-            }
-            report.releases.push(PathBuf::from(rel(&r)));
+        dirs.sort();
+        for r in dirs {
+            let defs = match Definitions::load(&r.join("clusters")) {
+                Ok(d) => {
+                    for c in &d.clusters {
+                        let file = ctx.rel(&c.file);
+                        for (field, path) in [
+                            ("platform_path", &c.platform_path),
+                            ("tenant_path", &c.tenant_path),
+                        ] {
+                            check_repo_path(&mut ctx, &file, Pos { line: 1, column: 1 }, field, path);
+                        }
+                    }
+                    Some(d)
+                }
+                Err(errs) => {
+                    for e in errs.0 {
+                        let mut e = e.clone();
+                        e.file = PathBuf::from(ctx.rel(&e.file));
+                        ctx.report.errors.push(e.to_string());
+                    }
+                    None
+                }
+            };
+            ctx.report.releases.push(PathBuf::from(ctx.rel(&r)));
+            releases.insert(r, defs);
         }
     }
     let mut files = Vec::new();
     for d in ["release", "fixtures", "kind"] {
         yaml_files(&root.join(d), root, &mut files);
     }
+    let mut kind_configs = Vec::new();
     for f in &files {
-        report.files += 1;
+        ctx.report.files += 1;
+        let rel = ctx.rel(f);
         let text = match std::fs::read_to_string(f) {
             Ok(t) => t,
             Err(e) => {
-                report.errors.push(format!("{}: cannot be read: {e}", rel(f)));
+                ctx.report.errors.push(format!("{rel}: cannot be read: {e}"));
                 continue;
             }
         };
-        if let Err(e) = crate::yaml::parse_all(&text) {
-            report.errors.push(format!(
-                "{}:{}:{}: invalid YAML: {}",
-                rel(f),
-                e.pos.line,
-                e.pos.column,
-                e.message
-            ));
+        let docs = match crate::yaml::parse_all(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                ctx.error(&rel, e.pos, format!("invalid YAML: {}", e.message));
+                continue;
+            }
+        };
+        let relp = Path::new(&rel);
+        if relp.starts_with("release") && relp.parent().is_some_and(|p| p.ends_with("clusters")) {
+            continue; // cluster definitions: checked above
+        }
+        if relp.starts_with("kind") {
+            kind_configs.extend(docs.into_iter().map(|d| (f.clone(), d)));
+            continue;
+        }
+        let placement_release = releases
+            .keys()
+            .find(|r| f.starts_with(r.join("workloads/applications")))
+            .cloned();
+        for doc in &docs {
+            match &placement_release {
+                Some(r) => check_placement(&mut ctx, f, doc, releases.get(r).and_then(Option::as_ref)),
+                None => check_object(&mut ctx, &rel, doc),
+            }
         }
     }
-    report
+    check_kind_configs(&mut ctx, &kind_configs);
+    // by file, then by position
+    ctx.report.errors.sort_by_key(|e| {
+        let mut parts = e.splitn(4, ':');
+        let file = parts.next().unwrap_or_default().to_string();
+        let line: u64 = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+        let col: u64 = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        (file, line, col)
+    });
+    ctx.report
 }

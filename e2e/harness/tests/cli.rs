@@ -164,7 +164,7 @@ fn validate_passes_on_the_repository_and_names_each_problem() {
     let out = hubspoke(dir.path(), &["validate"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("ok: 1 release(s), "),
+        text(&out.stdout).starts_with("ok: 2 release(s), "),
         "{}",
         text(&out.stdout)
     );
@@ -173,6 +173,7 @@ fn validate_passes_on_the_repository_and_names_each_problem() {
     let root = dir.path().join("repo");
     std::fs::create_dir_all(root.join("release/hub-kind/clusters")).unwrap();
     std::fs::create_dir_all(root.join("fixtures")).unwrap();
+    std::fs::create_dir_all(root.join("release/bootstrap")).unwrap();
     for f in ["hub.yaml", "spoke-a.yaml"] {
         std::fs::copy(
             repo_root().join("release/hub-kind/clusters").join(f),
@@ -190,9 +191,9 @@ fn validate_passes_on_the_repository_and_names_each_problem() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         text(&out.stderr),
-        "release/hub-kind/clusters/spoke-a.yaml:1:1: cloud_vendor: is required but missing; add `cloud_vendor: <value>`\n\
+        "fixtures/bad.yaml:1:4: invalid YAML: unclosed bracket '['\n\
+         release/hub-kind/clusters/spoke-a.yaml:1:1: cloud_vendor: is required but missing; add `cloud_vendor: <value>`\n\
          release/hub-kind/clusters/spoke-a.yaml:6:1: cloud_vendr: unknown field; did you mean cloud_vendor?\n\
-         fixtures/bad.yaml:1:4: invalid YAML: unclosed bracket '['\n\
          error: 3 problem(s) in 3 YAML file(s)\n"
     );
 }

@@ -254,7 +254,12 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
                     }
                 });
             }
-            let e = hubspoke::up::up(&opts, &progress).await?;
+            let stop = async {
+                if wait_for_signal().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let e = hubspoke::up::up_until(&opts, &progress, stop).await?;
             println!(
                 "environment {} is up; state in {}",
                 e.provider,

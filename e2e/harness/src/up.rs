@@ -239,6 +239,69 @@ pub async fn up(opts: &UpOptions, progress: &Progress) -> Result<Environment> {
     Ok(env)
 }
 
+/// [`up`], stopped when `stop` completes first (SIGINT/SIGTERM): the steps in flight are
+/// abandoned (their tools killed) and, unless `keep`, kind clusters this run was creating
+/// are deleted again (clusters that existed before are left alone).
+pub async fn up_until(
+    opts: &UpOptions,
+    progress: &Progress,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Environment> {
+    let before = match opts.env {
+        ProviderKind::Kind => kind_clusters().await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    tokio::select! {
+        r = up(opts, progress) => r,
+        () = stop => {
+            progress.note("interrupted");
+            if opts.env == ProviderKind::Kind && !opts.keep {
+                interrupted_kind_cleanup(opts, &before, progress).await;
+            }
+            Err(Error::env("interrupted before the environment was up"))
+        }
+    }
+}
+
+async fn kind_clusters() -> Result<Vec<String>> {
+    let out = crate::tools::run("kind", &["get".to_string(), "clusters".to_string()]).await?;
+    Ok(out
+        .stdout
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+async fn interrupted_kind_cleanup(opts: &UpOptions, before: &[String], progress: &Progress) {
+    let Ok(defs) = Definitions::load(&opts.release) else {
+        return;
+    };
+    let members: Vec<String> = std::iter::once(defs.hub())
+        .chain(defs.spokes())
+        .map(|d| d.cluster_name.clone())
+        .filter(|n| !before.contains(n))
+        .collect();
+    let now = kind_clusters().await.unwrap_or_default();
+    let created: Vec<&String> = members.iter().filter(|n| now.contains(n)).collect();
+    if created.is_empty() {
+        return;
+    }
+    let step = progress.step(format!(
+        "deleting the kind clusters this run created ({}; pass --keep to keep them)",
+        created.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    ));
+    for n in created {
+        let args = ["delete", "cluster", "--name", n.as_str()].map(String::from);
+        if let Err(e) = crate::tools::run("kind", &args).await {
+            step.fail(&e.message);
+            return;
+        }
+    }
+    let _ = std::fs::remove_file(opts.state_dir.join("state.json"));
+    step.done("deleted");
+}
+
 /// `<state>/kubeconfig` with every cluster's context (current: the hub), 0600, for
 /// `kubectl --kubeconfig target/hubspoke/<env>/kubeconfig --context ...`.
 pub fn write_merged_kubeconfig(env: &Environment) -> std::io::Result<()> {

@@ -280,3 +280,63 @@ async fn waiting_for_nodes_says_which_are_not_ready() {
         .unwrap();
     assert_eq!(wait.await.unwrap().unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_up_deletes_the_clusters_it_was_creating_but_not_reused_ones() {
+    let world = World::new(&["hub", "spoke-a", "spoke-b"]).await;
+    std::fs::create_dir_all(world.path("kind-state/clusters")).unwrap();
+    std::fs::write(world.path("kind-state/clusters/hub"), "").unwrap();
+    let mut args = world.up_args();
+    args.push("--reuse".into());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"))
+        .args(&args)
+        .current_dir(repo_root())
+        .env(
+            "PATH",
+            format!("{}:{}", fakes().display(), std::env::var("PATH").unwrap()),
+        )
+        .env("FAKE_LOG", world.path("fake.log"))
+        .env("FAKE_KIND_STATE", world.path("kind-state"))
+        .env("FAKE_CREATE_SECONDS", "30")
+        .env("HUBSPOKE_PROGRESS", "plain")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // interrupt once both spokes are being created
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while times(&world.log(), "create-start").len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "{:#?}", world.log());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "deleting the kind clusters this run created (spoke-a, spoke-b; pass --keep to keep them)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        "error: interrupted before the environment was up"
+    );
+    let log = world.log();
+    assert!(
+        log.contains(&"kind delete cluster --name spoke-a".to_string()),
+        "{log:#?}"
+    );
+    assert!(log.contains(&"kind delete cluster --name spoke-b".to_string()));
+    assert!(
+        !log.contains(&"kind delete cluster --name hub".to_string()),
+        "the reused hub was deleted"
+    );
+    assert!(world.path("kind-state/clusters/hub").exists());
+}

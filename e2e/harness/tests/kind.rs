@@ -288,7 +288,7 @@ async fn an_interrupted_up_deletes_the_clusters_it_was_creating_but_not_reused_o
     std::fs::write(world.path("kind-state/clusters/hub"), "").unwrap();
     let mut args = world.up_args();
     args.push("--reuse".into());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"))
         .args(&args)
         .current_dir(repo_root())
         .env(

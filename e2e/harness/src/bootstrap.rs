@@ -115,15 +115,16 @@ pub async fn install_argocd(
             helm_install_argocd(&hub).await?;
         }
     }
-    wait_argocd_ready(&hub, opts.timeout, &step)
-        .await
-        .inspect_err(|e| step_fail(&e.message))?;
-    step.done(&format!("argo-cd chart {ARGOCD_CHART_VERSION}"));
-    Ok(())
-}
-
-fn step_fail(msg: &str) {
-    tracing::warn!("{msg}");
+    match wait_argocd_ready(&hub, opts.timeout, &step).await {
+        Ok(()) => {
+            step.done(&format!("argo-cd chart {ARGOCD_CHART_VERSION}"));
+            Ok(())
+        }
+        Err(e) => {
+            step.fail("not ready");
+            Err(e)
+        }
+    }
 }
 
 /// `helm upgrade --install` of the pinned argo-cd chart. Label tracking keeps what the

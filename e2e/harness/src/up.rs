@@ -178,9 +178,7 @@ pub async fn up(opts: &UpOptions, progress: &Progress) -> Result<Environment> {
             .unwrap_or_default()
     ));
     if let Ok(state) = Environment::read_state(opts.env, &opts.state_dir) {
-        let running = state
-            .pid
-            .is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        let running = state.pid.is_some_and(crate::providers::sim::alive);
         if opts.env == ProviderKind::Sim && running {
             return Err(Error::env(format!(
                 "a sim environment is already up (process {}, {}); stop it with `hubspoke down --env sim`",

@@ -155,8 +155,9 @@ impl Provider for SimProvider {
     }
 }
 
+/// Whether the process `pid` runs (and is not a zombie).
 #[cfg(unix)]
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
         return false;
     };
@@ -179,7 +180,7 @@ fn terminate(pid: u32) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn alive(_pid: u32) -> bool {
+pub(crate) fn alive(_pid: u32) -> bool {
     false
 }
 

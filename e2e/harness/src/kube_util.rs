@@ -102,56 +102,17 @@ pub async fn wait_all<K>(
     api: Api<K>,
     within: Duration,
     what: &str,
-    check: impl Fn(&[K]) -> Result<(), String>,
+    check: impl Fn(&[K]) -> Result<(), String> + Send + Sync + 'static,
 ) -> Result<Vec<K>, String>
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    use futures::StreamExt;
-    use kube::runtime::watcher::{self, Event};
-    let key = |o: &K| {
-        (
-            o.meta().namespace.clone().unwrap_or_default(),
-            o.meta().name.clone().unwrap_or_default(),
-        )
-    };
-    let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
-    let mut why = String::from("nothing listed yet");
-    let watching = async {
-        // the set as of the last complete list, then kept up to date
-        let mut live: std::collections::BTreeMap<(String, String), K> = Default::default();
-        let mut listing: std::collections::BTreeMap<(String, String), K> = Default::default();
-        let mut listed = false;
-        loop {
-            match stream.next().await {
-                Some(Ok(Event::Init)) => listing.clear(),
-                Some(Ok(Event::InitApply(o))) => {
-                    listing.insert(key(&o), o);
-                }
-                Some(Ok(Event::InitDone)) => {
-                    live = std::mem::take(&mut listing);
-                    listed = true;
-                }
-                Some(Ok(Event::Apply(o))) => {
-                    live.insert(key(&o), o);
-                }
-                Some(Ok(Event::Delete(o))) => {
-                    live.remove(&key(&o));
-                }
-                Some(Err(e)) => return Err(format!("{what}: watching failed: {e}")),
-                None => return Err(format!("{what}: the watch ended")),
-            }
-            if listed {
-                let objs: Vec<K> = live.values().cloned().collect();
-                match check(&objs) {
-                    Ok(()) => return Ok(objs),
-                    Err(w) => why = w,
-                }
-            }
-        }
-    };
-    match tokio::time::timeout(within, watching).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("{what}: not done after {within:?}: {why}")),
-    }
+    use crate::expect::{Verdict, eventually, expect};
+    let e = expect(what, move |objs: &[K]| match check(objs) {
+        Ok(()) => Verdict::Pass,
+        Err(why) => Verdict::Pending(why),
+    });
+    eventually(api, within, e.as_ref())
+        .await
+        .map_err(|f| f.to_string())
 }

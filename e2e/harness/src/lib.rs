@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod definition;
 pub mod environment;
 pub mod error;
+pub mod expect;
 pub mod kube_util;
 pub mod kyverno;
 pub mod progress;

@@ -49,7 +49,7 @@ async fn release_hub_kind_converges_on_sim() {
         apps,
         Duration::from_secs(90),
         "the platform's Applications",
-        |apps| {
+        move |apps| {
             let mut names: Vec<String> = apps
                 .iter()
                 .map(|a| a.metadata.name.clone().unwrap_or_default())

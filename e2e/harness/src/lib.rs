@@ -15,6 +15,7 @@ pub mod kyverno;
 pub mod progress;
 pub mod providers;
 pub mod revision;
+pub mod suites;
 pub mod tools;
 pub mod up;
 pub mod validate;

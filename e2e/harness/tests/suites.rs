@@ -1,0 +1,161 @@
+//! The registration and convergence suites on sim: they pass on the bootstrapped platform
+//! and fail, naming what is wrong, when the environment is broken the matching way.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hubspoke::environment::{Environment, ProviderKind};
+use hubspoke::expect::Intervals;
+use hubspoke::progress::Progress;
+use hubspoke::suites::{self, Context};
+use hubspoke::up::{UpOptions, up};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+async fn sim(dir: &Path) -> Environment {
+    let mut opts = UpOptions::new(ProviderKind::Sim, &repo_root());
+    opts.state_dir = dir.join("sim");
+    up(&opts, &Progress::plain())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ctx(env: &Environment) -> Context<'_> {
+    let mut intervals = Intervals::for_env(ProviderKind::Sim);
+    intervals.stability = Duration::from_secs(1);
+    Context {
+        env,
+        intervals,
+        root: repo_root(),
+    }
+}
+
+async fn run(ctx: &Context<'_>, id: &str) -> Result<(), String> {
+    let c = suites::check(id).unwrap_or_else(|| panic!("no check {id}"));
+    let r = suites::run_check(ctx, c).await;
+    match r.failure {
+        None => Ok(()),
+        Some(f) => Err(f),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_check_passes_on_the_bootstrapped_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = sim(dir.path()).await;
+    let ctx = ctx(&env);
+    let results = suites::run(&ctx, &suites::all_checks()).await;
+    let ids: Vec<String> = results
+        .iter()
+        .map(|r| format!("{}/{}", r.suite, r.name))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "registration/cluster-secrets",
+            "registration/spokes-reachable",
+            "convergence/synced-healthy",
+            "convergence/stable",
+            "convergence/revision-under-test",
+        ]
+    );
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.failure.as_ref().map(|f| format!("{}/{}: {f}", r.suite, r.name)))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_cluster_secret_and_a_revoked_token_fail_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = sim(dir.path()).await;
+    let ctx = ctx(&env);
+    let secrets: Api<Secret> = Api::namespaced(env.hub.client.clone(), "argocd");
+    secrets
+        .patch(
+            "cluster-spoke-a",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {"enable_kyverno": "false"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        run(&ctx, "registration/cluster-secrets").await.unwrap_err(),
+        "spoke-a: argocd/cluster-spoke-a: label enable_kyverno is \"false\", want \"true\""
+    );
+
+    let s = secrets.get("cluster-spoke-b").await.unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&s.data.unwrap()["config"].0).unwrap();
+    let token = config["bearerToken"].as_str().unwrap().to_string();
+    hubspoke::providers::sim::SimProvider::cluster(&env, "spoke-b")
+        .unwrap()
+        .revoke_token(&token);
+    let err = run(&ctx, "registration/spokes-reachable").await.unwrap_err();
+    assert!(
+        err.starts_with("registration check failed:\n  spoke spoke-b: the token in the hub's Secret argocd/cluster-spoke-b is rejected by the spoke (401 Unauthorized"),
+        "{err}"
+    );
+    assert!(!err.contains(&token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_on_another_revision_fails_the_revision_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = sim(dir.path()).await;
+    let ctx = ctx(&env);
+    run(&ctx, "convergence/synced-healthy").await.unwrap();
+    // the parent commit: the same content, another revision
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD~1"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let parent = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(parent.len(), 40, "this test needs the parent commit");
+    let apps = hubspoke::bootstrap::applications(&env.hub.client);
+    apps.patch(
+        "bootstrap",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"source": {"targetRevision": parent}}})),
+    )
+    .await
+    .unwrap();
+    let p = parent.clone();
+    hubspoke::kube_util::wait_for(
+        apps,
+        "bootstrap",
+        move |a: Option<&kube::api::DynamicObject>| {
+            a.is_some_and(|a| {
+                a.data.pointer("/status/sync/revision").and_then(|r| r.as_str()) == Some(p.as_str())
+            })
+        },
+        Duration::from_secs(30),
+        "the bootstrap Application on the parent commit",
+        |_| String::new(),
+    )
+    .await
+    .unwrap();
+    let err = run(&ctx, "convergence/revision-under-test").await.unwrap_err();
+    let sha = env.revision.as_ref().unwrap().sha.clone().unwrap();
+    assert!(
+        err.starts_with(&format!(
+            "expected every Application of https://github.com/hubspoke/hubspoke.git to have synced {sha}, but after "
+        )),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(&format!(
+            ": not the revision under test: bootstrap synced {parent} of https://github.com/hubspoke/hubspoke.git"
+        )),
+        "{err}"
+    );
+}

@@ -61,54 +61,24 @@ enum Command {
     /// bootstrap Application at the revision under test. With --env sim it keeps serving in
     /// the foreground until SIGINT/SIGTERM (or `hubspoke down --env sim`).
     #[command(after_help = EXIT_CODES)]
-    Up {
+    Up(UpArgs),
+    /// Run the suites: bring the environment up unless it exists (sim: in this process),
+    /// run the checks (suites concurrently) with progress, print a summary and write reports.
+    /// Exits 1 when a check fails.
+    #[command(after_help = EXIT_CODES)]
+    Test {
         #[command(flatten)]
-        env: EnvArgs,
-        /// The release whose cluster definitions to build (holding clusters/*.yaml).
-        #[arg(long, value_name = "DIR", default_value = "release/hub-kind")]
-        release: PathBuf,
-        /// sim only: how many spokes (the definitions' spokes, cut or extended with copies).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(0..=500))]
-        spokes: Option<u16>,
-        /// The revision under test (default: the current branch of the checkout).
-        #[arg(long)]
-        revision: Option<String>,
-        /// Use HEAD's commit SHA instead of the branch name.
-        #[arg(long, conflicts_with = "revision")]
-        use_commit: bool,
-        /// The platform repository URL (default: the definitions' platform_repository).
-        #[arg(long, value_name = "URL")]
-        repository: Option<String>,
-        /// Keep what was built when a step fails (for debugging).
-        #[arg(long)]
-        keep: bool,
-        /// Reuse clusters that already exist.
-        #[arg(long)]
-        reuse: bool,
-        /// Register the spokes but do not apply the bootstrap Application.
-        #[arg(long)]
-        no_bootstrap: bool,
-        /// The repository path the registration probe deploys to each spoke.
-        #[arg(long, value_name = "PATH", default_value = hubspoke::bootstrap::DEFAULT_PROBE_PATH)]
-        probe_path: String,
-        /// The deadline of each wait, in seconds (default: 60 on sim, 600 otherwise).
-        #[arg(long, value_name = "SECONDS")]
-        timeout: Option<u64>,
-        /// kind: the directory of kind cluster configs (<cluster>.yaml).
-        #[arg(long, value_name = "DIR", default_value = "kind")]
-        kind_configs: PathBuf,
-        /// existing: the kubeconfig holding the contexts (default: $KUBECONFIG, ~/.kube/config).
+        up: UpArgs,
+        /// Run only this suite (repeatable): registration, convergence.
+        #[arg(long = "suite", value_name = "NAME")]
+        suites: Vec<String>,
+        /// Run only the checks whose suite/name matches this glob (repeatable), e.g.
+        /// 'convergence/*'.
+        #[arg(long = "check", value_name = "GLOB")]
+        checks: Vec<String>,
+        /// Write a JUnit report here.
         #[arg(long, value_name = "FILE")]
-        kubeconfig: Option<PathBuf>,
-        /// existing: the hub's context.
-        #[arg(long, value_name = "CONTEXT")]
-        hub_context: Option<String>,
-        /// existing: a spoke's context, NAME=CONTEXT (repeatable).
-        #[arg(long = "spoke", value_name = "NAME=CONTEXT")]
-        spoke_contexts: Vec<String>,
-        /// existing: a file naming the contexts instead of the flags.
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["hub_context", "spoke_contexts"])]
-        existing_config: Option<PathBuf>,
+        junit: Option<PathBuf>,
     },
     /// Tear the environment down from its state files (sim: stop the serving process; kind:
     /// delete the clusters; existing: remove what hubspoke registered).
@@ -142,6 +112,57 @@ enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+}
+
+#[derive(clap::Args, Clone)]
+struct UpArgs {
+    #[command(flatten)]
+    env: EnvArgs,
+    /// The release whose cluster definitions to build (holding clusters/*.yaml).
+    #[arg(long, value_name = "DIR", default_value = "release/hub-kind")]
+    release: PathBuf,
+    /// sim only: how many spokes (the definitions' spokes, cut or extended with copies).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=500))]
+    spokes: Option<u16>,
+    /// The revision under test (default: the current branch of the checkout).
+    #[arg(long)]
+    revision: Option<String>,
+    /// Use HEAD's commit SHA instead of the branch name.
+    #[arg(long, conflicts_with = "revision")]
+    use_commit: bool,
+    /// The platform repository URL (default: the definitions' platform_repository).
+    #[arg(long, value_name = "URL")]
+    repository: Option<String>,
+    /// Keep what was built when a step fails (for debugging).
+    #[arg(long)]
+    keep: bool,
+    /// Reuse clusters that already exist.
+    #[arg(long)]
+    reuse: bool,
+    /// Register the spokes but do not apply the bootstrap Application.
+    #[arg(long)]
+    no_bootstrap: bool,
+    /// The repository path the registration probe deploys to each spoke.
+    #[arg(long, value_name = "PATH", default_value = hubspoke::bootstrap::DEFAULT_PROBE_PATH)]
+    probe_path: String,
+    /// The deadline of each wait, in seconds (default: 60 on sim, 600 otherwise).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// kind: the directory of kind cluster configs (<cluster>.yaml).
+    #[arg(long, value_name = "DIR", default_value = "kind")]
+    kind_configs: PathBuf,
+    /// existing: the kubeconfig holding the contexts (default: $KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// existing: the hub's context.
+    #[arg(long, value_name = "CONTEXT")]
+    hub_context: Option<String>,
+    /// existing: a spoke's context, NAME=CONTEXT (repeatable).
+    #[arg(long = "spoke", value_name = "NAME=CONTEXT")]
+    spoke_contexts: Vec<String>,
+    /// existing: a file naming the contexts instead of the flags.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["hub_context", "spoke_contexts"])]
+    existing_config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -200,60 +221,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// The options of `up` (and of `test`, which brings the environment up the same way).
+fn up_options(a: UpArgs) -> Result<UpOptions, hubspoke::Error> {
+    let cwd = std::env::current_dir().map_err(|e| hubspoke::Error::env(e.to_string()))?;
+    let mut opts = UpOptions::new(a.env.env, &cwd);
+    opts.release = a.release;
+    opts.state_dir = a.env.dir();
+    opts.spokes = a.spokes.map(usize::from);
+    opts.revision = RevisionChoice {
+        revision: a.revision,
+        use_commit: a.use_commit,
+        repository: a.repository,
+    };
+    opts.keep = a.keep;
+    opts.reuse = a.reuse;
+    opts.bootstrap_application = !a.no_bootstrap;
+    opts.probe_path = a.probe_path;
+    if let Some(t) = a.timeout {
+        opts.timeout = std::time::Duration::from_secs(t);
+    }
+    opts.kind_config_dir = a.kind_configs;
+    if a.env.env == ProviderKind::Existing {
+        opts.existing = Some(match (a.existing_config, a.hub_context) {
+            (Some(f), _) => hubspoke::providers::existing::ExistingConfig::read(&f)?,
+            (None, Some(hub)) => hubspoke::providers::existing::ExistingConfig::from_flags(
+                a.kubeconfig,
+                &hub,
+                &a.spoke_contexts,
+            )?,
+            (None, None) => {
+                return Err(hubspoke::Error::input(
+                    "--env existing needs --hub-context (and --spoke NAME=CONTEXT for each spoke) or --existing-config FILE",
+                ));
+            }
+        });
+    }
+    Ok(opts)
+}
+
 async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
     let progress = Progress::new();
     match command {
-        Command::Up {
-            env,
-            release,
-            spokes,
-            revision,
-            use_commit,
-            repository,
-            keep,
-            reuse,
-            no_bootstrap,
-            probe_path,
-            timeout,
-            kind_configs,
-            kubeconfig,
-            hub_context,
-            spoke_contexts,
-            existing_config,
-        } => {
-            let cwd = std::env::current_dir().map_err(|e| hubspoke::Error::env(e.to_string()))?;
-            let mut opts = UpOptions::new(env.env, &cwd);
-            opts.release = release;
-            opts.state_dir = env.dir();
-            opts.spokes = spokes.map(usize::from);
-            opts.revision = RevisionChoice {
-                revision,
-                use_commit,
-                repository,
-            };
-            opts.keep = keep;
-            opts.reuse = reuse;
-            opts.bootstrap_application = !no_bootstrap;
-            opts.probe_path = probe_path;
-            if let Some(t) = timeout {
-                opts.timeout = std::time::Duration::from_secs(t);
-            }
-            opts.kind_config_dir = kind_configs;
-            if env.env == ProviderKind::Existing {
-                opts.existing = Some(match (existing_config, hub_context) {
-                    (Some(f), _) => hubspoke::providers::existing::ExistingConfig::read(&f)?,
-                    (None, Some(hub)) => hubspoke::providers::existing::ExistingConfig::from_flags(
-                        kubeconfig,
-                        &hub,
-                        &spoke_contexts,
-                    )?,
-                    (None, None) => {
-                        return Err(hubspoke::Error::input(
-                            "--env existing needs --hub-context (and --spoke NAME=CONTEXT for each spoke) or --existing-config FILE",
-                        ));
-                    }
-                });
-            }
+        Command::Up(args) => {
+            let opts = up_options(args)?;
             let stop = async {
                 if wait_for_signal().await.is_err() {
                     std::future::pending::<()>().await;
@@ -284,6 +294,27 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
                 drop(e);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Test {
+            up,
+            suites,
+            checks,
+            junit,
+        } => {
+            let opts = hubspoke::runner::TestOptions {
+                up: up_options(up)?,
+                suites,
+                checks,
+                junit,
+                step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            };
+            let results = hubspoke::runner::test(&opts, &progress).await?;
+            print!("{}", hubspoke::runner::summary(&results));
+            Ok(if results.iter().all(|r| r.failure.is_none()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Down { env, kind_configs } => {
             hubspoke::up::down(env.env, &env.dir(), &kind_configs, &progress).await?;

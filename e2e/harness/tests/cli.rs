@@ -221,3 +221,44 @@ fn help_documents_the_exit_codes_and_bad_flags_exit_2() {
         "error: --spokes applies to sim only; the kind environment builds the spokes its definitions name"
     );
 }
+
+#[test]
+fn test_runs_the_selected_checks_and_writes_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("reports/junit.xml");
+    let summary = dir.path().join("summary.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_hubspoke"))
+        .args(["test", "--env", "sim", "--check", "registration/*", "--junit"])
+        .arg(&junit)
+        .current_dir(repo_root())
+        .env("HUBSPOKE_STATE_DIR", dir.path())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\n2 check(s): 2 passed, 0 failed\n");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<testsuite name="registration" tests="2" disabled="0" errors="0" failures="0""#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"<property name="environment" value="sim"/>"#));
+    assert!(
+        xml.contains(r#"<property name="repository" value="https://github.com/hubspoke/hubspoke.git"/>"#)
+    );
+    assert!(xml.contains(r#"<testcase name="spokes-reachable" classname="hubspoke.registration""#));
+    assert!(!xml.contains("convergence"));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("### hubspoke on sim\n"), "{md}");
+    assert!(md.contains("2 check(s), 2 passed, 0 failed"));
+    assert!(md.contains("| registration/cluster-secrets | passed |"));
+    // the in-process environment left no state behind
+    assert!(!dir.path().join("sim/state.json").exists());
+
+    let out = hubspoke(dir.path(), &["test", "--suite", "nope"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr).lines().last().unwrap(),
+        "error: --suite nope: no such suite; the suites are registration, convergence"
+    );
+}

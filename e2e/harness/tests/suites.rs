@@ -52,7 +52,7 @@ async fn every_check_passes_on_the_bootstrapped_platform() {
     let dir = tempfile::tempdir().unwrap();
     let env = sim(dir.path()).await;
     let ctx = ctx(&env);
-    let results = suites::run(&ctx, &suites::all_checks()).await;
+    let results = suites::run(&ctx, &suites::all_checks(), &Progress::plain()).await;
     let ids: Vec<String> = results
         .iter()
         .map(|r| format!("{}/{}", r.suite, r.name))

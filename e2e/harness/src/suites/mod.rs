@@ -39,6 +39,35 @@ impl Check {
     }
 }
 
+/// The checks `suites` (names) and `globs` (over `suite/name`) select; all when both are
+/// empty. Unknown suite names and globs matching nothing are errors naming the known ones.
+pub fn select(suites: &[String], globs: &[String]) -> Result<Vec<Check>, String> {
+    let all = all_checks();
+    let known = suite_names();
+    for s in suites {
+        if !known.contains(&s.as_str()) {
+            return Err(format!(
+                "--suite {s}: no such suite; the suites are {}",
+                known.join(", ")
+            ));
+        }
+    }
+    for g in globs {
+        if !all.iter().any(|c| glob_match(g, &c.id())) {
+            let ids: Vec<String> = all.iter().map(Check::id).collect();
+            return Err(format!(
+                "--check {g}: matches no check; the checks are {}",
+                ids.join(", ")
+            ));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|c| suites.is_empty() || suites.iter().any(|s| s == c.suite))
+        .filter(|c| globs.is_empty() || globs.iter().any(|g| glob_match(g, &c.id())))
+        .collect())
+}
+
 /// Every check of every suite, in order.
 pub fn all_checks() -> Vec<Check> {
     let mut v = registration::checks();
@@ -97,8 +126,13 @@ pub async fn run_check(ctx: &Context<'_>, c: Check) -> CheckResult {
     }
 }
 
-/// Runs the selected checks: suites concurrently, each suite's checks in order.
-pub async fn run(ctx: &Context<'_>, selected: &[Check]) -> Vec<CheckResult> {
+/// Runs the selected checks: suites concurrently, each suite's checks in order, each shown
+/// as a step.
+pub async fn run(
+    ctx: &Context<'_>,
+    selected: &[Check],
+    progress: &crate::progress::Progress,
+) -> Vec<CheckResult> {
     let mut suites: Vec<Vec<Check>> = Vec::new();
     for c in selected {
         match suites.iter_mut().find(|s| s[0].suite == c.suite) {
@@ -109,7 +143,13 @@ pub async fn run(ctx: &Context<'_>, selected: &[Check]) -> Vec<CheckResult> {
     let per_suite = futures::future::join_all(suites.into_iter().map(|checks| async move {
         let mut out = Vec::new();
         for c in checks {
-            out.push(run_check(ctx, c).await);
+            let step = progress.step(c.id());
+            let r = run_check(ctx, c).await;
+            match &r.failure {
+                None => step.done("passed"),
+                Some(f) => step.fail(f.lines().next().unwrap_or("failed")),
+            }
+            out.push(r);
         }
         out
     }))

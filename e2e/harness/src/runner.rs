@@ -1,0 +1,112 @@
+//! `hubspoke test`: the main job. Brings the environment up unless one is up already,
+//! runs the selected checks, prints a summary, writes the reports.
+
+use std::path::PathBuf;
+
+use crate::environment::{Environment, ProviderKind};
+use crate::error::{Error, Result};
+use crate::expect::Intervals;
+use crate::progress::Progress;
+use crate::suites::{self, CheckResult, Context};
+use crate::up::{UpOptions, provider_down, up};
+
+#[derive(Clone, Debug)]
+pub struct TestOptions {
+    pub up: UpOptions,
+    pub suites: Vec<String>,
+    pub checks: Vec<String>,
+    pub junit: Option<PathBuf>,
+    /// Where `$GITHUB_STEP_SUMMARY` points, when set.
+    pub step_summary: Option<PathBuf>,
+}
+
+/// The environment to test: the one up already (from its state), or a new one.
+async fn acquire(opts: &UpOptions, progress: &Progress) -> Result<(Environment, bool)> {
+    if let Ok(state) = Environment::read_state(opts.env, &opts.state_dir) {
+        let serving = opts.env != ProviderKind::Sim || state.pid.is_some_and(crate::providers::sim::alive);
+        if serving {
+            progress.note(&format!(
+                "testing the {} environment in {}",
+                opts.env,
+                opts.state_dir.display()
+            ));
+            let env = Environment::from_state(state, &opts.state_dir).await?;
+            return Ok((env, false));
+        }
+    }
+    Ok((up(opts, progress).await?, true))
+}
+
+/// Runs the suites; the results, and whether any failed.
+pub async fn test(opts: &TestOptions, progress: &Progress) -> Result<Vec<CheckResult>> {
+    let selected = suites::select(&opts.suites, &opts.checks).map_err(Error::input)?;
+    let (env, built) = acquire(&opts.up, progress).await?;
+    let root = env
+        .revision
+        .as_ref()
+        .and_then(|r| r.checkout.clone())
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    let ctx = Context {
+        env: &env,
+        intervals: Intervals::for_env(env.provider),
+        root,
+    };
+    let results = suites::run(&ctx, &selected, progress).await;
+    if let Some(path) = &opts.junit {
+        write(path, &crate::report::junit(&env, &results))?;
+    }
+    if let Some(path) = &opts.step_summary {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::env(format!("{}: {e}", path.display())))?;
+        let _ = writeln!(f, "{}", crate::report::markdown(&env, &results));
+    }
+    if built {
+        let state = env.state(None);
+        if env.provider == ProviderKind::Sim {
+            // the clusters live in this process and stop with it
+            let _ = crate::providers::remove_state(&state, &env.state_dir);
+        } else if !opts.up.keep {
+            provider_down(
+                env.provider,
+                &state,
+                &env.state_dir,
+                progress,
+                &opts.up.kind_config_dir,
+            )
+            .await?;
+        }
+    }
+    Ok(results)
+}
+
+fn write(path: &std::path::Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::env(format!("{}: {e}", parent.display())))?;
+    }
+    std::fs::write(path, text).map_err(|e| Error::env(format!("writing {}: {e}", path.display())))
+}
+
+/// The summary printed at the end.
+pub fn summary(results: &[CheckResult]) -> String {
+    let failed: Vec<&CheckResult> = results.iter().filter(|r| r.failure.is_some()).collect();
+    let mut out = String::new();
+    for r in &failed {
+        out.push_str(&format!(
+            "\nFAILED {}/{}:\n  {}\n",
+            r.suite,
+            r.name,
+            r.failure.as_deref().unwrap_or_default().replace('\n', "\n  ")
+        ));
+    }
+    out.push_str(&format!(
+        "\n{} check(s): {} passed, {} failed\n",
+        results.len(),
+        results.len() - failed.len(),
+        failed.len()
+    ));
+    out
+}

@@ -62,6 +62,8 @@ async fn every_check_passes_on_the_bootstrapped_platform() {
         [
             "registration/cluster-secrets",
             "registration/spokes-reachable",
+            "deployment/workloads-placed",
+            "deployment/drift-healed",
             "convergence/synced-healthy",
             "convergence/stable",
             "convergence/revision-under-test",
@@ -157,5 +159,59 @@ async fn an_application_on_another_revision_fails_the_revision_check() {
             ": not the revision under test: bootstrap synced {parent} of https://github.com/hubspoke/hubspoke.git"
         )),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_on_a_spoke_it_is_not_placed_on_fails_placement() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = sim(dir.path()).await;
+    let ctx = ctx(&env);
+    run(&ctx, "deployment/workloads-placed").await.unwrap();
+    // echo is placed on spoke-a only: put a copy on spoke-b by hand
+    let spoke_b = env.cluster("spoke-b").unwrap().client.clone();
+    let ns: k8s_openapi::api::core::v1::Namespace = serde_json::from_value(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "echo"}}),
+    )
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(spoke_b.clone())
+        .create(&Default::default(), &ns)
+        .await
+        .unwrap();
+    let d: k8s_openapi::api::apps::v1::Deployment = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo_root().join("fixtures/workloads/echo/deployment.yaml")).unwrap(),
+    )
+    .unwrap();
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(spoke_b, "echo")
+        .create(&Default::default(), &d)
+        .await
+        .unwrap();
+    assert_eq!(
+        run(&ctx, "deployment/workloads-placed").await.unwrap_err(),
+        "spoke spoke-b: Deployment echo/echo exists, but only spoke-a places echo"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_without_self_heal_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = sim(dir.path()).await;
+    let mut ctx = ctx(&env);
+    run(&ctx, "deployment/workloads-placed").await.unwrap();
+    // self-heal off for spoke-b's podinfo (the set creates and deletes Applications only,
+    // so the edit stays)
+    let apps = hubspoke::bootstrap::applications(&env.hub.client);
+    apps.patch(
+        "tenant-podinfo-spoke-b",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})),
+    )
+    .await
+    .unwrap();
+    ctx.intervals.reconcile = Duration::from_secs(2);
+    let err = run(&ctx, "deployment/drift-healed").await.unwrap_err();
+    assert_eq!(
+        err,
+        "spoke spoke-b: expected the drift on podinfo/podinfo (replicas 5) healed back to 2 within 2s; last seen: replicas Some(5)"
     );
 }

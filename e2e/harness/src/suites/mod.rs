@@ -11,6 +11,7 @@ use crate::environment::Environment;
 use crate::expect::Intervals;
 
 pub mod convergence;
+pub mod deployment;
 pub mod registration;
 
 /// What a check is given.
@@ -71,6 +72,7 @@ pub fn select(suites: &[String], globs: &[String]) -> Result<Vec<Check>, String>
 /// Every check of every suite, in order.
 pub fn all_checks() -> Vec<Check> {
     let mut v = registration::checks();
+    v.extend(deployment::checks());
     v.extend(convergence::checks());
     v
 }

@@ -672,7 +672,9 @@ pub async fn reconcile(shared: Arc<Shared>, set: Value) -> Result<Duration, Stri
                         Err(e) => return Err(e.to_string()),
                     }
                 }
-                Some(current) if policy != "create-only" => {
+                // ApplicationsSyncPolicy.AllowUpdate: only create-update and sync modify
+                // existing Applications
+                Some(current) if policy == "create-update" || policy == "sync" => {
                     let same = current.get("spec") == app.get("spec")
                         && current.pointer("/metadata/labels").cloned().unwrap_or(json!({}))
                             == app["metadata"]["labels"]

@@ -69,7 +69,7 @@ enum Command {
     Test {
         #[command(flatten)]
         up: UpArgs,
-        /// Run only this suite (repeatable): registration, deployment, convergence.
+        /// Run only this suite (repeatable): registration, deployment, kyverno, convergence.
         #[arg(long = "suite", value_name = "NAME")]
         suites: Vec<String>,
         /// Run only the checks whose suite/name matches this glob (repeatable), e.g.

@@ -259,6 +259,6 @@ fn test_runs_the_selected_checks_and_writes_the_reports() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         text(&out.stderr).lines().last().unwrap(),
-        "error: --suite nope: no such suite; the suites are registration, deployment, convergence"
+        "error: --suite nope: no such suite; the suites are registration, deployment, kyverno, convergence"
     );
 }

@@ -64,6 +64,9 @@ async fn every_check_passes_on_the_bootstrapped_platform() {
             "registration/spokes-reachable",
             "deployment/workloads-placed",
             "deployment/drift-healed",
+            "kyverno/policies-ready",
+            "kyverno/enforced",
+            "kyverno/audited",
             "convergence/synced-healthy",
             "convergence/stable",
             "convergence/revision-under-test",
@@ -213,5 +216,44 @@ async fn drift_without_self_heal_is_reported() {
     assert_eq!(
         err,
         "spoke spoke-b: expected the drift on podinfo/podinfo (replicas 5) healed back to 2 within 2s; last seen: replicas Some(5)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_policy_fails_the_kyverno_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = sim(dir.path()).await;
+    let mut ctx = ctx(&env);
+    run(&ctx, "kyverno/policies-ready").await.unwrap();
+    run(&ctx, "kyverno/enforced").await.unwrap();
+    // turn self-heal off for the policies, then remove one from the spoke
+    let apps = hubspoke::bootstrap::applications(&env.hub.client);
+    apps.patch(
+        "system-kyverno-policies-spoke-a",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})),
+    )
+    .await
+    .unwrap();
+    let spoke_a = env.cluster("spoke-a").unwrap().client.clone();
+    let ar = kube::discovery::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
+        "clusterpolicies",
+    );
+    let policies: Api<kube::api::DynamicObject> = Api::all_with(spoke_a, &ar);
+    policies
+        .delete("deny-latest-image", &Default::default())
+        .await
+        .unwrap();
+    ctx.intervals.policy = Duration::from_secs(2);
+    let err = run(&ctx, "kyverno/policies-ready").await.unwrap_err();
+    assert_eq!(
+        err,
+        "spoke spoke-a: expected ClusterPolicies deny-default-namespace, deny-latest-image, require-resource-limits Ready within 2s; last seen: deny-latest-image does not exist"
+    );
+    let err = run(&ctx, "kyverno/enforced").await.unwrap_err();
+    assert_eq!(
+        err,
+        "spoke spoke-a: hubspoke-probes/probe-deny-latest-image-violating was admitted, but policy deny-latest-image must deny it"
     );
 }

@@ -12,6 +12,7 @@ use crate::expect::Intervals;
 
 pub mod convergence;
 pub mod deployment;
+pub mod kyverno;
 pub mod registration;
 
 /// What a check is given.
@@ -73,6 +74,7 @@ pub fn select(suites: &[String], globs: &[String]) -> Result<Vec<Check>, String>
 pub fn all_checks() -> Vec<Check> {
     let mut v = registration::checks();
     v.extend(deployment::checks());
+    v.extend(kyverno::checks());
     v.extend(convergence::checks());
     v
 }

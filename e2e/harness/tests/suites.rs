@@ -38,6 +38,38 @@ fn ctx(env: &Environment) -> Context<'_> {
     }
 }
 
+/// Asks Argo CD to refresh `name` and waits until it has (the controller removes the
+/// annotation): from then on it reconciles with the Application's current spec, so a
+/// change made next is judged by it, not by a reconcile already under way.
+async fn settle(apps: &Api<kube::api::DynamicObject>, name: &str) {
+    apps.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(
+            serde_json::json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    hubspoke::kube_util::wait_for(
+        apps.clone(),
+        name,
+        |a: Option<&kube::api::DynamicObject>| {
+            a.is_some_and(|a| {
+                a.metadata
+                    .annotations
+                    .as_ref()
+                    .is_none_or(|m| !m.contains_key("argocd.argoproj.io/refresh"))
+            })
+        },
+        Duration::from_secs(30),
+        "the refresh",
+        |_| String::new(),
+    )
+    .await
+    .unwrap();
+}
+
 async fn run(ctx: &Context<'_>, id: &str) -> Result<(), String> {
     let c = suites::check(id).unwrap_or_else(|| panic!("no check {id}"));
     let r = suites::run_check(ctx, c).await;
@@ -211,6 +243,7 @@ async fn drift_without_self_heal_is_reported() {
     )
     .await
     .unwrap();
+    settle(&apps, "tenant-podinfo-spoke-b").await;
     ctx.intervals.reconcile = Duration::from_secs(2);
     let err = run(&ctx, "deployment/drift-healed").await.unwrap_err();
     assert_eq!(
@@ -235,6 +268,7 @@ async fn a_removed_policy_fails_the_kyverno_suite() {
     )
     .await
     .unwrap();
+    settle(&apps, "system-kyverno-policies-spoke-a").await;
     let spoke_a = env.cluster("spoke-a").unwrap().client.clone();
     let ar = kube::discovery::ApiResource::from_gvk_with_plural(
         &kube::api::GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),

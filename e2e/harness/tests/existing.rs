@@ -21,13 +21,9 @@ fn write_kubeconfig(world: &World) -> std::path::PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn existing_clusters_are_adopted_registered_and_deregistered() {
-    let world = World::new(&["hub", "spoke-a", "spoke-b"]).await;
-    let kc = write_kubeconfig(&world);
-    let before = std::fs::read(&kc).unwrap();
-    let state = world.path("state");
-    let up = [
+/// `hubspoke up --env existing` with this state directory and kubeconfig.
+fn up_existing<'a>(state: &'a std::path::Path, kc: &'a std::path::Path) -> [&'a str; 7] {
+    [
         "up",
         "--env",
         "existing",
@@ -35,15 +31,30 @@ async fn existing_clusters_are_adopted_registered_and_deregistered() {
         state.to_str().unwrap(),
         "--kubeconfig",
         kc.to_str().unwrap(),
-        "--hub-context",
-        "sim-hub",
-        "--spoke",
-        "spoke-a=sim-spoke-a",
-        "--spoke",
-        "spoke-b=sim-spoke-b",
-        "--timeout",
-        "30",
-    ];
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_clusters_are_adopted_registered_and_deregistered() {
+    let world = World::new(&["hub", "spoke-a", "spoke-b"]).await;
+    let kc = write_kubeconfig(&world);
+    let before = std::fs::read(&kc).unwrap();
+    let state = world.path("state");
+    let base = up_existing(&state, &kc);
+    let up = [
+        &base[..],
+        &[
+            "--hub-context",
+            "sim-hub",
+            "--spoke",
+            "spoke-a=sim-spoke-a",
+            "--spoke",
+            "spoke-b=sim-spoke-b",
+            "--timeout",
+            "30",
+        ],
+    ]
+    .concat();
     let out = world.hubspoke(&up, &[]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s: serde_json::Value =
@@ -88,15 +99,7 @@ async fn contexts_that_do_not_fit_the_definitions_are_named() {
     let world = World::new(&["hub", "spoke-a"]).await;
     let kc = write_kubeconfig(&world);
     let state = world.path("state");
-    let base = [
-        "up",
-        "--env",
-        "existing",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--kubeconfig",
-        kc.to_str().unwrap(),
-    ];
+    let base = up_existing(&state, &kc);
     let last = |o: &std::process::Output| text(&o.stderr).lines().last().unwrap_or_default().to_string();
 
     let out = world

@@ -213,12 +213,7 @@ fn workloads_placed<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
         }
         let results =
             futures::future::join_all(ctx.env.spokes.iter().map(|s| check_spoke(ctx, s, &placed))).await;
-        let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n"))
-        }
+        super::outcome(results.into_iter().filter_map(Result::err))
     })
 }
 
@@ -268,11 +263,6 @@ fn drift_healed<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
                 .map_err(|f| format!("spoke {}: {f}", spoke.name))
         }))
         .await;
-        let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n"))
-        }
+        super::outcome(results.into_iter().filter_map(Result::err))
     })
 }

@@ -77,6 +77,20 @@ struct Probe {
     expect: String,
 }
 
+impl Probe {
+    /// The probe's namespace (created on the spoke if missing) and name.
+    async fn place(&self, spoke: &Cluster) -> Result<(String, String), String> {
+        let ns = self
+            .pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        ensure_namespace(spoke, &ns).await?;
+        Ok((ns, self.pod.metadata.name.clone().unwrap_or_default()))
+    }
+}
+
 fn probes(root: &Path) -> Result<Vec<Probe>, String> {
     let dir = root.join("fixtures/kyverno-probes");
     let mut out = Vec::new();
@@ -201,12 +215,7 @@ fn policies_ready<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
             }
         }))
         .await;
-        let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n"))
-        }
+        super::outcome(results.into_iter().filter_map(Result::err))
     })
 }
 
@@ -233,14 +242,7 @@ fn enforced<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
                 .iter()
                 .filter(|p| p.expect == "denied" || p.expect == "admitted")
             {
-                let ns = p
-                    .pod
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "default".into());
-                ensure_namespace(s, &ns).await?;
-                let name = p.pod.metadata.name.clone().unwrap_or_default();
+                let (ns, name) = p.place(s).await?;
                 let dry = PostParams {
                     dry_run: true,
                     ..Default::default()
@@ -273,11 +275,7 @@ fn enforced<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
                 }
             }
         }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n"))
-        }
+        super::outcome(failures)
     })
 }
 
@@ -299,14 +297,7 @@ fn audited<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
         let mut failures = Vec::new();
         for s in kyverno_spokes(ctx) {
             for p in &audit {
-                let ns = p
-                    .pod
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "default".into());
-                ensure_namespace(s, &ns).await?;
-                let name = p.pod.metadata.name.clone().unwrap_or_default();
+                let (ns, name) = p.place(s).await?;
                 let pods = Api::<Pod>::namespaced(s.client.clone(), &ns);
                 let _ = pods.delete(&name, &DeleteParams::default()).await;
                 if let Err(e) = pods.create(&PostParams::default(), &p.pod).await {
@@ -347,11 +338,7 @@ fn audited<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
                 }
             }
         }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n"))
-        }
+        super::outcome(failures)
     })
 }
 

@@ -91,6 +91,16 @@ pub fn check(id: &str) -> Option<Check> {
     all_checks().into_iter().find(|c| c.id() == id)
 }
 
+/// A check's outcome from the problems it found (one line each): passed when there are none.
+pub fn outcome(problems: impl IntoIterator<Item = String>) -> Result<(), String> {
+    let problems: Vec<String> = problems.into_iter().collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
 /// The outcome of one check.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CheckResult {

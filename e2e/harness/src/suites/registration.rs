@@ -103,11 +103,7 @@ fn cluster_secrets<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
             }
             problems.extend(p.into_iter().map(|x| format!("{}: argocd/{name}: {x}", c.name)));
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("\n"))
-        }
+        super::outcome(problems)
     })
 }
 

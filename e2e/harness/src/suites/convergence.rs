@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Check, CheckFuture, Context};
+use super::{Check, CheckFuture, Context, applications};
 use crate::argocd::Application;
 use crate::expect::{Verdict, consistently, eventually, expect};
 
@@ -12,16 +12,19 @@ pub fn checks() -> Vec<Check> {
         Check {
             suite: "convergence",
             name: "synced-healthy",
+            disturbs: false,
             run: synced_healthy,
         },
         Check {
             suite: "convergence",
             name: "stable",
+            disturbs: false,
             run: stable,
         },
         Check {
             suite: "convergence",
             name: "revision-under-test",
+            disturbs: false,
             run: revision_under_test,
         },
     ]
@@ -112,10 +115,6 @@ fn all_synced_healthy(apps: &[Application]) -> Verdict {
     } else {
         Verdict::Pending(offenders.join("\n"))
     }
-}
-
-fn applications(ctx: &Context) -> kube::Api<Application> {
-    kube::Api::namespaced(ctx.env.hub.client.clone(), crate::bootstrap::ARGOCD_NAMESPACE)
 }
 
 fn synced_healthy<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {

@@ -10,6 +10,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 
 use super::{Check, CheckFuture, Context};
+use crate::argocd::Application;
 use crate::environment::Cluster;
 use crate::expect::{Verdict, eventually, expect};
 
@@ -18,11 +19,13 @@ pub fn checks() -> Vec<Check> {
         Check {
             suite: "deployment",
             name: "workloads-placed",
+            disturbs: false,
             run: workloads_placed,
         },
         Check {
             suite: "deployment",
             name: "drift-healed",
+            disturbs: true,
             run: drift_healed,
         },
     ]
@@ -218,7 +221,7 @@ fn workloads_placed<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
 }
 
 /// Scales one placed Deployment per spoke directly on the spoke and expects Argo CD's
-/// self-heal to restore what git declares.
+/// self-heal to restore what git declares, then its Application Synced and Healthy again.
 fn drift_healed<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
     Box::pin(async move {
         let placed = all_placements(ctx)?;
@@ -258,6 +261,25 @@ fn drift_healed<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
                 },
             );
             eventually(api, ctx.intervals.reconcile, e.as_ref())
+                .await
+                .map_err(|f| format!("spoke {}: {f}", spoke.name))?;
+            // leave the environment as found: the Application Synced and Healthy again
+            let tracked = format!("tenant-{app}-{}", spoke.name);
+            let t = tracked.clone();
+            let e = expect(
+                format!("{tracked} Synced and Healthy again after the heal"),
+                move |apps: &[Application]| match apps
+                    .iter()
+                    .find(|a| a.metadata.name.as_deref() == Some(t.as_str()))
+                {
+                    None => Verdict::Fail(format!("Application {t} no longer exists")),
+                    Some(a) => match super::convergence::offender(a) {
+                        None => Verdict::Pass,
+                        Some(why) => Verdict::Pending(why),
+                    },
+                },
+            );
+            eventually(super::applications(ctx), ctx.intervals.reconcile, e.as_ref())
                 .await
                 .map(|_| ())
                 .map_err(|f| format!("spoke {}: {f}", spoke.name))

@@ -19,16 +19,19 @@ pub fn checks() -> Vec<Check> {
         Check {
             suite: "kyverno",
             name: "policies-ready",
+            disturbs: false,
             run: policies_ready,
         },
         Check {
             suite: "kyverno",
             name: "enforced",
+            disturbs: false,
             run: enforced,
         },
         Check {
             suite: "kyverno",
             name: "audited",
+            disturbs: false,
             run: audited,
         },
     ]

@@ -1,6 +1,8 @@
 //! The suites: named checks over an [`Environment`], shared by `hubspoke test` and the
 //! nextest files under e2e/suites/. Checks of one suite run in order (a later one may rely
-//! on an earlier one: converged before stable); suites run concurrently.
+//! on an earlier one: converged before stable); suites run concurrently, except that a check
+//! which disturbs the environment (makes drift, deletes an Application) runs alone, so no
+//! other check observes the disturbance (a stability window would see it as a flip).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -31,6 +33,9 @@ pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Sen
 pub struct Check {
     pub suite: &'static str,
     pub name: &'static str,
+    /// Whether the check changes the environment (and restores it before it ends): it then
+    /// runs while no other check does.
+    pub disturbs: bool,
     pub run: for<'a> fn(&'a Context<'a>) -> CheckFuture<'a>,
 }
 
@@ -91,6 +96,11 @@ pub fn check(id: &str) -> Option<Check> {
     all_checks().into_iter().find(|c| c.id() == id)
 }
 
+/// The hub's Argo CD Applications.
+pub fn applications(ctx: &Context) -> kube::Api<crate::argocd::Application> {
+    kube::Api::namespaced(ctx.env.hub.client.clone(), crate::bootstrap::ARGOCD_NAMESPACE)
+}
+
 /// A check's outcome from the problems it found (one line each): passed when there are none.
 pub fn outcome(problems: impl IntoIterator<Item = String>) -> Result<(), String> {
     let problems: Vec<String> = problems.into_iter().collect();
@@ -140,13 +150,34 @@ pub async fn run_check(ctx: &Context<'_>, c: Check) -> CheckResult {
     }
 }
 
-/// Runs the selected checks: suites concurrently, each suite's checks in order, each shown
-/// as a step.
+/// Runs the selected checks: suites concurrently, each suite's checks in order, a check that
+/// disturbs the environment alone; each shown as a step.
 pub async fn run(
     ctx: &Context<'_>,
     selected: &[Check],
     progress: &crate::progress::Progress,
 ) -> Vec<CheckResult> {
+    schedule(selected, |c| async move {
+        let step = progress.step(c.id());
+        let r = run_check(ctx, c).await;
+        match &r.failure {
+            None => step.done("passed"),
+            Some(f) => step.fail(f.lines().next().unwrap_or("failed")),
+        }
+        r
+    })
+    .await
+}
+
+/// The order [`run`] keeps: one task per suite running its checks in order, the tasks
+/// concurrent; observing checks share a lock that a disturbing check takes exclusively
+/// (tokio's lock is fair: once a disturbing check waits, later checks queue behind it).
+/// Results come back in the order of `selected`'s suites.
+async fn schedule<F, Fut, R>(selected: &[Check], each: F) -> Vec<R>
+where
+    F: Fn(Check) -> Fut,
+    Fut: Future<Output = R>,
+{
     let mut suites: Vec<Vec<Check>> = Vec::new();
     for c in selected {
         match suites.iter_mut().find(|s| s[0].suite == c.suite) {
@@ -154,19 +185,92 @@ pub async fn run(
             None => suites.push(vec![*c]),
         }
     }
+    let lock = tokio::sync::RwLock::new(());
+    let (lock, each) = (&lock, &each);
     let per_suite = futures::future::join_all(suites.into_iter().map(|checks| async move {
         let mut out = Vec::new();
         for c in checks {
-            let step = progress.step(c.id());
-            let r = run_check(ctx, c).await;
-            match &r.failure {
-                None => step.done("passed"),
-                Some(f) => step.fail(f.lines().next().unwrap_or("failed")),
-            }
+            let r = if c.disturbs {
+                let _alone = lock.write().await;
+                each(c).await
+            } else {
+                let _shared = lock.read().await;
+                each(c).await
+            };
             out.push(r);
         }
         out
     }))
     .await;
     per_suite.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn noop<'a>(_: &'a Context<'a>) -> CheckFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn c(suite: &'static str, name: &'static str, disturbs: bool) -> Check {
+        Check {
+            suite,
+            name,
+            disturbs,
+            run: noop,
+        }
+    }
+
+    /// A disturbing check never runs alongside another; observing checks of different
+    /// suites do run alongside each other; each suite keeps its order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disturbing_check_runs_alone() {
+        let checks = [
+            c("a", "one", false),
+            c("a", "two", false),
+            c("b", "drift", true),
+            c("b", "after", false),
+            c("c", "watch", false),
+            c("c", "window", false),
+        ];
+        let running: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let log: Mutex<Vec<(String, Vec<String>)>> = Mutex::new(Vec::new());
+        let ids = schedule(&checks, |c| {
+            let (running, log) = (&running, &log);
+            async move {
+                running.lock().unwrap().push(c.id());
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                let others: Vec<String> = running
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|id| **id != c.id())
+                    .cloned()
+                    .collect();
+                log.lock().unwrap().push((c.id(), others));
+                running.lock().unwrap().retain(|id| *id != c.id());
+                c.id()
+            }
+        })
+        .await;
+        assert_eq!(
+            ids,
+            ["a/one", "a/two", "b/drift", "b/after", "c/watch", "c/window"]
+        );
+        let log = log.into_inner().unwrap();
+        let beside = |id: &str| log.iter().find(|(i, _)| i == id).unwrap().1.clone();
+        assert_eq!(beside("b/drift"), Vec::<String>::new());
+        assert!(
+            log.iter().any(|(_, others)| !others.is_empty()),
+            "observing checks ran one at a time: {log:?}"
+        );
+        for (id, others) in &log {
+            assert!(
+                !others.contains(&"b/drift".to_string()),
+                "{id} ran beside b/drift"
+            );
+        }
+    }
 }

@@ -16,11 +16,13 @@ pub fn checks() -> Vec<Check> {
         Check {
             suite: "registration",
             name: "cluster-secrets",
+            disturbs: false,
             run: cluster_secrets,
         },
         Check {
             suite: "registration",
             name: "spokes-reachable",
+            disturbs: false,
             run: spokes_reachable,
         },
     ]

@@ -338,12 +338,16 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
         }
         Command::Validate { root } => {
             let report = hubspoke::validate::validate(&root);
+            for n in &report.notes {
+                eprintln!("note: {n}");
+            }
             if report.errors.is_empty() {
                 println!(
-                    "ok: {} release(s), {} YAML file(s), {} Kubernetes object(s)",
+                    "ok: {} release(s), {} YAML file(s), {} Kubernetes object(s), {} terraform module(s)",
                     report.releases.len(),
                     report.files,
-                    report.objects
+                    report.objects,
+                    report.terraform_modules
                 );
                 Ok(ExitCode::SUCCESS)
             } else {

@@ -2,7 +2,10 @@
 //! type-checked (k8s-openapi's types for built-in kinds, the project's types for Argo CD and
 //! Kyverno objects, the cluster definition model, the workload placement files, kind's
 //! cluster configs), and the references between them checked: paths Applications deploy,
-//! clusters workload files name, the kind node image pin.
+//! clusters workload files name, the kind node image pin. Terraform modules under
+//! terraform/ and fixtures/terraform/ are checked with `terraform fmt -check` and, where
+//! `terraform init` can run (it needs the registry for the EKS modules), `terraform
+//! validate`; tfvars' `cluster_path` must name a cluster definition.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +21,12 @@ use crate::yaml::{Node, Pos};
 pub struct Report {
     pub files: usize,
     pub objects: usize,
+    /// Terraform modules checked (terraform/, fixtures/terraform/).
+    pub terraform_modules: usize,
     pub releases: Vec<PathBuf>,
     pub errors: Vec<String>,
+    /// What could not be checked here, and why.
+    pub notes: Vec<String>,
 }
 
 /// Directories under `fixtures/` holding deliberately broken inputs (the tests' corpus).
@@ -517,6 +524,7 @@ pub fn validate(root: &Path) -> Report {
         }
     }
     check_kind_configs(&mut ctx, &kind_configs);
+    check_terraform(&mut ctx);
     // by file, then by position
     ctx.report.errors.sort_by_key(|e| {
         let mut parts = e.splitn(4, ':');
@@ -526,4 +534,263 @@ pub fn validate(root: &Path) -> Report {
         (file, line, col)
     });
     ctx.report
+}
+
+/// Directories holding terraform modules (`*.tf`), under terraform/ and fixtures/terraform/.
+fn terraform_modules(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        if entries
+            .iter()
+            .any(|p| p.is_file() && p.extension().is_some_and(|e| e == "tf"))
+        {
+            out.push(dir.to_path_buf());
+        }
+        for p in entries {
+            if p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                walk(&p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root.join("terraform"), &mut out);
+    walk(&root.join("fixtures/terraform"), &mut out);
+    out
+}
+
+/// `terraform fmt -check` and `terraform validate` over every module, and the tfvars'
+/// `cluster_path` references.
+fn check_terraform(ctx: &mut Ctx) {
+    let modules = terraform_modules(ctx.root);
+    ctx.report.terraform_modules = modules.len();
+    if modules.is_empty() {
+        return;
+    }
+    for m in &modules {
+        check_tfvars(ctx, m);
+    }
+    let version = std::process::Command::new("terraform").arg("version").output();
+    if !version.is_ok_and(|o| o.status.success()) {
+        ctx.report.notes.push(
+            "terraform not found on PATH: terraform fmt -check and terraform validate not run (install terraform 1.6 or later)"
+                .into(),
+        );
+        return;
+    }
+    for m in &modules {
+        let rel = ctx.rel(m);
+        terraform_fmt(ctx, m, &rel);
+        terraform_validate(ctx, m, &rel);
+    }
+}
+
+fn terraform(dir: &Path, args: &[&str], data_dir: Option<&Path>) -> std::io::Result<std::process::Output> {
+    let mut cmd = std::process::Command::new("terraform");
+    cmd.arg(format!("-chdir={}", dir.display()))
+        .args(args)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1");
+    if let Some(d) = data_dir {
+        cmd.env("TF_DATA_DIR", d);
+    }
+    cmd.output()
+}
+
+fn terraform_fmt(ctx: &mut Ctx, module: &Path, rel: &str) {
+    match terraform(module, &["fmt", "-check", "-list=true", "-no-color"], None) {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            let listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.trim().to_string())
+                .collect();
+            if listed.is_empty() {
+                ctx.report.errors.push(format!(
+                    "{rel}: terraform fmt -check failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            for f in listed {
+                ctx.report.errors.push(format!(
+                    "{rel}/{f}: not in terraform's canonical format; fix: terraform fmt {rel}"
+                ));
+            }
+        }
+        Err(e) => ctx
+            .report
+            .errors
+            .push(format!("{rel}: running terraform fmt: {e}")),
+    }
+}
+
+/// `terraform init -backend=false` into a scratch data directory, then `terraform validate
+/// -json`; a module whose providers or modules need the registry is noted, not failed,
+/// when the registry cannot be reached.
+fn terraform_validate(ctx: &mut Ctx, module: &Path, rel: &str) {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let data = std::env::temp_dir().join(format!(
+        "hubspoke-validate-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let had_lock = module.join(".terraform.lock.hcl").exists();
+    let init = terraform(
+        module,
+        &["init", "-backend=false", "-input=false", "-no-color"],
+        Some(&data),
+    );
+    let result = match init {
+        Err(e) => Err(format!("{rel}: running terraform init: {e}")),
+        Ok(out) if !out.status.success() => {
+            let text =
+                String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+            if unreachable_registry(&text) {
+                ctx.report.notes.push(format!(
+                    "{rel}: terraform validate not run: its providers and modules come from the Terraform registry, which cannot be reached from here (terraform init failed: {})",
+                    first_error(&text)
+                ));
+                Ok(())
+            } else {
+                Err(format!("{rel}: terraform init: {}", first_error(&text)))
+            }
+        }
+        Ok(_) => match terraform(module, &["validate", "-json", "-no-color"], Some(&data)) {
+            Err(e) => Err(format!("{rel}: running terraform validate: {e}")),
+            Ok(out) => validate_diagnostics(rel, &out.stdout),
+        },
+    };
+    let _ = std::fs::remove_dir_all(&data);
+    if !had_lock {
+        let _ = std::fs::remove_file(module.join(".terraform.lock.hcl"));
+    }
+    if let Err(e) = result {
+        ctx.report.errors.push(e);
+    }
+}
+
+fn unreachable_registry(text: &str) -> bool {
+    [
+        "no such host",
+        "dial tcp",
+        "Could not retrieve the list of available versions",
+        "failed to request discovery document",
+        "i/o timeout",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
+/// The first `Error: ...` line of terraform's output and the line after it.
+fn first_error(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('│') && !l.starts_with('╷') && !l.starts_with('╵'))
+        .collect();
+    match lines.iter().position(|l| l.starts_with("Error:")) {
+        Some(i) => lines[i..(i + 3).min(lines.len())].join(" "),
+        None => lines.last().copied().unwrap_or("no output").to_string(),
+    }
+}
+
+/// `terraform validate -json`'s diagnostics as `file:line:col: summary: detail`.
+fn validate_diagnostics(rel: &str, stdout: &[u8]) -> Result<(), String> {
+    let v: Value = serde_json::from_slice(stdout)
+        .map_err(|e| format!("{rel}: terraform validate -json printed something unreadable: {e}"))?;
+    let errors: Vec<String> = v["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| {
+            let at = match d["range"]["filename"].as_str() {
+                Some(f) => format!(
+                    "{rel}/{f}:{}:{}",
+                    d["range"]["start"]["line"].as_u64().unwrap_or(0),
+                    d["range"]["start"]["column"].as_u64().unwrap_or(0)
+                ),
+                None => rel.to_string(),
+            };
+            let detail = d["detail"].as_str().unwrap_or_default();
+            format!(
+                "{at}: {}{}",
+                d["summary"].as_str().unwrap_or("error"),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+/// Every `cluster_path = "..."` in a module's tfvars names a cluster definition that loads.
+fn check_tfvars(ctx: &mut Ctx, module: &Path) {
+    let mut files = Vec::new();
+    for dir in [module.to_path_buf(), module.join("variables")] {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            files.extend(
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "tfvars")),
+            );
+        }
+    }
+    files.sort();
+    for f in files {
+        let rel = ctx.rel(&f);
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            let Some(rest) = line.trim_start().strip_prefix("cluster_path") else {
+                continue;
+            };
+            let Some(value) = rest
+                .trim_start()
+                .strip_prefix('=')
+                .map(|v| v.trim().trim_matches('"'))
+            else {
+                continue;
+            };
+            let column = line.find("cluster_path").unwrap_or(0) + 1;
+            let target = module.join(value);
+            let problem = if !target.is_file() {
+                Some(format!(
+                    "{value} does not exist (paths are relative to {})",
+                    ctx.rel(module)
+                ))
+            } else {
+                let text = std::fs::read_to_string(&target).unwrap_or_default();
+                match crate::definition::parse(&target, &text) {
+                    Ok(_) => None,
+                    Err(errs) => Some(format!(
+                        "{value} is not a valid cluster definition: {}",
+                        errs.first().map(|e| e.message.clone()).unwrap_or_default()
+                    )),
+                }
+            };
+            if let Some(p) = problem {
+                ctx.report.errors.push(format!(
+                    "{rel}:{}:{column}: cluster_path: {p}; fix: point it at a file under release/<env>/clusters/",
+                    i + 1
+                ));
+            }
+        }
+    }
 }

@@ -81,8 +81,21 @@ fn broken_content_is_named_precisely() {
             "",
         ),
     );
+    // terraform: a file out of canonical format, a reference to an undeclared variable, a
+    // tfvars pointing at no cluster definition
+    let module = std::fs::read_to_string(repo_root().join("fixtures/terraform/cluster/main.tf"))
+        .unwrap()
+        .replace("value = var.region", "value = var.regoin");
+    write(root, "fixtures/terraform/cluster/main.tf", &module);
+    write(root, "terraform/main.tf", "output \"x\" {\nvalue = 1\n}\n");
+    write(
+        root,
+        "terraform/variables/hub.tfvars",
+        "# the hub\ncluster_path = \"../release/hub-kind/clusters/hubb.yaml\"\n",
+    );
 
     let report = hubspoke::validate::validate(root);
+    assert_eq!(report.terraform_modules, 2);
     assert_eq!(
         report.errors,
         [
@@ -90,12 +103,15 @@ fn broken_content_is_named_precisely() {
             "fixtures/extra/app.yaml:16:7: spec.syncPolicy.automated.selfHeel: unknown field of Application",
             "fixtures/extra/app.yaml:19:7: kind: apps/v1/Deploymnet is not a kind hubspoke can check; did you mean Deployment? (known: the core workload kinds, Argo CD Application/ApplicationSet, Kyverno ClusterPolicy)",
             "fixtures/policies/deny-latest-image.yaml:28:7: spec.rules[0].validat: unknown field of ClusterPolicy",
+            "fixtures/terraform/cluster/main.tf:92:11: Reference to undeclared input variable: An input variable with the name \"regoin\" has not been declared. Did you mean \"region\"?",
             "fixtures/workloads/podinfo/deployment.yaml:8:13: spec.replicas: invalid type: string \"two\", expected i32 (Deployment)",
             "kind/spoke-b.yaml:10:14: networking.podSubnet: 10.20.0.0/16 is also used by kind/spoke-a.yaml; clusters on the shared kind network need distinct subnets",
             "kind/spoke-b.yaml:11:18: networking.serviceSubnet: 10.120.0.0/16 is also used by kind/spoke-a.yaml; clusters on the shared kind network need distinct subnets",
             "kind/spoke-b.yaml:15:12: nodes[0].image: \"kindest/node:v1.33.1\" is not pinned by digest; use kindest/node:<version>@sha256:<digest> from the kind release notes",
             "release/hub-kind/workloads/applications/echo/spoke-a.yaml:2:9: manifests.path: \"fixtures/workloads/echo\" is not a directory of this repository; fix the path or add the directory",
             "release/hub-kind/workloads/applications/podinfo/spoke-z.yaml:1:1: the file name places the workload on cluster \"spoke-z\", which this release does not define; did you mean spoke-b.yaml? clusters: hub, spoke-a, spoke-b",
+            "terraform/main.tf: not in terraform's canonical format; fix: terraform fmt terraform",
+            "terraform/variables/hub.tfvars:2:1: cluster_path: ../release/hub-kind/clusters/hubb.yaml does not exist (paths are relative to terraform); fix: point it at a file under release/<env>/clusters/",
         ]
     );
 }

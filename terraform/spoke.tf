@@ -1,0 +1,23 @@
+# On a spoke: a role trusted by the hub's Argo CD role (possibly in another account); the
+# access entry in main.tf makes it cluster admin. Its ARN is the `roleARN` of the
+# `awsAuthConfig` hubspoke writes into the hub's cluster Secret.
+data "aws_iam_policy_document" "spoke_trust" {
+  count = local.is_hub ? 0 : 1
+
+  statement {
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.hub_role_arn]
+    }
+  }
+}
+
+resource "aws_iam_role" "spoke" {
+  count = local.is_hub ? 0 : 1
+
+  name               = "${var.spoke_role_name_prefix}${local.cluster_name}"
+  description        = "Assumed by Argo CD on the hub to manage ${local.cluster_name}"
+  assume_role_policy = data.aws_iam_policy_document.spoke_trust[0].json
+}

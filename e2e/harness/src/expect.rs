@@ -173,6 +173,9 @@ pub struct Intervals {
     pub reconcile: Duration,
     /// A policy Ready, a report written.
     pub policy: Duration,
+    /// Gathering a failed check's diagnostics bundle (ends well before nextest's terminate
+    /// timeout in the ci, kind and eks profiles).
+    pub diagnostics: Duration,
 }
 
 impl Intervals {
@@ -186,6 +189,7 @@ impl Intervals {
                 rollout: Duration::from_secs(30),
                 reconcile: Duration::from_secs(30),
                 policy: Duration::from_secs(30),
+                diagnostics: Duration::from_secs(20),
             },
             _ => Intervals {
                 convergence: Duration::from_secs(900),
@@ -193,12 +197,14 @@ impl Intervals {
                 rollout: Duration::from_secs(300),
                 reconcile: Duration::from_secs(300),
                 policy: Duration::from_secs(180),
+                diagnostics: Duration::from_secs(90),
             },
         };
         base.with_overrides(|name| std::env::var(format!("HUBSPOKE_{name}_SECONDS")).ok())
     }
 
-    /// Applies overrides by name (CONVERGENCE, STABILITY, ROLLOUT, RECONCILE, POLICY).
+    /// Applies overrides by name (CONVERGENCE, STABILITY, ROLLOUT, RECONCILE, POLICY,
+    /// DIAGNOSTICS).
     pub fn with_overrides(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
         for (name, slot) in [
             ("CONVERGENCE", &mut self.convergence),
@@ -206,6 +212,7 @@ impl Intervals {
             ("ROLLOUT", &mut self.rollout),
             ("RECONCILE", &mut self.reconcile),
             ("POLICY", &mut self.policy),
+            ("DIAGNOSTICS", &mut self.diagnostics),
         ] {
             if let Some(secs) = get(name)
                 .and_then(|v| v.trim().parse::<f64>().ok())

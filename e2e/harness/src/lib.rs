@@ -7,6 +7,7 @@
 pub mod argocd;
 pub mod bootstrap;
 pub mod definition;
+pub mod diagnostics;
 pub mod environment;
 pub mod error;
 pub mod expect;

@@ -79,6 +79,11 @@ enum Command {
         /// Write a JUnit report here.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Where this run's artifacts go: diagnostics bundles of failed checks
+        /// (<DIR>/<suite>/<check>/) and the convergence timeline. Default
+        /// target/hubspoke/artifacts/<run> ($HUBSPOKE_ARTIFACTS_DIR/<run> when set).
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
     },
     /// Tear the environment down from its state files (sim: stop the serving process; kind:
     /// delete the clusters; existing: remove what hubspoke registered).
@@ -300,6 +305,7 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
             suites,
             checks,
             junit,
+            artifacts,
         } => {
             let opts = hubspoke::runner::TestOptions {
                 up: up_options(up)?,
@@ -307,6 +313,7 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
                 checks,
                 junit,
                 step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+                artifacts,
             };
             let results = hubspoke::runner::test(&opts, &progress).await?;
             print!("{}", hubspoke::runner::summary(&results));

@@ -32,7 +32,10 @@ pub fn junit(env: &Environment, results: &[CheckResult]) -> String {
             Some(f) => {
                 let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 st.set_message(f.lines().next().unwrap_or_default());
-                st.set_description(f.as_str());
+                match &r.bundle {
+                    Some(b) => st.set_description(format!("{f}\n\ndiagnostics: {}", b.display())),
+                    None => st.set_description(f.as_str()),
+                };
                 st
             }
         };
@@ -73,8 +76,12 @@ pub fn markdown(env: &Environment, results: &[CheckResult]) -> String {
         let result = match &r.failure {
             None => "passed".to_string(),
             Some(f) => format!(
-                "**failed**: {}",
-                f.lines().next().unwrap_or_default().replace('|', "\\|")
+                "**failed**: {}{}",
+                f.lines().next().unwrap_or_default().replace('|', "\\|"),
+                r.bundle
+                    .as_ref()
+                    .map(|b| format!(" (diagnostics: `{}`)", b.display()))
+                    .unwrap_or_default()
             ),
         };
         out.push_str(&format!(

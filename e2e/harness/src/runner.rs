@@ -18,6 +18,8 @@ pub struct TestOptions {
     pub junit: Option<PathBuf>,
     /// Where `$GITHUB_STEP_SUMMARY` points, when set.
     pub step_summary: Option<PathBuf>,
+    /// The run's artifacts directory (default `target/hubspoke/artifacts/<run>`).
+    pub artifacts: Option<PathBuf>,
 }
 
 /// The environment to test: the one up already (from its state), or a new one.
@@ -46,10 +48,15 @@ pub async fn test(opts: &TestOptions, progress: &Progress) -> Result<Vec<CheckRe
         .as_ref()
         .and_then(|r| r.checkout.clone())
         .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    let artifacts = opts
+        .artifacts
+        .clone()
+        .unwrap_or_else(|| crate::diagnostics::artifacts_root().join(crate::diagnostics::run_id()));
     let ctx = Context {
         env: &env,
         intervals: Intervals::for_env(env.provider),
         root,
+        artifacts: Some(artifacts),
     };
     let results = suites::run(&ctx, &selected, progress).await;
     if let Some(path) = &opts.junit {
@@ -101,6 +108,9 @@ pub fn summary(results: &[CheckResult]) -> String {
             r.name,
             r.failure.as_deref().unwrap_or_default().replace('\n', "\n  ")
         ));
+        if let Some(b) = &r.bundle {
+            out.push_str(&format!("  diagnostics: {}\n", b.display()));
+        }
     }
     out.push_str(&format!(
         "\n{} check(s): {} passed, {} failed\n",

@@ -131,59 +131,65 @@ fn available(d: &Deployment) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "True"))
 }
 
+/// Placement `p` on `spoke`: its Deployments present, tracked by their Application,
+/// Available.
+async fn wait_placed(ctx: &Context<'_>, spoke: &Cluster, p: &Placement) -> Result<(), String> {
+    let app = format!("tenant-{}-{}", p.app, spoke.name);
+    let names = p.deployments.clone();
+    let app2 = app.clone();
+    let e = expect(
+        format!(
+            "{} on {}: Deployments {} present, tracked by {app}, Available",
+            p.app,
+            spoke.name,
+            names.join(", ")
+        ),
+        move |ds: &[Deployment]| {
+            let mut pending = Vec::new();
+            for n in &names {
+                match ds.iter().find(|d| d.metadata.name.as_deref() == Some(n.as_str())) {
+                    None => pending.push(format!("Deployment {n} does not exist")),
+                    Some(d) => {
+                        let instance = d
+                            .metadata
+                            .labels
+                            .as_ref()
+                            .and_then(|l| l.get("app.kubernetes.io/instance"))
+                            .cloned()
+                            .unwrap_or_default();
+                        if instance != app2 {
+                            pending.push(format!("Deployment {n} is tracked by {instance:?}, not {app2:?}"));
+                        } else if !available(d) {
+                            let st = d.status.clone().unwrap_or_default();
+                            pending.push(format!(
+                                "Deployment {n} is not Available ({} of {} ready)",
+                                st.ready_replicas.unwrap_or(0),
+                                st.replicas.unwrap_or(0)
+                            ));
+                        }
+                    }
+                }
+            }
+            if pending.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Pending(pending.join("; "))
+            }
+        },
+    );
+    let api: Api<Deployment> = Api::namespaced(spoke.client.clone(), &p.app);
+    eventually(api, ctx.intervals.rollout, e.as_ref())
+        .await
+        .map_err(|f| format!("spoke {}: {f}", spoke.name))?;
+    Ok(())
+}
+
 /// On one spoke: the placed Deployments present, tracked by their Application, Available;
 /// the ones placed elsewhere only absent.
 async fn check_spoke(ctx: &Context<'_>, spoke: &Cluster, placed: &[Placement]) -> Result<(), String> {
     let mine: Vec<&Placement> = placed.iter().filter(|p| p.cluster == spoke.name).collect();
     for p in &mine {
-        let app = format!("tenant-{}-{}", p.app, spoke.name);
-        let names = p.deployments.clone();
-        let app2 = app.clone();
-        let e = expect(
-            format!(
-                "{} on {}: Deployments {} present, tracked by {app}, Available",
-                p.app,
-                spoke.name,
-                names.join(", ")
-            ),
-            move |ds: &[Deployment]| {
-                let mut pending = Vec::new();
-                for n in &names {
-                    match ds.iter().find(|d| d.metadata.name.as_deref() == Some(n.as_str())) {
-                        None => pending.push(format!("Deployment {n} does not exist")),
-                        Some(d) => {
-                            let instance = d
-                                .metadata
-                                .labels
-                                .as_ref()
-                                .and_then(|l| l.get("app.kubernetes.io/instance"))
-                                .cloned()
-                                .unwrap_or_default();
-                            if instance != app2 {
-                                pending
-                                    .push(format!("Deployment {n} is tracked by {instance:?}, not {app2:?}"));
-                            } else if !available(d) {
-                                let st = d.status.clone().unwrap_or_default();
-                                pending.push(format!(
-                                    "Deployment {n} is not Available ({} of {} ready)",
-                                    st.ready_replicas.unwrap_or(0),
-                                    st.replicas.unwrap_or(0)
-                                ));
-                            }
-                        }
-                    }
-                }
-                if pending.is_empty() {
-                    Verdict::Pass
-                } else {
-                    Verdict::Pending(pending.join("; "))
-                }
-            },
-        );
-        let api: Api<Deployment> = Api::namespaced(spoke.client.clone(), &p.app);
-        eventually(api, ctx.intervals.rollout, e.as_ref())
-            .await
-            .map_err(|f| format!("spoke {}: {f}", spoke.name))?;
+        wait_placed(ctx, spoke, p).await?;
     }
     // placed elsewhere only: absent here
     for p in placed.iter().filter(|p| p.cluster != spoke.name) {
@@ -229,9 +235,11 @@ fn drift_healed<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
             placed
                 .iter()
                 .find(|p| p.cluster == s.name && !p.deployments.is_empty())
-                .map(|p| (s, p.app.clone(), p.deployments[0].clone()))
+                .map(|p| (s, p, p.app.clone(), p.deployments[0].clone()))
         });
-        let results = futures::future::join_all(work.map(|(spoke, app, name)| async move {
+        let results = futures::future::join_all(work.map(|(spoke, placement, app, name)| async move {
+            // rolled out first: the drift is made on what git declares
+            wait_placed(ctx, spoke, placement).await?;
             let api: Api<Deployment> = Api::namespaced(spoke.client.clone(), &app);
             let d = api
                 .get(&name)

@@ -158,6 +158,58 @@ fn ready(p: &DynamicObject) -> Option<String> {
     (c["status"] != "True").then(|| c["message"].as_str().unwrap_or("not Ready").to_string())
 }
 
+/// Kyverno serving the platform's policies on spoke `s`: its Application Synced and Healthy,
+/// every policy of fixtures/policies Ready. The precondition of the other kyverno checks.
+async fn wait_policies_ready(ctx: &Context<'_>, s: &Cluster, want: Vec<String>) -> Result<(), String> {
+    let app = format!("system-kyverno-{}", s.name);
+    let apps: Api<crate::argocd::Application> =
+        Api::namespaced(ctx.env.hub.client.clone(), crate::bootstrap::ARGOCD_NAMESPACE);
+    let a2 = app.clone();
+    let e = expect(
+        format!("Application {app} Synced and Healthy"),
+        move |apps: &[crate::argocd::Application]| match apps
+            .iter()
+            .find(|a| a.metadata.name.as_deref() == Some(a2.as_str()))
+        {
+            None => Verdict::Pending(format!("Application {a2} does not exist")),
+            Some(a) => match super::convergence::offender(a) {
+                None => Verdict::Pass,
+                Some(why) => Verdict::Pending(why),
+            },
+        },
+    );
+    eventually(apps, ctx.intervals.convergence, e.as_ref())
+        .await
+        .map_err(|f| format!("spoke {}: {f}", s.name))?;
+    let e = expect(
+        format!("ClusterPolicies {} Ready", want.join(", ")),
+        move |ps: &[DynamicObject]| {
+            let mut pending = Vec::new();
+            for n in &want {
+                match ps.iter().find(|p| p.metadata.name.as_deref() == Some(n.as_str())) {
+                    None => pending.push(format!("{n} does not exist")),
+                    Some(p) => {
+                        if let Some(why) = ready(p) {
+                            pending.push(format!("{n} is not Ready: {why}"));
+                        } else if p.data.pointer("/status/conditions").is_none() {
+                            pending.push(format!("{n} has no status yet"));
+                        }
+                    }
+                }
+            }
+            if pending.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Pending(pending.join("; "))
+            }
+        },
+    );
+    eventually(cluster_policies(s), ctx.intervals.policy, e.as_ref())
+        .await
+        .map(|_| ())
+        .map_err(|f| format!("spoke {}: {f}", s.name))
+}
+
 fn policies_ready<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
     Box::pin(async move {
         let want = platform_policies(&ctx.root)?;
@@ -165,58 +217,11 @@ fn policies_ready<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
         if spokes.is_empty() {
             return Err("no spoke enables kyverno (labels.enable_kyverno: \"true\")".into());
         }
-        let results = futures::future::join_all(spokes.into_iter().map(|s| {
-            let want = want.clone();
-            async move {
-                let app = format!("system-kyverno-{}", s.name);
-                let apps: Api<crate::argocd::Application> =
-                    Api::namespaced(ctx.env.hub.client.clone(), crate::bootstrap::ARGOCD_NAMESPACE);
-                let a2 = app.clone();
-                let e = expect(
-                    format!("Application {app} Synced and Healthy"),
-                    move |apps: &[crate::argocd::Application]| match apps
-                        .iter()
-                        .find(|a| a.metadata.name.as_deref() == Some(a2.as_str()))
-                    {
-                        None => Verdict::Pending(format!("Application {a2} does not exist")),
-                        Some(a) => match super::convergence::offender(a) {
-                            None => Verdict::Pass,
-                            Some(why) => Verdict::Pending(why),
-                        },
-                    },
-                );
-                eventually(apps, ctx.intervals.convergence, e.as_ref())
-                    .await
-                    .map_err(|f| format!("spoke {}: {f}", s.name))?;
-                let e = expect(
-                    format!("ClusterPolicies {} Ready", want.join(", ")),
-                    move |ps: &[DynamicObject]| {
-                        let mut pending = Vec::new();
-                        for n in &want {
-                            match ps.iter().find(|p| p.metadata.name.as_deref() == Some(n.as_str())) {
-                                None => pending.push(format!("{n} does not exist")),
-                                Some(p) => {
-                                    if let Some(why) = ready(p) {
-                                        pending.push(format!("{n} is not Ready: {why}"));
-                                    } else if p.data.pointer("/status/conditions").is_none() {
-                                        pending.push(format!("{n} has no status yet"));
-                                    }
-                                }
-                            }
-                        }
-                        if pending.is_empty() {
-                            Verdict::Pass
-                        } else {
-                            Verdict::Pending(pending.join("; "))
-                        }
-                    },
-                );
-                eventually(cluster_policies(s), ctx.intervals.policy, e.as_ref())
-                    .await
-                    .map(|_| ())
-                    .map_err(|f| format!("spoke {}: {f}", s.name))
-            }
-        }))
+        let results = futures::future::join_all(
+            spokes
+                .into_iter()
+                .map(|s| wait_policies_ready(ctx, s, want.clone())),
+        )
         .await;
         super::outcome(results.into_iter().filter_map(Result::err))
     })
@@ -236,45 +241,79 @@ async fn ensure_namespace(c: &Cluster, name: &str) -> Result<(), String> {
     }
 }
 
+/// What a dry-run create of probe `p` on `s` says, against what it must: None when it
+/// matches.
+async fn probe_once(s: &Cluster, p: &Probe, ns: &str, name: &str) -> Option<String> {
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let r = Api::<Pod>::namespaced(s.client.clone(), ns)
+        .create(&dry, &p.pod)
+        .await;
+    match (p.expect.as_str(), r) {
+        ("denied", Ok(_)) => Some(format!(
+            "spoke {}: {ns}/{name} was admitted, but policy {} must deny it",
+            s.name, p.policy
+        )),
+        ("denied", Err(kube::Error::Api(st))) => {
+            let denials = parse_denial(&st.message);
+            (!denials.iter().any(|d| d.policy == p.policy)).then(|| {
+                format!(
+                    "spoke {}: {ns}/{name} was refused, but not by policy {}: {}",
+                    s.name,
+                    p.policy,
+                    st.message.trim()
+                )
+            })
+        }
+        ("admitted", Err(e)) => Some(format!(
+            "spoke {}: {ns}/{name} must be admitted by policy {}, but: {e}",
+            s.name, p.policy
+        )),
+        (_, Err(e)) => Some(format!("spoke {}: {ns}/{name}: {e}", s.name)),
+        _ => None,
+    }
+}
+
+/// Probes until the answer is the expected one or the policy interval is spent: Kyverno
+/// applies a policy change to admission a moment after the change (its policy cache and
+/// webhook configuration follow the ClusterPolicy by watch), and a dry run is not
+/// something to watch, so the probe is retried with a growing pause (100 ms doubling up to
+/// 2 s). Ok(Err(last answer)) when it never matched.
+async fn probe_until(ctx: &Context<'_>, s: &Cluster, p: &Probe) -> Result<Result<(), String>, String> {
+    let (ns, name) = p.place(s).await?;
+    let deadline = tokio::time::Instant::now() + ctx.intervals.policy;
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        let Some(wrong) = probe_once(s, p, &ns, &name).await else {
+            return Ok(Ok(()));
+        };
+        if tokio::time::Instant::now() + pause > deadline {
+            return Ok(Err(wrong));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    }
+}
+
 fn enforced<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
     Box::pin(async move {
         let probes = probes(&ctx.root)?;
+        let want = platform_policies(&ctx.root)?;
         let mut failures = Vec::new();
         for s in kyverno_spokes(ctx) {
-            for p in probes
-                .iter()
-                .filter(|p| p.expect == "denied" || p.expect == "admitted")
-            {
-                let (ns, name) = p.place(s).await?;
-                let dry = PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                };
-                let r = Api::<Pod>::namespaced(s.client.clone(), &ns)
-                    .create(&dry, &p.pod)
-                    .await;
-                match (p.expect.as_str(), r) {
-                    ("denied", Ok(_)) => failures.push(format!(
-                        "spoke {}: {ns}/{name} was admitted, but policy {} must deny it",
-                        s.name, p.policy
-                    )),
-                    ("denied", Err(kube::Error::Api(st))) => {
-                        let denials = parse_denial(&st.message);
-                        if !denials.iter().any(|d| d.policy == p.policy) {
-                            failures.push(format!(
-                                "spoke {}: {ns}/{name} was refused, but not by policy {}: {}",
-                                s.name,
-                                p.policy,
-                                st.message.trim()
-                            ));
-                        }
-                    }
-                    ("admitted", Err(e)) => failures.push(format!(
-                        "spoke {}: {ns}/{name} must be admitted by policy {}, but: {e}",
-                        s.name, p.policy
-                    )),
-                    (_, Err(e)) => failures.push(format!("spoke {}: {ns}/{name}: {e}", s.name)),
-                    _ => {}
+            wait_policies_ready(ctx, s, want.clone()).await?;
+            let answers = futures::future::join_all(
+                probes
+                    .iter()
+                    .filter(|p| p.expect == "denied" || p.expect == "admitted")
+                    .map(|p| probe_until(ctx, s, p)),
+            )
+            .await;
+            for a in answers {
+                if let Err(f) = a? {
+                    failures.push(f);
                 }
             }
         }
@@ -297,8 +336,10 @@ fn audited<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
             .iter()
             .filter(|p| p.expect.starts_with("reported-"))
             .collect();
+        let want = platform_policies(&ctx.root)?;
         let mut failures = Vec::new();
         for s in kyverno_spokes(ctx) {
+            wait_policies_ready(ctx, s, want.clone()).await?;
             for p in &audit {
                 let (ns, name) = p.place(s).await?;
                 let pods = Api::<Pod>::namespaced(s.client.clone(), &ns);

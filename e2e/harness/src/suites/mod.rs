@@ -23,6 +23,9 @@ pub struct Context<'a> {
     pub intervals: Intervals,
     /// The repository the fixtures are read from.
     pub root: PathBuf,
+    /// The run's artifacts directory: a failed check's diagnostics bundle goes to
+    /// `<artifacts>/<suite>/<check>/`. None: no bundles.
+    pub artifacts: Option<PathBuf>,
 }
 
 /// A check's future.
@@ -119,6 +122,8 @@ pub struct CheckResult {
     /// The failure message, if it failed.
     pub failure: Option<String>,
     pub duration: Duration,
+    /// The diagnostics bundle written for a failure.
+    pub bundle: Option<PathBuf>,
 }
 
 /// Whether `id` matches a glob (`*` any run of characters, `?` one).
@@ -147,7 +152,24 @@ pub async fn run_check(ctx: &Context<'_>, c: Check) -> CheckResult {
         name: c.name,
         failure: outcome.err(),
         duration: started.elapsed(),
+        bundle: None,
     }
+}
+
+/// Writes the diagnostics bundle of a failed check under `artifacts` (a fresh directory:
+/// `<suite>/<check>`, or `<check>-2`, ... when a bundle for it is there already).
+pub async fn bundle(ctx: &Context<'_>, artifacts: &std::path::Path, r: &CheckResult) -> Option<PathBuf> {
+    let failure = r.failure.as_deref()?;
+    let base = artifacts.join(r.suite).join(r.name);
+    let mut dir = base.clone();
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = base.with_file_name(format!("{}-{n}", r.name));
+    }
+    let id = format!("{}/{}", r.suite, r.name);
+    crate::diagnostics::collect(ctx.env, &id, failure, &dir, ctx.intervals.diagnostics).await;
+    Some(dir)
 }
 
 /// Runs the selected checks: suites concurrently, each suite's checks in order, a check that
@@ -159,7 +181,14 @@ pub async fn run(
 ) -> Vec<CheckResult> {
     schedule(selected, |c| async move {
         let step = progress.step(c.id());
-        let r = run_check(ctx, c).await;
+        // other processes testing the same environment (nextest's, a `hubspoke test`)
+        // observe or disturb it too: the same rule across processes
+        let _across = EnvLock::acquire(&ctx.env.state_dir, c.disturbs).await;
+        let mut r = run_check(ctx, c).await;
+        if let (Some(_), Some(artifacts)) = (&r.failure, &ctx.artifacts) {
+            step.set("gathering diagnostics");
+            r.bundle = bundle(ctx, artifacts, &r).await;
+        }
         match &r.failure {
             None => step.done("passed"),
             Some(f) => step.fail(f.lines().next().unwrap_or("failed")),
@@ -167,6 +196,44 @@ pub async fn run(
         r
     })
     .await
+}
+
+/// A lock on an environment shared by processes: `checks.lock` in its state directory,
+/// held shared by observing checks and exclusively by disturbing ones (flock(2); released
+/// when dropped or when the process dies).
+struct EnvLock {
+    _file: Option<std::fs::File>,
+}
+
+impl EnvLock {
+    async fn acquire(state_dir: &std::path::Path, exclusive: bool) -> EnvLock {
+        let path = state_dir.join("checks.lock");
+        let file = tokio::task::spawn_blocking(move || {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .ok()?;
+            let op = if exclusive {
+                rustix::fs::FlockOperation::LockExclusive
+            } else {
+                rustix::fs::FlockOperation::LockShared
+            };
+            rustix::fs::flock(&f, op).ok()?;
+            Some(f)
+        })
+        .await
+        .ok()
+        .flatten();
+        if file.is_none() {
+            tracing::debug!(
+                "no lock on {}: checks of other processes are not excluded",
+                state_dir.display()
+            );
+        }
+        EnvLock { _file: file }
+    }
 }
 
 /// The order [`run`] keeps: one task per suite running its checks in order, the tasks
@@ -221,6 +288,29 @@ mod tests {
             disturbs,
             run: noop,
         }
+    }
+
+    /// The lock across processes: an exclusive holder keeps a shared one waiting until it
+    /// lets go (flock locks of separate opens conflict as those of separate processes do).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_environment_lock_excludes_across_opens() {
+        let dir = std::env::temp_dir().join(format!("hubspoke-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let alone = EnvLock::acquire(&dir, true).await;
+        assert!(alone._file.is_some());
+        let d = dir.clone();
+        let waiter = tokio::spawn(async move { EnvLock::acquire(&d, false).await });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(
+            !waiter.is_finished(),
+            "a shared lock was granted beside an exclusive one"
+        );
+        drop(alone);
+        let shared = waiter.await.unwrap();
+        assert!(shared._file.is_some());
+        let other = EnvLock::acquire(&dir, false).await;
+        assert!(other._file.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A disturbing check never runs alongside another; observing checks of different

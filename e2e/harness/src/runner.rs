@@ -52,13 +52,21 @@ pub async fn test(opts: &TestOptions, progress: &Progress) -> Result<Vec<CheckRe
         .artifacts
         .clone()
         .unwrap_or_else(|| crate::diagnostics::artifacts_root().join(crate::diagnostics::run_id()));
+    let recorder = crate::timeline::Recorder::start(&env.hub.client);
     let ctx = Context {
         env: &env,
         intervals: Intervals::for_env(env.provider),
         root,
-        artifacts: Some(artifacts),
+        artifacts: Some(artifacts.clone()),
     };
     let results = suites::run(&ctx, &selected, progress).await;
+    let timeline = recorder.finish();
+    let timeline_path = artifacts.join("timeline.json");
+    write(
+        &timeline_path,
+        &serde_json::to_string_pretty(&timeline).unwrap_or_default(),
+    )?;
+    progress.note(&format!("convergence timeline: {}", timeline_path.display()));
     if let Some(path) = &opts.junit {
         write(path, &crate::report::junit(&env, &results))?;
     }
@@ -70,6 +78,7 @@ pub async fn test(opts: &TestOptions, progress: &Progress) -> Result<Vec<CheckRe
             .open(path)
             .map_err(|e| Error::env(format!("{}: {e}", path.display())))?;
         let _ = writeln!(f, "{}", crate::report::markdown(&env, &results));
+        let _ = writeln!(f, "{}", timeline.markdown());
     }
     if built {
         let state = env.state(None);

@@ -230,6 +230,8 @@ fn test_runs_the_selected_checks_and_writes_the_reports() {
     let out = Command::new(env!("CARGO_BIN_EXE_hubspoke"))
         .args(["test", "--env", "sim", "--check", "registration/*", "--junit"])
         .arg(&junit)
+        .arg("--artifacts")
+        .arg(dir.path().join("art"))
         .current_dir(repo_root())
         .env("HUBSPOKE_STATE_DIR", dir.path())
         .env("GITHUB_STEP_SUMMARY", &summary)
@@ -252,6 +254,26 @@ fn test_runs_the_selected_checks_and_writes_the_reports() {
     assert!(md.starts_with("### hubspoke on sim\n"), "{md}");
     assert!(md.contains("2 check(s), 2 passed, 0 failed"));
     assert!(md.contains("| registration/cluster-secrets | passed |"));
+    // the convergence timeline: every Application of the hub, in the summary too
+    let timeline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("art/timeline.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = timeline["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"bootstrap"), "{names:?}");
+    assert!(
+        md.contains(
+            "#### Convergence timeline\n\n| Application | Synced and Healthy after | flips | last seen |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("| bootstrap | "), "{md}");
+    // nothing failed: no bundle
+    assert!(!dir.path().join("art/registration").exists());
     // the in-process environment left no state behind
     assert!(!dir.path().join("sim/state.json").exists());
 

@@ -118,6 +118,29 @@ impl Bundle {
     }
 }
 
+/// Turns self-heal off for Application `name` (the ApplicationSets create and delete their
+/// Applications only, so the edit stays) and waits until Argo CD reconciles with it.
+async fn self_heal_off(env: &Environment, name: &str) {
+    let apps = hubspoke::bootstrap::applications(&env.hub.client);
+    apps.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})),
+    )
+    .await
+    .unwrap();
+    settle(&apps, name).await;
+}
+
+/// The ClusterPolicies of a cluster.
+fn cluster_policies(env: &Environment, cluster: &str) -> Api<kube::api::DynamicObject> {
+    let ar = kube::discovery::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
+        "clusterpolicies",
+    );
+    Api::all_with(env.cluster(cluster).unwrap().client.clone(), &ar)
+}
+
 /// Asks Argo CD to refresh `name` and waits until it has (the controller removes the
 /// annotation): from then on it reconciles with the Application's current spec, so a
 /// change made next is judged by it, not by a reconcile already under way.
@@ -338,15 +361,7 @@ async fn drift_without_self_heal_is_reported() {
     run(&ctx, "deployment/workloads-placed").await.unwrap();
     // self-heal off for spoke-b's podinfo (the set creates and deletes Applications only,
     // so the edit stays)
-    let apps = hubspoke::bootstrap::applications(&env.hub.client);
-    apps.patch(
-        "tenant-podinfo-spoke-b",
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})),
-    )
-    .await
-    .unwrap();
-    settle(&apps, "tenant-podinfo-spoke-b").await;
+    self_heal_off(env, "tenant-podinfo-spoke-b").await;
     ctx.intervals.reconcile = Duration::from_secs(2);
     let err = run(&ctx, "deployment/drift-healed").await.unwrap_err();
     assert_eq!(
@@ -366,21 +381,8 @@ async fn a_removed_policy_fails_the_kyverno_suite() {
     run(&ctx, "kyverno/policies-ready").await.unwrap();
     run(&ctx, "kyverno/enforced").await.unwrap();
     // turn self-heal off for the policies, then remove one from the spoke
-    let apps = hubspoke::bootstrap::applications(&env.hub.client);
-    apps.patch(
-        "system-kyverno-policies-spoke-a",
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})),
-    )
-    .await
-    .unwrap();
-    settle(&apps, "system-kyverno-policies-spoke-a").await;
-    let spoke_a = env.cluster("spoke-a").unwrap().client.clone();
-    let ar = kube::discovery::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
-        "clusterpolicies",
-    );
-    let policies: Api<kube::api::DynamicObject> = Api::all_with(spoke_a, &ar);
+    self_heal_off(env, "system-kyverno-policies-spoke-a").await;
+    let policies = cluster_policies(env, "spoke-a");
     policies
         .delete("deny-latest-image", &Default::default())
         .await
@@ -404,21 +406,8 @@ async fn a_policy_switched_to_audit_fails_enforcement() {
     let mut ctx = w.ctx();
     run(&ctx, "kyverno/enforced").await.unwrap();
     ctx.intervals.policy = Duration::from_secs(3);
-    let apps = hubspoke::bootstrap::applications(&env.hub.client);
-    apps.patch(
-        "system-kyverno-policies-spoke-a",
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})),
-    )
-    .await
-    .unwrap();
-    settle(&apps, "system-kyverno-policies-spoke-a").await;
-    let spoke_a = env.cluster("spoke-a").unwrap().client.clone();
-    let ar = kube::discovery::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
-        "clusterpolicies",
-    );
-    let policies: Api<kube::api::DynamicObject> = Api::all_with(spoke_a, &ar);
+    self_heal_off(env, "system-kyverno-policies-spoke-a").await;
+    let policies = cluster_policies(env, "spoke-a");
     policies
         .patch(
             "deny-latest-image",
@@ -497,15 +486,7 @@ async fn an_application_flipping_during_the_window_fails_stability() {
     let mut ctx = w.ctx();
     run(&ctx, "convergence/synced-healthy").await.unwrap();
     // self-heal off, so the flip stays until the check has seen it
-    let apps = hubspoke::bootstrap::applications(&env.hub.client);
-    apps.patch(
-        "tenant-podinfo-spoke-b",
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})),
-    )
-    .await
-    .unwrap();
-    settle(&apps, "tenant-podinfo-spoke-b").await;
+    self_heal_off(env, "tenant-podinfo-spoke-b").await;
     ctx.intervals.stability = Duration::from_secs(60);
     let spoke_b = env.cluster("spoke-b").unwrap().client.clone();
     let flip = async {

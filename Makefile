@@ -6,7 +6,7 @@ ENV ?= sim
 # EKS through terraform/ (one workspace, so one state, per cluster). RUN_ID tags every
 # resource; BACKEND_CONFIG names an S3 backend config file (-backend-config) for remote state.
 TF := terraform -chdir=terraform
-RUN_ID ?= manual-$(shell whoami | tr -c 'a-z0-9\n' '-')
+RUN_ID ?= manual-$(shell whoami | tr 'A-Z' 'a-z' | tr -c 'a-z0-9\n' '-')
 BACKEND_CONFIG ?=
 # AUTO_APPROVE=1 applies and destroys without asking (CI)
 AUTO_APPROVE ?=

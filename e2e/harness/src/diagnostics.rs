@@ -72,9 +72,8 @@ impl Redactor {
         }
     }
 
-    /// The tokens hubspoke itself knows of: every cluster's kubeconfig credentials, and the
-    /// bearer tokens in the hub's cluster Secrets.
-    pub async fn for_env(env: &Environment) -> Redactor {
+    /// The tokens in every cluster's kubeconfig (read from disk: no request).
+    pub fn from_kubeconfigs(env: &Environment) -> Redactor {
         let mut r = Redactor::default();
         for c in env.clusters() {
             if let Ok(text) = std::fs::read_to_string(&c.kubeconfig)
@@ -83,19 +82,26 @@ impl Redactor {
                 collect_credentials(&doc.to_json(), &mut r);
             }
         }
+        r
+    }
+
+    /// Adds the bearer tokens of the hub's cluster Secrets.
+    pub async fn add_cluster_secrets(&mut self, env: &Environment) -> Result<(), String> {
         let secrets: Api<Secret> = Api::namespaced(env.hub.client.clone(), ARGOCD_NAMESPACE);
         let lp = ListParams::default().labels("argocd.argoproj.io/secret-type=cluster");
-        if let Ok(list) = secrets.list(&lp).await {
-            for s in list.items {
-                for v in s.data.unwrap_or_default().values() {
-                    let text = String::from_utf8_lossy(&v.0).to_string();
-                    if let Ok(config) = serde_json::from_str::<Value>(&text) {
-                        collect_credentials(&config, &mut r);
-                    }
+        let list = secrets
+            .list(&lp)
+            .await
+            .map_err(|e| format!("listing cluster Secrets: {e}"))?;
+        for s in list.items {
+            for v in s.data.unwrap_or_default().values() {
+                let text = String::from_utf8_lossy(&v.0).to_string();
+                if let Ok(config) = serde_json::from_str::<Value>(&text) {
+                    collect_credentials(&config, self);
                 }
             }
         }
-        r
+        Ok(())
     }
 
     /// `text` with every credential replaced by [`REDACTED`].
@@ -524,7 +530,15 @@ async fn log(c: &Cluster, ns: &str, pod: &str, container: &str) -> Result<String
 /// Collects a bundle for `check` (`suite/name`), failed with `failure`, into `dir`.
 pub async fn collect(env: &Environment, check: &str, failure: &str, dir: &Path, budget: Duration) -> Index {
     let started = Instant::now();
-    let redactor = Redactor::for_env(env).await;
+    let deadline = tokio::time::Instant::now() + budget;
+    // the tokens to blank, learnt within the budget too: a hub that does not answer must
+    // not hold the bundle up (what it would have said cannot be gathered either, and
+    // token-shaped text is blanked regardless)
+    let mut redactor = Redactor::from_kubeconfigs(env);
+    let learnt = match tokio::time::timeout_at(deadline, redactor.add_cluster_secrets(env)).await {
+        Ok(r) => r,
+        Err(_) => Err("the time budget was spent".into()),
+    };
     let _ = std::fs::create_dir_all(dir);
     let mut w = Writer {
         dir,
@@ -536,8 +550,13 @@ pub async fn collect(env: &Environment, check: &str, failure: &str, dir: &Path, 
             budget_seconds: budget.as_secs_f64(),
             ..Index::default()
         },
-        deadline: tokio::time::Instant::now() + budget,
+        deadline,
     };
+    if let Err(e) = learnt {
+        w.index.skipped.push(format!(
+            "the cluster Secrets' tokens (to blank them by value): {e}; token-shaped text is blanked all the same"
+        ));
+    }
     w.write(
         "failure.txt",
         "the check's failure message",

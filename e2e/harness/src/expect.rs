@@ -333,12 +333,48 @@ pub async fn eventually<K>(api: Api<K>, within: Duration, e: &dyn Expectation<[K
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
+    wait(api, within, e, None).await
+}
+
+/// Makes a change and waits until `e` passes on what follows it: `act` runs once the watch
+/// on `api` has listed (so no event the change causes can be missed, however fast the
+/// controllers answer), and the state listed before it is not judged. An error from `act`
+/// fails the wait at once with that message.
+pub async fn eventually_after<K, A>(
+    api: Api<K>,
+    within: Duration,
+    e: &dyn Expectation<[K]>,
+    act: A,
+) -> Result<Vec<K>, Failure>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    A: std::future::Future<Output = Result<(), String>> + Send,
+{
+    wait(api, within, e, Some(Box::pin(act))).await
+}
+
+type Act<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+
+async fn wait<K>(
+    api: Api<K>,
+    within: Duration,
+    e: &dyn Expectation<[K]>,
+    mut act: Option<Act<'_>>,
+) -> Result<Vec<K>, Failure>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
     let started = Instant::now();
     let mut last = String::from("nothing listed yet");
     let mut stream = std::pin::pin!(snapshots(api));
     let watching = async {
         while let Some(snap) = stream.next().await {
             let snap = snap.map_err(|w| (FailureKind::Watch, format!("watching failed: {w}")))?;
+            if let Some(act) = act.take() {
+                act.await.map_err(|why| (FailureKind::Failed, why))?;
+                last = "no change seen yet".to_string();
+                continue;
+            }
             match e.evaluate(&snap) {
                 Verdict::Pass => return Ok(snap.as_ref().clone()),
                 Verdict::Fail(why) => return Err((FailureKind::Failed, why)),

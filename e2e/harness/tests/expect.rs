@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hubspoke::expect::{FailureKind, Verdict, consistently, eventually, expect};
+use hubspoke::expect::{FailureKind, Verdict, consistently, eventually, eventually_after, expect};
 use hubspoke_sim::SimCluster;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -120,4 +120,58 @@ async fn consistently_holds_or_reports_the_flip() {
             .starts_with("expected configmap probe to be ready to keep holding, but after "),
         "{f}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventually_after_sees_a_passing_moment_the_action_causes() {
+    let (_c, api) = cluster().await;
+    api.create(&PostParams::default(), &cm("ready")).await.unwrap();
+    // the state before the action passes, but is not judged: the action's effect is
+    let e = expect("configmap probe gone", |cms: &[ConfigMap]| {
+        if cms.iter().any(|c| c.metadata.name.as_deref() == Some("probe")) {
+            Verdict::Pending("configmap probe exists".into())
+        } else {
+            Verdict::Pass
+        }
+    });
+    let writer = api.clone();
+    // deleted and at once recreated: the moment it was gone is still seen
+    let objs = eventually_after(api.clone(), Duration::from_secs(30), e.as_ref(), async move {
+        writer
+            .delete("probe", &Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        writer
+            .create(&PostParams::default(), &cm("starting"))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        !objs.iter().any(|c| c.metadata.name.as_deref() == Some("probe")),
+        "{objs:?}"
+    );
+    assert!(api.get_opt("probe").await.unwrap().is_some());
+
+    // a state the action leaves as it was: pending until the deadline, never judged on
+    // what was listed before
+    let stays = expect("configmap probe ready", state_of);
+    let f = eventually_after(api.clone(), Duration::from_millis(700), stays.as_ref(), async {
+        Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(f.kind, FailureKind::Timeout);
+    assert_eq!(f.last, "no change seen yet");
+
+    // an action that fails fails the wait with its message
+    let f = eventually_after(api, Duration::from_secs(30), stays.as_ref(), async {
+        Err("deleting configmap probe: forbidden".to_string())
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(f.kind, FailureKind::Failed);
+    assert_eq!(f.last, "deleting configmap probe: forbidden");
 }

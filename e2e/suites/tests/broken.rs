@@ -197,6 +197,7 @@ async fn every_check_passes_on_the_bootstrapped_platform() {
             "registration/spokes-reachable",
             "deployment/workloads-placed",
             "deployment/drift-healed",
+            "deployment/prune-on-delete",
             "kyverno/policies-ready",
             "kyverno/enforced",
             "kyverno/audited",
@@ -371,6 +372,46 @@ async fn drift_without_self_heal_is_reported() {
     let b = w.bundle("deployment/drift-healed");
     b.assert_complete(env, "healed back to 2");
     assert!(b.read("spoke-b/deployments.yaml").contains("replicas: 5"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_application_prunes_the_spoke_unless_it_lacks_the_finalizer() {
+    let w = world().await;
+    let env = &w.env;
+    let ctx = w.ctx();
+    let apps = hubspoke::bootstrap::applications(&env.hub.client);
+    run(&ctx, "deployment/workloads-placed").await.unwrap();
+    let uid = |a: kube::api::DynamicObject| a.metadata.uid.unwrap();
+    let before = uid(apps.get("tenant-echo-spoke-a").await.unwrap());
+
+    // the check passes and leaves the workload placed by a new Application
+    run(&ctx, "deployment/prune-on-delete").await.unwrap();
+    let after = uid(apps.get("tenant-echo-spoke-a").await.unwrap());
+    assert_ne!(before, after, "tenant-echo-spoke-a was not recreated");
+    run(&ctx, "deployment/workloads-placed").await.unwrap();
+
+    // without the finalizer, deleting would orphan the workload: the check says so and
+    // deletes nothing
+    apps.patch(
+        "tenant-podinfo-spoke-b",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    let kept = uid(apps.get("tenant-podinfo-spoke-b").await.unwrap());
+    let err = run(&ctx, "deployment/prune-on-delete").await.unwrap_err();
+    assert_eq!(
+        err,
+        "spoke spoke-b: Application tenant-podinfo-spoke-b lacks the finalizer \
+         resources-finalizer.argocd.argoproj.io (it has []): deleting it would leave podinfo \
+         on spoke-b behind; add the finalizer to the template's metadata.finalizers of the \
+         ApplicationSet that generates it"
+    );
+    assert_eq!(uid(apps.get("tenant-podinfo-spoke-b").await.unwrap()), kept);
+    let b = w.bundle("deployment/prune-on-delete");
+    b.assert_complete(env, "lacks the finalizer");
+    assert!(b.read("spoke-b/deployments.yaml").contains("name: podinfo"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,3 +9,8 @@ async fn workloads_placed() {
 async fn drift_healed() {
     hubspoke_suites::check("deployment/drift-healed").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_on_delete() {
+    hubspoke_suites::check("deployment/prune-on-delete").await;
+}

@@ -1,18 +1,25 @@
 //! Cross-cluster deployment: each workload a spoke's placement files declare
 //! (`<tenant_path>/workloads/applications/<app>/<spoke>.yaml`) lands on that spoke — its
 //! Deployments present with Argo CD's tracking label and Available — and on no other spoke;
-//! drift made directly on a spoke is healed.
+//! drift made directly on a spoke is healed; deleting a workload's Application prunes its
+//! objects from the spoke (Argo CD's resources finalizer), and its ApplicationSet brings it
+//! back.
 
 use std::path::Path;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 
 use super::{Check, CheckFuture, Context};
 use crate::argocd::Application;
 use crate::environment::Cluster;
-use crate::expect::{Verdict, eventually, expect};
+use crate::expect::{Verdict, eventually, eventually_after, expect};
+
+/// The finalizer that makes Argo CD delete an Application's resources before the
+/// Application itself (`resources-finalizer.argocd.argoproj.io`, optionally with a
+/// `/foreground` or `/background` propagation suffix).
+pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -27,6 +34,12 @@ pub fn checks() -> Vec<Check> {
             name: "drift-healed",
             disturbs: true,
             run: drift_healed,
+        },
+        Check {
+            suite: "deployment",
+            name: "prune-on-delete",
+            disturbs: true,
+            run: prune_on_delete,
         },
     ]
 }
@@ -272,25 +285,152 @@ fn drift_healed<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
                 .await
                 .map_err(|f| format!("spoke {}: {f}", spoke.name))?;
             // leave the environment as found: the Application Synced and Healthy again
-            let tracked = format!("tenant-{app}-{}", spoke.name);
-            let t = tracked.clone();
-            let e = expect(
-                format!("{tracked} Synced and Healthy again after the heal"),
-                move |apps: &[Application]| match apps
-                    .iter()
-                    .find(|a| a.metadata.name.as_deref() == Some(t.as_str()))
-                {
-                    None => Verdict::Fail(format!("Application {t} no longer exists")),
-                    Some(a) => match super::convergence::offender(a) {
-                        None => Verdict::Pass,
-                        Some(why) => Verdict::Pending(why),
-                    },
+            app_converged(
+                ctx,
+                &format!("tenant-{app}-{}", spoke.name),
+                None,
+                "after the heal",
+            )
+            .await
+            .map_err(|f| format!("spoke {}: {f}", spoke.name))
+        }))
+        .await;
+        super::outcome(results.into_iter().filter_map(Result::err))
+    })
+}
+
+/// Waits until Application `name` is Synced and Healthy (a different object than `not_uid`,
+/// when given: the one recreated after a deletion).
+async fn app_converged(
+    ctx: &Context<'_>,
+    name: &str,
+    not_uid: Option<String>,
+    when: &str,
+) -> Result<(), crate::expect::Failure> {
+    let t = name.to_string();
+    let recreated = not_uid.is_some();
+    let e = expect(
+        format!(
+            "{name} {}Synced and Healthy {when}",
+            if recreated { "recreated, " } else { "" }
+        ),
+        move |apps: &[Application]| match apps
+            .iter()
+            .find(|a| a.metadata.name.as_deref() == Some(t.as_str()))
+        {
+            None if recreated => Verdict::Pending(format!("Application {t} does not exist")),
+            None => Verdict::Fail(format!("Application {t} no longer exists")),
+            Some(a) if not_uid.is_some() && a.metadata.uid == not_uid => {
+                Verdict::Pending(format!("Application {t} is still the deleted one"))
+            }
+            Some(a) => match super::convergence::offender(a) {
+                None => Verdict::Pass,
+                Some(why) => Verdict::Pending(why),
+            },
+        },
+    );
+    eventually(super::applications(ctx), ctx.intervals.rollout, e.as_ref())
+        .await
+        .map(|_| ())
+}
+
+/// Deletes one placed workload's Application per spoke and expects Argo CD to prune its
+/// Deployments from the spoke (the Application carries the resources finalizer), then the
+/// ApplicationSet to recreate it and the workload to be placed again.
+fn prune_on_delete<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
+    Box::pin(async move {
+        let placed = all_placements(ctx)?;
+        let work = ctx.env.spokes.iter().filter_map(|s| {
+            placed
+                .iter()
+                .find(|p| p.cluster == s.name && !p.deployments.is_empty())
+                .map(|p| (s, p))
+        });
+        let results = futures::future::join_all(work.map(|(spoke, p)| async move {
+            let on = |e: String| format!("spoke {}: {e}", spoke.name);
+            wait_placed(ctx, spoke, p).await?;
+            let name = format!("tenant-{}-{}", p.app, spoke.name);
+            let apps = super::applications(ctx);
+            let app = apps
+                .get_opt(&name)
+                .await
+                .map_err(|e| on(format!("reading Application {name}: {e}")))?
+                .ok_or_else(|| on(format!("Application {name} does not exist")))?;
+            let finalizers = app.metadata.finalizers.clone().unwrap_or_default();
+            if !finalizers.iter().any(|f| {
+                f == RESOURCES_FINALIZER
+                    || f.strip_prefix(RESOURCES_FINALIZER)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }) {
+                return Err(on(format!(
+                    "Application {name} lacks the finalizer {RESOURCES_FINALIZER} (it has {finalizers:?}): \
+                     deleting it would leave {} on {} behind; add the finalizer to the template's \
+                     metadata.finalizers of the ApplicationSet that generates it",
+                    p.deployments.join(", "),
+                    spoke.name
+                )));
+            }
+            let owner = app
+                .metadata
+                .owner_references
+                .as_ref()
+                .and_then(|rs| {
+                    rs.iter()
+                        .find(|r| r.kind == "ApplicationSet" && r.controller == Some(true))
+                })
+                .map(|r| r.name.clone());
+            let Some(owner) = owner else {
+                return Err(on(format!(
+                    "Application {name} is not generated by an ApplicationSet: nothing would \
+                     recreate it after the check deletes it, so the check does not"
+                )));
+            };
+            let uid = app.metadata.uid.clone();
+            let names = p.deployments.clone();
+            let gone = expect(
+                format!(
+                    "Deployments {} pruned from {} after {name} was deleted",
+                    names.join(", "),
+                    spoke.name
+                ),
+                move |ds: &[Deployment]| {
+                    let left: Vec<&str> = names
+                        .iter()
+                        .filter(|n| ds.iter().any(|d| d.metadata.name.as_deref() == Some(n.as_str())))
+                        .map(String::as_str)
+                        .collect();
+                    if left.is_empty() {
+                        Verdict::Pass
+                    } else {
+                        Verdict::Pending(format!("Deployment {} still there", left.join(", ")))
+                    }
                 },
             );
-            eventually(super::applications(ctx), ctx.intervals.reconcile, e.as_ref())
+            let delete = async {
+                apps.delete(
+                    &name,
+                    &DeleteParams {
+                        preconditions: Some(Preconditions {
+                            uid: uid.clone(),
+                            resource_version: None,
+                        }),
+                        ..Default::default()
+                    },
+                )
                 .await
                 .map(|_| ())
-                .map_err(|f| format!("spoke {}: {f}", spoke.name))
+                .map_err(|e| format!("deleting Application {name}: {e}"))
+            };
+            let deployments: Api<Deployment> = Api::namespaced(spoke.client.clone(), &p.app);
+            eventually_after(deployments, ctx.intervals.reconcile, gone.as_ref(), delete)
+                .await
+                .map_err(|f| on(f.to_string()))?;
+            // leave the environment as found: recreated by its ApplicationSet, converged,
+            // the workload placed again
+            app_converged(ctx, &name, uid, &format!("(by ApplicationSet {owner})"))
+                .await
+                .map_err(|f| on(f.to_string()))?;
+            wait_placed(ctx, spoke, p).await
         }))
         .await;
         super::outcome(results.into_iter().filter_map(Result::err))

@@ -208,12 +208,16 @@ impl ArgoCdStandIn {
             tokio::spawn(run_controller(
                 shared.clone(),
                 applications(),
+                None,
                 "Application",
                 app::reconcile,
             )),
+            // the ApplicationSet controller owns its Applications: one deleted (or changed)
+            // wakes its set at once, as `Owns(&Application{})` does upstream
             tokio::spawn(run_controller(
                 shared,
                 application_sets(),
+                Some(applications()),
                 "ApplicationSet",
                 appset::reconcile,
             )),
@@ -409,14 +413,26 @@ async fn serve_api(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
 }
 
 /// Runs a controller over every object of `ar`; `reconcile` returns when to look again.
-/// Every change wakes it; the status writes it makes come back once and find nothing to do.
-async fn run_controller<F, Fut>(shared: Arc<Shared>, ar: ApiResource, what: &'static str, reconcile: F)
-where
+/// Every change wakes it, and so does every change to an object of `owns` whose controller
+/// owner reference names one; the status writes it makes come back once and find nothing
+/// to do.
+async fn run_controller<F, Fut>(
+    shared: Arc<Shared>,
+    ar: ApiResource,
+    owns: Option<ApiResource>,
+    what: &'static str,
+    reconcile: F,
+) where
     F: Fn(Arc<Shared>, Value) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = Result<Duration, String>> + Send + 'static,
 {
     let api: Api<DynamicObject> = Api::all_with(shared.hub.clone(), &ar);
-    Controller::new_with(api, watcher::Config::default(), ar)
+    let mut controller = Controller::new_with(api, watcher::Config::default(), ar);
+    if let Some(child) = owns {
+        let children: Api<DynamicObject> = Api::all_with(shared.hub.clone(), &child);
+        controller = controller.owns_with(children, child, watcher::Config::default());
+    }
+    controller
         .run(
             move |obj: Arc<DynamicObject>, shared: Arc<Shared>| {
                 let reconcile = reconcile.clone();

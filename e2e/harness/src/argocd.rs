@@ -145,6 +145,60 @@ pub struct Directory {
     pub include: Option<String>,
 }
 
+/// An AppProject: what the Applications in it may deploy, from where, to where.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[kube(
+    group = "argoproj.io",
+    version = "v1alpha1",
+    kind = "AppProject",
+    namespaced,
+    schema = "disabled",
+    status = "Value"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AppProjectSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_repos: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<Destination>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_resource_whitelist: Vec<GroupKind>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_resource_blacklist: Vec<GroupKind>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespace_resource_whitelist: Vec<GroupKind>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespace_resource_blacklist: Vec<GroupKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orphaned_resources: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_windows: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signature_keys: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_namespaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permit_only_project_scoped_clusters: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destination_service_accounts: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_integrity: Option<Value>,
+}
+
+/// A group and kind (`metav1.GroupKind`; cluster restriction items may name a resource too).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct GroupKind {
+    #[serde(default)]
+    pub group: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Destination {

@@ -3,7 +3,8 @@
 //! `target/hubspoke/artifacts/<run>/<suite>/<check>/` with an index:
 //!
 //! - `failure.txt`: the check's message;
-//! - `hub/applications.yaml`, `hub/applicationsets.yaml`: Argo CD's objects;
+//! - `hub/applications.yaml`, `hub/applicationsets.yaml`, `hub/appprojects.yaml`: Argo CD's
+//!   objects;
 //! - `hub/cluster-secrets.yaml`: the cluster Secrets with every credential redacted;
 //! - per cluster: `events.yaml`, `deployments.yaml`, `pods.yaml` (status only), `kyverno.yaml`
 //!   (policies and their reports, where Kyverno is installed) and `logs/` of the pods in the
@@ -567,6 +568,7 @@ pub async fn collect(env: &Environment, check: &str, failure: &str, dir: &Path, 
     for (kind, plural, file) in [
         ("Application", "applications", "hub/applications.yaml"),
         ("ApplicationSet", "applicationsets", "hub/applicationsets.yaml"),
+        ("AppProject", "appprojects", "hub/appprojects.yaml"),
     ] {
         let ar = argo(kind, plural);
         if let Some(text) = w

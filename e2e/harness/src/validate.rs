@@ -268,14 +268,29 @@ fn check_object(ctx: &mut Ctx, file: &str, doc: &Node) {
                 check_sources(ctx, file, doc, "spec.template.spec", &set.spec.template.spec);
             }
         }
+        ("argoproj.io/v1alpha1", "AppProject") => {
+            typed::<crate::argocd::AppProject>(ctx, file, doc, kind);
+        }
         ("kyverno.io/v1", "ClusterPolicy") => {
             typed::<crate::kyverno::ClusterPolicy>(ctx, file, doc, kind);
+        }
+        ("kyverno.io/v1", "Policy") => {
+            typed::<crate::kyverno::Policy>(ctx, file, doc, kind);
         }
         _ => {
             let known: Vec<String> = BUILTIN
                 .iter()
                 .map(|(_, k)| k.to_string())
-                .chain(["Application", "ApplicationSet", "ClusterPolicy"].map(String::from))
+                .chain(
+                    [
+                        "Application",
+                        "ApplicationSet",
+                        "AppProject",
+                        "ClusterPolicy",
+                        "Policy",
+                    ]
+                    .map(String::from),
+                )
                 .collect();
             let hint = did_you_mean(kind, known.iter().map(String::as_str))
                 .map(|k| format!("; did you mean {k}?"))
@@ -288,7 +303,7 @@ fn check_object(ctx: &mut Ctx, file: &str, doc: &Node) {
             ctx.error(
                 file,
                 pos,
-                format!("kind: {api}/{kind} is not a kind hubspoke can check{hint} (known: the core workload kinds, Argo CD Application/ApplicationSet, Kyverno ClusterPolicy)"),
+                format!("kind: {api}/{kind} is not a kind hubspoke can check{hint} (known: the core workload kinds, Argo CD Application/ApplicationSet/AppProject, Kyverno ClusterPolicy/Policy)"),
             );
         }
     }

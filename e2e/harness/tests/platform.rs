@@ -91,6 +91,22 @@ async fn release_hub_kind_converges_on_sim() {
         }
     }
 
+    // the project they are in, read through the typed API: Argo CD's `default`, open to all
+    let default = Api::<hubspoke::argocd::AppProject>::namespaced(env.hub.client.clone(), "argocd")
+        .get("default")
+        .await
+        .unwrap();
+    assert_eq!(default.spec.source_repos, ["*"]);
+    assert_eq!(
+        default.spec.destinations,
+        [hubspoke::argocd::Destination {
+            server: Some("*".into()),
+            namespace: Some("*".into()),
+            name: None
+        }]
+    );
+    assert_eq!(default.spec.cluster_resource_whitelist.len(), 1);
+
     let spoke_a = &env.cluster("spoke-a").unwrap().client;
     let spoke_b = &env.cluster("spoke-b").unwrap().client;
     // workloads land where their files place them, and only there
@@ -126,15 +142,7 @@ async fn release_hub_kind_converges_on_sim() {
             .is_none()
     );
     // Kyverno and its policies only where enable_kyverno is "true"
-    let policies = |c: &kube::Client| {
-        Api::<DynamicObject>::all_with(
-            c.clone(),
-            &kube::discovery::ApiResource::from_gvk_with_plural(
-                &kube::api::GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
-                "clusterpolicies",
-            ),
-        )
-    };
+    let policies = |c: &kube::Client| Api::<hubspoke::kyverno::ClusterPolicy>::all(c.clone());
     let mut names: Vec<String> = policies(spoke_a)
         .list(&Default::default())
         .await

@@ -67,6 +67,11 @@ fn broken_content_is_named_precisely() {
         "fixtures/extra/app.yaml",
         "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: x\n  namespace: argocd\nspec:\n  project: default\n  source:\n    repoURL: https://github.com/hubspoke/hubspoke.git\n    path: fixtures/nowhere\n  destination:\n    server: https://kubernetes.default.svc\n  syncPolicy:\n    automated:\n      prune: true\n      selfHeel: true\n---\napiVersion: apps/v1\nkind: Deploymnet\nmetadata:\n  name: y\n",
     );
+    write(
+        root,
+        "fixtures/extra/project.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata:\n  name: tenants\n  namespace: argocd\nspec:\n  sourceRepo:\n    - https://github.com/hubspoke/*\n  destinations:\n    - server: \"*\"\n      namespace: \"*\"\n---\napiVersion: kyverno.io/v1\nkind: Policy\nmetadata:\n  name: team-limits\n  namespace: team\nspec:\n  background: yes please\n  rules: []\n",
+    );
     let policy = std::fs::read_to_string(repo_root().join("fixtures/policies/deny-latest-image.yaml"))
         .unwrap()
         .replacen("      validate:\n", "      validat:\n", 1);
@@ -101,7 +106,9 @@ fn broken_content_is_named_precisely() {
         [
             "fixtures/extra/app.yaml:10:11: spec.source.path: \"fixtures/nowhere\" is not a directory of this repository; fix the path or add the directory",
             "fixtures/extra/app.yaml:16:7: spec.syncPolicy.automated.selfHeel: unknown field of Application",
-            "fixtures/extra/app.yaml:19:7: kind: apps/v1/Deploymnet is not a kind hubspoke can check; did you mean Deployment? (known: the core workload kinds, Argo CD Application/ApplicationSet, Kyverno ClusterPolicy)",
+            "fixtures/extra/app.yaml:19:7: kind: apps/v1/Deploymnet is not a kind hubspoke can check; did you mean Deployment? (known: the core workload kinds, Argo CD Application/ApplicationSet/AppProject, Kyverno ClusterPolicy/Policy)",
+            "fixtures/extra/project.yaml:7:3: spec.sourceRepo: unknown field of AppProject",
+            "fixtures/extra/project.yaml:19:15: spec.background: invalid type: string \"yes please\", expected a boolean (Policy)",
             "fixtures/policies/deny-latest-image.yaml:28:7: spec.rules[0].validat: unknown field of ClusterPolicy",
             "fixtures/terraform/cluster/main.tf:92:11: Reference to undeclared input variable: An input variable with the name \"regoin\" has not been declared. Did you mean \"region\"?",
             "fixtures/workloads/podinfo/deployment.yaml:8:13: spec.replicas: invalid type: string \"two\", expected i32 (Deployment)",

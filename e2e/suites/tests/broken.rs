@@ -93,6 +93,7 @@ impl Bundle {
             "failure.txt".to_string(),
             "hub/applications.yaml".into(),
             "hub/applicationsets.yaml".into(),
+            "hub/appprojects.yaml".into(),
             "hub/cluster-secrets.yaml".into(),
         ];
         for c in env.clusters() {

@@ -7,12 +7,13 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
-use kube::api::{DeleteParams, DynamicObject, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use serde_json::Value;
 
 use super::{Check, CheckFuture, Context};
 use crate::environment::Cluster;
 use crate::expect::{Verdict, eventually, expect};
+use crate::kyverno::{ClusterPolicy, PolicyReport};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -127,12 +128,8 @@ fn kyverno_spokes<'a>(ctx: &'a Context<'a>) -> Vec<&'a Cluster> {
         .collect()
 }
 
-fn cluster_policies(c: &Cluster) -> Api<DynamicObject> {
-    let ar = kube::discovery::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
-        "clusterpolicies",
-    );
-    Api::all_with(c.client.clone(), &ar)
+fn cluster_policies(c: &Cluster) -> Api<ClusterPolicy> {
+    Api::all(c.client.clone())
 }
 
 /// The names of the platform's policies (fixtures/policies).
@@ -152,8 +149,8 @@ fn platform_policies(root: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn ready(p: &DynamicObject) -> Option<String> {
-    let conds = p.data.pointer("/status/conditions").and_then(Value::as_array)?;
+fn ready(p: &ClusterPolicy) -> Option<String> {
+    let conds = p.status.as_ref()?.get("conditions").and_then(Value::as_array)?;
     let c = conds.iter().find(|c| c["type"] == "Ready")?;
     (c["status"] != "True").then(|| c["message"].as_str().unwrap_or("not Ready").to_string())
 }
@@ -183,7 +180,7 @@ async fn wait_policies_ready(ctx: &Context<'_>, s: &Cluster, want: Vec<String>) 
         .map_err(|f| format!("spoke {}: {f}", s.name))?;
     let e = expect(
         format!("ClusterPolicies {} Ready", want.join(", ")),
-        move |ps: &[DynamicObject]| {
+        move |ps: &[ClusterPolicy]| {
             let mut pending = Vec::new();
             for n in &want {
                 match ps.iter().find(|p| p.metadata.name.as_deref() == Some(n.as_str())) {
@@ -191,7 +188,7 @@ async fn wait_policies_ready(ctx: &Context<'_>, s: &Cluster, want: Vec<String>) 
                     Some(p) => {
                         if let Some(why) = ready(p) {
                             pending.push(format!("{n} is not Ready: {why}"));
-                        } else if p.data.pointer("/status/conditions").is_none() {
+                        } else if p.status.as_ref().and_then(|s| s.get("conditions")).is_none() {
                             pending.push(format!("{n} has no status yet"));
                         }
                     }
@@ -321,12 +318,8 @@ fn enforced<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
     })
 }
 
-fn policy_reports(c: &Cluster, ns: &str) -> Api<DynamicObject> {
-    let ar = kube::discovery::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport"),
-        "policyreports",
-    );
-    Api::namespaced_with(c.client.clone(), ns, &ar)
+fn policy_reports(c: &Cluster, ns: &str) -> Api<PolicyReport> {
+    Api::namespaced(c.client.clone(), ns)
 }
 
 fn audited<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
@@ -355,22 +348,17 @@ fn audited<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
                 let (policy, n2) = (p.policy.clone(), name.clone());
                 let e = expect(
                     format!("a PolicyReport result {want} of {policy} for {ns}/{name}"),
-                    move |reports: &[DynamicObject]| {
-                        let results: Vec<&Value> = reports
+                    move |reports: &[PolicyReport]| {
+                        let result = reports
                             .iter()
-                            .filter(|r| {
-                                r.data.pointer("/scope/name").and_then(Value::as_str) == Some(n2.as_str())
-                            })
-                            .flat_map(|r| r.data["results"].as_array().into_iter().flatten())
-                            .filter(|x| x["policy"] == policy.as_str())
-                            .collect();
-                        match results.first() {
+                            .filter(|r| r.scope.as_ref().and_then(|s| s.name.as_deref()) == Some(n2.as_str()))
+                            .find_map(|r| r.results_of(&policy).next());
+                        match result {
                             None => Verdict::Pending(format!("no result of {policy} for {n2} yet")),
-                            Some(x) if x["result"] == want.as_str() => Verdict::Pass,
+                            Some(x) if x.result == want => Verdict::Pass,
                             Some(x) => Verdict::Fail(format!(
-                                "{policy} reported {} for {n2}: {}",
-                                x["result"],
-                                x["message"].as_str().unwrap_or_default()
+                                "{policy} reported {:?} for {n2}: {}",
+                                x.result, x.message
                             )),
                         }
                     },

@@ -110,7 +110,7 @@ pub async fn install_argocd(
             .map_err(|e| Error::env(format!("cluster {}: {e}", hub.name)))?;
             env.runtime.push(Box::new(standin));
         }
-        ProviderKind::Kind | ProviderKind::Existing => {
+        ProviderKind::Kind | ProviderKind::Existing | ProviderKind::Eks => {
             step.set(&format!("helm upgrade --install argo-cd {ARGOCD_CHART_VERSION}"));
             helm_install_argocd(&hub).await?;
         }

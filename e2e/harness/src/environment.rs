@@ -22,6 +22,8 @@ pub enum ProviderKind {
     Kind,
     /// Clusters adopted from kubeconfig contexts.
     Existing,
+    /// EKS hub and spokes built by terraform (terraform/, one workspace per cluster).
+    Eks,
 }
 
 impl ProviderKind {
@@ -30,12 +32,16 @@ impl ProviderKind {
             ProviderKind::Sim => "sim",
             ProviderKind::Kind => "kind",
             ProviderKind::Existing => "existing",
+            ProviderKind::Eks => "eks",
         }
     }
 
     /// The release whose cluster definitions the provider builds by default.
     pub fn default_release(self) -> &'static str {
-        "release/hub-kind"
+        match self {
+            ProviderKind::Eks => "release/hub-aws",
+            _ => "release/hub-kind",
+        }
     }
 }
 

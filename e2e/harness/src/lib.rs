@@ -19,6 +19,7 @@ pub mod report;
 pub mod revision;
 pub mod runner;
 pub mod suites;
+pub mod terraform;
 pub mod timeline;
 pub mod tools;
 pub mod up;

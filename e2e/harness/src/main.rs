@@ -36,7 +36,9 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct EnvArgs {
-    /// The environment: sim (embedded, in this process), kind, or existing clusters.
+    /// The environment: sim (embedded, in this process), kind, existing clusters, or eks
+    /// (terraform; `up` needs the eks feature, `down` works from the state files in any
+    /// build).
     #[arg(long, value_enum, default_value_t = ProviderKind::Sim)]
     env: ProviderKind,
     /// Where the state files are (default: target/hubspoke/<env> of the workspace, or

@@ -115,6 +115,9 @@ async fn provider_up(opts: &UpOptions, plan: &UpPlan, progress: &Progress) -> Re
             })?;
             ExistingProvider { config }.up(plan, progress).await
         }
+        ProviderKind::Eks => Err(Error::input(
+            "--env eks: this hubspoke was built without the eks feature; build it with `cargo build -p hubspoke --features eks`",
+        )),
     }
 }
 
@@ -140,7 +143,21 @@ pub async fn provider_down(
             .down(state, dir, progress)
             .await
         }
+        ProviderKind::Eks => eks_down(dir, progress).await,
     }
+}
+
+/// EKS: destroys what terraform built, from `<dir>/terraform.json` alone (a failed `up`
+/// may not have written state.json), then the state files.
+async fn eks_down(dir: &Path, progress: &Progress) -> Result<()> {
+    let said = crate::terraform::down(dir, progress)
+        .await
+        .map_err(|e| Error::env(e.to_string()))?;
+    progress.note(&said);
+    if let Ok(state) = Environment::read_state(ProviderKind::Eks, dir) {
+        crate::providers::remove_state(&state, dir)?;
+    }
+    Ok(())
 }
 
 /// Builds the environment, bootstraps it, writes its state. On failure, what was built is
@@ -337,6 +354,9 @@ pub fn write_merged_kubeconfig(env: &Environment) -> std::io::Result<()> {
 
 /// `hubspoke down`: tears down the environment recorded in `dir`.
 pub async fn down(env: ProviderKind, dir: &Path, kind_config_dir: &Path, progress: &Progress) -> Result<()> {
+    if env == ProviderKind::Eks {
+        return eks_down(dir, progress).await;
+    }
     let state = Environment::read_state(env, dir)?;
     provider_down(env, &state, dir, progress, kind_config_dir).await
 }

@@ -1,0 +1,574 @@
+//! The terraform driver behind the `eks` environment: one workspace (so one state) per
+//! cluster in the `terraform/` root module, applied with the cluster's var file
+//! (`variables/<cluster>.tfvars`) and the run's id, outputs read as JSON, destroyed in
+//! reverse order. terraform's output streams into the progress line and the logs.
+//!
+//! The teardown guarantee lives here: [`provision`] destroys every workspace it touched when
+//! an apply fails or the run is interrupted (SIGINT, SIGTERM, the run's deadline: whatever
+//! future the caller passes as `interrupt`), unless asked to keep them; and what was
+//! touched is written to `<state_dir>/terraform.json` *before* each apply, so
+//! [`down`] (`hubspoke down --env eks`) destroys from the state files alone, even after the
+//! process that applied was killed.
+//!
+//! An interrupted terraform gets exactly one SIGINT (it runs in a process group of its own,
+//! so a terminal's Ctrl-C does not reach it twice): it stops after the operations under way
+//! and writes its state, which the destroy then reads.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::progress::Progress;
+
+/// The file in an environment's state directory recording what terraform built.
+pub const STATE_FILE: &str = "terraform.json";
+
+/// How many of terraform's last lines an error quotes.
+const TAIL: usize = 25;
+
+/// Why a terraform step did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum TerraformError {
+    #[error(
+        "terraform was not found ({0}); install terraform >= 1.6 (https://developer.hashicorp.com/terraform/install) or point HUBSPOKE_TERRAFORM at it"
+    )]
+    Missing(String),
+    #[error("terraform {command} for {workspace} failed ({status}):\n{tail}")]
+    Failed {
+        command: String,
+        workspace: String,
+        status: String,
+        tail: String,
+    },
+    #[error(
+        "terraform {command} for {workspace} was interrupted ({why}); it stopped after the operations under way"
+    )]
+    Interrupted {
+        command: String,
+        workspace: String,
+        why: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The module and the run: what every command of every workspace shares.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Module {
+    /// The terraform binary.
+    pub bin: PathBuf,
+    /// The root module (`terraform/`).
+    pub dir: PathBuf,
+    /// `-backend-config` file for `init` (a remote backend), if any.
+    #[serde(default)]
+    pub backend_config: Option<PathBuf>,
+    /// The run id every resource is tagged with.
+    pub run_id: String,
+    /// When the run's resources may be reaped (RFC 3339); tagged too.
+    #[serde(default)]
+    pub run_expires_at: String,
+    /// Further `-var name=value`s (the same for apply and destroy).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// One cluster's workspace.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Workspace {
+    /// The cluster (and workspace) name.
+    pub name: String,
+    /// Its var file (`variables/<name>.tfvars`).
+    pub var_file: PathBuf,
+    /// `TF_DATA_DIR`: each workspace initializes and selects on its own, so hub and spokes
+    /// never race on `.terraform/environment`.
+    pub data_dir: PathBuf,
+}
+
+/// What `<state_dir>/terraform.json` records.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub module: Module,
+    /// Workspaces in the order they were applied (the hub first); destroyed in reverse.
+    pub workspaces: Vec<Workspace>,
+}
+
+impl Record {
+    pub fn load(state_dir: &Path) -> Result<Record, TerraformError> {
+        let path = state_dir.join(STATE_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            TerraformError::Other(format!(
+                "{}: {e}; nothing was applied from this state directory (or it was destroyed already)",
+                path.display()
+            ))
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            TerraformError::Other(format!(
+                "{}: not a hubspoke terraform record: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    fn save(&self, state_dir: &Path) -> Result<(), TerraformError> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| TerraformError::Other(format!("{}: {e}", state_dir.display())))?;
+        let path = state_dir.join(STATE_FILE);
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        std::fs::write(&path, text).map_err(|e| TerraformError::Other(format!("{}: {e}", path.display())))
+    }
+}
+
+/// A future that resolves, with why, when the run must stop (a signal, the deadline).
+pub type Interrupt<'a> = Pin<Box<dyn Future<Output = String> + Send + 'a>>;
+
+/// A terraform output value (`terraform output -json`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct OutputValue {
+    #[serde(default)]
+    pub sensitive: bool,
+    pub value: Value,
+}
+
+/// A workspace's outputs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outputs(pub BTreeMap<String, OutputValue>);
+
+impl Outputs {
+    /// A string output; an error naming the output and the module when it is missing or
+    /// not a string.
+    pub fn string(&self, name: &str) -> Result<String, TerraformError> {
+        match self.0.get(name).map(|o| &o.value) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Null) | None => Err(TerraformError::Other(format!(
+                "terraform output {name} is missing; the module must output it"
+            ))),
+            Some(v) => Err(TerraformError::Other(format!(
+                "terraform output {name} is {v}, not a string"
+            ))),
+        }
+    }
+
+    /// A string output that may be null.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(|o| o.value.as_str()).map(String::from)
+    }
+}
+
+/// The terraform binary: `$HUBSPOKE_TERRAFORM`, else `terraform` on PATH.
+pub fn binary() -> PathBuf {
+    std::env::var_os("HUBSPOKE_TERRAFORM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("terraform"))
+}
+
+impl Module {
+    /// `-var-file`, `-var run_id=...`, `-var run_expires_at=...` and the other vars.
+    fn var_args(&self, ws: &Workspace) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![format!("-var-file={}", ws.var_file.display()).into()];
+        args.push("-var".into());
+        args.push(format!("run_id={}", self.run_id).into());
+        if !self.run_expires_at.is_empty() {
+            args.push("-var".into());
+            args.push(format!("run_expires_at={}", self.run_expires_at).into());
+        }
+        for (k, v) in &self.vars {
+            args.push("-var".into());
+            args.push(format!("{k}={v}").into());
+        }
+        args
+    }
+
+    /// Runs one terraform command in workspace `ws`, streaming its lines to the logs and
+    /// `line`; on `interrupt`, sends terraform one SIGINT and waits for it to stop.
+    async fn run(
+        &self,
+        ws: &Workspace,
+        args: &[OsString],
+        interrupt: Option<&mut Interrupt<'_>>,
+        line: &(dyn Fn(&str) + Sync),
+    ) -> Result<String, TerraformError> {
+        let command = args
+            .first()
+            .map(|a| a.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        cmd.current_dir(&self.dir)
+            .args(args)
+            .env("TF_DATA_DIR", &ws.data_dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => TerraformError::Missing(format!("{}: {e}", self.bin.display())),
+            _ => TerraformError::Other(format!("starting {}: {e}", self.bin.display())),
+        })?;
+        let pid = child.id();
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let tail = std::sync::Mutex::new(std::collections::VecDeque::<String>::new());
+        let mut all = String::new();
+        let keep = |l: &str| {
+            let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+            if t.len() == TAIL {
+                t.pop_front();
+            }
+            t.push_back(l.to_string());
+        };
+        let read_out = async {
+            if let Some(out) = stdout {
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    tracing::info!(target: "terraform", workspace = %ws.name, "{l}");
+                    if !l.trim().is_empty() {
+                        line(&l);
+                        keep(&l);
+                    }
+                    all.push_str(&l);
+                    all.push('\n');
+                }
+            }
+        };
+        let read_err = async {
+            if let Some(err) = stderr {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    tracing::warn!(target: "terraform", workspace = %ws.name, "{l}");
+                    if !l.trim().is_empty() {
+                        keep(&l);
+                    }
+                }
+            }
+        };
+        let (status, interrupted) = {
+            let finished = async {
+                let (_, _, status) = tokio::join!(read_out, read_err, child.wait());
+                status
+            };
+            tokio::pin!(finished);
+            match interrupt {
+                None => (finished.await, None),
+                Some(stop) => tokio::select! {
+                    s = &mut finished => (s, None),
+                    why = stop => {
+                        tracing::warn!(workspace = %ws.name, "{why}: interrupting terraform {command}");
+                        line(&format!("{why}: interrupting terraform {command}, waiting for it to stop"));
+                        if let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+                            let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+                        }
+                        (finished.await, Some(why))
+                    }
+                },
+            }
+        };
+        let status = status.map_err(|e| TerraformError::Other(format!("waiting for terraform: {e}")))?;
+        let tail = tail
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some(why) = interrupted {
+            return Err(TerraformError::Interrupted {
+                command,
+                workspace: ws.name.clone(),
+                why,
+            });
+        }
+        if !status.success() {
+            return Err(TerraformError::Failed {
+                command,
+                workspace: ws.name.clone(),
+                status: status.to_string(),
+                tail,
+            });
+        }
+        Ok(all)
+    }
+
+    /// `init` then `workspace select -or-create`: the workspace ready for apply or destroy.
+    pub async fn prepare(&self, ws: &Workspace, line: &(dyn Fn(&str) + Sync)) -> Result<(), TerraformError> {
+        std::fs::create_dir_all(&ws.data_dir)
+            .map_err(|e| TerraformError::Other(format!("{}: {e}", ws.data_dir.display())))?;
+        let mut init: Vec<OsString> = vec!["init".into(), "-input=false".into(), "-no-color".into()];
+        if let Some(b) = &self.backend_config {
+            init.push(format!("-backend-config={}", b.display()).into());
+        }
+        self.run(ws, &init, None, line).await?;
+        self.run(
+            ws,
+            &[
+                "workspace".into(),
+                "select".into(),
+                "-or-create=true".into(),
+                ws.name.clone().into(),
+            ],
+            None,
+            line,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `apply` with the workspace's var file and the run's vars.
+    pub async fn apply(
+        &self,
+        ws: &Workspace,
+        interrupt: Option<&mut Interrupt<'_>>,
+        line: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), TerraformError> {
+        let mut args: Vec<OsString> = [
+            "apply",
+            "-input=false",
+            "-auto-approve",
+            "-no-color",
+            "-lock-timeout=300s",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        args.extend(self.var_args(ws));
+        self.run(ws, &args, interrupt, line).await.map(|_| ())
+    }
+
+    /// `output -json`.
+    pub async fn outputs(&self, ws: &Workspace) -> Result<Outputs, TerraformError> {
+        let text = self
+            .run(
+                ws,
+                &["output".into(), "-json".into(), "-no-color".into()],
+                None,
+                &|_| {},
+            )
+            .await?;
+        serde_json::from_str(&text)
+            .map(Outputs)
+            .map_err(|e| TerraformError::Other(format!("terraform output -json for {}: {e}", ws.name)))
+    }
+
+    /// `destroy` with the same vars as the apply.
+    pub async fn destroy(&self, ws: &Workspace, line: &(dyn Fn(&str) + Sync)) -> Result<(), TerraformError> {
+        let mut args: Vec<OsString> = [
+            "destroy",
+            "-input=false",
+            "-auto-approve",
+            "-no-color",
+            "-lock-timeout=300s",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        args.extend(self.var_args(ws));
+        self.run(ws, &args, None, line).await.map(|_| ())
+    }
+}
+
+/// What [`provision`] is asked to build.
+pub struct Plan {
+    pub module: Module,
+    /// The hub's workspace, applied first (the spokes' roles trust the hub's role, which IAM
+    /// requires to exist).
+    pub hub: Workspace,
+    /// The spokes' workspaces, applied concurrently after the hub.
+    pub spokes: Vec<Workspace>,
+    /// Leave what was built when something fails (`--keep`).
+    pub keep: bool,
+}
+
+/// Why provisioning failed, and what became of what it had built.
+#[derive(Debug, thiserror::Error)]
+#[error("{failure}\n{teardown}")]
+pub struct ProvisionError {
+    pub failure: TerraformError,
+    /// What the teardown did: destroyed, kept (--keep), or what could not be destroyed and
+    /// how to finish it.
+    pub teardown: String,
+}
+
+/// Applies the hub's workspace, then the spokes' concurrently, and reads every workspace's
+/// outputs. On a failed apply or `interrupt` firing, destroys every workspace it touched
+/// (spokes first) unless `plan.keep`, and says so in the error.
+pub async fn provision(
+    plan: &Plan,
+    state_dir: &Path,
+    interrupt: Interrupt<'_>,
+    progress: &Progress,
+) -> Result<BTreeMap<String, Outputs>, ProvisionError> {
+    // what was (or is being) applied, saved before each apply starts: a killed process
+    // still leaves it behind for `down`
+    let record = std::sync::Mutex::new(Record {
+        module: plan.module.clone(),
+        workspaces: Vec::new(),
+    });
+    let recorded = || record.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let no_teardown = |failure| ProvisionError {
+        failure,
+        teardown: "nothing was applied, so nothing is left to destroy".into(),
+    };
+    // one watcher of the interrupt, fanned out to every apply (a watch channel: an apply
+    // that starts after it fired still sees it)
+    let (fire, fired) = tokio::sync::watch::channel(None::<String>);
+    let watcher = async move {
+        let why = interrupt.await;
+        let _ = fire.send(Some(why));
+        std::future::pending::<()>().await
+    };
+    let work = async {
+        let apply_one = |ws: Workspace| {
+            let mut fired = fired.clone();
+            let (module, record) = (&plan.module, &record);
+            async move {
+                let step = progress.step(format!("terraform apply {}", ws.name));
+                let set = |l: &str| step.set(l);
+                if let Err(e) = module.prepare(&ws, &set).await {
+                    step.fail(e.to_string().lines().next().unwrap_or("failed"));
+                    return Err(e);
+                }
+                {
+                    let mut r = record.lock().unwrap_or_else(|p| p.into_inner());
+                    r.workspaces.push(ws.clone());
+                    if let Err(e) = r.save(state_dir) {
+                        step.fail(&e.to_string());
+                        return Err(e);
+                    }
+                }
+                let mut on_stop: Interrupt = Box::pin(async move {
+                    let why = fired.wait_for(Option::is_some).await.ok().and_then(|w| w.clone());
+                    match why {
+                        Some(why) => why,
+                        // the run ended without an interrupt
+                        None => std::future::pending().await,
+                    }
+                });
+                match module.apply(&ws, Some(&mut on_stop), &set).await {
+                    Ok(()) => {
+                        step.done("applied");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        step.fail(e.to_string().lines().next().unwrap_or("failed"));
+                        Err(e)
+                    }
+                }
+            }
+        };
+        apply_one(plan.hub.clone()).await?;
+        let results = futures::future::join_all(plan.spokes.iter().cloned().map(apply_one)).await;
+        if let Some(e) = results.into_iter().find_map(Result::err) {
+            return Err(e);
+        }
+        let mut outputs = BTreeMap::new();
+        for ws in recorded().workspaces {
+            let o = plan.module.outputs(&ws).await?;
+            outputs.insert(ws.name.clone(), o);
+        }
+        Ok(outputs)
+    };
+    let result = tokio::select! {
+        r = work => r,
+        // never ends: it only tells the applies to stop, and `work` then finishes
+        () = watcher => unreachable!("the interrupt watcher never finishes"),
+    };
+    match result {
+        Ok(outputs) => Ok(outputs),
+        Err(failure) if recorded().workspaces.is_empty() => Err(no_teardown(failure)),
+        Err(failure) => {
+            let record = recorded();
+            let teardown = if plan.keep {
+                format!(
+                    "kept what was applied (--keep): destroy it with `hubspoke down --env eks` (state in {})",
+                    state_dir.display()
+                )
+            } else {
+                tracing::warn!("{failure}; destroying what was applied");
+                destroy_recorded(&record, state_dir, progress).await
+            };
+            Err(ProvisionError { failure, teardown })
+        }
+    }
+}
+
+/// Destroys every workspace of `record` (spokes first, the hub last), each attempted even
+/// when another fails; removes the record when all are gone. Says what happened.
+async fn destroy_recorded(record: &Record, state_dir: &Path, progress: &Progress) -> String {
+    let mut failed = Vec::new();
+    let mut destroyed = Vec::new();
+    for ws in record.workspaces.iter().rev() {
+        let step = progress.step(format!("terraform destroy {}", ws.name));
+        let set = |l: &str| step.set(l);
+        let r = match record.module.prepare(ws, &set).await {
+            Ok(()) => record.module.destroy(ws, &set).await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => {
+                step.done("destroyed");
+                destroyed.push(ws.name.clone());
+            }
+            Err(e) => {
+                step.fail(e.to_string().lines().next().unwrap_or("failed"));
+                failed.push(format!("{}: {e}", ws.name));
+            }
+        }
+    }
+    if failed.is_empty() {
+        let _ = std::fs::remove_file(state_dir.join(STATE_FILE));
+        format!("destroyed what was applied: {}", destroyed.join(", "))
+    } else {
+        format!(
+            "destroying failed for {}; the record stays in {}: run `hubspoke down --env eks` again (or `make destroy-<cluster>-aws RUN_ID={}`) until it succeeds",
+            failed.join("; "),
+            state_dir.join(STATE_FILE).display(),
+            record.module.run_id
+        )
+    }
+}
+
+/// `hubspoke down --env eks`: destroys what `<state_dir>/terraform.json` records, spokes
+/// first; the record goes when everything is destroyed.
+pub async fn down(state_dir: &Path, progress: &Progress) -> Result<String, TerraformError> {
+    let record = Record::load(state_dir)?;
+    let said = destroy_recorded(&record, state_dir, progress).await;
+    if state_dir.join(STATE_FILE).exists() {
+        Err(TerraformError::Other(said))
+    } else {
+        Ok(said)
+    }
+}
+
+/// Fires on SIGINT, SIGTERM or when `deadline` has passed, saying which. The handlers are
+/// installed when this is called (a signal arriving before the future is first polled is
+/// not lost) and stay installed: a second signal during the teardown that follows does
+/// not kill the process half-way through a destroy.
+pub fn stop_signal(deadline: Option<std::time::Duration>) -> Result<Interrupt<'static>, TerraformError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |k: SignalKind, name: &str| {
+        signal(k).map_err(|e| TerraformError::Other(format!("installing the {name} handler: {e}")))
+    };
+    let mut int = install(SignalKind::interrupt(), "SIGINT")?;
+    let mut term = install(SignalKind::terminate(), "SIGTERM")?;
+    Ok(Box::pin(async move {
+        let expired = async {
+            match deadline {
+                Some(d) => {
+                    tokio::time::sleep(d).await;
+                    format!("the run's deadline ({}s) passed", d.as_secs())
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = int.recv() => "SIGINT received".to_string(),
+            _ = term.recv() => "SIGTERM received".to_string(),
+            why = expired => why,
+        }
+    }))
+}

@@ -110,7 +110,7 @@ fn broken_content_is_named_precisely() {
             "fixtures/extra/project.yaml:7:3: spec.sourceRepo: unknown field of AppProject",
             "fixtures/extra/project.yaml:19:15: spec.background: invalid type: string \"yes please\", expected a boolean (Policy)",
             "fixtures/policies/deny-latest-image.yaml:28:7: spec.rules[0].validat: unknown field of ClusterPolicy",
-            "fixtures/terraform/cluster/main.tf:92:11: Reference to undeclared input variable: An input variable with the name \"regoin\" has not been declared. Did you mean \"region\"?",
+            "fixtures/terraform/cluster/main.tf:94:11: Reference to undeclared input variable: An input variable with the name \"regoin\" has not been declared. Did you mean \"region\"?",
             "fixtures/workloads/podinfo/deployment.yaml:8:13: spec.replicas: invalid type: string \"two\", expected i32 (Deployment)",
             "kind/spoke-b.yaml:10:14: networking.podSubnet: 10.20.0.0/16 is also used by kind/spoke-a.yaml; clusters on the shared kind network need distinct subnets",
             "kind/spoke-b.yaml:11:18: networking.serviceSubnet: 10.120.0.0/16 is also used by kind/spoke-a.yaml; clusters on the shared kind network need distinct subnets",

@@ -8,6 +8,8 @@ pub mod argocd;
 pub mod bootstrap;
 pub mod definition;
 pub mod diagnostics;
+#[cfg(feature = "eks")]
+pub mod eks;
 pub mod environment;
 pub mod error;
 pub mod expect;

@@ -327,8 +327,19 @@ impl Module {
         interrupt: Option<&mut Interrupt<'_>>,
         line: &(dyn Fn(&str) + Sync),
     ) -> Result<(), TerraformError> {
+        self.change("apply", ws, interrupt, line).await
+    }
+
+    /// `apply` or `destroy`, unattended, with the workspace's var file and the run's vars.
+    async fn change(
+        &self,
+        verb: &str,
+        ws: &Workspace,
+        interrupt: Option<&mut Interrupt<'_>>,
+        line: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), TerraformError> {
         let mut args: Vec<OsString> = [
-            "apply",
+            verb,
             "-input=false",
             "-auto-approve",
             "-no-color",
@@ -357,17 +368,7 @@ impl Module {
 
     /// `destroy` with the same vars as the apply.
     pub async fn destroy(&self, ws: &Workspace, line: &(dyn Fn(&str) + Sync)) -> Result<(), TerraformError> {
-        let mut args: Vec<OsString> = [
-            "destroy",
-            "-input=false",
-            "-auto-approve",
-            "-no-color",
-            "-lock-timeout=300s",
-        ]
-        .map(OsString::from)
-        .to_vec();
-        args.extend(self.var_args(ws));
-        self.run(ws, &args, None, line).await.map(|_| ())
+        self.change("destroy", ws, None, line).await
     }
 }
 

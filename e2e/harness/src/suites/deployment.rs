@@ -239,17 +239,28 @@ fn workloads_placed<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
     })
 }
 
+/// For each spoke, its first placement with Deployments: what the disturbing checks disturb.
+fn one_per_spoke<'a>(ctx: &'a Context<'a>, placed: &'a [Placement]) -> Vec<(&'a Cluster, &'a Placement)> {
+    ctx.env
+        .spokes
+        .iter()
+        .filter_map(|s| {
+            placed
+                .iter()
+                .find(|p| p.cluster == s.name && !p.deployments.is_empty())
+                .map(|p| (s, p))
+        })
+        .collect()
+}
+
 /// Scales one placed Deployment per spoke directly on the spoke and expects Argo CD's
 /// self-heal to restore what git declares, then its Application Synced and Healthy again.
 fn drift_healed<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
     Box::pin(async move {
         let placed = all_placements(ctx)?;
-        let work = ctx.env.spokes.iter().filter_map(|s| {
-            placed
-                .iter()
-                .find(|p| p.cluster == s.name && !p.deployments.is_empty())
-                .map(|p| (s, p, p.app.clone(), p.deployments[0].clone()))
-        });
+        let work = one_per_spoke(ctx, &placed)
+            .into_iter()
+            .map(|(s, p)| (s, p, p.app.clone(), p.deployments[0].clone()));
         let results = futures::future::join_all(work.map(|(spoke, placement, app, name)| async move {
             // rolled out first: the drift is made on what git declares
             wait_placed(ctx, spoke, placement).await?;
@@ -340,12 +351,7 @@ async fn app_converged(
 fn prune_on_delete<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
     Box::pin(async move {
         let placed = all_placements(ctx)?;
-        let work = ctx.env.spokes.iter().filter_map(|s| {
-            placed
-                .iter()
-                .find(|p| p.cluster == s.name && !p.deployments.is_empty())
-                .map(|p| (s, p))
-        });
+        let work = one_per_spoke(ctx, &placed).into_iter();
         let results = futures::future::join_all(work.map(|(spoke, p)| async move {
             let on = |e: String| format!("spoke {}: {e}", spoke.name);
             wait_placed(ctx, spoke, p).await?;

@@ -198,6 +198,7 @@ impl Module {
             .first()
             .map(|a| a.to_string_lossy().to_string())
             .unwrap_or_default();
+        let quiet = command == "output";
         let mut cmd = tokio::process::Command::new(&self.bin);
         cmd.current_dir(&self.dir)
             .args(args)
@@ -229,8 +230,11 @@ impl Module {
             if let Some(out) = stdout {
                 let mut lines = BufReader::new(out).lines();
                 while let Ok(Some(l)) = lines.next_line().await {
-                    tracing::info!(target: "terraform", workspace = %ws.name, "{l}");
-                    if !l.trim().is_empty() {
+                    // `output -json` shows sensitive outputs in clear: never logged
+                    if !quiet {
+                        tracing::info!(target: "terraform", workspace = %ws.name, "{l}");
+                    }
+                    if !quiet && !l.trim().is_empty() {
                         line(&l);
                         keep(&l);
                     }

@@ -116,12 +116,12 @@ impl Record {
         })
     }
 
+    /// Written owner-only, as every state file (its vars may carry credentials).
     fn save(&self, state_dir: &Path) -> Result<(), TerraformError> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|e| TerraformError::Other(format!("{}: {e}", state_dir.display())))?;
         let path = state_dir.join(STATE_FILE);
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(&path, text).map_err(|e| TerraformError::Other(format!("{}: {e}", path.display())))
+        crate::environment::write_private(&path, text.as_bytes())
+            .map_err(|e| TerraformError::Other(format!("{}: {e}", path.display())))
     }
 }
 

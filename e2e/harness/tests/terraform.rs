@@ -217,6 +217,12 @@ async fn keep_leaves_a_failed_run_for_down() {
     .unwrap();
     assert_eq!(state["resources"][0]["instances"][0]["status"], "tainted");
     assert!(l.recorded());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(l.state_dir().join(terraform::STATE_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 
     // from the state files alone, in another process: the hubspoke binary
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"))

@@ -103,6 +103,13 @@ fn client(url: &str) -> aws_sdk_eks::Client {
     aws_sdk_eks::Client::from_conf(conf)
 }
 
+/// A wait for cluster hub expected to fail within `within` (asking every 20 ms): its error.
+async fn failed_wait(url: &str, within: Duration) -> String {
+    wait_active(&client(url), "hub", within, Duration::from_millis(20), &|_| {})
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn creating_then_active_with_throttling_on_the_way() {
     let (url, seen) = endpoint(vec![
@@ -150,15 +157,7 @@ async fn no_such_cluster_ends_the_wait_at_once() {
         Some("ResourceNotFoundException"),
         r#"{"message":"No cluster found for name: hub.","clusterName":"hub"}"#.into(),
     )]);
-    let err = wait_active(
-        &client(&url),
-        "hub",
-        Duration::from_secs(30),
-        Duration::from_millis(20),
-        &|_| {},
-    )
-    .await
-    .unwrap_err();
+    let err = failed_wait(&url, Duration::from_secs(30)).await;
     assert_eq!(
         err,
         "EKS cluster hub does not exist (No cluster found for name: hub.); terraform's outputs name it, so check the region and account the credentials point at"
@@ -174,15 +173,7 @@ async fn a_failed_cluster_says_why() {
         "message": "One or more subnets were not found", "resourceIds": ["subnet-0a1b"]}]});
     failed.2 = body.to_string();
     let (url, _) = endpoint(vec![failed]);
-    let err = wait_active(
-        &client(&url),
-        "hub",
-        Duration::from_secs(30),
-        Duration::from_millis(20),
-        &|_| {},
-    )
-    .await
-    .unwrap_err();
+    let err = failed_wait(&url, Duration::from_secs(30)).await;
     assert_eq!(
         err,
         "EKS cluster hub is FAILED (Ec2SubnetNotFound: One or more subnets were not found)"
@@ -192,15 +183,7 @@ async fn a_failed_cluster_says_why() {
 #[tokio::test]
 async fn the_deadline_names_the_last_status() {
     let (url, _) = endpoint(vec![cluster("CREATING", false)]);
-    let err = wait_active(
-        &client(&url),
-        "hub",
-        Duration::from_millis(300),
-        Duration::from_millis(20),
-        &|_| {},
-    )
-    .await
-    .unwrap_err();
+    let err = failed_wait(&url, Duration::from_millis(300)).await;
     assert_eq!(
         err,
         "EKS cluster hub was not ACTIVE within 300ms; last seen: status CREATING"
@@ -214,15 +197,7 @@ async fn access_denied_is_not_retried() {
         Some("AccessDeniedException"),
         r#"{"message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: eks:DescribeCluster"}"#.into(),
     )]);
-    let err = wait_active(
-        &client(&url),
-        "hub",
-        Duration::from_secs(30),
-        Duration::from_millis(20),
-        &|_| {},
-    )
-    .await
-    .unwrap_err();
+    let err = failed_wait(&url, Duration::from_secs(30)).await;
     assert!(
         err.starts_with("EKS cluster hub: DescribeCluster failed: "),
         "{err}"

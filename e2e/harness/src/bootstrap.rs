@@ -366,10 +366,22 @@ fn sorted_json(v: &Value) -> String {
 #[derive(Clone)]
 pub struct Registration {
     pub cluster: String,
-    /// The ServiceAccount token the hub uses (never logged).
-    pub token: String,
+    /// The ServiceAccount token the hub uses (never logged); none for an EKS spoke, which
+    /// the hub's Argo CD reaches as the IAM role in its `awsAuthConfig`.
+    pub token: Option<String>,
     pub server: String,
     pub ca_pem: String,
+}
+
+/// The `config` of an EKS spoke's cluster Secret: Argo CD makes its own EKS tokens as the
+/// spoke's role (`argocd-k8s-auth aws --cluster-name … --role-arn …`), so there is no
+/// credential in it, and it trusts the CA terraform reported.
+pub fn aws_cluster_config(aws: &crate::environment::AwsCluster) -> Option<Value> {
+    let role = aws.role_arn.as_ref()?;
+    Some(json!({
+        "awsAuthConfig": {"clusterName": aws.cluster_name, "roleARN": role},
+        "tlsClientConfig": {"insecure": false, "caData": aws.ca_data},
+    }))
 }
 
 impl std::fmt::Debug for Registration {
@@ -451,27 +463,34 @@ pub async fn create_spoke_identity(spoke: &Cluster, within: Duration) -> Result<
     Ok((token, ca))
 }
 
-/// Registers one enabled spoke: its identity on the spoke, its Secret on the hub.
+/// Registers one enabled spoke: its Secret on the hub, with (for a static token) its
+/// identity on the spoke first, or (EKS) the role the hub's Argo CD assumes.
 pub async fn register_spoke(
     hub: &Cluster,
     spoke: &Cluster,
     revision: Option<&Revision>,
     within: Duration,
 ) -> Result<Registration> {
-    let (token, secret_ca) = create_spoke_identity(spoke, within).await?;
-    let ca_pem = spoke.ca_pem.clone().or(secret_ca).ok_or_else(|| {
-        Error::env(format!(
-            "cluster {}: no CA certificate is known for it (neither from the provider nor in the token Secret's ca.crt)",
-            spoke.name
-        ))
-    })?;
-    let config = json!({
-        "bearerToken": token,
-        "tlsClientConfig": {
-            "insecure": false,
-            "caData": base64::engine::general_purpose::STANDARD.encode(&ca_pem),
-        },
-    });
+    let (config, token, ca_pem) = match spoke.aws.as_ref().and_then(aws_cluster_config) {
+        Some(config) => (config, None, spoke.ca_pem.clone().unwrap_or_default()),
+        None => {
+            let (token, secret_ca) = create_spoke_identity(spoke, within).await?;
+            let ca_pem = spoke.ca_pem.clone().or(secret_ca).ok_or_else(|| {
+                Error::env(format!(
+                    "cluster {}: no CA certificate is known for it (neither from the provider nor in the token Secret's ca.crt)",
+                    spoke.name
+                ))
+            })?;
+            let config = json!({
+                "bearerToken": token,
+                "tlsClientConfig": {
+                    "insecure": false,
+                    "caData": base64::engine::general_purpose::STANDARD.encode(&ca_pem),
+                },
+            });
+            (config, Some(token), ca_pem)
+        }
+    };
     let secret = cluster_secret(&spoke.definition, &spoke.server_from_hub, Some(&config), revision);
     apply(
         &Api::<Secret>::namespaced(hub.client.clone(), ARGOCD_NAMESPACE),
@@ -673,6 +692,28 @@ async fn check_spoke(
         .await
         .map_err(|e| format!("reading its Secret argocd/{name} on the hub: {e}"))?
         .ok_or_else(|| format!("the hub has no Secret argocd/{name}; it is not registered"))?;
+    if let Some(aws) = &spoke.aws {
+        // no token to try: the hub's Argo CD authenticates as the spoke's IAM role, which
+        // this process need not be allowed to assume; the probe shows whether it works
+        let want = aws_cluster_config(aws);
+        let got = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("config"))
+            .and_then(|b| serde_json::from_slice::<Value>(&b.0).ok());
+        if want.is_some()
+            && got.as_ref().map(|g| &g["awsAuthConfig"]) != want.as_ref().map(|w| &w["awsAuthConfig"])
+        {
+            return Err(format!(
+                "the awsAuthConfig in argocd/{name} is {}, terraform's outputs say {}; register it again with `hubspoke up --env eks --reuse`",
+                got.as_ref()
+                    .map(|g| g["awsAuthConfig"].to_string())
+                    .unwrap_or_else(|| "missing".into()),
+                want.map(|w| w["awsAuthConfig"].to_string()).unwrap_or_default()
+            ));
+        }
+        return probe(env, spoke, opts).await;
+    }
     // the token: from here, at the address we reach the spoke at (the hub's may be internal)
     let here = spoke_address_from_here(spoke).await;
     let client = client_from_cluster_secret(&secret, here.as_deref())

@@ -71,6 +71,25 @@ impl Role {
 /// Argo CD's name for the cluster it runs in.
 pub const IN_CLUSTER: &str = "https://kubernetes.default.svc";
 
+/// An EKS cluster as terraform built it: what a client of this process needs (the
+/// in-process EKS token is made for `cluster_name` in `region`) and what the hub's Argo CD
+/// needs (`awsAuthConfig`: the cluster name and the role it assumes).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AwsCluster {
+    /// The EKS cluster's name (terraform output `cluster_name`).
+    pub cluster_name: String,
+    pub region: String,
+    pub account_id: String,
+    /// The API endpoint (terraform output `cluster_endpoint`).
+    pub endpoint: String,
+    /// The cluster CA, base64 PEM (terraform output `cluster_certificate_authority_data`).
+    pub ca_data: String,
+    /// Spokes: the role the hub's Argo CD assumes to manage it (`awsAuthConfig.roleARN`,
+    /// terraform output `spoke_role_arn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
 /// One cluster of an environment as recorded in the state file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ClusterState {
@@ -85,6 +104,9 @@ pub struct ClusterState {
     /// PEM of the CA the hub must trust for it (absent for the hub).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pem: Option<String>,
+    /// eks: the cluster's AWS side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsCluster>,
     pub definition: ClusterDefinition,
 }
 
@@ -120,6 +142,8 @@ pub struct Cluster {
     pub server_from_hub: String,
     /// PEM of the CA the hub must trust for it.
     pub ca_pem: Option<String>,
+    /// eks: the cluster's AWS side (the hub registers it with `awsAuthConfig`).
+    pub aws: Option<AwsCluster>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -228,6 +252,7 @@ impl Environment {
                     context: c.context.clone(),
                     server_from_hub: c.server_from_hub.clone(),
                     ca_pem: c.ca_pem.clone(),
+                    aws: c.aws.clone(),
                     definition: c.definition.clone(),
                 })
                 .collect(),
@@ -292,13 +317,14 @@ impl Environment {
         let mut spokes = Vec::new();
         for c in state.clusters {
             let path = dir.join(&c.kubeconfig);
-            let client = crate::kube_util::client_from_kubeconfig(&path, Some(&c.context))
-                .await
-                .map_err(|message| LoadError::Kubeconfig {
-                    cluster: c.name.clone(),
-                    file: path.clone(),
-                    message,
-                })?;
+            let client =
+                client_for(state.provider, &c, &path)
+                    .await
+                    .map_err(|message| LoadError::Kubeconfig {
+                        cluster: c.name.clone(),
+                        file: path.clone(),
+                        message,
+                    })?;
             let cluster = Cluster {
                 name: c.name,
                 role: c.role,
@@ -308,6 +334,7 @@ impl Environment {
                 context: c.context,
                 server_from_hub: c.server_from_hub,
                 ca_pem: c.ca_pem,
+                aws: c.aws,
             };
             match cluster.role {
                 Role::Hub => hub = Some(cluster),
@@ -330,6 +357,22 @@ impl Environment {
             runtime: Vec::new(),
         })
     }
+}
+
+/// The client of a recorded cluster: for EKS (with the eks feature) authenticated with
+/// EKS tokens made in this process; otherwise from its kubeconfig (whose EKS users run
+/// `aws eks get-token`).
+async fn client_for(
+    provider: ProviderKind,
+    c: &ClusterState,
+    kubeconfig: &Path,
+) -> Result<kube::Client, String> {
+    #[cfg(feature = "eks")]
+    if let (ProviderKind::Eks, Some(aws)) = (provider, &c.aws) {
+        return crate::eks::client::client(aws).await;
+    }
+    let _ = provider;
+    crate::kube_util::client_from_kubeconfig(kubeconfig, Some(&c.context)).await
 }
 
 /// The role a definition gives its cluster in a hub/spoke environment.

@@ -114,6 +114,24 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         root: PathBuf,
     },
+    /// List EKS clusters that hubspoke runs created and that outlived their run; with
+    /// --apply, delete them (node groups and Fargate profiles first, then the cluster).
+    /// Needs the eks feature.
+    #[command(after_help = EXIT_CODES)]
+    Janitor {
+        /// Leave clusters younger than this alone (e.g. 6h), whatever their tags say.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        older_than: std::time::Duration,
+        /// Delete the leaked clusters (without it, only list them).
+        #[arg(long)]
+        apply: bool,
+        /// The regions to look in (repeatable; default: the AWS configuration's region).
+        #[arg(long = "region", value_name = "REGION")]
+        regions: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// The embedded `sim` environment.
     Sim {
         #[command(subcommand)]
@@ -170,6 +188,33 @@ struct UpArgs {
     /// existing: a file naming the contexts instead of the flags.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["hub_context", "spoke_contexts"])]
     existing_config: Option<PathBuf>,
+    /// The run ends at the latest this long after it starts (e.g. 90m, 2h30m): then it stops
+    /// as on SIGTERM, and an eks run destroys what it built unless --keep. eks runs tag
+    /// their resources with it, for the janitor.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    deadline: Option<std::time::Duration>,
+    /// eks: the terraform root module (its var files in variables/<cluster>.tfvars).
+    #[arg(long, value_name = "DIR", default_value = "terraform")]
+    terraform_dir: PathBuf,
+    /// eks: a -backend-config file for a remote terraform backend (state outside this
+    /// machine, for CI).
+    #[arg(long, value_name = "FILE")]
+    backend_config: Option<PathBuf>,
+    /// eks: the run id every resource is tagged with (default: $HUBSPOKE_RUN_ID, else
+    /// hs-<time>-<pid>).
+    #[arg(long, value_name = "ID")]
+    run_id: Option<String>,
+    /// eks: a terraform variable, NAME=VALUE (repeatable), e.g. region=eu-west-1.
+    #[arg(long = "tf-var", value_name = "NAME=VALUE")]
+    tf_vars: Vec<String>,
+}
+
+/// `90m`, `6h`, `2h30m`, or ISO 8601 (`PT6H`).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. 90m, 6h or 2h30m"))?;
+    std::time::Duration::try_from(d).map_err(|_| format!("{s:?}: a duration cannot be negative"))
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -248,6 +293,21 @@ fn up_options(a: UpArgs) -> Result<UpOptions, hubspoke::Error> {
         opts.timeout = std::time::Duration::from_secs(t);
     }
     opts.kind_config_dir = a.kind_configs;
+    opts.deadline = a.deadline;
+    opts.eks.module_dir = a.terraform_dir;
+    opts.eks.backend_config = a.backend_config;
+    if let Some(id) = a.run_id {
+        hubspoke::up::check_run_id(&id).map_err(|e| hubspoke::Error::input(format!("--run-id: {e}")))?;
+        opts.eks.run_id = id;
+    }
+    for v in &a.tf_vars {
+        let Some((k, val)) = v.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(hubspoke::Error::input(format!(
+                "--tf-var {v:?}: expected NAME=VALUE, e.g. --tf-var region=eu-west-1"
+            )));
+        };
+        opts.eks.vars.insert(k.to_string(), val.to_string());
+    }
     if a.env.env == ProviderKind::Existing {
         opts.existing = Some(match (a.existing_config, a.hub_context) {
             (Some(f), _) => hubspoke::providers::existing::ExistingConfig::read(&f)?,
@@ -271,12 +331,8 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
     match command {
         Command::Up(args) => {
             let opts = up_options(args)?;
-            let stop = async {
-                if wait_for_signal().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            let e = hubspoke::up::up_until(&opts, &progress, stop).await?;
+            let stop = stop_signal(opts.deadline)?;
+            let e = hubspoke::up::up_until(&opts, &progress, stop.clone()).await?;
             println!(
                 "environment {} is up; state in {}",
                 e.provider,
@@ -293,10 +349,8 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
             println!("  all contexts: {}", e.state_dir.join("kubeconfig").display());
             if e.provider == ProviderKind::Sim {
                 println!("serving until SIGINT/SIGTERM or `hubspoke down --env sim`");
-                wait_for_signal()
-                    .await
-                    .map_err(|err| hubspoke::Error::env(err.to_string()))?;
-                eprintln!("shutting down");
+                let why = stop.await;
+                eprintln!("shutting down ({why})");
                 let _ = hubspoke::providers::remove_state(&e.state(None), &e.state_dir);
                 drop(e);
             }
@@ -309,15 +363,17 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
             junit,
             artifacts,
         } => {
+            let up = up_options(up)?;
+            let stop = stop_signal(up.deadline)?;
             let opts = hubspoke::runner::TestOptions {
-                up: up_options(up)?,
+                up,
                 suites,
                 checks,
                 junit,
                 step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
                 artifacts,
             };
-            let results = hubspoke::runner::test(&opts, &progress).await?;
+            let results = hubspoke::runner::test_until(&opts, &progress, stop).await?;
             print!("{}", hubspoke::runner::summary(&results));
             Ok(if results.iter().all(|r| r.failure.is_none()) {
                 ExitCode::SUCCESS
@@ -370,6 +426,21 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
                 )))
             }
         }
+        Command::Janitor {
+            older_than,
+            apply,
+            regions,
+            output,
+        } => {
+            janitor(
+                older_than,
+                apply,
+                regions,
+                matches!(output, Output::Json),
+                &progress,
+            )
+            .await
+        }
         Command::Sim {
             command:
                 SimCommand::Serve {
@@ -383,6 +454,85 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| hubspoke::Error::env(format!("{e:#}"))),
     }
+}
+
+/// SIGINT, SIGTERM or the deadline, whichever comes first, for every step of the run.
+fn stop_signal(deadline: Option<std::time::Duration>) -> Result<hubspoke::terraform::Stop, hubspoke::Error> {
+    hubspoke::terraform::stop_signal(deadline)
+        .map(hubspoke::terraform::stop)
+        .map_err(|e| hubspoke::Error::env(e.to_string()))
+}
+
+#[cfg(feature = "eks")]
+async fn janitor(
+    older_than: std::time::Duration,
+    apply: bool,
+    regions: Vec<String>,
+    json: bool,
+    progress: &Progress,
+) -> Result<ExitCode, hubspoke::Error> {
+    use hubspoke::eks::janitor;
+    let regions: Vec<Option<String>> = if regions.is_empty() {
+        vec![None]
+    } else {
+        regions.into_iter().map(Some).collect()
+    };
+    let now = jiff::Timestamp::now();
+    let mut all = Vec::new();
+    let mut failed = Vec::new();
+    for region in regions {
+        let sdk = hubspoke::eks::sdk_config(region.as_deref()).await;
+        let Some(name) = sdk.region().map(|r| r.to_string()) else {
+            return Err(hubspoke::Error::input(
+                "no AWS region is configured: pass --region or set AWS_REGION",
+            ));
+        };
+        let client = aws_sdk_eks::Client::new(&sdk);
+        let found = janitor::survey(&client, older_than, now)
+            .await
+            .map_err(|e| hubspoke::Error::env(format!("region {name}: {e}")))?;
+        if apply {
+            for c in found.iter().filter(|c| c.leaked) {
+                if let Err(e) = janitor::reap(&client, &c.name, janitor::Pace::default(), progress).await {
+                    failed.push(format!("region {name}: {e}"));
+                }
+            }
+        }
+        all.extend(found);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&all).map_err(|e| hubspoke::Error::env(e.to_string()))?
+        );
+    } else {
+        print!("{}", janitor::table(&all, apply));
+        let leaked = all.iter().filter(|c| c.leaked).count();
+        if leaked > 0 && !apply {
+            println!("{leaked} leaked cluster(s); delete them with --apply");
+        }
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(hubspoke::Error::env(format!(
+            "could not delete every leaked cluster:\n{}",
+            failed.join("\n")
+        )))
+    }
+}
+
+#[cfg(not(feature = "eks"))]
+async fn janitor(
+    _older_than: std::time::Duration,
+    _apply: bool,
+    _regions: Vec<String>,
+    _json: bool,
+    _progress: &Progress,
+) -> Result<ExitCode, hubspoke::Error> {
+    Err(hubspoke::Error::input(
+        "janitor: this hubspoke was built without the eks feature; build it with `cargo build -p hubspoke --features eks`",
+    ))
 }
 
 /// The repositories Argo CD reads: `--repo URL=DIR` and the checkout we run in.

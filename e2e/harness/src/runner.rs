@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::expect::Intervals;
 use crate::progress::Progress;
 use crate::suites::{self, CheckResult, Context};
-use crate::up::{UpOptions, provider_down, up};
+use crate::terraform::Stop;
+use crate::up::{UpOptions, provider_down, up_with};
 
 #[derive(Clone, Debug)]
 pub struct TestOptions {
@@ -23,7 +24,7 @@ pub struct TestOptions {
 }
 
 /// The environment to test: the one up already (from its state), or a new one.
-async fn acquire(opts: &UpOptions, progress: &Progress) -> Result<(Environment, bool)> {
+async fn acquire(opts: &UpOptions, progress: &Progress, stop: Stop) -> Result<(Environment, bool)> {
     if let Ok(state) = Environment::read_state(opts.env, &opts.state_dir) {
         let serving = opts.env != ProviderKind::Sim || state.pid.is_some_and(crate::providers::sim::alive);
         if serving {
@@ -36,13 +37,67 @@ async fn acquire(opts: &UpOptions, progress: &Progress) -> Result<(Environment, 
             return Ok((env, false));
         }
     }
-    Ok((up(opts, progress).await?, true))
+    Ok((up_with(opts, progress, stop).await?, true))
 }
 
 /// Runs the suites; the results, and whether any failed.
 pub async fn test(opts: &TestOptions, progress: &Progress) -> Result<Vec<CheckResult>> {
+    test_until(opts, progress, crate::terraform::never()).await
+}
+
+/// [`test`], stopped early by `stop` (SIGINT, SIGTERM, the run's deadline). An environment
+/// this run built is torn down at the end whatever happened (checks failed, reports could
+/// not be written, interrupted), unless `--keep`.
+pub async fn test_until(opts: &TestOptions, progress: &Progress, stop: Stop) -> Result<Vec<CheckResult>> {
     let selected = suites::select(&opts.suites, &opts.checks).map_err(Error::input)?;
-    let (env, built) = acquire(&opts.up, progress).await?;
+    let (env, built) = acquire(&opts.up, progress, stop.clone()).await?;
+    let outcome = tokio::select! {
+        r = run_and_report(&env, opts, &selected, progress) => r,
+        why = stop => Err(Error::env(format!("interrupted ({why}) while running the checks"))),
+    };
+    if !built {
+        return outcome;
+    }
+    let state = env.state(None);
+    if env.provider == ProviderKind::Sim {
+        // the clusters live in this process and stop with it
+        let _ = crate::providers::remove_state(&state, &env.state_dir);
+        return outcome;
+    }
+    if opts.up.keep {
+        progress.note(&format!(
+            "keeping the {} environment (--keep); tear it down with `hubspoke down --env {}`",
+            env.provider, env.provider
+        ));
+        return outcome;
+    }
+    let down = provider_down(
+        env.provider,
+        &state,
+        &env.state_dir,
+        progress,
+        &opts.up.kind_config_dir,
+    )
+    .await;
+    match (outcome, down) {
+        (Ok(results), Ok(())) => Ok(results),
+        (Ok(_), Err(d)) => Err(d),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(d)) => Err(Error::env(format!(
+            "{}
+tearing down failed too: {}",
+            e.message, d.message
+        ))),
+    }
+}
+
+/// The checks and the reports of one run.
+async fn run_and_report(
+    env: &Environment,
+    opts: &TestOptions,
+    selected: &[suites::Check],
+    progress: &Progress,
+) -> Result<Vec<CheckResult>> {
     let root = env
         .revision
         .as_ref()
@@ -54,12 +109,12 @@ pub async fn test(opts: &TestOptions, progress: &Progress) -> Result<Vec<CheckRe
         .unwrap_or_else(|| crate::diagnostics::artifacts_root().join(crate::diagnostics::run_id()));
     let recorder = crate::timeline::Recorder::start(&env.hub.client);
     let ctx = Context {
-        env: &env,
+        env,
         intervals: Intervals::for_env(env.provider),
         root,
         artifacts: Some(artifacts.clone()),
     };
-    let results = suites::run(&ctx, &selected, progress).await;
+    let results = suites::run(&ctx, selected, progress).await;
     let timeline = recorder.finish();
     let timeline_path = artifacts.join("timeline.json");
     write(
@@ -68,7 +123,7 @@ pub async fn test(opts: &TestOptions, progress: &Progress) -> Result<Vec<CheckRe
     )?;
     progress.note(&format!("convergence timeline: {}", timeline_path.display()));
     if let Some(path) = &opts.junit {
-        write(path, &crate::report::junit(&env, &results))?;
+        write(path, &crate::report::junit(env, &results))?;
     }
     if let Some(path) = &opts.step_summary {
         use std::io::Write;
@@ -77,24 +132,8 @@ pub async fn test(opts: &TestOptions, progress: &Progress) -> Result<Vec<CheckRe
             .append(true)
             .open(path)
             .map_err(|e| Error::env(format!("{}: {e}", path.display())))?;
-        let _ = writeln!(f, "{}", crate::report::markdown(&env, &results));
+        let _ = writeln!(f, "{}", crate::report::markdown(env, &results));
         let _ = writeln!(f, "{}", timeline.markdown());
-    }
-    if built {
-        let state = env.state(None);
-        if env.provider == ProviderKind::Sim {
-            // the clusters live in this process and stop with it
-            let _ = crate::providers::remove_state(&state, &env.state_dir);
-        } else if !opts.up.keep {
-            provider_down(
-                env.provider,
-                &state,
-                &env.state_dir,
-                progress,
-                &opts.up.kind_config_dir,
-            )
-            .await?;
-        }
     }
     Ok(results)
 }

@@ -128,6 +128,24 @@ impl Record {
 /// A future that resolves, with why, when the run must stop (a signal, the deadline).
 pub type Interrupt<'a> = Pin<Box<dyn Future<Output = String> + Send + 'a>>;
 
+/// An [`Interrupt`] every step of a run can wait on (clones all fire together).
+pub type Stop = futures::future::Shared<Interrupt<'static>>;
+
+/// A [`Stop`] from an interrupt.
+pub fn stop(interrupt: Interrupt<'static>) -> Stop {
+    futures::FutureExt::shared(interrupt)
+}
+
+/// A [`Stop`] that never fires.
+pub fn never() -> Stop {
+    stop(Box::pin(std::future::pending()))
+}
+
+/// `stop` as an [`Interrupt`] for one step.
+pub fn interrupt_of(stop: &Stop) -> Interrupt<'static> {
+    Box::pin(stop.clone())
+}
+
 /// A terraform output value (`terraform output -json`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct OutputValue {
@@ -377,6 +395,7 @@ impl Module {
 }
 
 /// What [`provision`] is asked to build.
+#[derive(Clone, Debug)]
 pub struct Plan {
     pub module: Module,
     /// The hub's workspace, applied first (the spokes' roles trust the hub's role, which IAM

@@ -13,6 +13,7 @@ use crate::providers::kind::KindProvider;
 use crate::providers::sim::SimProvider;
 use crate::providers::{Provider, UpPlan};
 use crate::revision::{Revision, RevisionChoice};
+use crate::terraform::Stop;
 
 /// Everything `up` needs.
 #[derive(Clone, Debug)]
@@ -37,6 +38,56 @@ pub struct UpOptions {
     pub existing: Option<ExistingConfig>,
     /// Apply the bootstrap Application.
     pub bootstrap_application: bool,
+    /// The run ends at the latest this long after it starts: then it stops as on SIGTERM
+    /// (and an eks run destroys what it built unless `keep`).
+    pub deadline: Option<Duration>,
+    /// eks: the terraform module and the run.
+    pub eks: EksOptions,
+}
+
+/// What the eks environment is built with.
+#[derive(Clone, Debug, Default)]
+pub struct EksOptions {
+    /// The root module (`terraform/`, its var files in `variables/<cluster>.tfvars`).
+    pub module_dir: PathBuf,
+    /// A `-backend-config` file for a remote backend.
+    pub backend_config: Option<PathBuf>,
+    /// The run id every resource is tagged with (`hubspoke.io/run-id`).
+    pub run_id: String,
+    /// When the run ends at the latest, RFC 3339 (`hubspoke.io/expires-at`; the janitor
+    /// reaps clusters past it). Empty: from `deadline` when there is one.
+    pub run_expires_at: String,
+    /// Further terraform variables (`-var NAME=VALUE`).
+    pub vars: std::collections::BTreeMap<String, String>,
+}
+
+/// A run id: `$HUBSPOKE_RUN_ID`, else `hs-<UTC time>-<process id>`.
+pub fn new_run_id() -> String {
+    match std::env::var("HUBSPOKE_RUN_ID") {
+        Ok(id) if !id.is_empty() => id,
+        _ => format!(
+            "hs-{}-{}",
+            jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"),
+            std::process::id()
+        ),
+    }
+}
+
+/// Run ids become tags and terraform variables: lower-case letters, digits and dashes.
+pub fn check_run_id(id: &str) -> std::result::Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 63
+        && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "run id {id:?}: use 1 to 63 lower-case letters, digits and dashes, starting with a letter or digit (e.g. nightly-1234)"
+        ))
+    }
 }
 
 impl UpOptions {
@@ -57,6 +108,12 @@ impl UpOptions {
             kind_config_dir: root.join("kind"),
             existing: None,
             bootstrap_application: true,
+            deadline: None,
+            eks: EksOptions {
+                module_dir: root.join("terraform"),
+                run_id: new_run_id(),
+                ..Default::default()
+            },
         }
     }
 }
@@ -96,7 +153,12 @@ pub fn plan_definitions(mut defs: Definitions, spokes: Option<usize>) -> Result<
     Ok(defs)
 }
 
-async fn provider_up(opts: &UpOptions, plan: &UpPlan, progress: &Progress) -> Result<Environment> {
+async fn provider_up(
+    opts: &UpOptions,
+    plan: &UpPlan,
+    progress: &Progress,
+    stop: Stop,
+) -> Result<Environment> {
     match opts.env {
         ProviderKind::Sim => SimProvider.up(plan, progress).await,
         ProviderKind::Kind => {
@@ -115,9 +177,26 @@ async fn provider_up(opts: &UpOptions, plan: &UpPlan, progress: &Progress) -> Re
             })?;
             ExistingProvider { config }.up(plan, progress).await
         }
-        ProviderKind::Eks => Err(Error::input(
-            "--env eks: this hubspoke was built without the eks feature; build it with `cargo build -p hubspoke --features eks`",
-        )),
+        #[cfg(feature = "eks")]
+        ProviderKind::Eks => {
+            let mut eks = opts.eks.clone();
+            check_run_id(&eks.run_id).map_err(Error::input)?;
+            if eks.run_expires_at.is_empty()
+                && let Some(d) = opts.deadline
+                && let Ok(at) =
+                    jiff::Timestamp::now().checked_add(jiff::SignedDuration::try_from(d).unwrap_or_default())
+            {
+                eks.run_expires_at = at.round(jiff::Unit::Second).unwrap_or(at).to_string();
+            }
+            crate::eks::provider::up(&eks, plan, opts.keep, opts.timeout, progress, stop).await
+        }
+        #[cfg(not(feature = "eks"))]
+        ProviderKind::Eks => {
+            drop(stop);
+            Err(Error::input(
+                "--env eks: this hubspoke was built without the eks feature; build it with `cargo build -p hubspoke --features eks`",
+            ))
+        }
     }
 }
 
@@ -143,26 +222,42 @@ pub async fn provider_down(
             .down(state, dir, progress)
             .await
         }
-        ProviderKind::Eks => eks_down(dir, progress).await,
+        ProviderKind::Eks => eks_down(dir, progress).await.map(|said| progress.note(&said)),
     }
 }
 
 /// EKS: destroys what terraform built, from `<dir>/terraform.json` alone (a failed `up`
-/// may not have written state.json), then the state files.
-async fn eks_down(dir: &Path, progress: &Progress) -> Result<()> {
+/// may not have written state.json), then the state files. Says what it destroyed.
+pub(crate) async fn eks_down(dir: &Path, progress: &Progress) -> Result<String> {
+    let workspaces: Vec<String> = crate::terraform::Record::load(dir)
+        .map(|r| r.workspaces.into_iter().map(|w| w.name).collect())
+        .unwrap_or_default();
     let said = crate::terraform::down(dir, progress)
         .await
         .map_err(|e| Error::env(e.to_string()))?;
-    progress.note(&said);
     if let Ok(state) = Environment::read_state(ProviderKind::Eks, dir) {
         crate::providers::remove_state(&state, dir)?;
     }
-    Ok(())
+    // a failed `up` wrote kubeconfigs but no state.json; terraform's working directories
+    // (providers, modules) go with the clusters
+    for name in workspaces {
+        let _ = std::fs::remove_file(dir.join(format!("{name}.kubeconfig")));
+        let _ = std::fs::remove_dir_all(dir.join("terraform").join(&name));
+    }
+    let _ = std::fs::remove_dir(dir.join("terraform"));
+    Ok(said)
 }
 
 /// Builds the environment, bootstraps it, writes its state. On failure, what was built is
 /// torn down unless `keep`.
 pub async fn up(opts: &UpOptions, progress: &Progress) -> Result<Environment> {
+    up_with(opts, progress, crate::terraform::never()).await
+}
+
+/// [`up`], stopped early by `stop` (SIGINT, SIGTERM, the run's deadline): terraform is
+/// interrupted gracefully, a bootstrap in flight is abandoned, and what was built is torn
+/// down unless `keep`.
+pub async fn up_with(opts: &UpOptions, progress: &Progress, stop: Stop) -> Result<Environment> {
     if opts.spokes.is_some() && opts.env != ProviderKind::Sim {
         return Err(Error::input(format!(
             "--spokes applies to sim only; the {} environment builds the spokes its definitions name",
@@ -203,10 +298,11 @@ pub async fn up(opts: &UpOptions, progress: &Progress) -> Result<Environment> {
                 opts.state_dir.display()
             )));
         }
-        if opts.env == ProviderKind::Kind && !opts.reuse {
+        if matches!(opts.env, ProviderKind::Kind | ProviderKind::Eks) && !opts.reuse {
             return Err(Error::env(format!(
-                "a kind environment is already up ({}); pass --reuse to use it, or `hubspoke down --env kind` first",
-                opts.state_dir.display()
+                "a {env} environment is already up ({}); pass --reuse to use it, or `hubspoke down --env {env}` first",
+                opts.state_dir.display(),
+                env = opts.env
             )));
         }
     }
@@ -216,7 +312,7 @@ pub async fn up(opts: &UpOptions, progress: &Progress) -> Result<Environment> {
         state_dir: opts.state_dir.clone(),
         reuse: opts.reuse,
     };
-    let mut env = provider_up(opts, &plan, progress).await?;
+    let mut env = provider_up(opts, &plan, progress, stop.clone()).await?;
     let bopts = BootstrapOptions {
         revision,
         probe_path: opts.probe_path.clone(),
@@ -224,7 +320,11 @@ pub async fn up(opts: &UpOptions, progress: &Progress) -> Result<Environment> {
         bootstrap_application: opts.bootstrap_application,
     };
     let pid = (opts.env == ProviderKind::Sim).then(std::process::id);
-    if let Err(e) = bootstrap::bootstrap(&mut env, &bopts, progress).await {
+    let booted = tokio::select! {
+        r = bootstrap::bootstrap(&mut env, &bopts, progress) => r.map(|_| ()),
+        why = stop.clone() => Err(Error::env(format!("interrupted ({why}) while bootstrapping"))),
+    };
+    if let Err(e) = booted {
         if opts.keep {
             let _ = env.save(pid);
             progress.note(&format!(
@@ -257,23 +357,20 @@ pub async fn up(opts: &UpOptions, progress: &Progress) -> Result<Environment> {
 /// [`up`], stopped when `stop` completes first (SIGINT/SIGTERM): the steps in flight are
 /// abandoned (their tools killed) and, unless `keep`, kind clusters this run was creating
 /// are deleted again (clusters that existed before are left alone).
-pub async fn up_until(
-    opts: &UpOptions,
-    progress: &Progress,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<Environment> {
-    let before = match opts.env {
-        ProviderKind::Kind => kind_clusters().await.unwrap_or_default(),
-        _ => Vec::new(),
-    };
+pub async fn up_until(opts: &UpOptions, progress: &Progress, stop: Stop) -> Result<Environment> {
+    if opts.env != ProviderKind::Kind {
+        // the providers and the bootstrap stop themselves (terraform gracefully)
+        return up_with(opts, progress, stop).await;
+    }
+    let before = kind_clusters().await.unwrap_or_default();
     tokio::select! {
-        r = up(opts, progress) => r,
-        () = stop => {
-            progress.note("interrupted");
-            if opts.env == ProviderKind::Kind && !opts.keep {
+        r = up_with(opts, progress, stop.clone()) => r,
+        why = stop => {
+            progress.note(&format!("interrupted ({why})"));
+            if !opts.keep {
                 interrupted_kind_cleanup(opts, &before, progress).await;
             }
-            Err(Error::env("interrupted before the environment was up"))
+            Err(Error::env(format!("interrupted ({why}) before the environment was up")))
         }
     }
 }
@@ -355,7 +452,7 @@ pub fn write_merged_kubeconfig(env: &Environment) -> std::io::Result<()> {
 /// `hubspoke down`: tears down the environment recorded in `dir`.
 pub async fn down(env: ProviderKind, dir: &Path, kind_config_dir: &Path, progress: &Progress) -> Result<()> {
     if env == ProviderKind::Eks {
-        return eks_down(dir, progress).await;
+        return eks_down(dir, progress).await.map(|said| progress.note(&said));
     }
     let state = Environment::read_state(env, dir)?;
     provider_down(env, &state, dir, progress, kind_config_dir).await
@@ -510,7 +607,7 @@ impl Status {
     }
 }
 
-fn render<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+pub(crate) fn render<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -11,16 +11,9 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use hubspoke::eks::token;
 
-fn python() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(root.join(".ci/python-tools")).output().unwrap();
-    assert!(
-        out.status.success(),
-        ".ci/python-tools failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
+#[path = "support/moto.rs"]
+mod moto;
+use moto::python;
 
 /// botocore's URL and token for the same inputs.
 fn botocore(creds: &Credentials, region: &str, cluster: &str, at: SystemTime) -> (String, String) {

@@ -326,7 +326,7 @@ async fn an_interrupted_up_deletes_the_clusters_it_was_creating_but_not_reused_o
     );
     assert_eq!(
         stderr.lines().last().unwrap(),
-        "error: interrupted before the environment was up"
+        "error: interrupted (SIGINT received) before the environment was up"
     );
     let log = world.log();
     assert!(

@@ -220,6 +220,7 @@ impl Provider for ExistingProvider {
                     Role::Spoke => r.server_from_hub.clone().unwrap_or(server),
                 },
                 ca_pem: (role == Role::Spoke).then_some(ca).flatten(),
+                aws: None,
             };
             match role {
                 Role::Hub => hub = Some(cluster),

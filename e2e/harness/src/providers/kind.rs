@@ -230,6 +230,7 @@ impl KindProvider {
                 server
             },
             ca_pem: if role == Role::Hub { None } else { ca },
+            aws: None,
         })
     }
 }

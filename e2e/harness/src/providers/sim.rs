@@ -105,6 +105,7 @@ impl Provider for SimProvider {
                     Role::Spoke => sim.url(),
                 },
                 ca_pem: (role == Role::Spoke).then(|| sim.ca_pem().to_string()),
+                aws: None,
             };
             match role {
                 Role::Hub => hub = Some(cluster),

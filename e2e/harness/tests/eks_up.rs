@@ -1,0 +1,161 @@
+//! `hubspoke up --env eks` end to end up to where it fails, offline: the real terraform on
+//! the built-in-only fixture module (it reports the clusters' endpoints and CA as told),
+//! the EKS API emulated by moto's server, and a fake helm first on PATH. Whatever fails
+//! after terraform applied, what was applied is destroyed and no state is left behind.
+#![cfg(feature = "eks")]
+
+#[path = "support/moto.rs"]
+mod moto;
+#[path = "support/tf_layout.rs"]
+mod tf_layout;
+
+use std::path::Path;
+use std::process::Output;
+
+use base64::Engine;
+use moto::Moto;
+use tf_layout::Layout;
+
+fn fakes() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes")
+}
+
+/// `hubspoke up --env eks` on the layout, against the emulator, fakes first on PATH.
+async fn up(l: &Layout, m: &Moto, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let root = l.module_dir().parent().unwrap().to_path_buf();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"));
+    cmd.current_dir(&root)
+        .args([
+            "up",
+            "--env",
+            "eks",
+            "--release",
+            "release/hub-aws",
+            "--terraform-dir",
+            "terraform",
+            "--state-dir",
+            &l.state_dir().display().to_string(),
+            "--revision",
+            "main",
+            "--run-id",
+            "nightly-7",
+            "--deadline",
+            "30m",
+            "--timeout",
+            "20",
+        ])
+        .args(extra)
+        .env(
+            "PATH",
+            format!("{}:{}", fakes().display(), std::env::var("PATH").unwrap()),
+        )
+        .env("FAKE_LOG", root.join("fake.log"))
+        .env("HUBSPOKE_PROGRESS", "plain");
+    for (k, v) in m.env() {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn assert_nothing_left(l: &Layout) {
+    assert_eq!(l.resources("hub"), Vec::<String>::new());
+    assert_eq!(l.resources("spoke"), Vec::<String>::new());
+    let left: Vec<String> = std::fs::read_dir(l.state_dir())
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in the state directory: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_that_eks_does_not_know_fail_the_run_and_are_destroyed() {
+    let (l, m) = (Layout::new("", ""), Moto::start());
+    let out = up(&l, &m, &[], &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("EKS cluster hub does not exist (")
+            && stderr.contains(
+                "terraform's outputs name it, so check the region and account the credentials point at"
+            ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("destroyed what was applied: spoke, hub"),
+        "{stderr}"
+    );
+    // every resource was tagged with the run and its deadline (terraform got both)
+    assert!(
+        stderr.contains(
+            "run nightly-7 (every resource is tagged hubspoke.io/run-id=nightly-7, hubspoke.io/expires-at=20"
+        ),
+        "{stderr}"
+    );
+    assert_nothing_left(&l);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bootstrap_destroys_the_active_clusters_unless_kept() {
+    let (l, m) = (Layout::new("", ""), Moto::start());
+    m.create_cluster("hub", &[("hubspoke.io/run-id", "nightly-7")])
+        .await;
+    m.create_cluster("spoke", &[("hubspoke.io/run-id", "nightly-7")])
+        .await;
+    let ca = base64::engine::general_purpose::STANDARD
+        .encode(hubspoke_sim::SimCluster::start("ca").await.unwrap().ca_pem());
+    let ca_var = format!("ca_data={ca}");
+    let vars = ["--tf-var", &ca_var, "--tf-var", "endpoint=https://127.0.0.1:9"];
+    let fail = [(
+        "FAKE_HELM_FAIL",
+        "Kubernetes cluster unreachable: the server has asked for the client to provide credentials",
+    )];
+    let out = up(&l, &m, &vars, &fail).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("EKS cluster hub ACTIVE"), "{stderr}");
+    assert!(stderr.contains("helm could not install Argo CD on hub (context eks-hub): Error: INSTALLATION FAILED: Kubernetes cluster unreachable"), "{stderr}");
+    assert!(
+        stderr.contains("destroyed what was applied: spoke, hub"),
+        "{stderr}"
+    );
+    assert_nothing_left(&l);
+    // helm was pointed at the cluster's kubeconfig, which authenticates with `aws eks get-token`
+    let log = std::fs::read_to_string(l.module_dir().parent().unwrap().join("fake.log")).unwrap();
+    assert!(log.contains("--kube-context eks-hub"), "{log}");
+
+    // --keep: kept, and `down` destroys it from the state files
+    let out = up(&l, &m, &[&vars[..], &["--keep"]].concat(), &fail).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("keeping the environment (--keep)"), "{stderr}");
+    assert_eq!(
+        l.resources("hub"),
+        ["terraform_data.access", "terraform_data.cluster"]
+    );
+    let kubeconfig = std::fs::read_to_string(l.state_dir().join("spoke.kubeconfig")).unwrap();
+    assert!(kubeconfig.contains("get-token"), "{kubeconfig}");
+    let state = std::fs::read_to_string(l.state_dir().join("state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let spoke = &state["clusters"][1];
+    assert_eq!(spoke["name"], "spoke");
+    assert_eq!(spoke["server_from_hub"], "https://127.0.0.1:9");
+    assert_eq!(
+        spoke["aws"]["role_arn"],
+        "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-spoke"
+    );
+    let down = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"))
+        .args(["down", "--env", "eks", "--state-dir"])
+        .arg(l.state_dir())
+        .env("HUBSPOKE_PROGRESS", "plain")
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert_nothing_left(&l);
+}

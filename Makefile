@@ -53,7 +53,7 @@ destroy-spoke-aws: tf-init ## destroy the EKS spoke (workspace spoke)
 
 tf-init:
 ifneq ($(BACKEND_CONFIG),)
-	printf 'terraform {\n  backend "s3" {}\n}\n' > terraform/backend_override.tf
+	printf '# written by hubspoke (and `make tf-init`) when a -backend-config is given: the S3 backend it\n# completes. Removed again when none is given.\nterraform {\n  backend "s3" {}\n}\n' > terraform/backend_override.tf
 	$(TF) init -input=false -backend-config=$(abspath $(BACKEND_CONFIG))
 else
 	rm -f terraform/backend_override.tf

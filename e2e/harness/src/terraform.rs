@@ -30,6 +30,11 @@ use crate::progress::Progress;
 /// The file in an environment's state directory recording what terraform built.
 pub const STATE_FILE: &str = "terraform.json";
 
+/// The file declaring the remote backend when a `-backend-config` is given.
+pub const BACKEND_OVERRIDE: &str = "backend_override.tf";
+const BACKEND_OVERRIDE_MARK: &str = "# written by hubspoke";
+const BACKEND_OVERRIDE_TEXT: &str = "# written by hubspoke (and `make tf-init`) when a -backend-config is given: the S3 backend it\n# completes. Removed again when none is given.\nterraform {\n  backend \"s3\" {}\n}\n";
+
 /// How many of terraform's last lines an error quotes.
 const TAIL: usize = 25;
 
@@ -318,10 +323,40 @@ impl Module {
         Ok(all)
     }
 
+    /// With a backend config, `backend_override.tf` declares the (partially configured) S3
+    /// backend the config completes: without a backend block terraform would only warn
+    /// about `-backend-config` and keep the state on this machine. Without one, an override
+    /// hubspoke (or `make tf-init`) wrote before is removed, so the state is local again.
+    fn backend_override(&self) -> Result<(), TerraformError> {
+        let path = self.dir.join(BACKEND_OVERRIDE);
+        let err = |e: std::io::Error| TerraformError::Other(format!("{}: {e}", path.display()));
+        match &self.backend_config {
+            Some(_) => {
+                if std::fs::read_to_string(&path).is_ok_and(|t| t == BACKEND_OVERRIDE_TEXT) {
+                    return Ok(());
+                }
+                // workspaces prepare concurrently: write whole files only
+                let tmp = self
+                    .dir
+                    .join(format!(".{BACKEND_OVERRIDE}.{}", std::process::id()));
+                std::fs::write(&tmp, BACKEND_OVERRIDE_TEXT).map_err(err)?;
+                std::fs::rename(&tmp, &path).map_err(err)
+            }
+            None => match std::fs::read_to_string(&path) {
+                Ok(t) if t.starts_with(BACKEND_OVERRIDE_MARK) => match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err(e)),
+                    _ => Ok(()),
+                },
+                _ => Ok(()),
+            },
+        }
+    }
+
     /// `init` then `workspace select -or-create`: the workspace ready for apply or destroy.
     pub async fn prepare(&self, ws: &Workspace, line: &(dyn Fn(&str) + Sync)) -> Result<(), TerraformError> {
         std::fs::create_dir_all(&ws.data_dir)
             .map_err(|e| TerraformError::Other(format!("{}: {e}", ws.data_dir.display())))?;
+        self.backend_override()?;
         let mut init: Vec<OsString> = vec!["init".into(), "-input=false".into(), "-no-color".into()];
         if let Some(b) = &self.backend_config {
             init.push(format!("-backend-config={}", b.display()).into());

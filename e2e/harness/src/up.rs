@@ -238,14 +238,18 @@ pub(crate) async fn eks_down(dir: &Path, progress: &Progress) -> Result<String> 
     if let Ok(state) = Environment::read_state(ProviderKind::Eks, dir) {
         crate::providers::remove_state(&state, dir)?;
     }
-    // a failed `up` wrote kubeconfigs but no state.json; terraform's working directories
-    // (providers, modules) go with the clusters
+    eks_leftovers(dir, &workspaces);
+    Ok(said)
+}
+
+/// After the clusters were destroyed: the kubeconfigs a failed `up` wrote without a
+/// state.json, and terraform's working directories (providers, modules).
+pub(crate) fn eks_leftovers(dir: &Path, workspaces: &[String]) {
     for name in workspaces {
         let _ = std::fs::remove_file(dir.join(format!("{name}.kubeconfig")));
-        let _ = std::fs::remove_dir_all(dir.join("terraform").join(&name));
+        let _ = std::fs::remove_dir_all(dir.join("terraform").join(name));
     }
     let _ = std::fs::remove_dir(dir.join("terraform"));
-    Ok(said)
 }
 
 /// Builds the environment, bootstraps it, writes its state. On failure, what was built is

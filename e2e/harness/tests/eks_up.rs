@@ -22,11 +22,16 @@ fn fakes() -> std::path::PathBuf {
 
 /// `hubspoke up --env eks` on the layout, against the emulator, fakes first on PATH.
 async fn up(l: &Layout, m: &Moto, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    hubspoke("up", l, m, extra, env).await
+}
+
+/// `hubspoke <command> --env eks` (up or test) on the layout.
+async fn hubspoke(command: &str, l: &Layout, m: &Moto, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let root = l.module_dir().parent().unwrap().to_path_buf();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"));
     cmd.current_dir(&root)
         .args([
-            "up",
+            command,
             "--env",
             "eks",
             "--release",
@@ -39,11 +44,14 @@ async fn up(l: &Layout, m: &Moto, extra: &[&str], env: &[(&str, &str)]) -> Outpu
             "main",
             "--run-id",
             "nightly-7",
-            "--deadline",
-            "30m",
             "--timeout",
             "20",
         ])
+        .args(if extra.contains(&"--deadline") {
+            &[][..]
+        } else {
+            &["--deadline", "30m"][..]
+        })
         .args(extra)
         .env(
             "PATH",
@@ -77,9 +85,14 @@ fn assert_nothing_left(l: &Layout) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_that_eks_does_not_know_fail_the_run_and_are_destroyed() {
     let (l, m) = (Layout::new("", ""), Moto::start());
-    let out = up(&l, &m, &[], &[]).await;
+    // terraform's lines in the logs too
+    let out = up(&l, &m, &[], &[("HUBSPOKE_LOG", "info")]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("INFO terraform: "), "{stderr}");
+    // the outputs were read (the clusters' names came from them), their sensitive one
+    // never shown
+    assert!(!stderr.contains("planted-sensitive"), "{stderr}");
     assert!(
         stderr.contains("EKS cluster hub does not exist (")
             && stderr.contains(
@@ -157,5 +170,86 @@ async fn a_failed_bootstrap_destroys_the_active_clusters_unless_kept() {
         .output()
         .unwrap();
     assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert_nothing_left(&l);
+}
+
+/// Runs python (botocore) against the emulator's S3; returns what it prints.
+fn s3(m: &Moto, code: &str) -> String {
+    let script = format!(
+        "import botocore.session\ns3 = botocore.session.get_session().create_client('s3', endpoint_url='{}', region_name='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
+        m.url,
+        moto::REGION
+    );
+    let out = std::process::Command::new(moto::python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_backend_config_each_cluster_keeps_its_state_in_the_remote_backend() {
+    let (l, m) = (Layout::new("", ""), Moto::start());
+    s3(
+        &m,
+        "s3.create_bucket(Bucket='hubspoke-state', CreateBucketConfiguration={'LocationConstraint': 'eu-west-2'})",
+    );
+    let backend = l.module_dir().parent().unwrap().join("backend.hcl");
+    std::fs::write(
+        &backend,
+        format!(
+            "bucket = \"hubspoke-state\"\nkey = \"hubspoke/eks.tfstate\"\nregion = \"{}\"\nendpoints = {{ s3 = \"{}\" }}\nuse_path_style = true\nskip_credentials_validation = true\nskip_requesting_account_id = true\nskip_metadata_api_check = true\naccess_key = \"testing\"\nsecret_key = \"testing\"\n",
+            moto::REGION,
+            m.url
+        ),
+    )
+    .unwrap();
+    let backend_arg = backend.display().to_string();
+    // the clusters are not in EKS: the run fails after applying, and destroys
+    let out = up(&l, &m, &["--backend-config", &backend_arg], &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("destroyed what was applied: spoke, hub"),
+        "{stderr}"
+    );
+    // one state object per workspace, in the bucket, none on this machine
+    let keys = s3(
+        &m,
+        "print('\\n'.join(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='hubspoke-state').get('Contents', []))))",
+    );
+    assert_eq!(
+        keys.lines().collect::<Vec<_>>(),
+        ["env:/hub/hubspoke/eks.tfstate", "env:/spoke/hubspoke/eks.tfstate"]
+    );
+    assert!(!l.module_dir().join("terraform.tfstate.d").exists());
+    let spoke = s3(
+        &m,
+        "print(s3.get_object(Bucket='hubspoke-state', Key='env:/spoke/hubspoke/eks.tfstate')['Body'].read().decode())",
+    );
+    let state: serde_json::Value = serde_json::from_str(&spoke).unwrap();
+    assert_eq!(state["resources"], serde_json::json!([]), "destroyed: {state}");
+    assert!(l.module_dir().join("backend_override.tf").exists());
+    assert_nothing_left(&l);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_run_past_its_deadline_stops_terraform_and_destroys() {
+    // the hub's apply takes two minutes; the run may take five seconds
+    let (l, m) = (Layout::new("apply_seconds = 120", ""), Moto::start());
+    let started = std::time::Instant::now();
+    let out = hubspoke("test", &l, &m, &["--deadline", "5s"], &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("terraform apply for hub was interrupted (the run's deadline (5s) passed); it stopped after the operations under way"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("destroyed what was applied: hub"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(100),
+        "terraform was not stopped"
+    );
     assert_nothing_left(&l);
 }

@@ -47,9 +47,10 @@ pub async fn environment() -> Result<TestEnv, String> {
         "" | "sim" => return sim(None).await,
         "kind" => ProviderKind::Kind,
         "existing" => ProviderKind::Existing,
+        "eks" => ProviderKind::Eks,
         other => {
             return Err(format!(
-                "HUBSPOKE_ENV={other}: not an environment hubspoke can test; use sim (the default), kind or existing"
+                "HUBSPOKE_ENV={other}: not an environment hubspoke can test; use sim (the default), kind, existing or eks"
             ));
         }
     };

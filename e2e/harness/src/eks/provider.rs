@@ -201,9 +201,21 @@ pub async fn up(
             format!(", hubspoke.io/expires-at={}", eks.run_expires_at)
         }
     ));
-    let outputs = terraform::provision(&tf, &plan.state_dir, terraform::interrupt_of(&stop), progress)
-        .await
-        .map_err(|e| Error::env(e.to_string()))?;
+    let outputs =
+        match terraform::provision(&tf, &plan.state_dir, terraform::interrupt_of(&stop), progress).await {
+            Ok(o) => o,
+            Err(e) => {
+                if !plan.state_dir.join(terraform::STATE_FILE).exists() {
+                    // destroyed (or nothing applied): nothing of the run is left to keep
+                    let names: Vec<String> = std::iter::once(&tf.hub)
+                        .chain(&tf.spokes)
+                        .map(|w| w.name.clone())
+                        .collect();
+                    crate::up::eks_leftovers(&plan.state_dir, &names);
+                }
+                return Err(Error::env(e.to_string()));
+            }
+        };
     let connected = tokio::select! {
         r = connect(plan, &outputs, within, progress) => r,
         why = stop.clone() => Err(Error::env(format!("interrupted ({why}) while connecting to the clusters"))),

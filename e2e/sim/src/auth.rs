@@ -23,6 +23,9 @@ pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 /// The issuer of legacy Secret-based tokens.
 pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
 
+/// A token webhook: the user a bearer token stands for, if it knows it.
+pub type TokenWebhook = std::sync::Arc<dyn Fn(&str) -> Option<User> + Send + Sync>;
+
 /// Who a request is from.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct User {

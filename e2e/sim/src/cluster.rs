@@ -77,6 +77,7 @@ impl SimCluster {
             faults: Default::default(),
             decisions: Default::default(),
             webhook_clients: Default::default(),
+            token_webhook: Default::default(),
         });
         bootstrap(&state).map_err(|message| StartError::Bootstrap {
             cluster: name.into(),
@@ -116,6 +117,17 @@ impl SimCluster {
     /// The admin (system:masters) bearer token.
     pub fn admin_token(&self) -> &str {
         &self.state.admin_token
+    }
+
+    /// Asks `webhook` about bearer tokens the cluster does not know itself, as
+    /// kube-apiserver asks its token webhook (EKS: aws-iam-authenticator); it answers with
+    /// the user or None (401).
+    pub fn set_token_webhook(&self, webhook: crate::auth::TokenWebhook) {
+        *self
+            .state
+            .token_webhook
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(webhook);
     }
 
     /// The context (and cluster) name used in kubeconfigs: `sim-<name>`.

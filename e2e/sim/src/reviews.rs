@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use http::Response;
 use serde_json::{Map, Value, json};
 
-use crate::auth::{ISSUER, User, bound_claims, validate_token};
+use crate::auth::{ISSUER, User, bound_claims};
 use crate::authz::{Attributes, authorize, grants};
 use crate::handlers::check_type_meta;
 use crate::http::{Accept, Body, Request, decode_body, object_response};
@@ -232,16 +232,7 @@ pub fn review(state: &State, req: &Request, accept: &Accept, target: &Target) ->
         "SelfSubjectReview" => json!({"userInfo": user_info(&req.user)}),
         "TokenReview" => {
             let token = spec.get("token").and_then(Value::as_str).unwrap_or("");
-            let user = if token == state.admin_token {
-                Some(User::admin())
-            } else {
-                validate_token(
-                    &state.signer,
-                    &state.store,
-                    &|t| state.faults.is_revoked(t),
-                    token,
-                )
-            };
+            let user = crate::server::authenticate_token(state, token);
             match user {
                 Some(u) => json!({"authenticated": true, "user": user_info(&u), "audiences": [ISSUER]}),
                 None => json!({"authenticated": false, "user": {}, "error": "invalid bearer token"}),

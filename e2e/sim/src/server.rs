@@ -62,6 +62,10 @@ pub struct State {
     pub faults: crate::faults::Faults,
     pub decisions: crate::authz::DecisionCache,
     pub webhook_clients: crate::admission::Clients,
+    /// The token webhook (`--authentication-token-webhook-config-file`), asked about bearer
+    /// tokens the built-in authenticators do not know: how EKS's aws-iam-authenticator
+    /// turns EKS tokens into users.
+    pub token_webhook: RwLock<Option<crate::auth::TokenWebhook>>,
 }
 
 impl State {
@@ -194,6 +198,12 @@ fn authenticate(state: &State, headers: &http::HeaderMap) -> Option<User> {
     if state.faults.is_revoked(token) {
         return None;
     }
+    authenticate_token(state, token)
+}
+
+/// The user a bearer token stands for, as the union of the cluster's authenticators sees
+/// it: the admin token, ServiceAccount tokens, then the token webhook.
+pub fn authenticate_token(state: &State, token: &str) -> Option<User> {
     if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
         return Some(User::admin());
     }
@@ -203,6 +213,14 @@ fn authenticate(state: &State, headers: &http::HeaderMap) -> Option<User> {
         &|t| state.faults.is_revoked(t),
         token,
     )
+    .or_else(|| {
+        let webhook = state
+            .token_webhook
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        webhook.and_then(|w| w(token))
+    })
 }
 
 /// Applies `Impersonate-*` headers, checking the `impersonate` permission for each part.

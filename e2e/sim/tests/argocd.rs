@@ -1133,7 +1133,7 @@ async fn multiple_sources_recursion_globs_refresh_and_unsupported_auth() {
     .await;
     assert_eq!(
         app["status"]["conditions"][0]["message"],
-        "Failed to load live state: cluster \"https://ABC.gr7.eu-west-1.eks.amazonaws.com\" uses awsAuthConfig, which the hubspoke sim cannot use (it has no AWS); register sim spokes with a bearerToken"
+        "Failed to load live state: cluster \"https://ABC.gr7.eu-west-1.eks.amazonaws.com\" uses awsAuthConfig, but this Argo CD has no AWS identity (ArgoCdOptions::aws); register sim spokes with a bearerToken"
     );
     assert_eq!(app["status"]["sync"]["status"], "Unknown");
 }

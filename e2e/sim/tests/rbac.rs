@@ -173,6 +173,65 @@ async fn unauthenticated_requests_get_401_everywhere() {
 }
 
 #[tokio::test]
+async fn a_token_webhook_authenticates_tokens_the_cluster_does_not_know() {
+    // as EKS's aws-iam-authenticator: a token it maps to an IAM identity and its groups
+    let (c, admin) = cluster("webhook").await;
+    let token = "k8s-aws-v1.aHR0cHM6Ly9zdHMuZXUtd2VzdC0yLmFtYXpvbmF3cy5jb20v";
+    let client = client_with_token(&c, token).await;
+    let e = api_error(
+        Api::<Namespace>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(e.code, 401);
+    c.set_token_webhook(std::sync::Arc::new(move |t: &str| {
+        (t == token).then(|| hubspoke_sim::auth::User {
+            name: "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-spoke".into(),
+            uid: "aws-iam-authenticator:123456789012:AROAEXAMPLE".into(),
+            groups: vec!["system:authenticated".into()],
+            extra: Default::default(),
+        })
+    }));
+    let who = Api::<SelfSubjectReview>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let info = who.status.unwrap().user_info.unwrap();
+    assert_eq!(
+        info.username.as_deref(),
+        Some("arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-spoke")
+    );
+    // authenticated but not authorized until an access policy (a binding) says so
+    let e = api_error(
+        Api::<Namespace>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(e.code, 403);
+    // TokenReview asks the same authenticators
+    let review: k8s_openapi::api::authentication::v1::TokenReview = Api::all(admin.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"spec": {"token": token}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = review.status.unwrap();
+    assert_eq!(status.authenticated, Some(true));
+    assert_eq!(
+        status.user.unwrap().username.as_deref(),
+        Some("arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-spoke")
+    );
+    // a token it does not know is still refused
+    let other = client_with_token(&c, "k8s-aws-v1.b3RoZXI").await;
+    let e = api_error(Api::<Namespace>::all(other).list(&ListParams::default()).await);
+    assert_eq!(e.code, 401);
+}
+
+#[tokio::test]
 async fn roles_are_namespaced_and_cluster_roles_cluster_wide() {
     let (c, admin) = cluster("rbac").await;
     setup_namespace(&admin, "team").await;

@@ -59,7 +59,8 @@ pub fn remove_state(state: &State, dir: &Path) -> Result<()> {
             let _ = std::fs::remove_file(p);
         }
     }
-    for f in ["state.json", "kubeconfig"] {
+    // checks.lock: the suites' lock across processes (suites::EnvLock)
+    for f in ["state.json", "kubeconfig", "checks.lock"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
     Ok(())

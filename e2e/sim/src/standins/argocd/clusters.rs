@@ -1,7 +1,8 @@
 //! Destination clusters, resolved as Argo CD resolves them: `https://kubernetes.default.svc`
 //! (the in-cluster destination, named `in-cluster`) and Secrets labelled
 //! `argocd.argoproj.io/secret-type: cluster` in Argo CD's namespace, with `name`, `server`
-//! and `config` (`bearerToken`, `tlsClientConfig.caData|insecure|serverName`).
+//! and `config` (`bearerToken`, `awsAuthConfig` with an [`super::AwsIdentity`],
+//! `tlsClientConfig.caData|insecure|serverName`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -39,7 +40,12 @@ pub struct Clusters {
     cache: Mutex<BTreeMap<String, (String, Client)>>,
     /// Connection state and server version per server URL.
     states: Mutex<BTreeMap<String, (ConnectionState, String)>>,
+    aws: Option<super::AwsIdentity>,
 }
+
+/// How long a client with an EKS token is reused: argocd-k8s-auth's tokens are valid for 15
+/// minutes, and Argo CD asks for a new one well before.
+const AWS_CLIENT_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 fn secret_str(s: &Secret, key: &str) -> String {
     s.data
@@ -50,12 +56,13 @@ fn secret_str(s: &Secret, key: &str) -> String {
 }
 
 impl Clusters {
-    pub fn new(hub: Client, namespace: &str) -> Self {
+    pub fn new(hub: Client, namespace: &str, aws: Option<super::AwsIdentity>) -> Self {
         Clusters {
             hub,
             namespace: namespace.to_string(),
             cache: Mutex::new(BTreeMap::new()),
             states: Mutex::new(BTreeMap::new()),
+            aws,
         }
     }
 
@@ -184,19 +191,42 @@ impl Clusters {
         if cluster.server == IN_CLUSTER && cluster.config.as_object().is_none_or(|m| m.is_empty()) {
             return Ok(self.hub.clone());
         }
-        if cluster.config.get("awsAuthConfig").is_some() {
-            return Err(format!(
-                "cluster {:?} uses awsAuthConfig, which the hubspoke sim cannot use (it has no AWS); register sim spokes with a bearerToken",
-                cluster.server
-            ));
-        }
+        let aws_token = match cluster.config.get("awsAuthConfig") {
+            None => None,
+            Some(auth) => {
+                let Some(identity) = &self.aws else {
+                    return Err(format!(
+                        "cluster {:?} uses awsAuthConfig, but this Argo CD has no AWS identity (ArgoCdOptions::aws); register sim spokes with a bearerToken",
+                        cluster.server
+                    ));
+                };
+                let name = auth.get("clusterName").and_then(Value::as_str).unwrap_or("");
+                let role = auth
+                    .get("roleARN")
+                    .and_then(Value::as_str)
+                    .filter(|r| !r.is_empty());
+                Some(
+                    (identity.0)(name, role).map_err(|e| {
+                        format!("getting an EKS token for cluster {name:?} (awsAuthConfig): {e}")
+                    })?,
+                )
+            }
+        };
         if cluster.config.get("execProviderConfig").is_some() {
             return Err(format!(
                 "cluster {:?} uses execProviderConfig, which the hubspoke sim does not run; register sim spokes with a bearerToken",
                 cluster.server
             ));
         }
-        let key = format!("{}|{}", cluster.server, cluster.config);
+        // a client with an EKS token is renewed every AWS_CLIENT_TTL
+        let epoch = aws_token.as_ref().map(|_| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                / AWS_CLIENT_TTL.as_secs()
+        });
+        let key = format!("{}|{}|{epoch:?}", cluster.server, cluster.config);
         if let Some((k, c)) = self.cache.lock().expect("cache lock").get(&cluster.server)
             && *k == key
         {
@@ -219,6 +249,9 @@ impl Clusters {
         }
         let mut user = json!({});
         if let Some(t) = cluster.config.get("bearerToken").and_then(Value::as_str) {
+            user["token"] = json!(t);
+        }
+        if let Some(t) = &aws_token {
             user["token"] = json!(t);
         }
         if let Some(u) = cluster.config.get("username").and_then(Value::as_str) {

@@ -70,6 +70,24 @@ pub struct ArgoCdOptions {
     pub resync: Duration,
     /// `timeout.reconciliation`: the longest time between two status writes.
     pub reconciliation_timeout: Duration,
+    /// The AWS identity Argo CD runs as (on EKS: pod identity), for clusters registered
+    /// with `awsAuthConfig`; without one such clusters fail to connect.
+    pub aws: Option<AwsIdentity>,
+}
+
+/// What `argocd-k8s-auth aws --cluster-name NAME [--role-arn ARN]` does for Argo CD: an EKS
+/// token for the cluster, as the role (assumed with Argo CD's own credentials) or as Argo
+/// CD itself.
+#[derive(Clone)]
+pub struct AwsIdentity(pub std::sync::Arc<EksTokenFn>);
+
+/// `(clusterName, roleARN) -> token`, or why not (e.g. AccessDenied by STS).
+pub type EksTokenFn = dyn Fn(&str, Option<&str>) -> Result<String, String> + Send + Sync;
+
+impl std::fmt::Debug for AwsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AwsIdentity")
+    }
 }
 
 impl Default for ArgoCdOptions {
@@ -80,6 +98,7 @@ impl Default for ArgoCdOptions {
             tracking: Tracking::Label,
             resync: Duration::from_secs(1),
             reconciliation_timeout: Duration::from_secs(180),
+            aws: None,
         }
     }
 }
@@ -175,7 +194,7 @@ impl ArgoCdStandIn {
             hub: hub.clone(),
             namespace: opts.namespace.clone(),
             repos: Arc::new(opts.repositories.clone()),
-            clusters: clusters::Clusters::new(hub.clone(), &opts.namespace),
+            clusters: clusters::Clusters::new(hub.clone(), &opts.namespace, opts.aws.clone()),
             resync: opts.resync,
             reconciliation_timeout: opts.reconciliation_timeout,
             manifests,

@@ -72,6 +72,19 @@ async fn hubspoke(command: &str, l: &Layout, m: &Moto, extra: &[&str], env: &[(&
         .unwrap()
 }
 
+/// `hubspoke down --env eks` in a process of its own, from the state files alone; then
+/// nothing is left.
+fn down_from_state_files(l: &Layout) {
+    let down = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"))
+        .args(["down", "--env", "eks", "--state-dir"])
+        .arg(l.state_dir())
+        .env("HUBSPOKE_PROGRESS", "plain")
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert_nothing_left(l);
+}
+
 fn assert_nothing_left(l: &Layout) {
     assert_eq!(l.resources("hub"), Vec::<String>::new());
     assert_eq!(l.resources("spoke"), Vec::<String>::new());
@@ -165,14 +178,7 @@ async fn a_failed_bootstrap_destroys_the_active_clusters_unless_kept() {
         spoke["aws"]["role_arn"],
         "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-spoke"
     );
-    let down = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"))
-        .args(["down", "--env", "eks", "--state-dir"])
-        .arg(l.state_dir())
-        .env("HUBSPOKE_PROGRESS", "plain")
-        .output()
-        .unwrap();
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
-    assert_nothing_left(&l);
+    down_from_state_files(&l);
 }
 
 /// Runs python (botocore) against the emulator's S3; returns what it prints.
@@ -494,13 +500,5 @@ async fn on_an_emulated_eks_terraforms_outputs_register_the_spoke_and_the_hub_re
     );
     assert!(stdout.contains("2 check(s): 2 passed, 0 failed"), "{stdout}");
 
-    // gone from the state files alone
-    let down = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"))
-        .args(["down", "--env", "eks", "--state-dir"])
-        .arg(l.state_dir())
-        .env("HUBSPOKE_PROGRESS", "plain")
-        .output()
-        .unwrap();
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
-    assert_nothing_left(&l);
+    down_from_state_files(&l);
 }

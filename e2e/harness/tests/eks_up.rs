@@ -499,6 +499,19 @@ async fn on_an_emulated_eks_terraforms_outputs_register_the_spoke_and_the_hub_re
         String::from_utf8_lossy(&test.stderr)
     );
     assert!(stdout.contains("2 check(s): 2 passed, 0 failed"), "{stdout}");
-
     down_from_state_files(&l);
+
+    // `test` on nothing: builds it, runs the suite, destroys it
+    let test = hubspoke("test", &l, &m, &["--suite", "registration"], &harness).await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr),
+    );
+    assert!(test.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("2 check(s): 2 passed, 0 failed"), "{stdout}");
+    assert!(
+        stderr.contains("destroyed what was applied: spoke, hub"),
+        "{stderr}"
+    );
+    assert_nothing_left(&l);
 }

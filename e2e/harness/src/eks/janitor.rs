@@ -224,6 +224,32 @@ pub async fn reap(
     r
 }
 
+/// A Delete* answer: asked, or already gone (or, when `in_use_ok`, already going).
+fn requested<T, E: ProvideErrorMetadata>(
+    r: Result<T, E>,
+    in_use_ok: bool,
+    fail: impl FnOnce(&E) -> String,
+) -> Result<(), String> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if not_found(&e) => Ok(()),
+        Err(e) if in_use_ok && e.code() == Some("ResourceInUseException") => Ok(()),
+        Err(e) => Err(fail(&e)),
+    }
+}
+
+/// A Describe* answer: gone (true), still there (false), or a failure.
+fn gone<T, E: ProvideErrorMetadata>(
+    r: Result<T, E>,
+    fail: impl FnOnce(&E) -> String,
+) -> Result<bool, String> {
+    match r {
+        Ok(_) => Ok(false),
+        Err(e) if not_found(&e) => Ok(true),
+        Err(e) => Err(fail(&e)),
+    }
+}
+
 async fn reap_steps(
     client: &aws_sdk_eks::Client,
     name: &str,
@@ -241,42 +267,28 @@ async fn reap_steps(
         .unwrap_or_default();
     for g in &groups {
         say(&format!("deleting node group {g}"));
-        match client
+        let r = client
             .delete_nodegroup()
             .cluster_name(name)
             .nodegroup_name(g)
             .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if not_found(&e) => {}
-            // already being deleted
-            Err(e) if e.code() == Some("ResourceInUseException") => {}
-            Err(e) => {
-                return Err(err(
-                    &format!("DeleteNodegroup {g} failed"),
-                    &DisplayErrorContext(&e),
-                ));
-            }
-        }
+            .await;
+        requested(r, true, |e| {
+            err(&format!("DeleteNodegroup {g} failed"), &DisplayErrorContext(e))
+        })?;
     }
     for g in &groups {
         say(&format!("waiting for node group {g} to be gone"));
         until_gone(&format!("node group {g} of {name}"), pace, || async {
-            match client
+            let r = client
                 .describe_nodegroup()
                 .cluster_name(name)
                 .nodegroup_name(g)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(false),
-                Err(e) if not_found(&e) => Ok(true),
-                Err(e) => Err(err(
-                    &format!("DescribeNodegroup {g} failed"),
-                    &DisplayErrorContext(&e),
-                )),
-            }
+                .await;
+            gone(r, |e| {
+                err(&format!("DescribeNodegroup {g} failed"), &DisplayErrorContext(e))
+            })
         })
         .await?;
     }
@@ -290,54 +302,41 @@ async fn reap_steps(
         .unwrap_or_default();
     for p in &profiles {
         say(&format!("deleting Fargate profile {p}"));
-        match client
+        let r = client
             .delete_fargate_profile()
             .cluster_name(name)
             .fargate_profile_name(p)
             .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if not_found(&e) => {}
-            Err(e) => {
-                return Err(err(
-                    &format!("DeleteFargateProfile {p} failed"),
-                    &DisplayErrorContext(&e),
-                ));
-            }
-        }
+            .await;
+        requested(r, false, |e| {
+            err(
+                &format!("DeleteFargateProfile {p} failed"),
+                &DisplayErrorContext(e),
+            )
+        })?;
         until_gone(&format!("Fargate profile {p} of {name}"), pace, || async {
-            match client
+            let r = client
                 .describe_fargate_profile()
                 .cluster_name(name)
                 .fargate_profile_name(p)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(false),
-                Err(e) if not_found(&e) => Ok(true),
-                Err(e) => Err(err(
+                .await;
+            gone(r, |e| {
+                err(
                     &format!("DescribeFargateProfile {p} failed"),
-                    &DisplayErrorContext(&e),
-                )),
-            }
+                    &DisplayErrorContext(e),
+                )
+            })
         })
         .await?;
     }
     say("deleting the cluster");
-    match client.delete_cluster().name(name).send().await {
-        Ok(_) => {}
-        Err(e) if not_found(&e) => return Ok(()),
-        Err(e) if e.code() == Some("ResourceInUseException") => {}
-        Err(e) => return Err(err("DeleteCluster failed", &DisplayErrorContext(&e))),
-    }
+    let r = client.delete_cluster().name(name).send().await;
+    requested(r, true, |e| err("DeleteCluster failed", &DisplayErrorContext(e)))?;
     say("waiting for the cluster to be gone");
     until_gone(&format!("EKS cluster {name}"), pace, || async {
-        match client.describe_cluster().name(name).send().await {
-            Ok(_) => Ok(false),
-            Err(e) if not_found(&e) => Ok(true),
-            Err(e) => Err(err("DescribeCluster failed", &DisplayErrorContext(&e))),
-        }
+        let r = client.describe_cluster().name(name).send().await;
+        gone(r, |e| err("DescribeCluster failed", &DisplayErrorContext(e)))
     })
     .await
 }

@@ -275,8 +275,18 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// Why a watch did not deliver: the error, and whether it is definite (credentials refused,
+/// no such resource: retrying cannot help) or transient (the watch backs off and retries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchError {
+    pub message: String,
+    pub definite: bool,
+}
+
 /// Snapshots of every object of `api`: one after the initial list, then one per change.
-pub fn snapshots<K>(api: Api<K>) -> impl futures::Stream<Item = Result<Arc<Vec<K>>, String>> + Send
+/// Errors are passed on as they come; the watch itself backs off and retries after each
+/// (see [`crate::kube_util::watch`]).
+pub fn snapshots<K>(api: Api<K>) -> impl futures::Stream<Item = Result<Arc<Vec<K>>, WatchError>> + Send
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
@@ -291,7 +301,7 @@ where
         BTreeMap::<(String, String), K>::new(),
         false,
     );
-    watcher::watcher(api, watcher::Config::default())
+    crate::kube_util::watch(api, watcher::Config::default())
         .scan(state, move |(live, listing, listed), ev| {
             let out = match ev {
                 Ok(Event::Init) => {
@@ -315,7 +325,10 @@ where
                     live.remove(&key(&o));
                     Some(Ok(()))
                 }
-                Err(e) => Some(Err(e.to_string())),
+                Err(e) => Some(Err(WatchError {
+                    definite: crate::kube_util::watch_error_is_definite(&e),
+                    message: e.to_string(),
+                })),
             };
             let item = match out {
                 Some(Ok(())) if *listed => Some(Ok(Arc::new(live.values().cloned().collect::<Vec<K>>()))),
@@ -369,7 +382,17 @@ where
     let mut stream = std::pin::pin!(snapshots(api));
     let watching = async {
         while let Some(snap) = stream.next().await {
-            let snap = snap.map_err(|w| (FailureKind::Watch, format!("watching failed: {w}")))?;
+            let snap = match snap {
+                Ok(snap) => snap,
+                Err(w) if w.definite => {
+                    return Err((FailureKind::Watch, format!("watching failed: {}", w.message)));
+                }
+                Err(w) => {
+                    // the watch backs off and tries again; the deadline still holds
+                    last = format!("watching failed (retrying): {}", w.message);
+                    continue;
+                }
+            };
             if let Some(act) = act.take() {
                 act.await.map_err(|why| (FailureKind::Failed, why))?;
                 last = "no change seen yet".to_string();
@@ -409,7 +432,9 @@ where
     let mut stream = std::pin::pin!(snapshots(api));
     let watching = async {
         while let Some(snap) = stream.next().await {
-            let snap = snap.map_err(|w| (FailureKind::Watch, format!("watching failed: {w}")))?;
+            // a window the state cannot be seen in proves nothing: a transient watch error
+            // fails the window too, saying so
+            let snap = snap.map_err(|w| (FailureKind::Watch, format!("watching failed: {}", w.message)))?;
             match e.evaluate(&snap) {
                 Verdict::Pass => {}
                 Verdict::Pending(why) | Verdict::Fail(why) => return Err((FailureKind::Flipped, why)),

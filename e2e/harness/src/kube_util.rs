@@ -116,3 +116,34 @@ where
         .await
         .map_err(|f| f.to_string())
 }
+
+/// A kube-runtime watch of `api` that backs off between failed attempts as client-go's
+/// reflectors do (kube-runtime's `default_backoff`: 0.8 s doubling to 30 s, with jitter).
+/// Without it a watcher whose API server fails retries at once, forever, and the task
+/// consuming it never yields (it cannot even be aborted). Every watch hubspoke makes goes
+/// through here.
+pub fn watch<K>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+) -> impl futures::Stream<Item = kube::runtime::watcher::Result<kube::runtime::watcher::Event<K>>> + Send
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    use kube::runtime::WatchStreamExt;
+    kube::runtime::watcher(api, config).default_backoff()
+}
+
+/// Whether a watch error is definite, so that retrying cannot help: the credentials are
+/// refused (401), the caller may not watch (403), or the resource type does not exist (404).
+/// Anything else (a refused connection, a 5xx, a throttle) is worth another attempt.
+pub fn watch_error_is_definite(e: &kube::runtime::watcher::Error) -> bool {
+    use kube::runtime::watcher::Error as W;
+    let code = match e {
+        W::InitialListFailed(kube::Error::Api(s))
+        | W::WatchStartFailed(kube::Error::Api(s))
+        | W::WatchFailed(kube::Error::Api(s)) => s.code,
+        W::WatchError(s) => s.code,
+        _ => return false,
+    };
+    matches!(code, 401 | 403 | 404)
+}

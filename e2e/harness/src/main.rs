@@ -266,7 +266,12 @@ fn main() -> ExitCode {
             return ExitCode::from(4);
         }
     };
-    match rt.block_on(run(cli.command)) {
+    let outcome = rt.block_on(run(cli.command));
+    // Background tasks end through their cancellation tokens before `run` returns; one that
+    // is still busy must not hold the process (dropping a runtime waits for its workers for
+    // ever, and the signal handlers installed meanwhile would swallow SIGTERM).
+    rt.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", e.message);
@@ -274,6 +279,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// How long the async runtime may take to stop once the command is done.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The options of `up` (and of `test`, which brings the environment up the same way).
 fn up_options(a: UpArgs) -> Result<UpOptions, hubspoke::Error> {

@@ -115,7 +115,7 @@ async fn run_and_report(
         artifacts: Some(artifacts.clone()),
     };
     let results = suites::run(&ctx, selected, progress).await;
-    let timeline = recorder.finish();
+    let timeline = recorder.finish().await;
     let timeline_path = artifacts.join("timeline.json");
     write(
         &timeline_path,

@@ -46,6 +46,9 @@ pub struct Timeline {
     pub started_at: String,
     pub seconds: f64,
     pub applications: Vec<AppTimeline>,
+    /// Errors the watch met (it backs off and retries): the timeline has gaps then.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub watch_errors: Vec<String>,
 }
 
 fn field(a: &Application, p: &str) -> String {
@@ -64,6 +67,7 @@ fn ts(s: &str) -> Option<jiff::Timestamp> {
 #[derive(Default)]
 struct State {
     apps: BTreeMap<String, AppTimeline>,
+    watch_errors: Vec<String>,
 }
 
 impl State {
@@ -115,9 +119,19 @@ impl State {
 pub struct Recorder {
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
+    stop: tokio_util::sync::CancellationToken,
+    /// Stops the recording task when the recorder is dropped without [`Recorder::finish`]
+    /// (the run was interrupted).
+    _stop_on_drop: tokio_util::sync::DropGuard,
     started: Instant,
     started_at: jiff::Timestamp,
 }
+
+/// How long [`Recorder::finish`] waits for the recording task to end after telling it to.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// At most this many watch errors are kept in the timeline (the first ones, then a count).
+const KEPT_WATCH_ERRORS: usize = 20;
 
 impl Recorder {
     /// Starts watching the Applications of the hub's Argo CD namespace.
@@ -127,41 +141,68 @@ impl Recorder {
         let state = Arc::new(Mutex::new(State::default()));
         let started = Instant::now();
         let started_at = jiff::Timestamp::now();
-        let s = state.clone();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let (s, cancelled) = (state.clone(), stop.clone());
         let task = tokio::spawn(async move {
-            let mut events = watcher(api, watcher::Config::default()).boxed();
-            while let Some(e) = events.next().await {
-                let Ok(e) = e else { continue };
+            let mut events = crate::kube_util::watch(api, watcher::Config::default()).boxed();
+            loop {
+                let e = tokio::select! {
+                    biased;
+                    () = cancelled.cancelled() => return,
+                    e = events.next() => match e {
+                        Some(e) => e,
+                        None => return,
+                    },
+                };
                 let mut st = s.lock().expect("timeline lock");
                 match e {
-                    watcher::Event::Apply(a) | watcher::Event::InitApply(a) => {
+                    Err(e) => {
+                        tracing::debug!(error = %e, "timeline: watching the hub's Applications failed; retrying");
+                        if st.watch_errors.len() < KEPT_WATCH_ERRORS {
+                            st.watch_errors
+                                .push(format!("after {:.1}s: {e}", started.elapsed().as_secs_f64()));
+                        }
+                    }
+                    // hubspoke's own probes are not the platform's
+                    Ok(watcher::Event::Apply(a) | watcher::Event::InitApply(a))
+                        if !crate::bootstrap::is_probe(&a.metadata) =>
+                    {
                         st.observe(&a, started, started_at)
                     }
-                    watcher::Event::Delete(a) => {
+                    Ok(watcher::Event::Delete(a)) => {
                         if let Some(t) = st.apps.get_mut(a.metadata.name.as_deref().unwrap_or_default()) {
                             t.deleted = true;
                         }
                     }
-                    watcher::Event::Init | watcher::Event::InitDone => {}
+                    Ok(_) => {}
                 }
             }
         });
         Recorder {
             state,
             task,
+            _stop_on_drop: stop.clone().drop_guard(),
+            stop,
             started,
             started_at,
         }
     }
 
-    /// Stops recording; the timeline.
-    pub fn finish(self) -> Timeline {
-        self.task.abort();
+    /// Stops recording, waits for the recording task to end (at most a few seconds, then it
+    /// is aborted) and returns the timeline.
+    pub async fn finish(self) -> Timeline {
+        self.stop.cancel();
+        let mut task = self.task;
+        if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
+            tracing::warn!("timeline: the recording task did not stop within {STOP_GRACE:?}; aborted");
+            task.abort();
+        }
         let st = self.state.lock().expect("timeline lock");
         Timeline {
             started_at: self.started_at.to_string(),
             seconds: self.started.elapsed().as_secs_f64(),
             applications: st.apps.values().cloned().collect(),
+            watch_errors: st.watch_errors.clone(),
         }
     }
 }
@@ -187,6 +228,12 @@ impl Timeline {
                 a.flips,
                 last,
                 if a.deleted { " (deleted)" } else { "" }
+            ));
+        }
+        if let Some(first) = self.watch_errors.first() {
+            out.push_str(&format!(
+                "\nThe hub's Applications could not be watched {} time(s) (the timeline has gaps); first: {first}\n",
+                self.watch_errors.len()
             ));
         }
         out
@@ -243,6 +290,7 @@ mod tests {
             started_at: at.to_string(),
             seconds: 1.0,
             applications: st.apps.values().cloned().collect(),
+            watch_errors: vec![],
         };
         let md = t.markdown();
         assert!(md.contains("| a | 7.0s | 1 | Synced / Healthy |"), "{md}");

@@ -509,14 +509,17 @@ impl Engine {
 async fn watch_policies(engine: Arc<Engine>) {
     let streams = [cluster_policies(), policies()].map(|ar| {
         let api: Api<DynamicObject> = Api::all_with(engine.client.clone(), &ar);
-        kube::runtime::watcher(api, kube::runtime::watcher::Config::default())
-            .map(|e| e.is_ok())
-            .boxed()
+        // backing off between failed attempts as client-go does, never retrying at once
+        kube::runtime::WatchStreamExt::default_backoff(kube::runtime::watcher(
+            api,
+            kube::runtime::watcher::Config::default(),
+        ))
+        .map(|e| e.is_ok())
+        .boxed()
     });
     let mut events = futures::stream::select_all(streams);
     while let Some(ok) = events.next().await {
         if !ok {
-            tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
         // several events often arrive together: take them all, then reload once

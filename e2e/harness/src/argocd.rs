@@ -382,3 +382,64 @@ pub struct ApplicationSetSyncPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applications_sync: Option<String>,
 }
+
+/// How the hub's Argo CD marks the objects an Application manages, read from its
+/// `argocd-cm` (`application.resourceTrackingMethod`, `application.instanceLabelKey`,
+/// `installationID`; Argo CD's defaults where unset: annotation tracking). Objects are
+/// recognised exactly as Argo CD recognises them, for every method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracking(hubspoke_sim::standins::argocd::tracking::Settings);
+
+impl Tracking {
+    /// The tracking of the Argo CD in `namespace` on `hub`.
+    pub async fn read(hub: &kube::Client, namespace: &str) -> Result<Tracking, String> {
+        let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(hub.clone(), namespace);
+        let cm = cms.get_opt("argocd-cm").await.map_err(|e| {
+            format!("reading the hub's ConfigMap {namespace}/argocd-cm (Argo CD's settings): {e}")
+        })?;
+        Ok(Tracking(
+            hubspoke_sim::standins::argocd::tracking::Settings::from_config_map(
+                cm.as_ref().and_then(|c| c.data.as_ref()),
+            ),
+        ))
+    }
+
+    /// Argo CD's defaults (no `argocd-cm`).
+    pub fn argo_cd_default() -> Tracking {
+        Tracking(Default::default())
+    }
+
+    /// The Application that tracks `obj` (an Application in Argo CD's own namespace: its
+    /// name), or None.
+    pub fn application_of<K: Serialize>(&self, obj: &K) -> Option<String> {
+        let v = serde_json::to_value(obj).ok()?;
+        let app = self.0.app_name(&v);
+        self.0.is_tracked_by(&v, &app).then_some(app)
+    }
+
+    /// What marks an object, for messages: `annotation argocd.argoproj.io/tracking-id`.
+    pub fn describe(&self) -> String {
+        use hubspoke_sim::standins::argocd::tracking::{TRACKING_ANNOTATION, Tracking as M};
+        match self.0.method {
+            M::Label => format!("label {}", self.0.label_key),
+            M::Annotation => format!("annotation {TRACKING_ANNOTATION}"),
+            M::AnnotationAndLabel => format!(
+                "annotation {TRACKING_ANNOTATION} (and label {})",
+                self.0.label_key
+            ),
+        }
+    }
+
+    /// The mark `obj` carries under this method, verbatim (for messages and bundles).
+    pub fn mark_of<K: kube::Resource>(&self, obj: &K) -> Option<String> {
+        use hubspoke_sim::standins::argocd::tracking::{TRACKING_ANNOTATION, Tracking as M};
+        let m = obj.meta();
+        match self.0.method {
+            M::Label => m.labels.as_ref()?.get(&self.0.label_key).cloned(),
+            M::Annotation | M::AnnotationAndLabel => {
+                m.annotations.as_ref()?.get(TRACKING_ANNOTATION).cloned()
+            }
+        }
+    }
+}

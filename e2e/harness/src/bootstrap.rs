@@ -127,8 +127,10 @@ pub async fn install_argocd(
     }
 }
 
-/// `helm upgrade --install` of the pinned argo-cd chart. Label tracking keeps what the
-/// suites check (`app.kubernetes.io/instance`) the same on kind as on sim.
+/// `helm upgrade --install` of the pinned argo-cd chart with its own defaults (annotation
+/// tracking, `argocd.argoproj.io/instance` as the instance label key): the suites read the
+/// tracking from `argocd-cm`, so whatever a platform configures there is checked as Argo CD
+/// applies it.
 async fn helm_install_argocd(hub: &Cluster) -> Result<()> {
     let args: Vec<String> = vec![
         "upgrade".into(),
@@ -146,8 +148,6 @@ async fn helm_install_argocd(hub: &Cluster) -> Result<()> {
         hub.kubeconfig.to_string_lossy().into_owned(),
         "--kube-context".into(),
         hub.context.clone(),
-        "--set".into(),
-        "configs.cm.application\\.resourceTrackingMethod=label".into(),
     ];
     let out = crate::tools::run("helm", &args).await?;
     if !out.success {
@@ -755,6 +755,15 @@ async fn spoke_address_from_here(spoke: &Cluster) -> Option<String> {
         .and_then(|c| c.server.clone())
 }
 
+/// The label on hubspoke's own probe Applications, which the convergence checks and the
+/// timeline leave out (they come and go while the checks run).
+pub const PROBE_LABEL: &str = "hubspoke.io/probe";
+
+/// Whether an object is one of hubspoke's probes.
+pub fn is_probe(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.labels.as_ref().is_some_and(|l| l.contains_key(PROBE_LABEL))
+}
+
 fn probe_name(spoke: &str) -> String {
     format!("hubspoke-probe-{spoke}")
 }
@@ -772,7 +781,7 @@ async fn probe(
         "metadata": {
             "name": name,
             "namespace": ARGOCD_NAMESPACE,
-            "labels": {"app.kubernetes.io/managed-by": "hubspoke"},
+            "labels": {"app.kubernetes.io/managed-by": "hubspoke", (PROBE_LABEL): spoke.name},
             "finalizers": [hubspoke_sim::standins::argocd::FINALIZER],
         },
         "spec": {

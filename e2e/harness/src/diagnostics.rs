@@ -27,6 +27,7 @@ use kube::api::{ApiResource, DynamicObject, ListParams, LogParams};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::argocd::Tracking;
 use crate::bootstrap::ARGOCD_NAMESPACE;
 use crate::environment::{Cluster, Environment, Role};
 
@@ -425,7 +426,7 @@ async fn events(c: &Cluster) -> Result<String, String> {
     ))
 }
 
-async fn deployments(c: &Cluster) -> Result<String, String> {
+async fn deployments(c: &Cluster, tracking: &Tracking) -> Result<String, String> {
     let api: Api<Deployment> = Api::all(c.client.clone());
     let list = api
         .list(&ListParams::default())
@@ -437,7 +438,7 @@ async fn deployments(c: &Cluster) -> Result<String, String> {
             .map(|d| {
                 json!({
                     "name": format!("{}/{}", d.metadata.namespace.clone().unwrap_or_default(), d.metadata.name.clone().unwrap_or_default()),
-                    "tracked by": d.metadata.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/instance")),
+                    "tracked by": tracking.application_of(d),
                     "replicas": d.spec.as_ref().and_then(|s| s.replicas),
                     "images": d.spec.as_ref().map(|s| s.template.spec.as_ref().map(|p| p.containers.iter().map(|c| c.image.clone().unwrap_or_default()).collect::<Vec<_>>()).unwrap_or_default()),
                     "status": d.status,
@@ -603,6 +604,12 @@ pub async fn collect(env: &Environment, check: &str, failure: &str, dir: &Path, 
         );
     }
 
+    // "tracked by" as the hub's Argo CD tracks (Argo CD's defaults when its settings cannot
+    // be read)
+    let tracking = w
+        .gather("hub/argocd-cm", Tracking::read(&hub, ARGOCD_NAMESPACE))
+        .await
+        .unwrap_or_else(Tracking::argo_cd_default);
     for c in env.clusters() {
         let name = &c.name;
         if let Some(t) = w.gather(&format!("{name}/events.yaml"), events(c)).await {
@@ -613,7 +620,7 @@ pub async fn collect(env: &Environment, check: &str, failure: &str, dir: &Path, 
             );
         }
         if let Some(t) = w
-            .gather(&format!("{name}/deployments.yaml"), deployments(c))
+            .gather(&format!("{name}/deployments.yaml"), deployments(c, &tracking))
             .await
         {
             w.write(

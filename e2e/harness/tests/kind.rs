@@ -63,7 +63,7 @@ async fn kind_up_creates_the_clusters_concurrently_bootstraps_and_down_deletes_t
     assert_eq!(
         helm,
         [&format!(
-            "helm upgrade --install argocd argo-cd --repo https://argoproj.github.io/argo-helm --version 9.1.4 --namespace argocd --create-namespace --kubeconfig {} --kube-context kind-hub --set configs.cm.application\\.resourceTrackingMethod=label",
+            "helm upgrade --install argocd argo-cd --repo https://argoproj.github.io/argo-helm --version 9.1.4 --namespace argocd --create-namespace --kubeconfig {} --kube-context kind-hub",
             state.join("hub.kubeconfig").display()
         )]
     );

@@ -107,6 +107,10 @@ async fn release_hub_kind_converges_on_sim() {
     );
     assert_eq!(default.spec.cluster_resource_whitelist.len(), 1);
 
+    let tracking = hubspoke::argocd::Tracking::read(&env.hub.client, "argocd")
+        .await
+        .unwrap();
+    assert_eq!(tracking.describe(), "annotation argocd.argoproj.io/tracking-id");
     let spoke_a = &env.cluster("spoke-a").unwrap().client;
     let spoke_b = &env.cluster("spoke-b").unwrap().client;
     // workloads land where their files place them, and only there
@@ -119,11 +123,15 @@ async fn release_hub_kind_converges_on_sim() {
             .get(name)
             .await
             .unwrap();
-        // Argo CD's tracking label names the Application that deployed it
-        let labels = d.metadata.labels.unwrap();
+        // Argo CD's tracking (the chart's: by annotation) names the Application that
+        // deployed it
         assert_eq!(
-            labels["app.kubernetes.io/instance"],
-            format!("tenant-{name}-{spoke}")
+            d.metadata.annotations.as_ref().unwrap()["argocd.argoproj.io/tracking-id"],
+            format!("tenant-{name}-{spoke}:apps/Deployment:{name}/{name}")
+        );
+        assert_eq!(
+            tracking.application_of(&d),
+            Some(format!("tenant-{name}-{spoke}"))
         );
         let available = d
             .status

@@ -339,9 +339,10 @@ async fn an_application_deploys_to_a_registered_spoke_with_argo_cds_status() {
     // the objects landed on the spoke, tracked by the app, and not on the hub
     let deploys: Api<Deployment> = Api::namespaced(e.spoke.clone(), "web");
     let d = deploys.get("web").await.unwrap();
+    // tracked as the argo-cd chart's Argo CD tracks: by annotation
     assert_eq!(
-        d.metadata.labels.as_ref().unwrap()["app.kubernetes.io/instance"],
-        "web-spoke-a"
+        d.metadata.annotations.as_ref().unwrap()["argocd.argoproj.io/tracking-id"],
+        "web-spoke-a:apps/Deployment:web/web"
     );
     assert!(
         d.metadata
@@ -699,8 +700,8 @@ async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_
         .await
         .unwrap();
     assert_eq!(
-        d.metadata.labels.unwrap()["app.kubernetes.io/instance"],
-        "system-kyverno-spoke-a"
+        d.metadata.annotations.unwrap()["argocd.argoproj.io/tracking-id"],
+        "system-kyverno-spoke-a:apps/Deployment:kyverno/kyverno-admission-controller"
     );
     let webhooks: Api<ValidatingWebhookConfiguration> = Api::all(e.spoke.clone());
     assert!(
@@ -876,8 +877,8 @@ async fn a_cluster_generator_deploys_to_the_selected_spokes_only() {
         assert_eq!(d.is_some(), expect, "spoke {i}");
         if let Some(d) = d {
             assert_eq!(
-                d.metadata.labels.unwrap()["app.kubernetes.io/instance"],
-                format!("tenant-web-spoke-{}", ["a", "b"][i])
+                d.metadata.annotations.unwrap()["argocd.argoproj.io/tracking-id"],
+                format!("tenant-web-spoke-{}:apps/Deployment:web/web", ["a", "b"][i])
             );
         }
     }
@@ -1242,14 +1243,14 @@ async fn http_get_json(url: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waves_order_the_sync_and_annotation_tracking_is_honoured() {
+async fn waves_order_the_sync_and_label_tracking_is_honoured() {
     let e = setup(WorkloadOptions::default()).await;
-    // tracking by annotation, as argocd-cm can say
+    // tracking by label, as argocd-cm can say (the chart's instance label key stays)
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(e.hub.clone(), "argocd");
     cms.patch(
         "argocd-cm",
         &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"application.resourceTrackingMethod": "annotation"}})),
+        &Patch::Merge(json!({"data": {"application.resourceTrackingMethod": "label"}})),
     )
     .await
     .unwrap();
@@ -1296,15 +1297,15 @@ async fn waves_order_the_sync_and_annotation_tracking_is_honoured() {
         .await
         .unwrap();
     assert_eq!(
-        live.metadata.annotations.unwrap()["argocd.argoproj.io/tracking-id"],
-        "waves:/ConfigMap:web/early"
+        live.metadata.labels.unwrap()["argocd.argoproj.io/instance"],
+        "waves"
     );
     assert!(
         !live
             .metadata
-            .labels
+            .annotations
             .unwrap_or_default()
-            .contains_key("app.kubernetes.io/instance")
+            .contains_key("argocd.argoproj.io/tracking-id")
     );
 }
 

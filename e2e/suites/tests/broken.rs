@@ -119,14 +119,57 @@ impl Bundle {
     }
 }
 
-/// Turns self-heal off for Application `name` (the ApplicationSets create and delete their
-/// Applications only, so the edit stays) and waits until Argo CD reconciles with it.
+/// Turns self-heal off for Application `name` where it comes from: the template of the
+/// ApplicationSet owning it (an edit of the Application itself would be undone, as the
+/// ApplicationSets keep their Applications in sync; and the bootstrap Application, which
+/// deploys the sets, has self-heal turned off first), and waits until the set has updated
+/// it and Argo CD reconciles with it.
 async fn self_heal_off(env: &Environment, name: &str) {
     let apps = hubspoke::bootstrap::applications(&env.hub.client);
+    // the bootstrap Application (not generated: hubspoke made it) would heal the set back
     apps.patch(
-        name,
+        "bootstrap",
         &PatchParams::default(),
         &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})),
+    )
+    .await
+    .unwrap();
+    settle(&apps, "bootstrap").await;
+    let app = apps.get(name).await.unwrap();
+    let set = app
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .into_iter()
+        .find(|o| o.kind == "ApplicationSet")
+        .unwrap_or_else(|| panic!("no ApplicationSet owns {name}"))
+        .name;
+    let sets: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        env.hub.client.clone(),
+        hubspoke::bootstrap::ARGOCD_NAMESPACE,
+        &kube::discovery::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "ApplicationSet"),
+            "applicationsets",
+        ),
+    );
+    sets.patch(
+        &set,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"template": {"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}}}})),
+    )
+    .await
+    .unwrap();
+    hubspoke::kube_util::wait_for(
+        apps.clone(),
+        name,
+        |a: Option<&kube::api::DynamicObject>| {
+            a.is_some_and(|a| {
+                a.data.pointer("/spec/syncPolicy/automated/selfHeal") == Some(&serde_json::json!(false))
+            })
+        },
+        Duration::from_secs(30),
+        "self-heal turned off by the ApplicationSet",
+        |_| String::new(),
     )
     .await
     .unwrap();
@@ -639,4 +682,121 @@ impl std::io::Write for Sink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The deployment suite recognises placed workloads as the hub's Argo CD tracks them,
+/// whatever `argocd-cm` says: the chart's default (annotation) is covered by the test
+/// above; here label tracking with another instance label key, then annotation+label.
+/// Under label tracking a Deployment carrying only another method's mark is not tracked,
+/// and the check says by what it looked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployment_suite_follows_argo_cds_tracking_method() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let w = world().await;
+    let ctx = w.ctx();
+    let cms: Api<ConfigMap> = Api::namespaced(w.env.hub.client.clone(), "argocd");
+    let spoke = &w.env.spokes[0];
+    let placed: Api<Deployment> = Api::namespaced(spoke.client.clone(), "podinfo");
+    for (method, key) in [
+        ("label", "platform.example.com/app"),
+        ("annotation+label", "argocd.argoproj.io/instance"),
+    ] {
+        cms.patch(
+            "argocd-cm",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {
+                "application.resourceTrackingMethod": method,
+                "application.instanceLabelKey": key,
+            }})),
+        )
+        .await
+        .unwrap();
+        // Argo CD marks its objects anew on its next sync
+        let want = format!("tenant-podinfo-{}", spoke.name);
+        hubspoke::kube_util::wait_all(
+            placed.clone(),
+            Duration::from_secs(60),
+            "podinfo re-marked",
+            move |ds: &[Deployment]| {
+                let marked = ds.iter().any(|d| {
+                    d.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(key))
+                        .is_some_and(|v| *v == want)
+                });
+                if marked {
+                    Ok(())
+                } else {
+                    Err(format!("no label {key}"))
+                }
+            },
+        )
+        .await
+        .unwrap();
+        for id in ["deployment/workloads-placed", "deployment/drift-healed"] {
+            run(&ctx, id)
+                .await
+                .unwrap_or_else(|f| panic!("{id} under {method} tracking: {f}"));
+        }
+    }
+
+    // under label tracking only the configured label counts: the tracking-id annotation the
+    // Deployment also carries does not
+    let tracking = hubspoke::argocd::Tracking::read(&w.env.hub.client, "argocd")
+        .await
+        .unwrap();
+    assert_eq!(
+        tracking.describe(),
+        "annotation argocd.argoproj.io/tracking-id (and label argocd.argoproj.io/instance)"
+    );
+    let mut d = placed.get("podinfo").await.unwrap();
+    assert_eq!(
+        tracking.application_of(&d),
+        Some(format!("tenant-podinfo-{}", spoke.name))
+    );
+    d.metadata.labels = None;
+    let mut only_label = serde_json::to_value(&d).unwrap();
+    only_label["metadata"]["annotations"] = serde_json::json!({});
+    cms.patch(
+        "argocd-cm",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"data": {"application.resourceTrackingMethod": "label"}})),
+    )
+    .await
+    .unwrap();
+    let label_tracking = hubspoke::argocd::Tracking::read(&w.env.hub.client, "argocd")
+        .await
+        .unwrap();
+    assert_eq!(
+        label_tracking.application_of(&d),
+        None,
+        "an annotation is no label"
+    );
+    let bare: Deployment = serde_json::from_value(only_label).unwrap();
+    assert_eq!(tracking.application_of(&bare), None);
+}
+
+/// registration/spokes-reachable creates and deletes probe Applications; on a shared
+/// environment it runs beside convergence/stable, whose window must not count hubspoke's
+/// own probes as flips of the platform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_during_the_stability_window_are_no_flips() {
+    let w = world().await;
+    let mut ctx = w.ctx();
+    ctx.intervals.stability = Duration::from_secs(8);
+    let probing = async {
+        // probes come and go all through the window
+        for _ in 0..3 {
+            run(&ctx, "registration/spokes-reachable")
+                .await
+                .unwrap_or_else(|f| panic!("spokes-reachable: {f}"));
+        }
+    };
+    let (_, stable) = tokio::join!(probing, run(&ctx, "convergence/stable"));
+    stable.unwrap_or_else(|f| panic!("convergence/stable saw the probes: {f}"));
+    run(&ctx, "convergence/revision-under-test")
+        .await
+        .unwrap_or_else(|f| panic!("revision-under-test counted the probes: {f}"));
 }

@@ -12,7 +12,7 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 
 use super::{Check, CheckFuture, Context};
-use crate::argocd::Application;
+use crate::argocd::{Application, Tracking};
 use crate::environment::Cluster;
 use crate::expect::{Verdict, eventually, eventually_after, expect};
 
@@ -150,6 +150,8 @@ async fn wait_placed(ctx: &Context<'_>, spoke: &Cluster, p: &Placement) -> Resul
     let app = format!("tenant-{}-{}", p.app, spoke.name);
     let names = p.deployments.clone();
     let app2 = app.clone();
+    // tracked as the hub's Argo CD tracks (argocd-cm), whichever method it uses
+    let tracking = Tracking::read(&ctx.env.hub.client, crate::bootstrap::ARGOCD_NAMESPACE).await?;
     let e = expect(
         format!(
             "{} on {}: Deployments {} present, tracked by {app}, Available",
@@ -163,15 +165,15 @@ async fn wait_placed(ctx: &Context<'_>, spoke: &Cluster, p: &Placement) -> Resul
                 match ds.iter().find(|d| d.metadata.name.as_deref() == Some(n.as_str())) {
                     None => pending.push(format!("Deployment {n} does not exist")),
                     Some(d) => {
-                        let instance = d
-                            .metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get("app.kubernetes.io/instance"))
-                            .cloned()
-                            .unwrap_or_default();
-                        if instance != app2 {
-                            pending.push(format!("Deployment {n} is tracked by {instance:?}, not {app2:?}"));
+                        if tracking.application_of(d).as_deref() != Some(app2.as_str()) {
+                            pending.push(format!(
+                                "Deployment {n} is not tracked by {app2} (its {}: {})",
+                                tracking.describe(),
+                                tracking
+                                    .mark_of(d)
+                                    .map(|m| format!("{m:?}"))
+                                    .unwrap_or_else(|| "none".into())
+                            ));
                         } else if !available(d) {
                             let st = d.status.clone().unwrap_or_default();
                             pending.push(format!(

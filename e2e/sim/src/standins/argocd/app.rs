@@ -20,27 +20,10 @@ use super::{Shared, manifests};
 
 pub const FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 pub const FIELD_MANAGER: &str = "argocd-controller";
-const LABEL: &str = "app.kubernetes.io/instance";
-const TRACKING_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
 const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 
-/// How resources are marked as belonging to an Application (`application.resourceTrackingMethod`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tracking {
-    Label,
-    Annotation,
-    AnnotationAndLabel,
-}
-
-impl Tracking {
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "annotation" => Tracking::Annotation,
-            "annotation+label" => Tracking::AnnotationAndLabel,
-            _ => Tracking::Label,
-        }
-    }
-}
+use super::tracking::Settings as TrackingSettings;
+pub use super::tracking::Tracking;
 
 fn now() -> String {
     crate::meta::now_rfc3339()
@@ -227,36 +210,13 @@ impl Shared {
         }
     }
 
-    async fn tracking(&self) -> Tracking {
+    /// The tracking settings in the hub's `argocd-cm` (Argo CD's defaults without one).
+    async fn tracking(&self) -> TrackingSettings {
         let cm: Api<k8s_openapi::api::core::v1::ConfigMap> =
             Api::namespaced(self.hub.clone(), &self.namespace);
         match cm.get_opt("argocd-cm").await {
-            Ok(Some(c)) => Tracking::parse(
-                c.data
-                    .as_ref()
-                    .and_then(|d| d.get("application.resourceTrackingMethod"))
-                    .map(String::as_str)
-                    .unwrap_or(""),
-            ),
-            _ => Tracking::Label,
-        }
-    }
-
-    fn is_tracked_by(&self, obj: &Value, instance: &str, tracking: Tracking) -> bool {
-        let label = obj
-            .pointer(&format!("/metadata/labels/{}", LABEL.replace('/', "~1")))
-            .and_then(Value::as_str);
-        let ann = obj
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                TRACKING_ANNOTATION.replace('/', "~1")
-            ))
-            .and_then(Value::as_str);
-        match tracking {
-            Tracking::Label => label == Some(instance),
-            Tracking::Annotation | Tracking::AnnotationAndLabel => {
-                ann.is_some_and(|a| a.split(':').next() == Some(instance))
-            }
+            Ok(Some(c)) => TrackingSettings::from_config_map(c.data.as_ref()),
+            _ => TrackingSettings::default(),
         }
     }
 
@@ -434,7 +394,7 @@ impl Shared {
         client: &Client,
         objects: Vec<Value>,
         revisions: Vec<String>,
-        tracking: Tracking,
+        tracking: &TrackingSettings,
     ) -> Result<Comparison, String> {
         let instance = self.instance_name(app);
         let dest_ns = app
@@ -478,14 +438,11 @@ impl Shared {
                 m.remove("namespace");
             }
             let key = Key::of(&obj);
-            if matches!(tracking, Tracking::Label | Tracking::AnnotationAndLabel) {
-                obj["metadata"]["labels"][LABEL] = json!(instance);
-            }
-            if matches!(tracking, Tracking::Annotation | Tracking::AnnotationAndLabel) {
-                obj["metadata"]["annotations"][TRACKING_ANNOTATION] = json!(format!(
-                    "{instance}:{}/{}:{}/{}",
-                    key.group, key.kind, key.namespace, key.name
-                ));
+            // the repo server marks every manifest but CustomResourceDefinitions
+            if !(key.kind == "CustomResourceDefinition" && key.group == "apiextensions.k8s.io") {
+                tracking
+                    .set(&mut obj, &instance, &dest_ns)
+                    .map_err(|e| format!("failed to set app instance tracking info on manifest: {e}"))?;
             }
             let wave = obj
                 .pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
@@ -557,7 +514,7 @@ impl Shared {
                 let v = serde_json::to_value(o).unwrap_or(Value::Null);
                 // an object already being deleted (pruned) is not pruned again
                 let deleting = v.pointer("/metadata/deletionTimestamp").is_some();
-                if self.is_tracked_by(&v, &instance, tracking) && !deleting {
+                if tracking.is_tracked_by(&v, &instance) && !deleting {
                     extra.push((key, version, v, ar));
                 }
             }
@@ -1169,7 +1126,7 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
     let tracking = shared.tracking().await;
 
     if app.pointer("/metadata/deletionTimestamp").is_some() {
-        return delete_app(&shared, &apps, &app, tracking).await;
+        return delete_app(&shared, &apps, &app, &tracking).await;
     }
     // project
     let project = app
@@ -1244,7 +1201,7 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
                 } else {
                     status["sourceType"] = json!(types.first().copied().unwrap_or("Directory"));
                 }
-                match shared.compare(&app, client, objects, revisions, tracking).await {
+                match shared.compare(&app, client, objects, revisions, &tracking).await {
                     Err(msg) => conditions.push(condition("ComparisonError", &msg)),
                     Ok(c) => comparison = Some(c),
                 }
@@ -1564,7 +1521,7 @@ async fn delete_app(
     shared: &Shared,
     apps: &Api<DynamicObject>,
     app: &Value,
-    tracking: Tracking,
+    tracking: &TrackingSettings,
 ) -> Result<Duration, String> {
     let finalizers = strings_at(app, "/metadata/finalizers");
     let ours: Vec<&String> = finalizers
@@ -1613,7 +1570,7 @@ async fn delete_app(
             let rname = r["name"].as_str().unwrap_or("");
             if let Ok(Some(o)) = api.get_opt(rname).await {
                 let v = serde_json::to_value(&o).unwrap_or(Value::Null);
-                if shared.is_tracked_by(&v, &instance, tracking) {
+                if tracking.is_tracked_by(&v, &instance) {
                     remaining += 1;
                     if o.metadata.deletion_timestamp.is_none() {
                         let _ = api.delete(rname, &DeleteParams::foreground()).await;

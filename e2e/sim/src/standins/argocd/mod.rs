@@ -17,6 +17,7 @@ pub mod gotemplate;
 pub mod health;
 pub mod manifests;
 pub mod repo;
+pub mod tracking;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,7 @@ pub use clusters::IN_CLUSTER;
 pub use repo::Repositories;
 
 /// The Argo CD release the stand-in presents itself as.
-pub const ARGOCD_VERSION: &str = "v3.2.1";
+pub const ARGOCD_VERSION: &str = "v3.2.0";
 /// The argo-cd chart version of that release.
 pub const CHART_VERSION: &str = "9.1.4";
 const MANAGER: &str = "helm";
@@ -63,8 +64,9 @@ pub struct ArgoCdOptions {
     /// The git repositories served to Applications, by URL.
     pub repositories: Repositories,
     /// `application.resourceTrackingMethod` written to `argocd-cm` (the controller reads it
-    /// from there, so it can be changed later).
-    pub tracking: Tracking,
+    /// from there, so it can be changed later); None leaves it unset, as the argo-cd chart
+    /// does, so Argo CD tracks by annotation.
+    pub tracking: Option<Tracking>,
     /// How often Applications are compared with their clusters when nothing changes
     /// (Argo CD watches its clusters; the stand-in polls).
     pub resync: Duration,
@@ -95,7 +97,7 @@ impl Default for ArgoCdOptions {
         ArgoCdOptions {
             namespace: "argocd".into(),
             repositories: Repositories::new(),
-            tracking: Tracking::Label,
+            tracking: None,
             resync: Duration::from_secs(1),
             reconciliation_timeout: Duration::from_secs(180),
             aws: None,
@@ -145,6 +147,26 @@ fn kube_err(source: kube::Error) -> InstallError {
         what: "Argo CD",
         source,
     }
+}
+
+/// `argocd-cm`'s data as the pinned argo-cd chart renders it with its default values
+/// (`configs.cm` less `create` and `annotations`, merged over the `url` preset), with the
+/// stand-in's reconciliation timeout and, when asked for, a tracking method.
+fn argocd_cm_data(opts: &ArgoCdOptions) -> Value {
+    let mut data = json!({
+        "admin.enabled": "true",
+        "application.instanceLabelKey": "argocd.argoproj.io/instance",
+        "application.sync.impersonation.enabled": "false",
+        "exec.enabled": "false",
+        "statusbadge.enabled": "false",
+        "timeout.hard.reconciliation": "0s",
+        "timeout.reconciliation": format!("{}s", opts.reconciliation_timeout.as_secs()),
+        "url": "https://argocd.example.com",
+    });
+    if let Some(t) = opts.tracking {
+        data["application.resourceTrackingMethod"] = json!(t.as_str());
+    }
+    data
 }
 
 fn chart_labels(component: &str, name: &str) -> Value {
@@ -261,14 +283,9 @@ pub(crate) async fn install_surface(hub: &Client, opts: &ArgoCdOptions) -> Resul
         )
         .await
         .map_err(kube_err)?;
-        let tracking = match opts.tracking {
-            Tracking::Label => "label",
-            Tracking::Annotation => "annotation",
-            Tracking::AnnotationAndLabel => "annotation+label",
-        };
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "argocd-cm", "namespace": ns, "labels": chart_labels("server", "argocd-cm")},
-            "data": {"application.resourceTrackingMethod": tracking, "timeout.reconciliation": format!("{}s", opts.reconciliation_timeout.as_secs())}});
+            "data": argocd_cm_data(opts)});
         apply(&Api::<ConfigMap>::namespaced(hub.clone(), &ns), MANAGER, &cm)
             .await
             .map_err(kube_err)?;

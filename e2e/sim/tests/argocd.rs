@@ -1375,6 +1375,60 @@ async fn git_directories_merge_expressions_and_sync_policies() {
         apps.get("web-spoke-a").await.unwrap().data["spec"]["source"]["targetRevision"] == "main"
     })
     .await;
+
+    // ignoreApplicationDifferences: the fields a rule names keep their live values, for the
+    // Application the rule names only; every other field is still taken back
+    sets.patch(
+        "dirs",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"ignoreApplicationDifferences": [
+            {"name": "web-spoke-a", "jsonPointers": ["/spec/source/targetRevision", "/spec/syncPolicy"]}
+        ]}})),
+    )
+    .await
+    .unwrap();
+    let edit = json!({"spec": {"source": {"targetRevision": "HEAD", "path": "apps/elsewhere"},
+        "syncPolicy": {"automated": {"selfHeal": false}}}});
+    for n in ["web-spoke-a", "web-spoke-b-patched"] {
+        apps.patch(n, &PatchParams::default(), &Patch::Merge(&edit))
+            .await
+            .unwrap();
+    }
+    eventually("the unnamed fields were not taken back", || async {
+        let a = apps.get("web-spoke-a").await.unwrap().data;
+        let b = apps.get("web-spoke-b-patched").await.unwrap().data;
+        a["spec"]["source"]["path"] == "apps/web" && b["spec"]["source"]["targetRevision"] == "main"
+    })
+    .await;
+    let a = apps.get("web-spoke-a").await.unwrap().data;
+    assert_eq!(a["spec"]["source"]["targetRevision"], "HEAD");
+    assert_eq!(a["spec"]["syncPolicy"], json!({"automated": {"selfHeal": false}}));
+    let b = apps.get("web-spoke-b-patched").await.unwrap().data;
+    assert!(b["spec"].get("syncPolicy").is_none(), "{}", b["spec"]);
+
+    // jqPathExpressions are not evaluated: the set says so rather than ignoring the rule
+    sets.patch(
+        "dirs",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"ignoreApplicationDifferences": [
+            {"jqPathExpressions": [".spec.source.targetRevision"]}
+        ]}})),
+    )
+    .await
+    .unwrap();
+    eventually("the set does not say jq is not evaluated", || async {
+        let set = sets.get("dirs").await.unwrap().data;
+        set["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c["type"] == "ErrorOccurred"
+                    && c["status"] == "True"
+                    && c["reason"] == "UpdateApplicationError"
+                    && c["message"]
+                        == "failed to apply ignore differences: jqPathExpressions are not evaluated by the hubspoke sim; name the fields with jsonPointers"
+            })
+        })
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

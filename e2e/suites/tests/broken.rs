@@ -119,21 +119,17 @@ impl Bundle {
     }
 }
 
-/// Turns self-heal off for Application `name` where it comes from: the template of the
-/// ApplicationSet owning it (an edit of the Application itself would be undone, as the
-/// ApplicationSets keep their Applications in sync; and the bootstrap Application, which
-/// deploys the sets, has self-heal turned off first), and waits until the set has updated
-/// it and Argo CD reconciles with it.
+/// Turns self-heal off for Application `name` as a platform engineer would: the ApplicationSet
+/// owning it is told to leave that field alone (`ignoreApplicationDifferences`, else it
+/// would set the field back), the Application is edited, and Argo CD reconciles with it.
+/// The bootstrap Application, which deploys the sets, has self-heal turned off first, so
+/// the edited set stays.
 async fn self_heal_off(env: &Environment, name: &str) {
     let apps = hubspoke::bootstrap::applications(&env.hub.client);
-    // the bootstrap Application (not generated: hubspoke made it) would heal the set back
-    apps.patch(
-        "bootstrap",
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})),
-    )
-    .await
-    .unwrap();
+    let off = serde_json::json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}});
+    apps.patch("bootstrap", &PatchParams::default(), &Patch::Merge(&off))
+        .await
+        .unwrap();
     settle(&apps, "bootstrap").await;
     let app = apps.get(name).await.unwrap();
     let set = app
@@ -155,25 +151,22 @@ async fn self_heal_off(env: &Environment, name: &str) {
     sets.patch(
         &set,
         &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"spec": {"template": {"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}}}})),
+        &Patch::Merge(serde_json::json!({"spec": {"ignoreApplicationDifferences": [
+            {"name": name, "jsonPointers": ["/spec/syncPolicy/automated/selfHeal"]}
+        ]}})),
     )
     .await
     .unwrap();
-    hubspoke::kube_util::wait_for(
-        apps.clone(),
-        name,
-        |a: Option<&kube::api::DynamicObject>| {
-            a.is_some_and(|a| {
-                a.data.pointer("/spec/syncPolicy/automated/selfHeal") == Some(&serde_json::json!(false))
-            })
-        },
-        Duration::from_secs(30),
-        "self-heal turned off by the ApplicationSet",
-        |_| String::new(),
-    )
-    .await
-    .unwrap();
+    apps.patch(name, &PatchParams::default(), &Patch::Merge(&off))
+        .await
+        .unwrap();
     settle(&apps, name).await;
+    let now = apps.get(name).await.unwrap();
+    assert_eq!(
+        now.data.pointer("/spec/syncPolicy/automated/selfHeal"),
+        Some(&serde_json::json!(false)),
+        "the ApplicationSet {set} set selfHeal back"
+    );
 }
 
 /// The ClusterPolicies of a cluster.
@@ -404,8 +397,7 @@ async fn drift_without_self_heal_is_reported() {
     let env = &w.env;
     let mut ctx = w.ctx();
     run(&ctx, "deployment/workloads-placed").await.unwrap();
-    // self-heal off for spoke-b's podinfo (the set creates and deletes Applications only,
-    // so the edit stays)
+    // self-heal off for spoke-b's podinfo only
     self_heal_off(env, "tenant-podinfo-spoke-b").await;
     ctx.intervals.reconcile = Duration::from_secs(2);
     let err = run(&ctx, "deployment/drift-healed").await.unwrap_err();

@@ -643,9 +643,13 @@ async fn serve(dir: PathBuf, spokes: usize, api_only: bool, repo_flags: Vec<Stri
         .with_context(|| format!("writing {}", ready.display()))?;
     wait_for_signal().await?;
     eprintln!("shutting down");
-    drop(argocd);
-    drop(kyvernos);
-    drop(workloads);
+    // the stand-ins' tasks end through their tokens and are waited for, then the servers
+    let grace = std::time::Duration::from_secs(2);
+    if let Some(a) = argocd {
+        a.shutdown(grace).await;
+    }
+    futures::future::join_all(kyvernos.into_iter().map(|k| k.shutdown(grace))).await;
+    futures::future::join_all(workloads.into_iter().map(|w| w.shutdown(grace))).await;
     for c in env.clusters() {
         c.shutdown();
     }

@@ -37,6 +37,7 @@ pub mod standins;
 pub mod status;
 pub mod store;
 mod table;
+pub mod tasks;
 pub mod tls;
 mod typecheck;
 pub mod validation;

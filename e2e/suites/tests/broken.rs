@@ -157,16 +157,26 @@ async fn self_heal_off(env: &Environment, name: &str) {
     )
     .await
     .unwrap();
-    apps.patch(name, &PatchParams::default(), &Patch::Merge(&off))
-        .await
-        .unwrap();
-    settle(&apps, name).await;
-    let now = apps.get(name).await.unwrap();
-    assert_eq!(
-        now.data.pointer("/spec/syncPolicy/automated/selfHeal"),
-        Some(&serde_json::json!(false)),
-        "the ApplicationSet {set} set selfHeal back"
-    );
+    // the set's controller may still reconcile once with the set as it was before the rule
+    // (its cache follows the API a moment later) and set the field back: edit again then,
+    // as a person would
+    let mut attempts = 0;
+    loop {
+        apps.patch(name, &PatchParams::default(), &Patch::Merge(&off))
+            .await
+            .unwrap();
+        settle(&apps, name).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = apps.get(name).await.unwrap();
+        if now.data.pointer("/spec/syncPolicy/automated/selfHeal") == Some(&serde_json::json!(false)) {
+            break;
+        }
+        attempts += 1;
+        assert!(
+            attempts < 5,
+            "the ApplicationSet {set} keeps setting selfHeal back"
+        );
+    }
 }
 
 /// The ClusterPolicies of a cluster.

@@ -122,7 +122,7 @@ pub(crate) struct Shared {
 
 /// The running stand-in; dropping it stops the controllers.
 pub struct ArgoCdStandIn {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: crate::tasks::Tasks,
     port: u16,
 }
 
@@ -134,11 +134,10 @@ impl ArgoCdStandIn {
     }
 }
 
-impl Drop for ArgoCdStandIn {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+impl ArgoCdStandIn {
+    /// Stops the controllers and the API, waiting for them to end (at most `grace`).
+    pub async fn shutdown(self, grace: std::time::Duration) -> bool {
+        self.tasks.shutdown(grace).await
     }
 }
 
@@ -243,26 +242,25 @@ impl ArgoCdStandIn {
         )
         .await
         .map_err(kube_err)?;
-        let tasks = vec![
-            tokio::spawn(serve_api(listener, shared.clone())),
-            tokio::spawn(probe_clusters(shared.clone())),
-            tokio::spawn(run_controller(
-                shared.clone(),
-                applications(),
-                None,
-                "Application",
-                app::reconcile,
-            )),
-            // the ApplicationSet controller owns its Applications: one deleted (or changed)
-            // wakes its set at once, as `Owns(&Application{})` does upstream
-            tokio::spawn(run_controller(
-                shared,
-                application_sets(),
-                Some(applications()),
-                "ApplicationSet",
-                appset::reconcile,
-            )),
-        ];
+        let mut tasks = crate::tasks::Tasks::new();
+        tasks.spawn(serve_api(listener, shared.clone()));
+        tasks.spawn(probe_clusters(shared.clone()));
+        tasks.spawn(run_controller(
+            shared.clone(),
+            applications(),
+            None,
+            "Application",
+            app::reconcile,
+        ));
+        // the ApplicationSet controller owns its Applications: one deleted (or changed)
+        // wakes its set at once, as `Owns(&Application{})` does upstream
+        tasks.spawn(run_controller(
+            shared,
+            application_sets(),
+            Some(applications()),
+            "ApplicationSet",
+            appset::reconcile,
+        ));
         Ok(ArgoCdStandIn { tasks, port })
     }
 }

@@ -71,17 +71,16 @@ impl Default for KyvernoOptions {
 
 /// The running stand-in; dropping it stops the webhook and the policy controller.
 pub struct KyvernoStandIn {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: crate::tasks::Tasks,
     port: u16,
     manifests: Vec<Value>,
     client: Client,
 }
 
-impl Drop for KyvernoStandIn {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+impl KyvernoStandIn {
+    /// Stops the webhook and the policy controller, waiting for them (at most `grace`).
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        self.tasks.shutdown(grace).await
     }
 }
 
@@ -163,14 +162,11 @@ impl KyvernoStandIn {
             policies: RwLock::new(BTreeMap::new()),
         });
         let manifests = install_surface(&engine).await?;
-        let mut tasks = vec![tokio::spawn(serve(
-            listener,
-            pki.server_config.clone(),
-            engine.clone(),
-        ))];
+        let mut tasks = crate::tasks::Tasks::new();
+        tasks.spawn(serve(listener, pki.server_config.clone(), engine.clone()));
         // load what exists, register the webhook, then keep watching
         engine.reload().await?;
-        tasks.push(tokio::spawn(watch_policies(engine.clone())));
+        tasks.spawn(watch_policies(engine.clone()));
         Ok(KyvernoStandIn {
             tasks,
             port,

@@ -79,14 +79,13 @@ struct Ctx {
 
 /// The running stand-in; dropping it stops the controllers.
 pub struct WorkloadStandIn {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: crate::tasks::Tasks,
 }
 
-impl Drop for WorkloadStandIn {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+impl WorkloadStandIn {
+    /// Stops the controllers, waiting for them to end (at most `grace`).
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        self.tasks.shutdown(grace).await
     }
 }
 
@@ -157,14 +156,19 @@ impl WorkloadStandIn {
             nodes,
             next_node: AtomicUsize::new(0),
         });
-        let tasks = vec![
-            controller::<Deployment, ReplicaSet, _, _>(&ctx, deployment::reconcile_deployment),
-            controller::<ReplicaSet, Pod, _, _>(&ctx, deployment::reconcile_replicaset),
-            controller::<StatefulSet, Pod, _, _>(&ctx, statefulset::reconcile),
-            controller::<DaemonSet, Pod, _, _>(&ctx, daemonset::reconcile),
-            controller::<Job, Pod, _, _>(&ctx, job::reconcile),
-            controller::<Pod, Pod, _, _>(&ctx, kubelet::reconcile_pod),
-        ];
+        let mut tasks = crate::tasks::Tasks::new();
+        tasks.spawn(controller::<Deployment, ReplicaSet, _, _>(
+            &ctx,
+            deployment::reconcile_deployment,
+        ));
+        tasks.spawn(controller::<ReplicaSet, Pod, _, _>(
+            &ctx,
+            deployment::reconcile_replicaset,
+        ));
+        tasks.spawn(controller::<StatefulSet, Pod, _, _>(&ctx, statefulset::reconcile));
+        tasks.spawn(controller::<DaemonSet, Pod, _, _>(&ctx, daemonset::reconcile));
+        tasks.spawn(controller::<Job, Pod, _, _>(&ctx, job::reconcile));
+        tasks.spawn(controller::<Pod, Pod, _, _>(&ctx, kubelet::reconcile_pod));
         Ok(WorkloadStandIn { tasks })
     }
 }
@@ -192,8 +196,11 @@ impl<T> Watched for T where
 {
 }
 
-/// Runs a controller for `K` that also wakes up when an object `O` it controls changes.
-fn controller<K, O, F, Fut>(ctx: &Arc<Ctx>, reconcile: F) -> tokio::task::JoinHandle<()>
+/// A controller for `K` that also wakes up when an object `O` it controls changes.
+fn controller<K, O, F, Fut>(
+    ctx: &Arc<Ctx>,
+    reconcile: F,
+) -> impl std::future::Future<Output = ()> + Send + 'static
 where
     K: Watched,
     O: Watched,
@@ -201,13 +208,13 @@ where
     Fut: std::future::Future<Output = Result<Action, ReconcileError>> + Send + 'static,
 {
     let c = ctx.clone();
-    tokio::spawn(async move {
+    async move {
         let mut ctl = Controller::new(Api::<K>::all(c.client.clone()), watcher::Config::default());
         if std::any::TypeId::of::<K>() != std::any::TypeId::of::<O>() {
             ctl = ctl.owns(Api::<O>::all(c.client.clone()), watcher::Config::default());
         }
         ctl.run(reconcile, retry, c).for_each(|_| async {}).await
-    })
+    }
 }
 
 fn retry<K>(_: Arc<K>, e: &ReconcileError, _: Arc<Ctx>) -> Action {

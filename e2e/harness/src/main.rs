@@ -96,6 +96,11 @@ enum Command {
         /// kind: the directory of kind cluster configs.
         #[arg(long, value_name = "DIR", default_value = "kind")]
         kind_configs: PathBuf,
+        /// kind without state.json (an `up` that failed before writing it): the release
+        /// whose definitions name the clusters to delete (default: the environment's,
+        /// release/hub-kind).
+        #[arg(long, value_name = "DIR")]
+        release: Option<PathBuf>,
     },
     /// Show the environment's clusters and the hub's Argo CD Applications.
     #[command(after_help = EXIT_CODES)]
@@ -383,8 +388,13 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
                 ExitCode::from(1)
             })
         }
-        Command::Down { env, kind_configs } => {
-            hubspoke::up::down(env.env, &env.dir(), &kind_configs, &progress).await?;
+        Command::Down {
+            env,
+            kind_configs,
+            release,
+        } => {
+            let release = release.unwrap_or_else(|| PathBuf::from(env.env.default_release()));
+            hubspoke::up::down(env.env, &env.dir(), &kind_configs, &release, &progress).await?;
             println!("environment {} is down", env.env);
             Ok(ExitCode::SUCCESS)
         }

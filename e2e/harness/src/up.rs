@@ -165,6 +165,7 @@ async fn provider_up(
             KindProvider {
                 config_dir: opts.kind_config_dir.clone(),
                 node_timeout: opts.timeout,
+                keep: opts.keep,
             }
             .up(plan, progress)
             .await
@@ -407,12 +408,21 @@ async fn interrupted_kind_cleanup(opts: &UpOptions, before: &[String], progress:
         "deleting the kind clusters this run created ({}; pass --keep to keep them)",
         created.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
     ));
-    for n in created {
-        let args = ["delete", "cluster", "--name", n.as_str()].map(String::from);
-        if let Err(e) = crate::tools::run("kind", &args).await {
-            step.fail(&e.message);
-            return;
-        }
+    let clusters: Vec<(String, PathBuf)> = created
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                crate::providers::kind::kubeconfig_path(&opts.state_dir, n),
+            )
+        })
+        .collect();
+    if let Err(e) = crate::providers::kind::delete_clusters(&clusters).await {
+        step.fail(&e.message);
+        return;
+    }
+    for (_, kubeconfig) in &clusters {
+        let _ = std::fs::remove_file(kubeconfig);
     }
     let _ = std::fs::remove_file(opts.state_dir.join("state.json"));
     step.done("deleted");
@@ -453,12 +463,27 @@ pub fn write_merged_kubeconfig(env: &Environment) -> std::io::Result<()> {
     environment::write_private(&env.state_dir.join("kubeconfig"), yaml.as_bytes())
 }
 
-/// `hubspoke down`: tears down the environment recorded in `dir`.
-pub async fn down(env: ProviderKind, dir: &Path, kind_config_dir: &Path, progress: &Progress) -> Result<()> {
+/// `hubspoke down`: tears down the environment recorded in `dir`. kind without state.json
+/// (an `up` that failed or was interrupted before writing it) deletes the clusters the
+/// definitions in `release` name.
+pub async fn down(
+    env: ProviderKind,
+    dir: &Path,
+    kind_config_dir: &Path,
+    release: &Path,
+    progress: &Progress,
+) -> Result<()> {
     if env == ProviderKind::Eks {
         return eks_down(dir, progress).await.map(|said| progress.note(&said));
     }
-    let state = Environment::read_state(env, dir)?;
+    let state = match Environment::read_state(env, dir) {
+        Ok(state) => state,
+        Err(environment::LoadError::Missing { .. }) if env == ProviderKind::Kind => {
+            let defs = Definitions::load(release)?;
+            return crate::providers::kind::down_from_definitions(&defs, dir, progress).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     provider_down(env, &state, dir, progress, kind_config_dir).await
 }
 

@@ -107,13 +107,70 @@ async fn kind_up_creates_the_clusters_concurrently_bootstraps_and_down_deletes_t
     assert!(out.status.success(), "{}", text(&out.stderr));
     let log = world.log();
     for n in ["hub", "spoke-a", "spoke-b"] {
+        // each delete edits the cluster's own kubeconfig: concurrent deletes without
+        // --kubeconfig fail on kind's lock of ~/.kube/config (kind#3781)
         assert!(
-            log.contains(&format!("kind delete cluster --name {n}")),
+            log.contains(&format!(
+                "kind delete cluster --name {n} --kubeconfig {}",
+                state.join(format!("{n}.kubeconfig")).display()
+            )),
             "{log:#?}"
         );
         assert!(!world.path(&format!("kind-state/clusters/{n}")).exists());
     }
     assert!(!state.join("state.json").exists());
+    // the user's kubeconfig was never touched: kind did not even create ~/.kube
+    assert!(!world.home().join(".kube").exists());
+}
+
+/// The fake kind takes kind's lock, so the test above would catch a delete without
+/// --kubeconfig: three at once on the same ~/.kube/config, as in kind#3781, delete every
+/// node but two of them fail with kind's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_kind_deletes_without_kubeconfig_collide_on_the_lock_as_in_kind() {
+    let world = World::new(&[]).await;
+    std::fs::create_dir_all(world.path("kind-state/clusters")).unwrap();
+    let names = ["hub", "spoke-a", "spoke-b"];
+    for n in names {
+        std::fs::write(world.path(&format!("kind-state/clusters/{n}")), "").unwrap();
+    }
+    let runs: Vec<_> = names
+        .iter()
+        .map(|n| {
+            std::process::Command::new(fakes().join("kind"))
+                .args(["delete", "cluster", "--name", n])
+                .env("FAKE_LOG", world.path("fake.log"))
+                .env("FAKE_KIND_STATE", world.path("kind-state"))
+                .env("HOME", world.home())
+                .env_remove("KUBECONFIG")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = runs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let lock = world.home().join(".kube/config.lock");
+    let failed: Vec<String> = outs
+        .iter()
+        .filter(|o| !o.status.success())
+        .map(|o| text(&o.stderr).lines().last().unwrap().to_string())
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    for line in &failed {
+        assert!(
+            line.starts_with("ERROR: failed to delete cluster \"")
+                && line.ends_with(&format!(
+                    "\": failed to lock config file: open {}: file exists",
+                    lock.display()
+                )),
+            "{line}"
+        );
+    }
+    // kind deletes the nodes before it reports the kubeconfig error
+    for n in names {
+        assert!(!world.path(&format!("kind-state/clusters/{n}")).exists());
+    }
+    assert!(!lock.exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,11 +223,15 @@ async fn a_failing_helm_install_tears_the_clusters_down_unless_kept() {
         "error: helm could not install Argo CD on hub (context kind-hub): Error: INSTALLATION FAILED: chart \"argo-cd\" version \"9.1.4\" not found in https://argoproj.github.io/argo-helm repository"
     );
     assert!(
-        world
-            .log()
-            .contains(&"kind delete cluster --name spoke-b".to_string())
+        world.log().contains(&format!(
+            "kind delete cluster --name spoke-b --kubeconfig {}",
+            world.path("state/spoke-b.kubeconfig").display()
+        )),
+        "{:#?}",
+        world.log()
     );
     assert!(!world.path("state/state.json").exists());
+    assert!(!world.home().join(".kube").exists());
 
     args.push("--keep");
     let out = world.hubspoke(&args, &fail).await;
@@ -213,21 +274,49 @@ async fn preflight_names_every_missing_or_old_tool_with_the_fix() {
         tail,
         [
             "error: preflight failed:",
-            "  kind is not installed (not found on PATH); install kind v0.24.0 or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or: go install sigs.k8s.io/kind@latest)",
+            "  kind is not installed (not found on PATH); install kind v0.29.0: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or: go install sigs.k8s.io/kind@v0.29.0)",
             "  docker is installed but its daemon does not answer (Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?); start Docker",
             "  helm 3.5.4 is too old (at least 3.8.0 is needed); install helm v3.8.0 or newer: https://helm.sh/docs/intro/install/",
         ]
     );
 
-    // an old kind is named with the version found
-    let out = world.hubspoke(&args, &[("FAKE_KIND_VERSION", "v0.17.0")]).await;
-    assert_eq!(out.status.code(), Some(4));
-    assert!(
-        text(&out.stderr)
-            .contains("  kind 0.17.0 is too old (at least 0.24.0 is needed); install kind v0.24.0 or newer"),
-        "{}",
-        text(&out.stderr)
-    );
+    // kind guarantees node images only for their own release: an older kind (0.24 was
+    // accepted once) or a newer one is refused, naming the version found
+    for found in ["v0.24.0", "v0.17.0", "v0.30.0"] {
+        let out = world.hubspoke(&args, &[("FAKE_KIND_VERSION", found)]).await;
+        assert_eq!(out.status.code(), Some(4));
+        assert_eq!(
+            text(&out.stderr).lines().last().unwrap(),
+            format!(
+                "  kind {} does not match: the node image pinned in kind/*.yaml is built for kind v0.29.0, and kind guarantees a node image only with the release it was built for; install kind v0.29.0: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or: go install sigs.k8s.io/kind@v0.29.0)",
+                &found[1..]
+            ),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(!world.log().iter().any(|l| l.starts_with("kind create")));
+}
+
+/// One kind release everywhere: the preflight's, the workflow's and the node image's.
+#[test]
+fn the_workflow_installs_the_kind_release_the_node_image_is_built_for() {
+    let workflow = std::fs::read_to_string(repo_root().join(".github/workflows/e2e-kind.yml")).unwrap();
+    let pinned: Vec<&str> = workflow
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("KIND_VERSION: "))
+        .collect();
+    assert_eq!(pinned, [hubspoke::tools::KIND_VERSION]);
+    for n in ["hub", "spoke-a", "spoke-b"] {
+        let config = std::fs::read_to_string(repo_root().join(format!("kind/{n}.yaml"))).unwrap();
+        assert!(
+            config.contains(&format!(
+                "## the node image pin (kind {}'s image for Kubernetes",
+                hubspoke::tools::KIND_VERSION
+            )),
+            "kind/{n}.yaml does not say which kind release its node image is for"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,6 +386,8 @@ async fn an_interrupted_up_deletes_the_clusters_it_was_creating_but_not_reused_o
         )
         .env("FAKE_LOG", world.path("fake.log"))
         .env("FAKE_KIND_STATE", world.path("kind-state"))
+        .env("HOME", world.home())
+        .env_remove("KUBECONFIG")
         .env("FAKE_CREATE_SECONDS", "30")
         .env("HUBSPOKE_PROGRESS", "plain")
         .stderr(std::process::Stdio::piped())
@@ -329,14 +420,128 @@ async fn an_interrupted_up_deletes_the_clusters_it_was_creating_but_not_reused_o
         "error: interrupted (SIGINT received) before the environment was up"
     );
     let log = world.log();
+    for n in ["spoke-a", "spoke-b"] {
+        assert!(
+            log.contains(&format!(
+                "kind delete cluster --name {n} --kubeconfig {}",
+                world.path(&format!("state/{n}.kubeconfig")).display()
+            )),
+            "{log:#?}"
+        );
+    }
     assert!(
-        log.contains(&"kind delete cluster --name spoke-a".to_string()),
-        "{log:#?}"
-    );
-    assert!(log.contains(&"kind delete cluster --name spoke-b".to_string()));
-    assert!(
-        !log.contains(&"kind delete cluster --name hub".to_string()),
+        !log.iter()
+            .any(|l| l.starts_with("kind delete cluster --name hub")),
         "the reused hub was deleted"
     );
     assert!(world.path("kind-state/clusters/hub").exists());
+    assert!(!world.home().join(".kube").exists());
+}
+
+fn deletes(log: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = log
+        .iter()
+        .filter(|l| l.starts_with("kind delete cluster --name "))
+        .map(|l| l.split(' ').nth(4).unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_creation_deletes_the_clusters_this_run_created_but_not_reused_ones() {
+    let world = World::new(&["hub", "spoke-a", "spoke-b"]).await;
+    // spoke-a existed before: reused, so never deleted
+    std::fs::create_dir_all(world.path("kind-state/clusters")).unwrap();
+    std::fs::write(world.path("kind-state/clusters/spoke-a"), "").unwrap();
+    let mut args = world.up_args();
+    args.push("--reuse".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = world.hubspoke(&args, &[("FAKE_CREATE_FAIL", "spoke-b")]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("deleting the kind clusters this run created (hub; pass --keep to keep them)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("error: `kind create cluster --name spoke-b` failed: Creating cluster \"spoke-b\" ..."),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        "ERROR: failed to create cluster: failed to init node with kubeadm: command \"docker exec --privileged spoke-b-control-plane kubeadm init --config=/kind/kubeadm.conf --skip-token-print --v=6\" failed with error: exit status 1"
+    );
+    // kind removed the failed spoke-b itself; hubspoke deleted the hub it created
+    assert_eq!(deletes(&world.log()), ["hub"], "{:#?}", world.log());
+    assert!(!world.path("kind-state/clusters/hub").exists());
+    assert!(!world.path("kind-state/clusters/spoke-b").exists());
+    assert!(world.path("kind-state/clusters/spoke-a").exists());
+    assert!(!world.path("state/hub.kubeconfig").exists());
+    assert!(!world.home().join(".kube").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_never_ready_with_keep_leave_the_clusters_and_down_finds_them_without_state() {
+    let world = World::with_unready(&["hub", "spoke-a", "spoke-b"], &["spoke-b"]).await;
+    let mut args = world.up_args();
+    // the node wait's deadline
+    let t = args.iter().position(|a| a == "--timeout").unwrap();
+    args[t + 1] = "2".into();
+    args.push("--keep".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = world.hubspoke(&args, &[]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "keeping the kind clusters this run created (hub, spoke-a, spoke-b; --keep); delete them with `hubspoke down --env kind`"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        "error: cluster spoke-b: nodes not Ready after 2s: no node has registered"
+    );
+    assert!(deletes(&world.log()).is_empty());
+    let state = world.path("state");
+    assert!(!state.join("state.json").exists());
+
+    // what the message suggests works without state.json: the definitions name them
+    let out = world
+        .hubspoke(
+            &["down", "--env", "kind", "--state-dir", state.to_str().unwrap()],
+            &[],
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "no state.json in {}: deleting the kind clusters named by the definitions in release/hub-kind/clusters (hub, spoke-a, spoke-b)",
+            state.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(deletes(&world.log()), ["hub", "spoke-a", "spoke-b"]);
+    for n in ["hub", "spoke-a", "spoke-b"] {
+        assert!(!world.path(&format!("kind-state/clusters/{n}")).exists());
+        assert!(!state.join(format!("{n}.kubeconfig")).exists());
+    }
+    assert!(!world.home().join(".kube").exists());
+
+    // again: nothing left, nothing to do
+    let out = world
+        .hubspoke(
+            &["down", "--env", "kind", "--state-dir", state.to_str().unwrap()],
+            &[],
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("and kind lists none of the clusters named by the definitions in release/hub-kind/clusters (hub, spoke-a, spoke-b): nothing to delete"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -160,7 +160,10 @@ struct UpArgs {
     /// Use HEAD's commit SHA instead of the branch name.
     #[arg(long, conflicts_with = "revision")]
     use_commit: bool,
-    /// The platform repository URL (default: the definitions' platform_repository).
+    /// The platform repository URL (default: the definitions' platform_repository). For a
+    /// private repository, put a token that can read it in HUBSPOKE_REPOSITORY_TOKEN (user
+    /// name: HUBSPOKE_REPOSITORY_USERNAME, default x-access-token): Argo CD gets it in a
+    /// repository Secret; it is never logged.
     #[arg(long, value_name = "URL")]
     repository: Option<String>,
     /// Keep what was built when a step fails (for debugging).
@@ -292,6 +295,7 @@ fn up_options(a: UpArgs) -> Result<UpOptions, hubspoke::Error> {
         use_commit: a.use_commit,
         repository: a.repository,
     };
+    opts.repository_credentials = hubspoke::repository::Credentials::from_env();
     opts.keep = a.keep;
     opts.reuse = a.reuse;
     opts.bootstrap_application = !a.no_bootstrap;

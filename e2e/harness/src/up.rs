@@ -43,6 +43,9 @@ pub struct UpOptions {
     pub deadline: Option<Duration>,
     /// eks: the terraform module and the run.
     pub eks: EksOptions,
+    /// Credentials for the platform repository (`HUBSPOKE_REPOSITORY_TOKEN`), for Argo CD's
+    /// repository Secret and the check that the repository answers.
+    pub repository_credentials: Option<crate::repository::Credentials>,
 }
 
 /// What the eks environment is built with.
@@ -114,6 +117,7 @@ impl UpOptions {
                 run_id: new_run_id(),
                 ..Default::default()
             },
+            repository_credentials: None,
         }
     }
 }
@@ -158,6 +162,7 @@ async fn provider_up(
     plan: &UpPlan,
     progress: &Progress,
     stop: Stop,
+    repository: &str,
 ) -> Result<Environment> {
     match opts.env {
         ProviderKind::Sim => SimProvider.up(plan, progress).await,
@@ -166,6 +171,10 @@ async fn provider_up(
                 config_dir: opts.kind_config_dir.clone(),
                 node_timeout: opts.timeout,
                 keep: opts.keep,
+                repository: Some(crate::providers::kind::RepositoryCheck {
+                    url: repository.to_string(),
+                    credentials: opts.repository_credentials.clone(),
+                }),
             }
             .up(plan, progress)
             .await
@@ -279,6 +288,7 @@ pub async fn up_with(opts: &UpOptions, progress: &Progress, stop: Stop) -> Resul
     let hub_def = defs.hub().clone();
     let revision = Revision::choose(&opts.release, &hub_def.platform_repository, &opts.revision)
         .map_err(Error::input)?;
+    crate::repository::check_url(&revision.repository).map_err(Error::input)?;
     if opts.env != ProviderKind::Sim
         && let Some(warning) = revision.unpushed()
     {
@@ -317,12 +327,13 @@ pub async fn up_with(opts: &UpOptions, progress: &Progress, stop: Stop) -> Resul
         state_dir: opts.state_dir.clone(),
         reuse: opts.reuse,
     };
-    let mut env = provider_up(opts, &plan, progress, stop.clone()).await?;
+    let mut env = provider_up(opts, &plan, progress, stop.clone(), &revision.repository).await?;
     let bopts = BootstrapOptions {
         revision,
         probe_path: opts.probe_path.clone(),
         timeout: opts.timeout,
         bootstrap_application: opts.bootstrap_application,
+        repository_credentials: opts.repository_credentials.clone(),
     };
     let pid = (opts.env == ProviderKind::Sim).then(std::process::id);
     let booted = tokio::select! {

@@ -545,3 +545,199 @@ async fn nodes_never_ready_with_keep_leave_the_clusters_and_down_finds_them_with
         text(&out.stderr)
     );
 }
+
+/// A private repository over git's dumb HTTP protocol on 127.0.0.1: `/<name>.git/info/refs`
+/// and `/<name>.git/HEAD` answer only to `Authorization: Basic <user:token>`, anything else
+/// gets 401 with a Basic challenge (as GitHub answers a private repository). Returns its URL
+/// and the Authorization headers it saw.
+fn private_repository(user: &str, token: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use base64::Engine;
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/platform.git", listener.local_addr().unwrap());
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))
+    );
+    let head = std::process::Command::new("git")
+        .args(["-C", repo_root().to_str().unwrap(), "rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let sha = text(&head.stdout).trim().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut auth = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("authorization")
+                {
+                    auth = Some(v.trim().to_string());
+                }
+            }
+            seen2.lock().unwrap().push(auth.clone().unwrap_or_default());
+            let path = request.split(' ').nth(1).unwrap_or_default().to_string();
+            let body = if path.starts_with("/platform.git/info/refs") {
+                Some(format!("{sha}\trefs/heads/main\n"))
+            } else if path == "/platform.git/HEAD" {
+                Some("ref: refs/heads/main\n".to_string())
+            } else {
+                None
+            };
+            let response = match (auth.as_deref() == Some(want.as_str()), body) {
+                (true, Some(body)) => format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+                (true, None) => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+                (false, _) => "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (url, seen)
+}
+
+fn with_repository<'a>(args: &'a [String], url: &'a str) -> Vec<&'a str> {
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = a.iter().position(|x| *x == "--repository").unwrap();
+    a[r + 1] = url;
+    a
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_repository_fails_before_any_cluster_naming_the_url_and_the_fix() {
+    let world = World::new(&["hub", "spoke-a", "spoke-b"]).await;
+    // a port nothing listens on
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/x.git");
+    let args = world.up_args();
+    let out = world.hubspoke(&with_repository(&args, &url), &[]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let last = text(&out.stderr).lines().last().unwrap().to_string();
+    let prefix = format!(
+        "error: the platform repository {url} does not answer (`git ls-remote`: fatal: unable to access '{url}/': Failed to connect to 127.0.0.1 port {port} after "
+    );
+    assert!(last.starts_with(&prefix), "{last}");
+    assert!(
+        last.ends_with(": Couldn't connect to server); the hub's Argo CD clones every Application from it: pass --repository with the URL of the repository under test (e.g. https://github.com/<owner>/<repo>.git); if it is private, set HUBSPOKE_REPOSITORY_TOKEN to a token that can read it"),
+        "{last}"
+    );
+    assert!(!world.log().iter().any(|l| l.starts_with("kind create")));
+
+    // a URL carrying a password is refused without showing it
+    let out = world
+        .hubspoke(
+            &with_repository(&args, "https://me:ghp_leaked123@github.com/a/b.git"),
+            &[],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!text(&out.stderr).contains("ghp_leaked123"));
+    assert_eq!(
+        text(&out.stderr).lines().last().unwrap(),
+        "error: --repository https://me:***@github.com/a/b.git: the URL carries a password, which would reach every Application and the logs; pass the URL without it and put the token in HUBSPOKE_REPOSITORY_TOKEN"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_repository_is_read_with_the_token_which_argo_cd_gets_and_no_log_shows() {
+    let token = "ghs_s3cr3tT0kenForTheRepo";
+    let (url, seen) = private_repository("x-access-token", token);
+    let world = World::serving(&["hub", "spoke-a", "spoke-b"], &[&url]).await;
+    let args = world.up_args();
+    let up = with_repository(&args, &url);
+
+    // without the token: refused before anything is built, saying what to set
+    let out = world.hubspoke(&up, &[]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let host = url.trim_end_matches("/platform.git");
+    assert_eq!(
+        text(&out.stderr).lines().last().unwrap(),
+        format!(
+            "error: the platform repository {url} does not answer (`git ls-remote`: fatal: could not read Username for '{host}': terminal prompts disabled); the hub's Argo CD clones every Application from it: pass --repository with the URL of the repository under test (e.g. https://github.com/<owner>/<repo>.git); if it is private, set HUBSPOKE_REPOSITORY_TOKEN to a token that can read it"
+        )
+    );
+    assert!(!world.log().iter().any(|l| l.starts_with("kind create")));
+
+    // with it: the check passes, the environment comes up, Argo CD has the credentials
+    let out = world.hubspoke(&up, &[("HUBSPOKE_REPOSITORY_TOKEN", token)]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!(
+        "ok checking that {url} answers (git ls-remote): it answers (with the token)"
+    )));
+    assert!(seen.lock().unwrap().iter().any(|a| a.starts_with("Basic ")));
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(world.clusters[0].client().await.unwrap(), "argocd");
+    let s = secrets.get("hubspoke-repository").await.unwrap();
+    assert_eq!(
+        s.metadata.labels.unwrap()["argocd.argoproj.io/secret-type"],
+        "repository"
+    );
+    let data: std::collections::BTreeMap<String, String> = s
+        .data
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+        .collect();
+    assert_eq!(
+        data,
+        [
+            ("password", token),
+            ("type", "git"),
+            ("url", url.as_str()),
+            ("username", "x-access-token")
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into()
+    );
+    // the bootstrap Application clones that URL
+    let apps = hubspoke::bootstrap::applications(&world.clusters[0].client().await.unwrap());
+    let boot = apps.get("bootstrap").await.unwrap();
+    assert_eq!(boot.data["spec"]["source"]["repoURL"], url);
+
+    // the token is in no output, no tool's arguments, no state file, no status
+    let state = world.path("state");
+    let status = world
+        .hubspoke(
+            &[
+                "status",
+                "--env",
+                "kind",
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--output",
+                "json",
+            ],
+            &[("HUBSPOKE_REPOSITORY_TOKEN", token)],
+        )
+        .await;
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let mut places = vec![
+        ("up's output", text(&out.stdout) + &text(&out.stderr)),
+        ("status", text(&status.stdout) + &text(&status.stderr)),
+        ("the tools' arguments", world.log().join("\n")),
+    ];
+    for f in std::fs::read_dir(&state).unwrap() {
+        let p = f.unwrap().path();
+        if p.is_file() {
+            places.push(("a state file", std::fs::read_to_string(&p).unwrap_or_default()));
+        }
+    }
+    for (what, said) in places {
+        assert!(!said.contains(token), "the token reached {what}");
+    }
+}

@@ -25,6 +25,16 @@ pub struct KindProvider {
     pub node_timeout: Duration,
     /// Keep the clusters this run created when a creation fails (for debugging).
     pub keep: bool,
+    /// The platform repository the hub's Argo CD will clone: checked to answer before any
+    /// cluster is created.
+    pub repository: Option<RepositoryCheck>,
+}
+
+/// The repository to check and the credentials Argo CD will have for it.
+#[derive(Clone, Debug)]
+pub struct RepositoryCheck {
+    pub url: String,
+    pub credentials: Option<crate::repository::Credentials>,
 }
 
 impl KindProvider {
@@ -33,6 +43,7 @@ impl KindProvider {
             config_dir: config_dir.into(),
             node_timeout: Duration::from_secs(300),
             keep: false,
+            repository: None,
         }
     }
 }
@@ -300,6 +311,29 @@ impl Provider for KindProvider {
             Err(e) => {
                 step.fail("tools missing or too old");
                 return Err(e);
+            }
+        }
+        if let Some(repo) = &self.repository {
+            // the hub's Argo CD clones every Application from it: a wrong URL or missing
+            // credentials would otherwise show only as Applications that never sync
+            let shown = crate::repository::redacted(&repo.url);
+            let step = progress.step(format!("checking that {shown} answers (git ls-remote)"));
+            match crate::repository::check_answers(
+                &repo.url,
+                repo.credentials.as_ref(),
+                Duration::from_secs(60),
+            )
+            .await
+            {
+                Ok(()) => step.done(if repo.credentials.is_some() {
+                    "it answers (with the token)"
+                } else {
+                    "it answers"
+                }),
+                Err(e) => {
+                    step.fail("it does not answer");
+                    return Err(Error::input(e));
+                }
             }
         }
         std::fs::create_dir_all(&plan.state_dir).map_err(|e| {

@@ -33,6 +33,15 @@ impl World {
 
     /// A world whose clusters in `unready` never get a Ready node (no kubelet stand-in).
     pub async fn with_unready(names: &[&str], unready: &[&str]) -> World {
+        World::build(names, unready, &[]).await
+    }
+
+    /// A world whose hub's Argo CD also serves the checkout under each of `urls`.
+    pub async fn serving(names: &[&str], urls: &[&str]) -> World {
+        World::build(names, &[], urls).await
+    }
+
+    async fn build(names: &[&str], unready: &[&str], urls: &[&str]) -> World {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         let kubeconfigs = dir.path().join("kind-state/kubeconfigs");
@@ -65,6 +74,9 @@ impl World {
                 let mut repos = Repositories::new();
                 repos.add_checkout(&repo_root()).unwrap();
                 repos.add("https://github.com/hubspoke/hubspoke.git", repo_root());
+                for url in urls {
+                    repos.add(url, repo_root());
+                }
                 let opts = ArgoCdOptions {
                     repositories: repos,
                     ..Default::default()
@@ -130,6 +142,9 @@ impl World {
             self.path("kind-configs").display().to_string(),
             "--timeout".into(),
             "30".into(),
+            // a repository that answers `git ls-remote` offline: this checkout
+            "--repository".into(),
+            format!("file://{}", repo_root().display()),
         ]
     }
 }

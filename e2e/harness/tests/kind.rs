@@ -741,3 +741,121 @@ async fn a_private_repository_is_read_with_the_token_which_argo_cd_gets_and_no_l
         assert!(!said.contains(token), "the token reached {what}");
     }
 }
+
+/// The kind workflow's steps, by name, as parsed YAML.
+fn kind_workflow() -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join(".github/workflows/e2e-kind.yml")).unwrap();
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_kind_workflow_tests_its_own_repository_and_gathers_logs_before_teardown() {
+    let w = kind_workflow();
+    let job = &w["jobs"]["e2e"];
+    assert!(
+        job["env"]["HUBSPOKE_REPOSITORY"]
+            .as_str()
+            .unwrap()
+            .contains("github.repository"),
+        "{job}"
+    );
+    let steps = job["steps"].as_array().unwrap();
+    let step = |name: &str| {
+        steps
+            .iter()
+            .position(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name:?}"))
+    };
+    let run = |i: usize| steps[i]["run"].as_str().unwrap_or_default().to_string();
+    // up: the repository it runs in, the token for a private one, --keep for the logs
+    let up = step("bring up hub and spokes on kind");
+    assert!(run(up).contains("up --env kind"));
+    assert!(
+        run(up).contains("--repository \"$HUBSPOKE_REPOSITORY\""),
+        "{}",
+        run(up)
+    );
+    assert!(run(up).contains("--keep"), "{}", run(up));
+    let suites = step("suites");
+    for i in [up, suites] {
+        assert_eq!(
+            steps[i]["env"]["HUBSPOKE_REPOSITORY_TOKEN"],
+            "${{ secrets.GITHUB_TOKEN }}"
+        );
+    }
+    // only the suites' binaries, every one of them but the broken-environment tests
+    let mut built: Vec<String> = run(suites)
+        .split("--test ")
+        .skip(1)
+        .map(|t| t.split_whitespace().next().unwrap().to_string())
+        .collect();
+    built.sort();
+    let mut suites_dir: Vec<String> = std::fs::read_dir(repo_root().join("e2e/suites/tests"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            (p.extension()? == "rs").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+        })
+        .filter(|n| n != "broken")
+        .collect();
+    suites_dir.sort();
+    assert_eq!(built, suites_dir);
+    assert!(run(suites).contains("-p hubspoke-suites"));
+    // logs and status are gathered whatever happened, before the upload; teardown is last
+    let gather = step("gather logs and status");
+    assert_eq!(steps[gather]["if"], "always()");
+    assert!(run(gather).contains("kind export logs"));
+    assert!(run(gather).contains("hubspoke -- status --env kind"));
+    let upload = step("upload artifacts");
+    assert!(gather < upload);
+    let down = step("tear down");
+    assert_eq!(down, steps.len() - 1);
+    assert_eq!(steps[down]["if"], "always()");
+    // kind and helm only with their checksums verified
+    let install = run(step("install kind and helm (checksums verified)"));
+    assert_eq!(
+        install.matches("sha256sum --check --strict").count(),
+        2,
+        "{install}"
+    );
+    for (var, len) in [("KIND_SHA256", 64), ("HELM_SHA256", 64)] {
+        assert_eq!(w["env"][var].as_str().unwrap().len(), len);
+        assert!(install.contains(&format!("${{{var}}}")), "{install}");
+    }
+}
+
+/// scripts/nextest-up passes $HUBSPOKE_REPOSITORY to `hubspoke up` (a `cargo` stand-in
+/// records what it is asked to run).
+#[test]
+fn the_nextest_setup_script_passes_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let cargo = dir.path().join("cargo");
+    std::fs::write(&cargo, "#!/usr/bin/env bash\necho \"$*\" > \"$CARGO_ARGS\"\n").unwrap();
+    std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |repository: Option<&str>| {
+        let mut cmd = std::process::Command::new(repo_root().join("scripts/nextest-up"));
+        cmd.arg("kind")
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .env("CARGO_ARGS", dir.path().join("args"))
+            .env("NEXTEST_ENV", dir.path().join("nextest-env"))
+            .env_remove("HUBSPOKE_UP_ARGS");
+        match repository {
+            Some(r) => cmd.env("HUBSPOKE_REPOSITORY", r),
+            None => cmd.env_remove("HUBSPOKE_REPOSITORY"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        std::fs::read_to_string(dir.path().join("args"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        run(Some("https://github.com/acme/platform.git")),
+        "run --quiet --locked -p hubspoke -- up --env kind --reuse --repository https://github.com/acme/platform.git"
+    );
+    assert_eq!(
+        run(None),
+        "run --quiet --locked -p hubspoke -- up --env kind --reuse"
+    );
+}

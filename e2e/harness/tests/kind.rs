@@ -371,6 +371,63 @@ async fn waiting_for_nodes_says_which_are_not_ready() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_nodes_rides_out_failing_watches_with_backoff() {
+    use hubspoke_sim::faults::{Effect, RequestFault, Scope};
+    use k8s_openapi::api::core::v1::Node;
+    let c = SimCluster::start("shaky").await.unwrap();
+    let client = c.client().await.unwrap();
+    let nodes: kube::Api<Node> = kube::Api::all(client.clone());
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "shaky-control-plane"}}))
+    .unwrap();
+    nodes.create(&Default::default(), &node).await.unwrap();
+    let status = serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "True",
+        "reason": "KubeletReady", "message": "kubelet is posting ready status"}]}});
+    nodes
+        .patch_status(
+            "shaky-control-plane",
+            &Default::default(),
+            &kube::api::Patch::Merge(status),
+        )
+        .await
+        .unwrap();
+    let fail_lists = |count| RequestFault {
+        // 500: kube's client does not retry it itself
+        effect: Effect::Fail { code: 500 },
+        scope: Scope::all().verb("list").resource("nodes"),
+        count,
+        fraction: None,
+    };
+    // the first two lists fail: the watch retries (backing off) instead of ending the wait
+    c.faults().inject(fail_lists(Some(2)));
+    let n = hubspoke::providers::kind::wait_nodes_ready(
+        client.clone(),
+        "shaky",
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    assert!(c.faults().active().is_empty(), "both failures were answered");
+    // lists failing for good: the deadline ends the wait and names the last error
+    c.faults().inject(fail_lists(None));
+    let err = hubspoke::providers::kind::wait_nodes_ready(
+        client.clone(),
+        "shaky",
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.starts_with(
+            "cluster shaky: nodes not Ready after 2s: no node has registered (the last watch error: "
+        ),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_up_deletes_the_clusters_it_was_creating_but_not_reused_ones() {
     let world = World::new(&["hub", "spoke-a", "spoke-b"]).await;
     std::fs::create_dir_all(world.path("kind-state/clusters")).unwrap();

@@ -204,6 +204,10 @@ pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Durat
         (!nodes.is_empty() && nodes.iter().all(|n| ready(n))).then_some(nodes.len())
     };
     let mut stream = stream;
+    // a watch error (an API server still starting, a throttled list) is transient: the
+    // watcher retries with its backoff, the deadline ends the wait, and the last error is
+    // said then
+    let mut last_error: Option<String> = None;
     let watching = async {
         loop {
             if let Some(n) = all_ready() {
@@ -211,12 +215,16 @@ pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Durat
             }
             match stream.next().await {
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(format!("watching nodes failed: {e}")),
+                Some(Err(e)) => last_error = Some(e.to_string()),
                 None => return Err("the node watch ended".to_string()),
             }
         }
     };
-    match tokio::time::timeout(within, watching).await {
+    let waited = tokio::time::timeout(within, watching).await;
+    let last_error = last_error
+        .map(|e| format!(" (the last watch error: {e})"))
+        .unwrap_or_default();
+    match waited {
         Ok(Ok(n)) => Ok(n),
         Ok(Err(e)) => Err(Error::env(format!("cluster {cluster}: {e}"))),
         Err(_) => {
@@ -226,19 +234,21 @@ pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Durat
                 .filter(|n| !ready(n))
                 .map(|n| n.metadata.name.clone().unwrap_or_default())
                 .collect();
-            Err(Error::env(format!(
-                "cluster {cluster}: nodes not Ready after {within:?}: {}",
-                if nodes.is_empty() {
-                    "no node has registered".to_string()
-                } else {
-                    format!(
-                        "{} of {} not Ready ({})",
-                        not_ready.len(),
-                        nodes.len(),
-                        not_ready.join(", ")
-                    )
-                }
-            )))
+            Err(Error::env(
+                format!(
+                    "cluster {cluster}: nodes not Ready after {within:?}: {}",
+                    if nodes.is_empty() {
+                        "no node has registered".to_string()
+                    } else {
+                        format!(
+                            "{} of {} not Ready ({})",
+                            not_ready.len(),
+                            nodes.len(),
+                            not_ready.join(", ")
+                        )
+                    }
+                ) + &last_error,
+            ))
         }
     }
 }

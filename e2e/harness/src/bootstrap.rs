@@ -56,6 +56,9 @@ pub struct BootstrapOptions {
     pub timeout: Duration,
     /// Apply the bootstrap Application (off: register only).
     pub bootstrap_application: bool,
+    /// Credentials for the platform repository: written into Argo CD's repository Secret
+    /// (`argocd/hubspoke-repository`) before anything clones from it.
+    pub repository_credentials: Option<crate::repository::Credentials>,
 }
 
 /// The Applications in Argo CD's namespace on the hub.
@@ -567,6 +570,22 @@ pub async fn bootstrap(
     )
     .await
     .map_err(kube_err(&hub.name, "creating the argocd namespace"))?;
+    if let Some(creds) = &opts.repository_credentials {
+        // before the probe Applications and the bootstrap clone from it
+        let secret = crate::repository::repository_secret(ARGOCD_NAMESPACE, &opts.revision.repository, creds);
+        apply(
+            &Api::<Secret>::namespaced(hub.client.clone(), ARGOCD_NAMESPACE),
+            &secret,
+        )
+        .await
+        .map_err(kube_err(
+            &hub.name,
+            &format!(
+                "writing Argo CD's repository Secret {ARGOCD_NAMESPACE}/{}",
+                crate::repository::REPOSITORY_SECRET
+            ),
+        ))?;
+    }
     register_hub(&hub, revision).await?;
     let results = futures::future::join_all(
         env.spokes

@@ -537,6 +537,9 @@ pub async fn collect(env: &Environment, check: &str, failure: &str, dir: &Path, 
     // not hold the bundle up (what it would have said cannot be gathered either, and
     // token-shaped text is blanked regardless)
     let mut redactor = Redactor::from_kubeconfigs(env);
+    if let Some(creds) = crate::repository::Credentials::from_env() {
+        redactor.add(creds.token());
+    }
     let learnt = match tokio::time::timeout_at(deadline, redactor.add_cluster_secrets(env)).await {
         Ok(r) => r,
         Err(_) => Err("the time budget was spent".into()),

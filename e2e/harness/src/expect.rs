@@ -182,7 +182,13 @@ impl Intervals {
     /// The intervals for an environment: sim answers in milliseconds, real clusters pull
     /// images and start controllers.
     pub fn for_env(env: crate::environment::ProviderKind) -> Self {
-        let base = match env {
+        Self::defaults(env).with_overrides(|name| std::env::var(format!("HUBSPOKE_{name}_SECONDS")).ok())
+    }
+
+    /// The intervals for an environment without the `HUBSPOKE_<NAME>_SECONDS` overrides
+    /// (nextest's profiles are sized from these).
+    pub fn defaults(env: crate::environment::ProviderKind) -> Self {
+        match env {
             crate::environment::ProviderKind::Sim => Intervals {
                 convergence: Duration::from_secs(60),
                 stability: Duration::from_secs(3),
@@ -199,8 +205,21 @@ impl Intervals {
                 policy: Duration::from_secs(180),
                 diagnostics: Duration::from_secs(90),
             },
-        };
-        base.with_overrides(|name| std::env::var(format!("HUBSPOKE_{name}_SECONDS")).ok())
+        }
+    }
+
+    /// The longest single wait (every interval but the diagnostics budget).
+    pub fn longest_wait(&self) -> Duration {
+        [
+            self.convergence,
+            self.stability,
+            self.rollout,
+            self.reconcile,
+            self.policy,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default()
     }
 
     /// Applies overrides by name (CONVERGENCE, STABILITY, ROLLOUT, RECONCILE, POLICY,
@@ -495,6 +514,59 @@ mod tests {
         assert_eq!(all(vec![pass(), not(pend())]).describe(), "one and not (two)");
         let e = expect::<i32>("n", n);
         assert_eq!(e.evaluate(&-1), Verdict::Fail("negative".into()));
+    }
+
+    /// How long a test may take besides its waits and its diagnostics: starting, loading
+    /// the environment, writing its reports.
+    const TEST_SLACK: Duration = Duration::from_secs(30);
+
+    /// nextest kills a test at `period * terminate-after` of its profile: that must come
+    /// after the longest wait plus the diagnostics budget, or a stuck test dies before it
+    /// writes its diagnostics.
+    #[test]
+    fn every_nextest_profile_lets_a_stuck_test_write_its_diagnostics() {
+        use crate::environment::ProviderKind;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.config/nextest.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let doc: toml_edit::Document<String> = text.parse().unwrap();
+        let profiles = doc
+            .as_table()
+            .get("profile")
+            .and_then(toml_edit::Item::as_table)
+            .unwrap();
+        let mut seen = Vec::new();
+        for (name, profile) in profiles.iter() {
+            // which environment the profile's tests run against
+            let env = match name {
+                "default" | "ci" => ProviderKind::Sim,
+                "kind" => ProviderKind::Kind,
+                "eks" => ProviderKind::Eks,
+                other => panic!(
+                    "profile {other} in .config/nextest.toml: say here which environment it runs against"
+                ),
+            };
+            let slow = profile.get("slow-timeout").unwrap_or_else(|| {
+                panic!("profile {name}: no slow-timeout, so nextest never terminates a stuck test")
+            });
+            let period = slow.get("period").and_then(|p| p.as_str()).unwrap();
+            let secs: u64 = period.strip_suffix('s').unwrap().parse().unwrap();
+            let after = slow
+                .get("terminate-after")
+                .and_then(|t| t.as_integer())
+                .unwrap_or_else(|| panic!("profile {name}: slow-timeout has no terminate-after"));
+            let terminate = Duration::from_secs(secs * after as u64);
+            let i = Intervals::defaults(env);
+            let needed = i.longest_wait() + i.diagnostics + TEST_SLACK;
+            assert!(
+                terminate >= needed,
+                "profile {name} terminates tests after {terminate:?} ({period} x {after}), but a {env} test may wait {:?} and then gather diagnostics for {:?} (plus {TEST_SLACK:?} to start and report): raise terminate-after to at least {}",
+                i.longest_wait(),
+                i.diagnostics,
+                needed.as_secs().div_ceil(secs)
+            );
+            seen.push(name.to_string());
+        }
+        assert_eq!(seen, ["default", "ci", "kind", "eks"]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod kyverno;
 pub mod progress;
 pub mod providers;
 pub mod report;
+pub mod repository;
 pub mod revision;
 pub mod runner;
 pub mod suites;

@@ -96,6 +96,11 @@ enum Command {
         /// kind: the directory of kind cluster configs.
         #[arg(long, value_name = "DIR", default_value = "kind")]
         kind_configs: PathBuf,
+        /// kind without state.json (an `up` that failed before writing it): the release
+        /// whose definitions name the clusters to delete (default: the environment's,
+        /// release/hub-kind).
+        #[arg(long, value_name = "DIR")]
+        release: Option<PathBuf>,
     },
     /// Show the environment's clusters and the hub's Argo CD Applications.
     #[command(after_help = EXIT_CODES)]
@@ -155,7 +160,10 @@ struct UpArgs {
     /// Use HEAD's commit SHA instead of the branch name.
     #[arg(long, conflicts_with = "revision")]
     use_commit: bool,
-    /// The platform repository URL (default: the definitions' platform_repository).
+    /// The platform repository URL (default: the definitions' platform_repository). For a
+    /// private repository, put a token that can read it in HUBSPOKE_REPOSITORY_TOKEN (user
+    /// name: HUBSPOKE_REPOSITORY_USERNAME, default x-access-token): Argo CD gets it in a
+    /// repository Secret; it is never logged.
     #[arg(long, value_name = "URL")]
     repository: Option<String>,
     /// Keep what was built when a step fails (for debugging).
@@ -295,6 +303,7 @@ fn up_options(a: UpArgs) -> Result<UpOptions, hubspoke::Error> {
         use_commit: a.use_commit,
         repository: a.repository,
     };
+    opts.repository_credentials = hubspoke::repository::Credentials::from_env();
     opts.keep = a.keep;
     opts.reuse = a.reuse;
     opts.bootstrap_application = !a.no_bootstrap;
@@ -391,8 +400,13 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
                 ExitCode::from(1)
             })
         }
-        Command::Down { env, kind_configs } => {
-            hubspoke::up::down(env.env, &env.dir(), &kind_configs, &progress).await?;
+        Command::Down {
+            env,
+            kind_configs,
+            release,
+        } => {
+            let release = release.unwrap_or_else(|| PathBuf::from(env.env.default_release()));
+            hubspoke::up::down(env.env, &env.dir(), &kind_configs, &release, &progress).await?;
             println!("environment {} is down", env.env);
             Ok(ExitCode::SUCCESS)
         }

@@ -125,9 +125,40 @@ impl Revision {
     }
 
     /// Commits on the branch under test that its upstream does not have (a real Argo CD
-    /// cannot fetch them), or why that cannot be told.
+    /// cannot fetch them), or why that cannot be told. A revision that is no local branch
+    /// (a commit SHA, a tag) is checked against the remote-tracking branches instead: a
+    /// commit none of them contains was probably never pushed.
     pub fn unpushed(&self) -> Option<String> {
         let root = self.checkout.as_ref()?;
+        let is_branch = git(
+            root,
+            &[
+                "show-ref",
+                "--verify",
+                "--quiet",
+                &format!("refs/heads/{}", self.revision),
+            ],
+        )
+        .is_ok();
+        if !is_branch {
+            let sha = self.sha.as_ref()?;
+            let short = &sha[..sha.len().min(12)];
+            let what = if sha.starts_with(&self.revision) {
+                format!("commit {short}")
+            } else {
+                format!("{} (commit {short})", self.revision)
+            };
+            return match git(root, &["branch", "--remotes", "--contains", sha]) {
+                Ok(branches) if !branches.trim().is_empty() => None,
+                Ok(_) => Some(format!(
+                    "{what} is on no remote-tracking branch of {}; if it was not pushed, push a branch that contains it (git push origin <branch>) so Argo CD can fetch it",
+                    root.display()
+                )),
+                Err(e) => Some(format!(
+                    "cannot tell whether {what} was pushed ({e}); push a branch that contains it so Argo CD can fetch it"
+                )),
+            };
+        }
         match git(
             root,
             &[

@@ -18,20 +18,31 @@ pub struct Tool {
     pub name: &'static str,
     pub version_args: &'static [&'static str],
     pub minimum: (u64, u64, u64),
+    /// Why only `minimum` itself will do (None: it or any newer version).
+    pub exactly: Option<&'static str>,
     pub install: &'static str,
 }
+
+/// The kind release the node image pinned in `kind/*.yaml` is built for (the workflow
+/// installs the same one). kind lists the images of each release in its release notes and
+/// guarantees them only with that release, so the preflight wants exactly this one.
+pub const KIND_VERSION: &str = "v0.29.0";
 
 pub const KIND: Tool = Tool {
     name: "kind",
     version_args: &["version"],
-    minimum: (0, 24, 0),
-    install: "install kind v0.24.0 or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or: go install sigs.k8s.io/kind@latest)",
+    minimum: (0, 29, 0),
+    exactly: Some(
+        "the node image pinned in kind/*.yaml is built for kind v0.29.0, and kind guarantees a node image only with the release it was built for",
+    ),
+    install: "install kind v0.29.0: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or: go install sigs.k8s.io/kind@v0.29.0)",
 };
 
 pub const DOCKER: Tool = Tool {
     name: "docker",
     version_args: &["version", "--format", "{{.Server.Version}}"],
     minimum: (20, 10, 0),
+    exactly: None,
     install: "install Docker Engine 20.10 or newer and start it: https://docs.docker.com/engine/install/",
 };
 
@@ -39,6 +50,7 @@ pub const HELM: Tool = Tool {
     name: "helm",
     version_args: &["version", "--short"],
     minimum: (3, 8, 0),
+    exactly: None,
     install: "install helm v3.8.0 or newer: https://helm.sh/docs/intro/install/",
 };
 
@@ -117,14 +129,19 @@ pub async fn preflight(tools: &[Tool]) -> Result<Vec<(&'static str, String)>> {
                 problems.push(why);
             }
             Ok(out) => match parse_version(&out.stdout) {
-                Some(v) if v >= t.minimum => found.push((t.name, show(v))),
-                Some(v) => problems.push(format!(
-                    "{} {} is too old (at least {} is needed); {}",
-                    t.name,
-                    show(v),
-                    show(t.minimum),
-                    t.install
-                )),
+                Some(v) if v == t.minimum || (v > t.minimum && t.exactly.is_none()) => {
+                    found.push((t.name, show(v)))
+                }
+                Some(v) => problems.push(match t.exactly {
+                    Some(why) => format!("{} {} does not match: {why}; {}", t.name, show(v), t.install),
+                    None => format!(
+                        "{} {} is too old (at least {} is needed); {}",
+                        t.name,
+                        show(v),
+                        show(t.minimum),
+                        t.install
+                    ),
+                }),
                 None => problems.push(format!(
                     "cannot tell the version of {} from {:?}; {}",
                     t.name,
@@ -157,5 +174,10 @@ mod tests {
         assert_eq!(parse_version("v3.17.3+ge4da497"), Some((3, 17, 3)));
         assert_eq!(parse_version("28.2.2\n"), Some((28, 2, 2)));
         assert_eq!(parse_version("nothing here"), None);
+    }
+
+    #[test]
+    fn the_kind_pin_is_the_preflight_minimum() {
+        assert_eq!(parse_version(super::KIND_VERSION), Some(super::KIND.minimum));
     }
 }

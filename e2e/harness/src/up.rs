@@ -43,6 +43,9 @@ pub struct UpOptions {
     pub deadline: Option<Duration>,
     /// eks: the terraform module and the run.
     pub eks: EksOptions,
+    /// Credentials for the platform repository (`HUBSPOKE_REPOSITORY_TOKEN`), for Argo CD's
+    /// repository Secret and the check that the repository answers.
+    pub repository_credentials: Option<crate::repository::Credentials>,
 }
 
 /// What the eks environment is built with.
@@ -114,6 +117,7 @@ impl UpOptions {
                 run_id: new_run_id(),
                 ..Default::default()
             },
+            repository_credentials: None,
         }
     }
 }
@@ -158,6 +162,7 @@ async fn provider_up(
     plan: &UpPlan,
     progress: &Progress,
     stop: Stop,
+    repository: &str,
 ) -> Result<Environment> {
     match opts.env {
         ProviderKind::Sim => SimProvider.up(plan, progress).await,
@@ -165,6 +170,11 @@ async fn provider_up(
             KindProvider {
                 config_dir: opts.kind_config_dir.clone(),
                 node_timeout: opts.timeout,
+                keep: opts.keep,
+                repository: Some(crate::providers::kind::RepositoryCheck {
+                    url: repository.to_string(),
+                    credentials: opts.repository_credentials.clone(),
+                }),
             }
             .up(plan, progress)
             .await
@@ -278,6 +288,7 @@ pub async fn up_with(opts: &UpOptions, progress: &Progress, stop: Stop) -> Resul
     let hub_def = defs.hub().clone();
     let revision = Revision::choose(&opts.release, &hub_def.platform_repository, &opts.revision)
         .map_err(Error::input)?;
+    crate::repository::check_url(&revision.repository).map_err(Error::input)?;
     if opts.env != ProviderKind::Sim
         && let Some(warning) = revision.unpushed()
     {
@@ -316,12 +327,13 @@ pub async fn up_with(opts: &UpOptions, progress: &Progress, stop: Stop) -> Resul
         state_dir: opts.state_dir.clone(),
         reuse: opts.reuse,
     };
-    let mut env = provider_up(opts, &plan, progress, stop.clone()).await?;
+    let mut env = provider_up(opts, &plan, progress, stop.clone(), &revision.repository).await?;
     let bopts = BootstrapOptions {
         revision,
         probe_path: opts.probe_path.clone(),
         timeout: opts.timeout,
         bootstrap_application: opts.bootstrap_application,
+        repository_credentials: opts.repository_credentials.clone(),
     };
     let pid = (opts.env == ProviderKind::Sim).then(std::process::id);
     let booted = tokio::select! {
@@ -407,12 +419,21 @@ async fn interrupted_kind_cleanup(opts: &UpOptions, before: &[String], progress:
         "deleting the kind clusters this run created ({}; pass --keep to keep them)",
         created.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
     ));
-    for n in created {
-        let args = ["delete", "cluster", "--name", n.as_str()].map(String::from);
-        if let Err(e) = crate::tools::run("kind", &args).await {
-            step.fail(&e.message);
-            return;
-        }
+    let clusters: Vec<(String, PathBuf)> = created
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                crate::providers::kind::kubeconfig_path(&opts.state_dir, n),
+            )
+        })
+        .collect();
+    if let Err(e) = crate::providers::kind::delete_clusters(&clusters).await {
+        step.fail(&e.message);
+        return;
+    }
+    for (_, kubeconfig) in &clusters {
+        let _ = std::fs::remove_file(kubeconfig);
     }
     let _ = std::fs::remove_file(opts.state_dir.join("state.json"));
     step.done("deleted");
@@ -453,12 +474,27 @@ pub fn write_merged_kubeconfig(env: &Environment) -> std::io::Result<()> {
     environment::write_private(&env.state_dir.join("kubeconfig"), yaml.as_bytes())
 }
 
-/// `hubspoke down`: tears down the environment recorded in `dir`.
-pub async fn down(env: ProviderKind, dir: &Path, kind_config_dir: &Path, progress: &Progress) -> Result<()> {
+/// `hubspoke down`: tears down the environment recorded in `dir`. kind without state.json
+/// (an `up` that failed or was interrupted before writing it) deletes the clusters the
+/// definitions in `release` name.
+pub async fn down(
+    env: ProviderKind,
+    dir: &Path,
+    kind_config_dir: &Path,
+    release: &Path,
+    progress: &Progress,
+) -> Result<()> {
     if env == ProviderKind::Eks {
         return eks_down(dir, progress).await.map(|said| progress.note(&said));
     }
-    let state = Environment::read_state(env, dir)?;
+    let state = match Environment::read_state(env, dir) {
+        Ok(state) => state,
+        Err(environment::LoadError::Missing { .. }) if env == ProviderKind::Kind => {
+            let defs = Definitions::load(release)?;
+            return crate::providers::kind::down_from_definitions(&defs, dir, progress).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     provider_down(env, &state, dir, progress, kind_config_dir).await
 }
 

@@ -36,6 +36,7 @@ fn bootstrap_options(env: &Environment, opts: &UpOptions) -> BootstrapOptions {
         probe_path: opts.probe_path.clone(),
         timeout: opts.timeout,
         bootstrap_application: false,
+        repository_credentials: None,
     }
 }
 

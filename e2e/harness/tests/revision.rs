@@ -100,12 +100,49 @@ fn the_revision_comes_from_the_checkout() {
     assert_eq!(r.checkout.as_deref(), Some(root.as_path()));
     // a detached HEAD (as CI checks out pull requests) is its commit
     git(&root, &["checkout", "-q", "--detach"]);
+    let r = Revision::choose(&root, url, &RevisionChoice::default()).unwrap();
+    assert_eq!(r.revision, head);
+    // a commit is no branch: nothing to `git push -u origin <sha>`; it is looked for on
+    // the remote-tracking branches
     assert_eq!(
-        Revision::choose(&root, url, &RevisionChoice::default())
-            .unwrap()
-            .revision,
-        head
+        r.unpushed().unwrap(),
+        format!(
+            "commit {} is on no remote-tracking branch of {}; if it was not pushed, push a branch that contains it (git push origin <branch>) so Argo CD can fetch it",
+            &head[..12],
+            root.display()
+        )
     );
+    // once a remote-tracking branch contains it, nothing to say (for the SHA, or a tag)
+    let remote = dir.path().join("remote.git");
+    git(dir.path(), &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    git(&root, &["remote", "add", "origin", remote.to_str().unwrap()]);
+    git(&root, &["push", "-q", "origin", "feature-x"]);
+    assert_eq!(r.unpushed(), None);
+    git(&root, &["tag", "v2"]);
+    let tagged = RevisionChoice {
+        revision: Some("v2".into()),
+        ..Default::default()
+    };
+    assert_eq!(Revision::choose(&root, url, &tagged).unwrap().unpushed(), None);
+    // a tag on a commit no remote-tracking branch contains is named with its commit
+    let main = git(&root, &["commit-tree", "HEAD^{tree}", "-m", "never pushed"]);
+    git(&root, &["tag", "v1", &main]);
+    let tagged = RevisionChoice {
+        revision: Some("v1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        Revision::choose(&root, url, &tagged).unwrap().unpushed().unwrap(),
+        format!(
+            "v1 (commit {}) is on no remote-tracking branch of {}; if it was not pushed, push a branch that contains it (git push origin <branch>) so Argo CD can fetch it",
+            &main[..12],
+            root.display()
+        )
+    );
+    git(&root, &["checkout", "-q", "feature-x"]);
+    git(&root, &["branch", "-q", "--set-upstream-to", "origin/feature-x"]);
+    let r = Revision::choose(&root, url, &RevisionChoice::default()).unwrap();
+    assert_eq!(r.unpushed(), None);
     // outside a checkout the revision must be given
     let elsewhere = dir.path().join("plain");
     std::fs::create_dir_all(&elsewhere).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::environment::{
     Cluster, Environment, IN_CLUSTER, ProviderKind, Role, State, role_of, write_private,
@@ -23,6 +23,18 @@ pub struct KindProvider {
     pub config_dir: PathBuf,
     /// How long to wait for nodes to become Ready.
     pub node_timeout: Duration,
+    /// Keep the clusters this run created when a creation fails (for debugging).
+    pub keep: bool,
+    /// The platform repository the hub's Argo CD will clone: checked to answer before any
+    /// cluster is created.
+    pub repository: Option<RepositoryCheck>,
+}
+
+/// The repository to check and the credentials Argo CD will have for it.
+#[derive(Clone, Debug)]
+pub struct RepositoryCheck {
+    pub url: String,
+    pub credentials: Option<crate::repository::Credentials>,
 }
 
 impl KindProvider {
@@ -30,6 +42,8 @@ impl KindProvider {
         KindProvider {
             config_dir: config_dir.into(),
             node_timeout: Duration::from_secs(300),
+            keep: false,
+            repository: None,
         }
     }
 }
@@ -44,7 +58,7 @@ fn args(a: &[&str]) -> Vec<String> {
 }
 
 /// The clusters kind knows (`kind get clusters`; "No kind clusters found." is on stderr).
-async fn existing_clusters() -> Result<Vec<String>> {
+pub async fn existing_clusters() -> Result<Vec<String>> {
     let out = tools::run("kind", &args(&["get", "clusters"])).await?;
     if !out.success {
         return Err(Error::env(format!(
@@ -106,6 +120,49 @@ async fn get_kubeconfig(name: &str, internal: bool) -> Result<String> {
     Ok(out.stdout)
 }
 
+/// The kubeconfig hubspoke keeps for a kind cluster in a state directory.
+pub fn kubeconfig_path(state_dir: &Path, cluster: &str) -> PathBuf {
+    state_dir.join(format!("{cluster}.kubeconfig"))
+}
+
+/// Deletes kind clusters concurrently, each with `--kubeconfig` naming its own kubeconfig:
+/// without it kind edits `$KUBECONFIG` or `~/.kube/config` under the lock file
+/// `<kubeconfig>.lock` (created exclusively, no retry), so concurrent deletes fail on each
+/// other's lock after deleting the nodes (kind#3781), and the user's kubeconfig is touched.
+/// The error names every cluster that could not be deleted and what kind said.
+pub async fn delete_clusters(clusters: &[(String, PathBuf)]) -> Result<()> {
+    let results = futures::future::join_all(clusters.iter().map(|(n, kubeconfig)| async move {
+        let a = vec![
+            "delete".to_string(),
+            "cluster".into(),
+            "--name".into(),
+            n.clone(),
+            "--kubeconfig".into(),
+            kubeconfig.to_string_lossy().into_owned(),
+        ];
+        let out = tools::run("kind", &a).await?;
+        if out.success {
+            Ok(())
+        } else {
+            Err(Error::env(format!(
+                "`kind {}` failed: {}",
+                a.join(" "),
+                out.stderr.trim()
+            )))
+        }
+    }))
+    .await;
+    let failures: Vec<String> = results
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.message))
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::env(failures.join("\n  ")))
+    }
+}
+
 /// The server and CA (PEM) of the only cluster in a kubeconfig.
 pub fn server_and_ca(kubeconfig: &str) -> std::result::Result<(String, Option<String>), String> {
     let kc =
@@ -134,7 +191,8 @@ pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Durat
     let api: Api<Node> = Api::all(client);
     let (reader, writer) = kube::runtime::reflector::store();
     // every event counts, InitDone included: the store shows the initial list only then
-    let stream = kube::runtime::reflector(writer, watcher(api, watcher::Config::default())).boxed();
+    let stream =
+        kube::runtime::reflector(writer, watcher(api, watcher::Config::default()).default_backoff()).boxed();
     let ready = |n: &Node| {
         n.status
             .as_ref()
@@ -146,6 +204,10 @@ pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Durat
         (!nodes.is_empty() && nodes.iter().all(|n| ready(n))).then_some(nodes.len())
     };
     let mut stream = stream;
+    // a watch error (an API server still starting, a throttled list) is transient: the
+    // watcher retries with its backoff, the deadline ends the wait, and the last error is
+    // said then
+    let mut last_error: Option<String> = None;
     let watching = async {
         loop {
             if let Some(n) = all_ready() {
@@ -153,12 +215,16 @@ pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Durat
             }
             match stream.next().await {
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(format!("watching nodes failed: {e}")),
+                Some(Err(e)) => last_error = Some(e.to_string()),
                 None => return Err("the node watch ended".to_string()),
             }
         }
     };
-    match tokio::time::timeout(within, watching).await {
+    let waited = tokio::time::timeout(within, watching).await;
+    let last_error = last_error
+        .map(|e| format!(" (the last watch error: {e})"))
+        .unwrap_or_default();
+    match waited {
         Ok(Ok(n)) => Ok(n),
         Ok(Err(e)) => Err(Error::env(format!("cluster {cluster}: {e}"))),
         Err(_) => {
@@ -168,19 +234,21 @@ pub async fn wait_nodes_ready(client: kube::Client, cluster: &str, within: Durat
                 .filter(|n| !ready(n))
                 .map(|n| n.metadata.name.clone().unwrap_or_default())
                 .collect();
-            Err(Error::env(format!(
-                "cluster {cluster}: nodes not Ready after {within:?}: {}",
-                if nodes.is_empty() {
-                    "no node has registered".to_string()
-                } else {
-                    format!(
-                        "{} of {} not Ready ({})",
-                        not_ready.len(),
-                        nodes.len(),
-                        not_ready.join(", ")
-                    )
-                }
-            )))
+            Err(Error::env(
+                format!(
+                    "cluster {cluster}: nodes not Ready after {within:?}: {}",
+                    if nodes.is_empty() {
+                        "no node has registered".to_string()
+                    } else {
+                        format!(
+                            "{} of {} not Ready ({})",
+                            not_ready.len(),
+                            nodes.len(),
+                            not_ready.join(", ")
+                        )
+                    }
+                ) + &last_error,
+            ))
         }
     }
 }
@@ -193,7 +261,7 @@ impl KindProvider {
         exists: bool,
     ) -> Result<Cluster> {
         let name = &def.cluster_name;
-        let kubeconfig = plan.state_dir.join(format!("{name}.kubeconfig"));
+        let kubeconfig = kubeconfig_path(&plan.state_dir, name);
         if !exists {
             let config = self.config_dir.join(format!("{name}.yaml"));
             if !config.is_file() {
@@ -255,6 +323,29 @@ impl Provider for KindProvider {
                 return Err(e);
             }
         }
+        if let Some(repo) = &self.repository {
+            // the hub's Argo CD clones every Application from it: a wrong URL or missing
+            // credentials would otherwise show only as Applications that never sync
+            let shown = crate::repository::redacted(&repo.url);
+            let step = progress.step(format!("checking that {shown} answers (git ls-remote)"));
+            match crate::repository::check_answers(
+                &repo.url,
+                repo.credentials.as_ref(),
+                Duration::from_secs(60),
+            )
+            .await
+            {
+                Ok(()) => step.done(if repo.credentials.is_some() {
+                    "it answers (with the token)"
+                } else {
+                    "it answers"
+                }),
+                Err(e) => {
+                    step.fail("it does not answer");
+                    return Err(Error::input(e));
+                }
+            }
+        }
         std::fs::create_dir_all(&plan.state_dir).map_err(|e| {
             Error::env(format!(
                 "cannot create the state directory {}: {e}",
@@ -311,6 +402,12 @@ impl Provider for KindProvider {
                 .map(|e| e.message.as_str())
                 .collect::<Vec<_>>()
                 .join("\n  ");
+            let created: Vec<&str> = members
+                .iter()
+                .map(|d| d.cluster_name.as_str())
+                .filter(|n| !taken.contains(n))
+                .collect();
+            self.clean_up_created(plan, &created, progress).await;
             return Err(Error { kind, message: msg });
         }
         let Some(hub) = hub else {
@@ -321,29 +418,112 @@ impl Provider for KindProvider {
     }
 
     async fn down(&self, state: &State, dir: &Path, progress: &Progress) -> Result<()> {
-        let names: Vec<&str> = state.clusters.iter().map(|c| c.name.as_str()).collect();
-        let step = progress.step(format!("deleting kind clusters {}", names.join(", ")));
-        let results = futures::future::join_all(names.iter().map(|n| async move {
-            let out = tools::run("kind", &args(&["delete", "cluster", "--name", n])).await?;
-            if out.success {
-                Ok(())
-            } else {
-                Err(Error::env(format!(
-                    "`kind delete cluster --name {n}` failed: {}",
-                    out.stderr.trim()
-                )))
-            }
-        }))
-        .await;
-        let failures: Vec<String> = results
-            .into_iter()
-            .filter_map(|r| r.err().map(|e| e.message))
+        let clusters: Vec<(String, PathBuf)> = state
+            .clusters
+            .iter()
+            .map(|c| (c.name.clone(), dir.join(&c.kubeconfig)))
             .collect();
-        if !failures.is_empty() {
+        let names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
+        let step = progress.step(format!("deleting kind clusters {}", names.join(", ")));
+        if let Err(e) = delete_clusters(&clusters).await {
             step.fail("see below");
-            return Err(Error::env(failures.join("\n  ")));
+            return Err(e);
         }
         step.done("deleted");
         remove_state(state, dir)
     }
+}
+
+impl KindProvider {
+    /// After a creation failed: the clusters of this run that kind still lists (not those
+    /// reused) are deleted, unless `keep`; either way the output says how to delete them.
+    async fn clean_up_created(&self, plan: &UpPlan, candidates: &[&str], progress: &Progress) {
+        let now = existing_clusters().await.unwrap_or_default();
+        let created: Vec<&str> = candidates
+            .iter()
+            .copied()
+            .filter(|n| now.iter().any(|e| e == n))
+            .collect();
+        if created.is_empty() {
+            return;
+        }
+        if self.keep {
+            progress.note(&format!(
+                "keeping the kind clusters this run created ({}; --keep); delete them with `hubspoke down --env kind`",
+                created.join(", ")
+            ));
+            return;
+        }
+        let step = progress.step(format!(
+            "deleting the kind clusters this run created ({}; pass --keep to keep them)",
+            created.join(", ")
+        ));
+        let clusters: Vec<(String, PathBuf)> = created
+            .iter()
+            .map(|n| (n.to_string(), kubeconfig_path(&plan.state_dir, n)))
+            .collect();
+        match delete_clusters(&clusters).await {
+            Ok(()) => {
+                for (_, kubeconfig) in &clusters {
+                    let _ = std::fs::remove_file(kubeconfig);
+                }
+                step.done("deleted");
+            }
+            Err(e) => step.fail(&format!(
+                "{}; delete them with `hubspoke down --env kind`",
+                e.message
+            )),
+        }
+    }
+}
+
+/// `hubspoke down --env kind` without state.json (a failed or interrupted `up` never wrote
+/// it): deletes the clusters the definitions name (the hub and the enabled spokes) that
+/// kind lists, with the kubeconfigs in `dir`, then those kubeconfigs.
+pub async fn down_from_definitions(
+    defs: &crate::definition::Definitions,
+    dir: &Path,
+    progress: &Progress,
+) -> Result<()> {
+    let members: Vec<String> = std::iter::once(defs.hub())
+        .chain(defs.spokes())
+        .map(|d| d.cluster_name.clone())
+        .collect();
+    let now = existing_clusters().await?;
+    let clusters: Vec<(String, PathBuf)> = members
+        .iter()
+        .filter(|n| now.contains(n))
+        .map(|n| (n.clone(), kubeconfig_path(dir, n)))
+        .collect();
+    if clusters.is_empty() {
+        progress.note(&format!(
+            "no state.json in {}, and kind lists none of the clusters named by the definitions in {} ({}): nothing to delete",
+            dir.display(),
+            defs.dir.display(),
+            members.join(", ")
+        ));
+    } else {
+        let step = progress.step(format!(
+            "no state.json in {}: deleting the kind clusters named by the definitions in {} ({})",
+            dir.display(),
+            defs.dir.display(),
+            clusters
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if let Err(e) = delete_clusters(&clusters).await {
+            step.fail("see below");
+            return Err(e);
+        }
+        step.done("deleted");
+    }
+    for n in &members {
+        let _ = std::fs::remove_file(kubeconfig_path(dir, n));
+    }
+    for f in ["kubeconfig", "checks.lock"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    Ok(())
 }

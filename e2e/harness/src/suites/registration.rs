@@ -119,6 +119,7 @@ fn spokes_reachable<'a>(ctx: &'a Context<'a>) -> CheckFuture<'a> {
             probe_path: crate::bootstrap::DEFAULT_PROBE_PATH.into(),
             timeout: ctx.intervals.rollout,
             bootstrap_application: false,
+            repository_credentials: None,
         };
         crate::bootstrap::check_registration(ctx.env, &opts)
             .await

@@ -28,7 +28,22 @@ pub struct World {
 
 impl World {
     pub async fn new(names: &[&str]) -> World {
+        World::with_unready(names, &[]).await
+    }
+
+    /// A world whose clusters in `unready` never get a Ready node (no kubelet stand-in).
+    pub async fn with_unready(names: &[&str], unready: &[&str]) -> World {
+        World::build(names, unready, &[]).await
+    }
+
+    /// A world whose hub's Argo CD also serves the checkout under each of `urls`.
+    pub async fn serving(names: &[&str], urls: &[&str]) -> World {
+        World::build(names, &[], urls).await
+    }
+
+    async fn build(names: &[&str], unready: &[&str], urls: &[&str]) -> World {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
         let kubeconfigs = dir.path().join("kind-state/kubeconfigs");
         std::fs::create_dir_all(&kubeconfigs).unwrap();
         std::fs::create_dir_all(dir.path().join("kind-configs")).unwrap();
@@ -52,11 +67,16 @@ impl World {
                 node_prefix: n.to_string(),
                 ..Default::default()
             };
-            workloads.push(WorkloadStandIn::run(client.clone(), opts).await.unwrap());
+            if !unready.contains(n) {
+                workloads.push(WorkloadStandIn::run(client.clone(), opts).await.unwrap());
+            }
             if *n == "hub" {
                 let mut repos = Repositories::new();
                 repos.add_checkout(&repo_root()).unwrap();
                 repos.add("https://github.com/hubspoke/hubspoke.git", repo_root());
+                for url in urls {
+                    repos.add(url, repo_root());
+                }
                 let opts = ArgoCdOptions {
                     repositories: repos,
                     ..Default::default()
@@ -84,8 +104,14 @@ impl World {
             .collect()
     }
 
+    /// The HOME hubspoke and the fakes run with: nothing may appear in it (kind would
+    /// edit `$HOME/.kube/config` when not given `--kubeconfig`).
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+
     /// Runs hubspoke with the fakes first on PATH (off the async runtime serving the
-    /// emulated clusters).
+    /// emulated clusters), HOME a directory of the test's own and no KUBECONFIG.
     pub async fn hubspoke(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"));
         let path = format!("{}:{}", fakes().display(), std::env::var("PATH").unwrap());
@@ -94,6 +120,8 @@ impl World {
             .env("PATH", path)
             .env("FAKE_LOG", self.path("fake.log"))
             .env("FAKE_KIND_STATE", self.path("kind-state"))
+            .env("HOME", self.home())
+            .env_remove("KUBECONFIG")
             .env("HUBSPOKE_PROGRESS", "plain");
         for (k, v) in env {
             cmd.env(k, v);
@@ -114,6 +142,9 @@ impl World {
             self.path("kind-configs").display().to_string(),
             "--timeout".into(),
             "30".into(),
+            // a repository that answers `git ls-remote` offline: this checkout
+            "--repository".into(),
+            format!("file://{}", repo_root().display()),
         ]
     }
 }

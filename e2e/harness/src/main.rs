@@ -408,6 +408,9 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
             for n in &report.notes {
                 eprintln!("note: {n}");
             }
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
             if report.errors.is_empty() {
                 println!(
                     "ok: {} release(s), {} YAML file(s), {} Kubernetes object(s), {} terraform module(s)",

@@ -61,22 +61,25 @@ pub struct EksOptions {
     pub vars: std::collections::BTreeMap<String, String>,
 }
 
-/// A run id: `$HUBSPOKE_RUN_ID`, else `hs-<UTC time>-<process id>`.
+/// A run id: `$HUBSPOKE_RUN_ID`, else `hs-<UTC yymmdd-hhmmss>-<process id>` (at most 24
+/// characters, see [`check_run_id`]).
 pub fn new_run_id() -> String {
     match std::env::var("HUBSPOKE_RUN_ID") {
         Ok(id) if !id.is_empty() => id,
         _ => format!(
             "hs-{}-{}",
-            jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"),
+            jiff::Timestamp::now().strftime("%y%m%d-%H%M%S"),
             std::process::id()
         ),
     }
 }
 
-/// Run ids become tags and terraform variables: lower-case letters, digits and dashes.
+/// Run ids become tags, terraform variables and part of the names of the clusters and IAM
+/// roles a run creates (`hubspoke-argocd-spoke-<run id>-<cluster>` must fit IAM's 64
+/// characters): 1 to 24 lower-case letters, digits and dashes, as terraform/ validates them.
 pub fn check_run_id(id: &str) -> std::result::Result<(), String> {
     let ok = !id.is_empty()
-        && id.len() <= 63
+        && id.len() <= 24
         && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && id
             .chars()
@@ -85,7 +88,7 @@ pub fn check_run_id(id: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "run id {id:?}: use 1 to 63 lower-case letters, digits and dashes, starting with a letter or digit (e.g. nightly-1234)"
+            "run id {id:?}: use 1 to 24 lower-case letters, digits and dashes, starting with a letter or digit (e.g. nightly-1234); it becomes part of the EKS cluster's and IAM roles' names"
         ))
     }
 }
@@ -634,4 +637,30 @@ pub(crate) fn render<const N: usize>(header: [&str; N], rows: &[[String; N]]) ->
         out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
     out
+}
+
+#[cfg(test)]
+mod run_id_tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_fit_the_names_they_become_part_of() {
+        // the nightly's: nightly-<GitHub run id>-<attempt>
+        assert_eq!(check_run_id("nightly-12345678901-1"), Ok(()));
+        // the generated ones
+        let generated = format!(
+            "hs-{}-{}",
+            jiff::Timestamp::now().strftime("%y%m%d-%H%M%S"),
+            4_194_304
+        );
+        assert_eq!(check_run_id(&generated), Ok(()), "{generated}");
+        // hubspoke-argocd-spoke-<run id>-spoke would not fit IAM's 64 characters
+        let long = "nightly-1234567890123-100";
+        assert_eq!(
+            check_run_id(long).unwrap_err(),
+            "run id \"nightly-1234567890123-100\": use 1 to 24 lower-case letters, digits and dashes, starting with a letter or digit (e.g. nightly-1234); it becomes part of the EKS cluster's and IAM roles' names"
+        );
+        assert!(check_run_id("Nightly-1").is_err());
+        assert!(check_run_id("-1").is_err());
+    }
 }

@@ -82,6 +82,18 @@ impl Moto {
         ]
     }
 
+    /// Runs python (botocore) with `s3`, a client of the emulator's S3; returns what it
+    /// prints.
+    pub fn s3(&self, code: &str) -> String {
+        let script = format!(
+            "import botocore.session\ns3 = botocore.session.get_session().create_client('s3', endpoint_url='{}', region_name='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
+            self.url, REGION
+        );
+        let out = Command::new(python()).args(["-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Creates an EKS cluster with these tags (moto makes it ACTIVE at once).
     pub async fn create_cluster(&self, name: &str, tags: &[(&str, &str)]) {
         let mut req = self

@@ -96,6 +96,10 @@ enum Command {
         /// kind: the directory of kind cluster configs.
         #[arg(long, value_name = "DIR", default_value = "kind")]
         kind_configs: PathBuf,
+        /// eks: force-unlock terraform state locks older than this (e.g. 0s once the process
+        /// that applied is known to be gone); default: the deadline `up` ran with.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        stale_lock_after: Option<std::time::Duration>,
     },
     /// Show the environment's clusters and the hub's Argo CD Applications.
     #[command(after_help = EXIT_CODES)]
@@ -383,8 +387,12 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
                 ExitCode::from(1)
             })
         }
-        Command::Down { env, kind_configs } => {
-            hubspoke::up::down(env.env, &env.dir(), &kind_configs, &progress).await?;
+        Command::Down {
+            env,
+            kind_configs,
+            stale_lock_after,
+        } => {
+            hubspoke::up::down(env.env, &env.dir(), &kind_configs, stale_lock_after, &progress).await?;
             println!("environment {} is down", env.env);
             Ok(ExitCode::SUCCESS)
         }

@@ -59,6 +59,9 @@ pub struct EksOptions {
     pub run_expires_at: String,
     /// Further terraform variables (`-var NAME=VALUE`).
     pub vars: std::collections::BTreeMap<String, String>,
+    /// State locks older than this were left by a killed terraform and are force-unlocked
+    /// (from `deadline`).
+    pub stale_lock_after: Option<std::time::Duration>,
 }
 
 /// A run id: `$HUBSPOKE_RUN_ID`, else `hs-<UTC yymmdd-hhmmss>-<process id>` (at most 24
@@ -191,6 +194,9 @@ async fn provider_up(
             {
                 eks.run_expires_at = at.round(jiff::Unit::Second).unwrap_or(at).to_string();
             }
+            if eks.stale_lock_after.is_none() {
+                eks.stale_lock_after = opts.deadline;
+            }
             crate::eks::provider::up(&eks, plan, opts.keep, opts.timeout, progress, stop).await
         }
         #[cfg(not(feature = "eks"))]
@@ -225,17 +231,25 @@ pub async fn provider_down(
             .down(state, dir, progress)
             .await
         }
-        ProviderKind::Eks => eks_down(dir, progress).await.map(|said| progress.note(&said)),
+        ProviderKind::Eks => eks_down(dir, None, progress)
+            .await
+            .map(|said| progress.note(&said)),
     }
 }
 
 /// EKS: destroys what terraform built, from `<dir>/terraform.json` alone (a failed `up`
 /// may not have written state.json), then the state files. Says what it destroyed.
-pub(crate) async fn eks_down(dir: &Path, progress: &Progress) -> Result<String> {
+/// `stale_lock_after`: force-unlock state locks older than this instead of the run's
+/// deadline `up` recorded.
+pub(crate) async fn eks_down(
+    dir: &Path,
+    stale_lock_after: Option<std::time::Duration>,
+    progress: &Progress,
+) -> Result<String> {
     let workspaces: Vec<String> = crate::terraform::Record::load(dir)
         .map(|r| r.workspaces.into_iter().map(|w| w.name).collect())
         .unwrap_or_default();
-    let said = crate::terraform::down(dir, progress)
+    let said = crate::terraform::down_with(dir, stale_lock_after.map(|d| d.as_secs()), progress)
         .await
         .map_err(|e| Error::env(e.to_string()))?;
     if let Ok(state) = Environment::read_state(ProviderKind::Eks, dir) {
@@ -456,10 +470,19 @@ pub fn write_merged_kubeconfig(env: &Environment) -> std::io::Result<()> {
     environment::write_private(&env.state_dir.join("kubeconfig"), yaml.as_bytes())
 }
 
-/// `hubspoke down`: tears down the environment recorded in `dir`.
-pub async fn down(env: ProviderKind, dir: &Path, kind_config_dir: &Path, progress: &Progress) -> Result<()> {
+/// `hubspoke down`: tears down the environment recorded in `dir`. eks: state locks older
+/// than `stale_lock_after` (default: the run's deadline) are force-unlocked.
+pub async fn down(
+    env: ProviderKind,
+    dir: &Path,
+    kind_config_dir: &Path,
+    stale_lock_after: Option<std::time::Duration>,
+    progress: &Progress,
+) -> Result<()> {
     if env == ProviderKind::Eks {
-        return eks_down(dir, progress).await.map(|said| progress.note(&said));
+        return eks_down(dir, stale_lock_after, progress)
+            .await
+            .map(|said| progress.note(&said));
     }
     let state = Environment::read_state(env, dir)?;
     provider_down(env, &state, dir, progress, kind_config_dir).await

@@ -69,6 +69,18 @@ impl Moto {
         aws_sdk_eks::Client::from_conf(config)
     }
 
+    /// The AWS configuration of the emulator, for any service's client.
+    pub fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                Credentials::new("testing", "testing", None, None, "test"),
+            ))
+            .build()
+    }
+
     /// What a hubspoke process needs in its environment to use the emulator.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

@@ -124,10 +124,10 @@ enum Command {
     /// delete it in dependency order (clusters first). Needs the eks feature.
     #[command(after_help = EXIT_CODES)]
     Janitor {
-        /// Leave clusters younger than this alone (e.g. 6h), whatever their tags say.
+        /// Leave runs younger than this alone (e.g. 6h), whatever their tags say.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         older_than: std::time::Duration,
-        /// Delete the leaked clusters (without it, only list them).
+        /// Delete what is leaked (without it, only list it).
         #[arg(long)]
         apply: bool,
         /// The regions to look in (repeatable; default: the AWS configuration's region).

@@ -5,9 +5,17 @@ locals {
   cluster_type = local.cluster.cluster_type
   is_hub       = local.cluster_type == "hub"
 
+  # Names carry the run id, so a run that leaked (a lost runner) never blocks the next one
+  # with a name already taken: the EKS cluster (and so its KMS alias alias/eks/<name>, its
+  # VPC and IAM role <name>-cluster) and the IAM roles of Argo CD. hubspoke reads the
+  # cluster's name from the cluster_name output.
+  name            = "${local.cluster_name}-${var.run_id}"
+  hub_role_name   = "${var.hub_role_name}-${var.run_id}"
+  spoke_role_name = "${var.spoke_role_name_prefix}${var.run_id}-${local.cluster_name}"
+
   account_id     = data.aws_caller_identity.current.account_id
   hub_account_id = var.hub_account_id != "" ? var.hub_account_id : local.account_id
-  hub_role_arn   = "arn:aws:iam::${local.hub_account_id}:role/${var.hub_role_name}"
+  hub_role_arn   = "arn:aws:iam::${local.hub_account_id}:role/${local.hub_role_name}"
 
   # what the janitor selects on
   tags = merge(var.tags, {

@@ -2,7 +2,7 @@ module "vpc" {
   source  = "terraform-aws-modules/vpc/aws"
   version = "6.6.0"
 
-  name = local.cluster_name
+  name = local.name
   cidr = var.vpc_cidr
   azs  = local.azs
 
@@ -24,8 +24,17 @@ module "eks" {
   source  = "terraform-aws-modules/eks/aws"
   version = "21.19.0"
 
-  name               = local.cluster_name
+  name               = local.name
   kubernetes_version = var.kubernetes_version
+
+  # the cluster role is <name>-cluster (unique through the run id; a name prefix would have
+  # to fit IAM's 38 characters)
+  iam_role_use_name_prefix = false
+
+  # no control plane logs: with logging on, EKS recreates /aws/eks/<name>/cluster after
+  # terraform destroyed it (terraform-aws-eks#2763), so every run would leave a log group
+  create_cloudwatch_log_group = false
+  enabled_log_types           = []
 
   # the hub's Argo CD and the harness reach the API from outside the VPC
   endpoint_public_access = true

@@ -17,7 +17,14 @@ data "aws_iam_policy_document" "spoke_trust" {
 resource "aws_iam_role" "spoke" {
   count = local.is_hub ? 0 : 1
 
-  name               = "${var.spoke_role_name_prefix}${local.cluster_name}"
-  description        = "Assumed by Argo CD on the hub to manage ${local.cluster_name}"
+  name               = local.spoke_role_name
+  description        = "Assumed by Argo CD on the hub to manage ${local.name}"
   assume_role_policy = data.aws_iam_policy_document.spoke_trust[0].json
+
+  lifecycle {
+    precondition {
+      condition     = length(local.spoke_role_name) <= 64
+      error_message = "The spoke's role name ${local.spoke_role_name} has more than IAM's 64 characters; shorten the run id (-var run_id) or the cluster_name of ${var.cluster_path}."
+    }
+  }
 }

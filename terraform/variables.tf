@@ -8,8 +8,8 @@ variable "run_id" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,62}$", var.run_id))
-    error_message = "run_id must be lower-case letters, digits and dashes (at most 63), as hubspoke generates it."
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,23}$", var.run_id))
+    error_message = "run_id must be 1 to 24 lower-case letters, digits and dashes, as hubspoke generates it: it is part of the cluster's and the IAM roles' names, and IAM role names have at most 64 characters."
   }
 }
 
@@ -26,9 +26,9 @@ variable "region" {
 }
 
 variable "kubernetes_version" {
-  description = "The EKS Kubernetes version"
+  description = "The EKS Kubernetes version: one in EKS standard support (extended support costs six times as much per control plane); `hubspoke validate` warns once the pin's standard support has ended (dates in e2e/harness/src/eks_calendar.rs)"
   type        = string
-  default     = "1.33"
+  default     = "1.35"
 }
 
 variable "vpc_cidr" {
@@ -55,13 +55,13 @@ variable "hub_account_id" {
 }
 
 variable "hub_role_name" {
-  description = "The IAM role Argo CD on the hub runs as (pod identity); spokes trust it"
+  description = "The IAM role Argo CD on the hub runs as (pod identity) is <hub_role_name>-<run_id>; spokes trust it"
   type        = string
   default     = "hubspoke-argocd-hub"
 }
 
 variable "spoke_role_name_prefix" {
-  description = "Spoke roles are named <prefix><cluster_name>; the hub role may assume any role with this prefix"
+  description = "Spoke roles are named <prefix><run_id>-<cluster_name>; the hub role may assume any role of its run with this prefix"
   type        = string
   default     = "hubspoke-argocd-spoke-"
 }

@@ -10,6 +10,7 @@ pub mod definition;
 pub mod diagnostics;
 #[cfg(feature = "eks")]
 pub mod eks;
+pub mod eks_calendar;
 pub mod environment;
 pub mod error;
 pub mod expect;

@@ -101,6 +101,10 @@ enum Command {
         /// release/hub-kind).
         #[arg(long, value_name = "DIR")]
         release: Option<PathBuf>,
+        /// eks: force-unlock terraform state locks older than this (e.g. 0s once the process
+        /// that applied is known to be gone); default: the deadline `up` ran with.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        stale_lock_after: Option<std::time::Duration>,
     },
     /// Show the environment's clusters and the hub's Argo CD Applications.
     #[command(after_help = EXIT_CODES)]
@@ -119,20 +123,25 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         root: PathBuf,
     },
-    /// List EKS clusters that hubspoke runs created and that outlived their run; with
-    /// --apply, delete them (node groups and Fargate profiles first, then the cluster).
-    /// Needs the eks feature.
+    /// List what hubspoke runs created and that outlived their run — EKS clusters, and
+    /// everything else tagged with the run (VPCs and their parts, NAT gateways, Elastic
+    /// IPs, IAM roles, policies and OIDC providers, KMS keys, log groups); with --apply,
+    /// delete it in dependency order (clusters first). Needs the eks feature.
     #[command(after_help = EXIT_CODES)]
     Janitor {
-        /// Leave clusters younger than this alone (e.g. 6h), whatever their tags say.
+        /// Leave runs younger than this alone (e.g. 6h), whatever their tags say.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         older_than: std::time::Duration,
-        /// Delete the leaked clusters (without it, only list them).
+        /// Delete what is leaked (without it, only list it).
         #[arg(long)]
         apply: bool,
         /// The regions to look in (repeatable; default: the AWS configuration's region).
         #[arg(long = "region", value_name = "REGION")]
         regions: Vec<String>,
+        /// Only this run's resources, all of them whatever their deadline: the run is over
+        /// (the nightly's destroy job names its own run).
+        #[arg(long, value_name = "RUN_ID")]
+        run_id: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
@@ -404,9 +413,18 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
             env,
             kind_configs,
             release,
+            stale_lock_after,
         } => {
             let release = release.unwrap_or_else(|| PathBuf::from(env.env.default_release()));
-            hubspoke::up::down(env.env, &env.dir(), &kind_configs, &release, &progress).await?;
+            hubspoke::up::down(
+                env.env,
+                &env.dir(),
+                &kind_configs,
+                &release,
+                stale_lock_after,
+                &progress,
+            )
+            .await?;
             println!("environment {} is down", env.env);
             Ok(ExitCode::SUCCESS)
         }
@@ -429,6 +447,9 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
             let report = hubspoke::validate::validate(&root);
             for n in &report.notes {
                 eprintln!("note: {n}");
+            }
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
             }
             if report.errors.is_empty() {
                 println!(
@@ -454,12 +475,18 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
             older_than,
             apply,
             regions,
+            run_id,
             output,
         } => {
+            if let Some(id) = &run_id {
+                hubspoke::up::check_run_id(id)
+                    .map_err(|e| hubspoke::Error::input(format!("--run-id: {e}")))?;
+            }
             janitor(
                 older_than,
                 apply,
                 regions,
+                run_id,
                 matches!(output, Output::Json),
                 &progress,
             )
@@ -492,10 +519,11 @@ async fn janitor(
     older_than: std::time::Duration,
     apply: bool,
     regions: Vec<String>,
+    run_id: Option<String>,
     json: bool,
     progress: &Progress,
 ) -> Result<ExitCode, hubspoke::Error> {
-    use hubspoke::eks::janitor;
+    use hubspoke::eks::{janitor, leftovers};
     let regions: Vec<Option<String>> = if regions.is_empty() {
         vec![None]
     } else {
@@ -503,8 +531,9 @@ async fn janitor(
     };
     let now = jiff::Timestamp::now();
     let mut all = Vec::new();
+    let mut others = Vec::new();
     let mut failed = Vec::new();
-    for region in regions {
+    for (i, region) in regions.into_iter().enumerate() {
         let sdk = hubspoke::eks::sdk_config(region.as_deref()).await;
         let Some(name) = sdk.region().map(|r| r.to_string()) else {
             return Err(hubspoke::Error::input(
@@ -512,35 +541,63 @@ async fn janitor(
             ));
         };
         let client = aws_sdk_eks::Client::new(&sdk);
-        let found = janitor::survey(&client, older_than, now)
+        let mut found = janitor::survey(&client, older_than, now)
             .await
             .map_err(|e| hubspoke::Error::env(format!("region {name}: {e}")))?;
+        if let Some(run) = &run_id {
+            found.retain(|c| &c.run_id == run);
+            for c in &mut found {
+                c.leaked = true;
+                c.why = "its run was named with --run-id".into();
+            }
+        }
+        let clients = leftovers::Clients::new(&sdk);
+        // IAM is global: looked at once, with the first region
+        let mut rest = leftovers::find(&clients, i == 0)
+            .await
+            .map_err(|e| hubspoke::Error::env(format!("region {name}: {e}")))?;
+        leftovers::judge_runs(&mut rest, &found, older_than, run_id.as_deref(), now);
+        if run_id.is_some() {
+            rest.retain(|l| l.leaked);
+        }
         if apply {
+            // the clusters first: they hold network interfaces in the VPC's subnets and
+            // use the roles
             for c in found.iter().filter(|c| c.leaked) {
                 if let Err(e) = janitor::reap(&client, &c.name, janitor::Pace::default(), progress).await {
                     failed.push(format!("region {name}: {e}"));
                 }
             }
+            for e in leftovers::reap(&clients, &rest, janitor::Pace::default(), progress).await {
+                failed.push(format!("region {name}: {e}"));
+            }
         }
         all.extend(found);
+        others.extend(rest);
     }
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&all).map_err(|e| hubspoke::Error::env(e.to_string()))?
+            serde_json::to_string_pretty(&serde_json::json!({"clusters": all, "resources": others}))
+                .map_err(|e| hubspoke::Error::env(e.to_string()))?
         );
     } else {
         print!("{}", janitor::table(&all, apply));
+        print!("{}", leftovers::table(&others, apply));
         let leaked = all.iter().filter(|c| c.leaked).count();
+        let rest = others.iter().filter(|l| l.leaked).count();
         if leaked > 0 && !apply {
             println!("{leaked} leaked cluster(s); delete them with --apply");
+        }
+        if rest > 0 && !apply {
+            println!("{rest} other leaked resource(s); --apply deletes them after the clusters");
         }
     }
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         Err(hubspoke::Error::env(format!(
-            "could not delete every leaked cluster:\n{}",
+            "could not delete everything leaked:\n{}",
             failed.join("\n")
         )))
     }
@@ -551,6 +608,7 @@ async fn janitor(
     _older_than: std::time::Duration,
     _apply: bool,
     _regions: Vec<String>,
+    _run_id: Option<String>,
     _json: bool,
     _progress: &Progress,
 ) -> Result<ExitCode, hubspoke::Error> {

@@ -82,6 +82,62 @@ pub struct Module {
     /// Further `-var name=value`s (the same for apply and destroy).
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// The run's deadline in seconds (`--deadline`): a state lock older than this cannot
+    /// belong to a terraform still running for a run (every run stops by its deadline), so
+    /// it was left by one that was killed and is force-unlocked. Without a deadline no lock
+    /// is forced.
+    #[serde(default)]
+    pub stale_lock_after: Option<u64>,
+    /// How long apply and destroy wait for a state lock held by someone else (seconds;
+    /// default 300).
+    #[serde(default)]
+    pub lock_timeout: Option<u64>,
+}
+
+/// The lock terraform could not acquire, from its "Error acquiring the state lock" message
+/// (the `Lock Info:` block of terraform's statemgr.LockInfo).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldLock {
+    pub id: String,
+    pub who: String,
+    pub operation: String,
+    /// `Created:` as Go prints a time (`2026-12-06 04:21:04.47991527 +0000 UTC`).
+    pub created: Option<jiff::Timestamp>,
+}
+
+impl HeldLock {
+    /// The lock in terraform's output, when the failure was acquiring the state lock.
+    pub fn parse(output: &str) -> Option<HeldLock> {
+        let lines: Vec<&str> = output
+            .lines()
+            .map(|l| l.trim_start_matches(['│', '╷', '╵']).trim())
+            .collect();
+        if !lines.iter().any(|l| l.contains("Error acquiring the state lock")) {
+            return None;
+        }
+        let field = |name: &str| {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+                .map(|v| v.trim().to_string())
+        };
+        let id = field("ID").filter(|id| !id.is_empty())?;
+        let created = field("Created").and_then(|c| {
+            // Go's time.Time.String(): date, time with fraction, numeric offset, zone name
+            let mut parts = c.split_whitespace();
+            let text = format!("{} {} {}", parts.next()?, parts.next()?, parts.next()?);
+            jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S%.f %z", &text)
+                .ok()?
+                .to_timestamp()
+                .ok()
+        });
+        Some(HeldLock {
+            id,
+            who: field("Who").unwrap_or_default(),
+            operation: field("Operation").unwrap_or_default(),
+            created,
+        })
+    }
 }
 
 /// One cluster's workspace.
@@ -388,24 +444,100 @@ impl Module {
     }
 
     /// `apply` or `destroy`, unattended, with the workspace's var file and the run's vars.
+    ///
+    /// The state lock: asked for without waiting first. When someone holds it and the lock
+    /// is older than the run's deadline ([`Module::stale_lock_after`]), a killed terraform
+    /// left it: it is force-unlocked (logged) and the command runs again. Any other holder
+    /// is waited for ([`Module::lock_timeout`]).
     async fn change(
         &self,
         verb: &str,
         ws: &Workspace,
-        interrupt: Option<&mut Interrupt<'_>>,
+        mut interrupt: Option<&mut Interrupt<'_>>,
         line: &(dyn Fn(&str) + Sync),
     ) -> Result<(), TerraformError> {
-        let mut args: Vec<OsString> = [
-            verb,
-            "-input=false",
-            "-auto-approve",
-            "-no-color",
-            "-lock-timeout=300s",
-        ]
-        .map(OsString::from)
-        .to_vec();
-        args.extend(self.var_args(ws));
-        self.run(ws, &args, interrupt, line).await.map(|_| ())
+        let args = |lock_timeout: u64| {
+            let mut args: Vec<OsString> = [verb, "-input=false", "-auto-approve", "-no-color"]
+                .map(OsString::from)
+                .to_vec();
+            args.push(format!("-lock-timeout={lock_timeout}s").into());
+            args.extend(self.var_args(ws));
+            args
+        };
+        let first = self.run(ws, &args(0), interrupt.as_deref_mut(), line).await;
+        let held = match &first {
+            Err(TerraformError::Failed { tail, .. }) => match HeldLock::parse(tail) {
+                Some(held) => held,
+                None => return first.map(|_| ()),
+            },
+            _ => return first.map(|_| ()),
+        };
+        let wait = self.lock_timeout.unwrap_or(300);
+        let now = jiff::Timestamp::now();
+        let age = held.created.map(|c| now.duration_since(c));
+        let stale = match (age, self.stale_lock_after) {
+            (Some(age), Some(after)) => age >= jiff::SignedDuration::from_secs(after as i64),
+            _ => false,
+        };
+        if stale {
+            let say = format!(
+                "the state lock of workspace {} ({} by {}, ID {}) was created {} ago, longer than the run's deadline ({}s): a killed terraform left it; running terraform force-unlock -force {}",
+                ws.name,
+                held.operation,
+                held.who,
+                held.id,
+                age.map(|a| format!("{}s", a.as_secs())).unwrap_or_default(),
+                self.stale_lock_after.unwrap_or_default(),
+                held.id
+            );
+            tracing::warn!(target: "terraform", workspace = %ws.name, "{say}");
+            line(&say);
+            self.run(
+                ws,
+                &["force-unlock".into(), "-force".into(), held.id.clone().into()],
+                None,
+                line,
+            )
+            .await?;
+        } else {
+            let say = format!(
+                "the state of workspace {} is locked ({} by {}, ID {}, created {}); waiting up to {wait}s for it",
+                ws.name,
+                held.operation,
+                held.who,
+                held.id,
+                held.created
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "at an unknown time".into())
+            );
+            tracing::info!(target: "terraform", workspace = %ws.name, "{say}");
+            line(&say);
+        }
+        match self
+            .run(ws, &args(if stale { 0 } else { wait }), interrupt, line)
+            .await
+        {
+            Err(TerraformError::Failed {
+                command,
+                workspace,
+                status,
+                tail,
+            }) if !stale && HeldLock::parse(&tail).is_some() => Err(TerraformError::Failed {
+                command,
+                workspace: workspace.clone(),
+                status,
+                tail: format!(
+                    "{tail}\nThe lock is younger than the run's deadline{}, so it may belong to a terraform still running; when none is (a killed run), release it with: TF_DATA_DIR={} terraform -chdir={} force-unlock -force {}",
+                    self.stale_lock_after
+                        .map(|s| format!(" ({s}s)"))
+                        .unwrap_or_else(|| " (none was given)".into()),
+                    ws.data_dir.display(),
+                    self.dir.display(),
+                    held.id
+                ),
+            }),
+            r => r.map(|_| ()),
+        }
     }
 
     /// `output -json`.
@@ -594,7 +726,21 @@ async fn destroy_recorded(record: &Record, state_dir: &Path, progress: &Progress
 /// `hubspoke down --env eks`: destroys what `<state_dir>/terraform.json` records, spokes
 /// first; the record goes when everything is destroyed.
 pub async fn down(state_dir: &Path, progress: &Progress) -> Result<String, TerraformError> {
-    let record = Record::load(state_dir)?;
+    down_with(state_dir, None, progress).await
+}
+
+/// [`down`], force-unlocking state locks older than `stale_lock_after` seconds instead of
+/// the run's deadline the record holds (`hubspoke down --stale-lock-after`: the nightly's
+/// destroy job, run once the job that applied has ended, so no terraform can still hold one).
+pub async fn down_with(
+    state_dir: &Path,
+    stale_lock_after: Option<u64>,
+    progress: &Progress,
+) -> Result<String, TerraformError> {
+    let mut record = Record::load(state_dir)?;
+    if stale_lock_after.is_some() {
+        record.module.stale_lock_after = stale_lock_after;
+    }
     let said = destroy_recorded(&record, state_dir, progress).await;
     if state_dir.join(STATE_FILE).exists() {
         Err(TerraformError::Other(said))
@@ -630,4 +776,55 @@ pub fn stop_signal(deadline: Option<std::time::Duration>) -> Result<Interrupt<'s
             why = expired => why,
         }
     }))
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+
+    /// What terraform 1.11 printed when an S3 lockfile left by a killed apply held the state.
+    const HELD: &str = r#"Error: Error acquiring the state lock
+
+Error message: operation error S3: PutObject, https response error
+StatusCode: 412, RequestID:
+dp5Bm89G2kZuW5wXoLXU17DhSMAhE1kh6QTidxr6Y7HRxL7ewJIe, HostID:
+9Gjjt1m+cjU4OPvX9O9/8RuvnG41MRb/18Oux2o5H5MY7ISNTlXN+Dz9IG62/ILVxhAGI0qyPfg=,
+api error PreconditionFailed: At least one of the pre-conditions you
+specified did not hold
+Lock Info:
+  ID:        84ede147-24f7-12cb-53be-fdaf325cbc73
+  Path:      tfstate/env:/hub/k/eks.tfstate
+  Operation: OperationTypeApply
+  Who:       root@vm
+  Version:   1.11.4
+  Created:   2026-12-06 04:21:04.47991527 +0000 UTC
+  Info:      
+
+
+Terraform acquires a state lock to protect the state from being written
+by multiple users at the same time. Please resolve the issue above and try
+again. For most commands, you can disable locking with the "-lock=false"
+flag, but this is not recommended."#;
+
+    #[test]
+    fn the_lock_in_terraforms_error_is_read() {
+        let held = HeldLock::parse(HELD).unwrap();
+        assert_eq!(
+            held,
+            HeldLock {
+                id: "84ede147-24f7-12cb-53be-fdaf325cbc73".into(),
+                who: "root@vm".into(),
+                operation: "OperationTypeApply".into(),
+                created: Some("2026-12-06T04:21:04.47991527Z".parse().unwrap()),
+            }
+        );
+        // with colour, terraform frames the diagnostic
+        let framed: String = HELD.lines().map(|l| format!("│ {l}\n")).collect();
+        assert_eq!(HeldLock::parse(&framed), Some(held));
+        // another failure is not a lock
+        assert_eq!(
+            HeldLock::parse("Error: creating EKS Cluster (hub): AccessDeniedException"),
+            None
+        );
+    }
 }

@@ -62,24 +62,30 @@ pub struct EksOptions {
     pub run_expires_at: String,
     /// Further terraform variables (`-var NAME=VALUE`).
     pub vars: std::collections::BTreeMap<String, String>,
+    /// State locks older than this were left by a killed terraform and are force-unlocked
+    /// (from `deadline`).
+    pub stale_lock_after: Option<std::time::Duration>,
 }
 
-/// A run id: `$HUBSPOKE_RUN_ID`, else `hs-<UTC time>-<process id>`.
+/// A run id: `$HUBSPOKE_RUN_ID`, else `hs-<UTC yymmdd-hhmmss>-<process id>` (at most 24
+/// characters, see [`check_run_id`]).
 pub fn new_run_id() -> String {
     match std::env::var("HUBSPOKE_RUN_ID") {
         Ok(id) if !id.is_empty() => id,
         _ => format!(
             "hs-{}-{}",
-            jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"),
+            jiff::Timestamp::now().strftime("%y%m%d-%H%M%S"),
             std::process::id()
         ),
     }
 }
 
-/// Run ids become tags and terraform variables: lower-case letters, digits and dashes.
+/// Run ids become tags, terraform variables and part of the names of the clusters and IAM
+/// roles a run creates (`hubspoke-argocd-spoke-<run id>-<cluster>` must fit IAM's 64
+/// characters): 1 to 24 lower-case letters, digits and dashes, as terraform/ validates them.
 pub fn check_run_id(id: &str) -> std::result::Result<(), String> {
     let ok = !id.is_empty()
-        && id.len() <= 63
+        && id.len() <= 24
         && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && id
             .chars()
@@ -88,7 +94,7 @@ pub fn check_run_id(id: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "run id {id:?}: use 1 to 63 lower-case letters, digits and dashes, starting with a letter or digit (e.g. nightly-1234)"
+            "run id {id:?}: use 1 to 24 lower-case letters, digits and dashes, starting with a letter or digit (e.g. nightly-1234); it becomes part of the EKS cluster's and IAM roles' names"
         ))
     }
 }
@@ -198,6 +204,9 @@ async fn provider_up(
             {
                 eks.run_expires_at = at.round(jiff::Unit::Second).unwrap_or(at).to_string();
             }
+            if eks.stale_lock_after.is_none() {
+                eks.stale_lock_after = opts.deadline;
+            }
             crate::eks::provider::up(&eks, plan, opts.keep, opts.timeout, progress, stop).await
         }
         #[cfg(not(feature = "eks"))]
@@ -232,17 +241,25 @@ pub async fn provider_down(
             .down(state, dir, progress)
             .await
         }
-        ProviderKind::Eks => eks_down(dir, progress).await.map(|said| progress.note(&said)),
+        ProviderKind::Eks => eks_down(dir, None, progress)
+            .await
+            .map(|said| progress.note(&said)),
     }
 }
 
 /// EKS: destroys what terraform built, from `<dir>/terraform.json` alone (a failed `up`
 /// may not have written state.json), then the state files. Says what it destroyed.
-pub(crate) async fn eks_down(dir: &Path, progress: &Progress) -> Result<String> {
+/// `stale_lock_after`: force-unlock state locks older than this instead of the run's
+/// deadline `up` recorded.
+pub(crate) async fn eks_down(
+    dir: &Path,
+    stale_lock_after: Option<std::time::Duration>,
+    progress: &Progress,
+) -> Result<String> {
     let workspaces: Vec<String> = crate::terraform::Record::load(dir)
         .map(|r| r.workspaces.into_iter().map(|w| w.name).collect())
         .unwrap_or_default();
-    let said = crate::terraform::down(dir, progress)
+    let said = crate::terraform::down_with(dir, stale_lock_after.map(|d| d.as_secs()), progress)
         .await
         .map_err(|e| Error::env(e.to_string()))?;
     if let Ok(state) = Environment::read_state(ProviderKind::Eks, dir) {
@@ -476,16 +493,20 @@ pub fn write_merged_kubeconfig(env: &Environment) -> std::io::Result<()> {
 
 /// `hubspoke down`: tears down the environment recorded in `dir`. kind without state.json
 /// (an `up` that failed or was interrupted before writing it) deletes the clusters the
-/// definitions in `release` name.
+/// definitions in `release` name. eks: state locks older than `stale_lock_after` (default:
+/// the run's deadline) are force-unlocked.
 pub async fn down(
     env: ProviderKind,
     dir: &Path,
     kind_config_dir: &Path,
     release: &Path,
+    stale_lock_after: Option<std::time::Duration>,
     progress: &Progress,
 ) -> Result<()> {
     if env == ProviderKind::Eks {
-        return eks_down(dir, progress).await.map(|said| progress.note(&said));
+        return eks_down(dir, stale_lock_after, progress)
+            .await
+            .map(|said| progress.note(&said));
     }
     let state = match Environment::read_state(env, dir) {
         Ok(state) => state,
@@ -670,4 +691,30 @@ pub(crate) fn render<const N: usize>(header: [&str; N], rows: &[[String; N]]) ->
         out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
     out
+}
+
+#[cfg(test)]
+mod run_id_tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_fit_the_names_they_become_part_of() {
+        // the nightly's: nightly-<GitHub run id>-<attempt>
+        assert_eq!(check_run_id("nightly-12345678901-1"), Ok(()));
+        // the generated ones
+        let generated = format!(
+            "hs-{}-{}",
+            jiff::Timestamp::now().strftime("%y%m%d-%H%M%S"),
+            4_194_304
+        );
+        assert_eq!(check_run_id(&generated), Ok(()), "{generated}");
+        // hubspoke-argocd-spoke-<run id>-spoke would not fit IAM's 64 characters
+        let long = "nightly-1234567890123-100";
+        assert_eq!(
+            check_run_id(long).unwrap_err(),
+            "run id \"nightly-1234567890123-100\": use 1 to 24 lower-case letters, digits and dashes, starting with a letter or digit (e.g. nightly-1234); it becomes part of the EKS cluster's and IAM roles' names"
+        );
+        assert!(check_run_id("Nightly-1").is_err());
+        assert!(check_run_id("-1").is_err());
+    }
 }

@@ -25,6 +25,9 @@ pub struct Report {
     pub terraform_modules: usize,
     pub releases: Vec<PathBuf>,
     pub errors: Vec<String>,
+    /// What holds today but costs or breaks later (a pinned EKS version out of standard
+    /// support); they do not fail validation.
+    pub warnings: Vec<String>,
     /// What could not be checked here, and why.
     pub notes: Vec<String>,
 }
@@ -458,6 +461,14 @@ fn check_kind_configs(ctx: &mut Ctx, files: &[(PathBuf, Node)]) {
 
 /// Validates the repository at `root`.
 pub fn validate(root: &Path) -> Report {
+    validate_at(
+        root,
+        jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(),
+    )
+}
+
+/// [`validate`] as of `today` (UTC): what the EKS version pin is judged against.
+pub fn validate_at(root: &Path, today: jiff::civil::Date) -> Report {
     let mut ctx = Ctx {
         root,
         report: Report::default(),
@@ -540,7 +551,9 @@ pub fn validate(root: &Path) -> Report {
     }
     check_kind_configs(&mut ctx, &kind_configs);
     check_terraform(&mut ctx);
+    check_eks_module(&mut ctx, today);
     // by file, then by position
+    ctx.report.warnings.sort();
     ctx.report.errors.sort_by_key(|e| {
         let mut parts = e.splitn(4, ':');
         let file = parts.next().unwrap_or_default().to_string();
@@ -752,6 +765,106 @@ fn validate_diagnostics(rel: &str, stdout: &[u8]) -> Result<(), String> {
     } else {
         Err(errors.join("\n"))
     }
+}
+
+/// The EKS root module (`terraform/`): the Kubernetes version it pins (the
+/// `kubernetes_version` variable's default and any tfvars setting it) judged against the EKS
+/// release calendar, and its `terraform-aws-modules/eks/aws` module calls set up so a
+/// destroyed cluster leaves nothing that breaks the next apply.
+fn check_eks_module(ctx: &mut Ctx, today: jiff::civil::Date) {
+    let module = ctx.root.join("terraform");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&module)
+        .map(|es| es.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.extend(
+        std::fs::read_dir(module.join("variables"))
+            .map(|es| es.filter_map(|e| e.ok().map(|e| e.path())).collect::<Vec<_>>())
+            .unwrap_or_default(),
+    );
+    files.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("tf" | "tfvars")));
+    files.sort();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let rel = ctx.rel(&f);
+        let lines: Vec<&str> = text.lines().collect();
+        let tfvars = f.extension().is_some_and(|e| e == "tfvars");
+        // (line index, 1-based column of the value, value) of each pin
+        let mut pins = Vec::new();
+        if tfvars {
+            for (i, l) in lines.iter().enumerate() {
+                if let Some(v) = attribute(l, "kubernetes_version") {
+                    pins.push((i, l.find('"').map_or(1, |c| c + 1), v));
+                }
+            }
+        }
+        for (start, end, header) in blocks(&lines) {
+            if header == "variable \"kubernetes_version\"" {
+                for (i, l) in lines.iter().enumerate().take(end).skip(start + 1) {
+                    if let Some(v) = attribute(l, "default") {
+                        pins.push((i, l.find('"').map_or(1, |c| c + 1), v));
+                    }
+                }
+            }
+            let source = (start + 1..end).find_map(|i| attribute(lines[i], "source"));
+            if header.starts_with("module ") && source.as_deref() == Some("terraform-aws-modules/eks/aws") {
+                let name = header.trim_start_matches("module ").trim_matches('"');
+                let set = |key: &str| (start + 1..end).find_map(|i| attribute(lines[i], key));
+                let mut wrong = Vec::new();
+                if set("create_cloudwatch_log_group").as_deref() != Some("false") {
+                    wrong.push("create_cloudwatch_log_group = false");
+                }
+                if set("enabled_log_types").as_deref() != Some("[]") {
+                    wrong.push("enabled_log_types = []");
+                }
+                if !wrong.is_empty() {
+                    ctx.report.errors.push(format!(
+                        "{rel}:{}:1: module \"{name}\" ({}): without {} EKS writes control plane logs to /aws/eks/<cluster>/cluster and recreates that log group after terraform destroys it (terraform-aws-eks#2763), so the group outlives every run and the next apply with the same name fails; fix: set {} in the module block",
+                        start + 1,
+                        "terraform-aws-modules/eks/aws",
+                        wrong.join(" and "),
+                        wrong.join(" and "),
+                    ));
+                }
+            }
+        }
+        for (i, column, version) in pins {
+            if let Some(p) = crate::eks_calendar::problem(&version, today) {
+                ctx.report
+                    .warnings
+                    .push(format!("{rel}:{}:{column}: kubernetes_version: {p}", i + 1));
+            }
+        }
+    }
+}
+
+/// `key = value` on this line (a top-level attribute of its block), the value unquoted.
+fn attribute(line: &str, key: &str) -> Option<String> {
+    let rest = line.trim_start().strip_prefix(key)?;
+    let value = rest.trim_start().strip_prefix('=')?.trim();
+    let value = value.split(" #").next().unwrap_or(value).trim();
+    Some(value.trim_matches('"').to_string())
+}
+
+/// The top-level blocks of a terraform file in canonical format: (first line, closing line,
+/// header such as `module "eks"`).
+fn blocks<'a>(lines: &[&'a str]) -> Vec<(usize, usize, &'a str)> {
+    let mut out = Vec::new();
+    let mut open: Option<(usize, &str)> = None;
+    for (i, l) in lines.iter().enumerate() {
+        match open {
+            None if !l.starts_with([' ', '#', '}']) && l.trim_end().ends_with('{') => {
+                open = Some((i, l.trim_end().trim_end_matches('{').trim_end()));
+            }
+            Some((start, header)) if l.starts_with('}') => {
+                out.push((start, i, header));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Every `cluster_path = "..."` in a module's tfvars names a cluster definition that loads.

@@ -1,14 +1,18 @@
-//! The janitor against an emulated EKS (moto's server): only clusters tagged by a hubspoke
+//! The janitor against emulated AWS (moto's server): only clusters tagged by a hubspoke
 //! run, older than the margin and past their run's deadline are selected; `--apply` deletes
-//! their node groups and then them, and nothing else.
+//! their node groups and then them, and nothing else. The rest of a leaked run (VPC and its
+//! parts, NAT gateway, Elastic IP, IAM, KMS, logs) is found by its tags and deleted in
+//! dependency order; another run's, or nobody's, stays.
 #![cfg(feature = "eks")]
 
 #[path = "support/moto.rs"]
 mod moto;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hubspoke::eks::janitor::{self, Pace};
+use hubspoke::eks::leftovers;
 use hubspoke::progress::Progress;
 use jiff::{SignedDuration, Timestamp};
 use moto::Moto;
@@ -188,5 +192,552 @@ async fn the_janitor_command_lists_then_deletes_with_apply() {
     assert!(
         String::from_utf8_lossy(&bad.stderr)
             .contains("invalid value 'soon' for '--older-than <DURATION>': \"soon\" is not a duration; write e.g. 90m, 6h or 2h30m")
+    );
+}
+
+/// Tags of a run's resources, as terraform's default tags put them.
+fn run_tags(run: &str, expires: &str) -> Vec<(String, String)> {
+    vec![
+        ("hubspoke.io/run-id".into(), run.into()),
+        ("hubspoke.io/expires-at".into(), expires.into()),
+        ("hubspoke.io/cluster".into(), "hub".into()),
+    ]
+}
+
+fn ec2_tags(tags: &[(String, String)]) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn iam_tags(tags: &[(String, String)]) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// What terraform/ builds for one cluster of run `run` (its VPC with a subnet, internet
+/// and NAT gateway, Elastic IP, route table and two security groups referencing each
+/// other; the cluster's IAM role with a managed and an inline policy and an instance
+/// profile; the OIDC provider; the KMS key with its alias; a log group), each tagged with
+/// the run. Returns the ids: (vpc, subnet, igw, nat, eip allocation, route table, sgs,
+/// role, policy arn, oidc arn, key id).
+async fn a_runs_network_and_identity(m: &Moto, run: &str, expires: &str) -> BTreeMap<&'static str, String> {
+    let sdk = m.sdk();
+    let (ec2, iam) = (aws_sdk_ec2::Client::new(&sdk), aws_sdk_iam::Client::new(&sdk));
+    let (kms, logs) = (
+        aws_sdk_kms::Client::new(&sdk),
+        aws_sdk_cloudwatchlogs::Client::new(&sdk),
+    );
+    let tags = run_tags(run, expires);
+    let tag = |id: &str| {
+        let ec2 = ec2.clone();
+        let (id, tags) = (id.to_string(), ec2_tags(&tags));
+        async move {
+            ec2.create_tags()
+                .resources(id)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let mut ids = BTreeMap::new();
+    let vpc = ec2.create_vpc().cidr_block("10.90.0.0/16").send().await.unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    tag(&vpc).await;
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.90.0.0/20")
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+    tag(&subnet).await;
+    let igw = ec2.create_internet_gateway().send().await.unwrap();
+    let igw = igw
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_string();
+    tag(&igw).await;
+    ec2.attach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap();
+    let eip = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .unwrap();
+    let eip = eip.allocation_id().unwrap().to_string();
+    tag(&eip).await;
+    let nat = ec2
+        .create_nat_gateway()
+        .subnet_id(&subnet)
+        .allocation_id(&eip)
+        .send()
+        .await
+        .unwrap();
+    let nat = nat.nat_gateway().unwrap().nat_gateway_id().unwrap().to_string();
+    tag(&nat).await;
+    let rt = ec2.create_route_table().vpc_id(&vpc).send().await.unwrap();
+    let rt = rt.route_table().unwrap().route_table_id().unwrap().to_string();
+    tag(&rt).await;
+    ec2.associate_route_table()
+        .route_table_id(&rt)
+        .subnet_id(&subnet)
+        .send()
+        .await
+        .unwrap();
+    let mut sgs = Vec::new();
+    for name in ["cluster", "node"] {
+        let sg = ec2
+            .create_security_group()
+            .group_name(format!("{run}-{name}"))
+            .description(format!("{name} security group"))
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap();
+        let sg = sg.group_id().unwrap().to_string();
+        tag(&sg).await;
+        sgs.push(sg);
+    }
+    // the cluster's and the nodes' groups let each other in: neither deletes first
+    for (a, b) in [(0, 1), (1, 0)] {
+        ec2.authorize_security_group_ingress()
+            .group_id(&sgs[a])
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(443)
+                    .to_port(443)
+                    .user_id_group_pairs(
+                        aws_sdk_ec2::types::UserIdGroupPair::builder()
+                            .group_id(&sgs[b])
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let role = format!("hub-{run}-cluster");
+    iam.create_role()
+        .role_name(&role)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"eks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .set_tags(Some(iam_tags(&tags)))
+        .send()
+        .await
+        .unwrap();
+    let policy = iam
+        .create_policy()
+        .policy_name(format!("hub-{run}-cluster-ClusterEncryption"))
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#)
+        .set_tags(Some(iam_tags(&tags)))
+        .send()
+        .await
+        .unwrap();
+    let policy = policy.policy().unwrap().arn().unwrap().to_string();
+    iam.attach_role_policy()
+        .role_name(&role)
+        .policy_arn(&policy)
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name(&role)
+        .policy_name("inline")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"eks:DescribeCluster","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    iam.create_instance_profile()
+        .instance_profile_name(format!("hub-{run}-nodes"))
+        .send()
+        .await
+        .unwrap();
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(format!("hub-{run}-nodes"))
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    let oidc = iam
+        .create_open_id_connect_provider()
+        .url(format!(
+            "https://oidc.eks.eu-west-2.amazonaws.com/id/{}",
+            run.to_uppercase()
+        ))
+        .client_id_list("sts.amazonaws.com")
+        .thumbprint_list("9e99a48a9960b14926bb7f3b02e22da2b0ab7280")
+        .set_tags(Some(iam_tags(&tags)))
+        .send()
+        .await
+        .unwrap();
+    let oidc = oidc.open_id_connect_provider_arn().unwrap().to_string();
+    let key = kms
+        .create_key()
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| {
+                    aws_sdk_kms::types::Tag::builder()
+                        .tag_key(k)
+                        .tag_value(v)
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let key = key.key_metadata().unwrap().key_id().to_string();
+    kms.create_alias()
+        .alias_name(format!("alias/eks/hub-{run}"))
+        .target_key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_group()
+        .log_group_name(format!("/aws/eks/hub-{run}/cluster"))
+        .set_tags(Some(tags.iter().cloned().collect()))
+        .send()
+        .await
+        .unwrap();
+    for (k, v) in [
+        ("vpc", vpc),
+        ("subnet", subnet),
+        ("igw", igw),
+        ("nat", nat),
+        ("eip", eip),
+        ("rt", rt),
+        ("sg-cluster", sgs[0].clone()),
+        ("sg-node", sgs[1].clone()),
+        ("role", role),
+        ("policy", policy),
+        ("oidc", oidc),
+        ("key", key),
+    ] {
+        ids.insert(k, v);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaked_runs_network_identity_key_and_logs_are_reaped_in_dependency_order() {
+    let m = Moto::start();
+    let now = Timestamp::now();
+    let ended = at(now + SignedDuration::from_hours(1));
+    let later = at(now + SignedDuration::from_hours(10));
+    // run 41 leaked (a cluster and everything around it); run 42 is under way; a VPC and
+    // a role of nobody's run
+    m.create_cluster(
+        "hub-nightly-41",
+        &[
+            ("hubspoke.io/run-id", "nightly-41"),
+            ("hubspoke.io/expires-at", &ended),
+        ],
+    )
+    .await;
+    let leaked = a_runs_network_and_identity(&m, "nightly-41", &ended).await;
+    let running = a_runs_network_and_identity(&m, "nightly-42", &later).await;
+    let sdk = m.sdk();
+    let (ec2, iam) = (aws_sdk_ec2::Client::new(&sdk), aws_sdk_iam::Client::new(&sdk));
+    let theirs = ec2.create_vpc().cidr_block("10.50.0.0/16").send().await.unwrap();
+    let theirs = theirs.vpc().unwrap().vpc_id().unwrap().to_string();
+    iam.create_role()
+        .role_name("payments")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    // seven hours later, with a margin of six
+    let later_now = now + SignedDuration::from_hours(7) + SignedDuration::from_secs(30);
+    let clusters = janitor::survey(&m.eks(), Duration::from_secs(6 * 3600), later_now)
+        .await
+        .unwrap();
+    let clients = leftovers::Clients::new(&sdk);
+    let mut found = leftovers::find(&clients, true).await.unwrap();
+    leftovers::judge_runs(
+        &mut found,
+        &clusters,
+        Duration::from_secs(6 * 3600),
+        None,
+        later_now,
+    );
+    let verdict = |id: &str| {
+        found
+            .iter()
+            .find(|l| l.id == id)
+            .map(|l| (l.kind, l.run_id.clone(), l.leaked))
+            .unwrap_or_else(|| panic!("{id} not found: {found:#?}"))
+    };
+    use leftovers::Kind::*;
+    for (what, kind) in [
+        ("vpc", Vpc),
+        ("subnet", Subnet),
+        ("igw", InternetGateway),
+        ("nat", NatGateway),
+        ("eip", ElasticIp),
+        ("rt", RouteTable),
+        ("sg-cluster", SecurityGroup),
+        ("sg-node", SecurityGroup),
+        ("role", IamRole),
+        ("policy", IamPolicy),
+        ("oidc", OidcProvider),
+        ("key", KmsKey),
+    ] {
+        assert_eq!(
+            verdict(&leaked[what]),
+            (kind, "nightly-41".into(), true),
+            "{what}"
+        );
+        assert_eq!(
+            verdict(&running[what]),
+            (kind, "nightly-42".into(), false),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        verdict("/aws/eks/hub-nightly-41/cluster"),
+        (LogGroup, "nightly-41".into(), true)
+    );
+    let role42 = found.iter().find(|l| l.id == running["role"]).unwrap();
+    assert!(
+        role42.why.starts_with("its run is still under way (until "),
+        "{}",
+        role42.why
+    );
+    // nothing of nobody's run
+    assert!(
+        !found.iter().any(|l| l.id == theirs || l.id == "payments"),
+        "{found:#?}"
+    );
+    let table = leftovers::table(&found, false);
+    assert!(
+        table.lines().any(|l| l.starts_with(&leaked["nat"])
+            && l.contains("NAT gateway")
+            && l.contains("nightly-41")
+            && l.contains("leaked (would delete)")),
+        "{table}"
+    );
+
+    let pace = Pace {
+        within: Duration::from_secs(20),
+        every: Duration::from_millis(200),
+    };
+    for c in clusters.iter().filter(|c| c.leaked) {
+        janitor::reap(&m.eks(), &c.name, pace, &Progress::plain())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let failures = leftovers::reap(&clients, &found, pace, &Progress::plain()).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // run 41: nothing left but its KMS key, pending deletion, without its alias
+    let vpcs: Vec<String> = ec2
+        .describe_vpcs()
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .iter()
+        .filter_map(|v| v.vpc_id().map(String::from))
+        .collect();
+    assert!(!vpcs.contains(&leaked["vpc"]), "{vpcs:?}");
+    assert!(
+        vpcs.contains(&running["vpc"]) && vpcs.contains(&theirs),
+        "{vpcs:?}"
+    );
+    let addresses = ec2.describe_addresses().send().await.unwrap();
+    let eips: Vec<&str> = addresses
+        .addresses()
+        .iter()
+        .filter_map(|a| a.allocation_id())
+        .collect();
+    assert_eq!(eips, [running["eip"].as_str()]);
+    let nat = ec2
+        .describe_nat_gateways()
+        .nat_gateway_ids(&leaked["nat"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        nat.nat_gateways()[0].state(),
+        Some(&aws_sdk_ec2::types::NatGatewayState::Deleted)
+    );
+    let groups = ec2.describe_security_groups().send().await.unwrap();
+    let groups: Vec<&str> = groups
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect();
+    assert!(
+        !groups.contains(&leaked["sg-cluster"].as_str()) && !groups.contains(&leaked["sg-node"].as_str())
+    );
+    assert!(groups.contains(&running["sg-node"].as_str()));
+    let roles = iam.list_roles().send().await.unwrap();
+    let mut roles: Vec<&str> = roles.roles().iter().map(|r| r.role_name()).collect();
+    roles.sort();
+    assert_eq!(roles, ["hub-nightly-42-cluster", "payments"]);
+    let policies = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
+    let policies: Vec<&str> = policies.policies().iter().filter_map(|p| p.arn()).collect();
+    assert_eq!(policies, [running["policy"].as_str()]);
+    let oidc = iam.list_open_id_connect_providers().send().await.unwrap();
+    let oidc: Vec<&str> = oidc
+        .open_id_connect_provider_list()
+        .iter()
+        .filter_map(|p| p.arn())
+        .collect();
+    assert_eq!(oidc, [running["oidc"].as_str()]);
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let key = kms.describe_key().key_id(&leaked["key"]).send().await.unwrap();
+    assert_eq!(
+        key.key_metadata().unwrap().key_state(),
+        Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
+    );
+    let aliases = kms.list_aliases().send().await.unwrap();
+    let aliases: Vec<&str> = aliases.aliases().iter().filter_map(|a| a.alias_name()).collect();
+    assert!(
+        !aliases.contains(&"alias/eks/hub-nightly-41") && aliases.contains(&"alias/eks/hub-nightly-42"),
+        "{aliases:?}"
+    );
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let groups = logs.describe_log_groups().send().await.unwrap();
+    let groups: Vec<&str> = groups
+        .log_groups()
+        .iter()
+        .filter_map(|g| g.log_group_name())
+        .collect();
+    assert_eq!(groups, ["/aws/eks/hub-nightly-42/cluster"]);
+    assert_eq!(m.cluster_names().await, Vec::<String>::new());
+
+    // a second pass finds run 41's key only, already scheduled: nothing fails
+    let mut again = leftovers::find(&clients, true).await.unwrap();
+    leftovers::judge_runs(
+        &mut again,
+        &[],
+        Duration::from_secs(6 * 3600),
+        Some("nightly-41"),
+        later_now,
+    );
+    let selected: Vec<(leftovers::Kind, &str)> = again
+        .iter()
+        .filter(|l| l.leaked)
+        .map(|l| (l.kind, l.id.as_str()))
+        .collect();
+    assert_eq!(selected, [(KmsKey, leaked["key"].as_str())]);
+    assert!(
+        leftovers::reap(&clients, &again, pace, &Progress::plain())
+            .await
+            .is_empty()
+    );
+}
+
+/// The nightly's destroy job: `hubspoke janitor --run-id <its run> --apply` takes all of a
+/// run that is over, whatever its deadline says, and nothing of another run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_janitor_command_reaps_a_named_run_whatever_its_deadline() {
+    let m = Moto::start();
+    let later = at(Timestamp::now() + SignedDuration::from_hours(10));
+    for run in ["nightly-43", "nightly-44"] {
+        m.create_cluster(
+            &format!("hub-{run}"),
+            &[("hubspoke.io/run-id", run), ("hubspoke.io/expires-at", &later)],
+        )
+        .await;
+    }
+    let ours = a_runs_network_and_identity(&m, "nightly-43", &later).await;
+    let theirs = a_runs_network_and_identity(&m, "nightly-44", &later).await;
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hubspoke"));
+        cmd.args(args).env("HUBSPOKE_PROGRESS", "plain");
+        for (k, v) in m.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    // both runs are under way: nothing is selected
+    let listed = run(&["janitor", "--older-than", "0s"]);
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{stdout}");
+    assert!(!stdout.contains("leaked"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&ours["vpc"]) && l.contains("VPC") && l.contains(" keep ")),
+        "{stdout}"
+    );
+
+    let reaped = run(&[
+        "janitor",
+        "--older-than",
+        "0s",
+        "--run-id",
+        "nightly-43",
+        "--apply",
+    ]);
+    let stdout = String::from_utf8_lossy(&reaped.stdout);
+    let stderr = String::from_utf8_lossy(&reaped.stderr);
+    assert!(reaped.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("nightly-44"), "{stdout}");
+    for said in [
+        "deleting EKS cluster hub-nightly-43".to_string(),
+        format!("deleting NAT gateway {}", ours["nat"]),
+        format!("deleting VPC {}", ours["vpc"]),
+        "deleting IAM role hub-nightly-43-cluster".to_string(),
+        format!("deleting KMS key {}", ours["key"]),
+    ] {
+        assert!(stderr.contains(&said), "{said}: {stderr}");
+    }
+    // the VPC went after what it holds
+    assert!(
+        stderr.find(&format!("deleting subnet {}", ours["subnet"]))
+            < stderr.find(&format!("deleting VPC {}", ours["vpc"])),
+        "{stderr}"
+    );
+    assert_eq!(m.cluster_names().await, ["hub-nightly-44"]);
+    let sdk = m.sdk();
+    let vpcs = aws_sdk_ec2::Client::new(&sdk)
+        .describe_vpcs()
+        .send()
+        .await
+        .unwrap();
+    let vpcs: Vec<&str> = vpcs.vpcs().iter().filter_map(|v| v.vpc_id()).collect();
+    assert!(
+        !vpcs.contains(&ours["vpc"].as_str()) && vpcs.contains(&theirs["vpc"].as_str()),
+        "{vpcs:?}"
+    );
+    let roles = aws_sdk_iam::Client::new(&sdk).list_roles().send().await.unwrap();
+    let roles: Vec<&str> = roles.roles().iter().map(|r| r.role_name()).collect();
+    assert_eq!(roles, ["hub-nightly-44-cluster"]);
+
+    let bad = run(&["janitor", "--older-than", "0s", "--run-id", "Nightly 43"]);
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("--run-id: run id \"Nightly 43\": use 1 to 24 lower-case letters"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
     );
 }

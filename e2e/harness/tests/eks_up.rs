@@ -105,11 +105,11 @@ async fn clusters_that_eks_does_not_know_fail_the_run_and_are_destroyed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("INFO terraform: "), "{stderr}");
-    // the outputs were read (the clusters' names came from them), their sensitive one
-    // never shown
+    // the outputs were read (the clusters' names came from them: the run id is part of
+    // them), their sensitive one never shown
     assert!(!stderr.contains("planted-sensitive"), "{stderr}");
     assert!(
-        stderr.contains("EKS cluster hub does not exist (")
+        stderr.contains("EKS cluster hub-nightly-7 does not exist (")
             && stderr.contains(
                 "terraform's outputs name it, so check the region and account the credentials point at"
             ),
@@ -132,9 +132,9 @@ async fn clusters_that_eks_does_not_know_fail_the_run_and_are_destroyed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_bootstrap_destroys_the_active_clusters_unless_kept() {
     let (l, m) = (Layout::new("", ""), Moto::start());
-    m.create_cluster("hub", &[("hubspoke.io/run-id", "nightly-7")])
+    m.create_cluster("hub-nightly-7", &[("hubspoke.io/run-id", "nightly-7")])
         .await;
-    m.create_cluster("spoke", &[("hubspoke.io/run-id", "nightly-7")])
+    m.create_cluster("spoke-nightly-7", &[("hubspoke.io/run-id", "nightly-7")])
         .await;
     let ca = base64::engine::general_purpose::STANDARD
         .encode(hubspoke_sim::SimCluster::start("ca").await.unwrap().ca_pem());
@@ -176,24 +176,14 @@ async fn a_failed_bootstrap_destroys_the_active_clusters_unless_kept() {
     assert_eq!(spoke["server_from_hub"], "https://127.0.0.1:9");
     assert_eq!(
         spoke["aws"]["role_arn"],
-        "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-spoke"
+        "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-nightly-7-spoke"
     );
     down_from_state_files(&l);
 }
 
 /// Runs python (botocore) against the emulator's S3; returns what it prints.
 fn s3(m: &Moto, code: &str) -> String {
-    let script = format!(
-        "import botocore.session\ns3 = botocore.session.get_session().create_client('s3', endpoint_url='{}', region_name='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
-        m.url,
-        moto::REGION
-    );
-    let out = std::process::Command::new(moto::python())
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    m.s3(code)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,13 +285,13 @@ const HARNESS: Identity = Identity(
 const ARGOCD: Identity = Identity(
     "ASIAARGOCDHUB0000001",
     "argocd-secret",
-    "arn:aws:iam::123456789012:role/hubspoke-argocd-hub",
+    "arn:aws:iam::123456789012:role/hubspoke-argocd-hub-nightly-7",
 );
 /// The spoke's role, which trusts the hub's (terraform/spoke.tf).
 const SPOKE_ROLE: Identity = Identity(
     "ASIASPOKEROLE0000001",
     "spoke-role-secret",
-    "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-spoke",
+    "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-nightly-7-spoke",
 );
 
 fn credentials(i: Identity) -> Credentials {
@@ -412,9 +402,15 @@ fn head_commit() -> String {
 async fn on_an_emulated_eks_terraforms_outputs_register_the_spoke_and_the_hub_reaches_it() {
     let hub = SimCluster::start("hub").await.unwrap();
     let spoke = SimCluster::start("spoke").await.unwrap();
-    hub.set_token_webhook(iam_authenticator("hub", vec![HARNESS, ARGOCD], vec![HARNESS.2]));
+    // EKS names carry the run id: the tokens are for those names (x-k8s-aws-id), not the
+    // definitions' cluster names
+    hub.set_token_webhook(iam_authenticator(
+        "hub-nightly-7",
+        vec![HARNESS, ARGOCD],
+        vec![HARNESS.2],
+    ));
     spoke.set_token_webhook(iam_authenticator(
-        "spoke",
+        "spoke-nightly-7",
         vec![HARNESS, ARGOCD, SPOKE_ROLE],
         vec![HARNESS.2, SPOKE_ROLE.2],
     ));
@@ -453,9 +449,9 @@ async fn on_an_emulated_eks_terraforms_outputs_register_the_spoke_and_the_hub_re
         )
     };
     let (l, m) = (Layout::new(&vars(&hub), &vars(&spoke)), Moto::start());
-    m.create_cluster("hub", &[("hubspoke.io/run-id", "nightly-7")])
+    m.create_cluster("hub-nightly-7", &[("hubspoke.io/run-id", "nightly-7")])
         .await;
-    m.create_cluster("spoke", &[("hubspoke.io/run-id", "nightly-7")])
+    m.create_cluster("spoke-nightly-7", &[("hubspoke.io/run-id", "nightly-7")])
         .await;
     let harness = [
         ("AWS_ACCESS_KEY_ID", HARNESS.0),
@@ -481,7 +477,7 @@ async fn on_an_emulated_eks_terraforms_outputs_register_the_spoke_and_the_hub_re
     assert_eq!(
         config,
         serde_json::json!({
-            "awsAuthConfig": {"clusterName": "spoke", "roleARN": SPOKE_ROLE.2},
+            "awsAuthConfig": {"clusterName": "spoke-nightly-7", "roleARN": SPOKE_ROLE.2},
             "tlsClientConfig": {
                 "caData": base64::engine::general_purpose::STANDARD.encode(spoke.ca_pem()),
                 "insecure": false,

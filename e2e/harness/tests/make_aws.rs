@@ -68,13 +68,13 @@ fn the_eks_make_targets_keep_hub_and_spoke_apart() {
     make(d, &["hub-aws", "AUTO_APPROVE=1", "RUN_ID=nightly-42"]);
     make(d, &["spoke-aws", "AUTO_APPROVE=1", "RUN_ID=nightly-42"]);
     let (hub, spoke) = (state(d, "hub"), state(d, "spoke"));
-    assert_eq!(hub["outputs"]["cluster_name"]["value"], "hub");
+    assert_eq!(hub["outputs"]["cluster_name"]["value"], "hub-nightly-42");
     assert_eq!(hub["outputs"]["run_id"]["value"], "nightly-42");
     assert_eq!(hub["outputs"]["spoke_role_arn"], serde_json::Value::Null);
-    assert_eq!(spoke["outputs"]["cluster_name"]["value"], "spoke");
+    assert_eq!(spoke["outputs"]["cluster_name"]["value"], "spoke-nightly-42");
     assert_eq!(
         spoke["outputs"]["spoke_role_arn"]["value"],
-        "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-spoke"
+        "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-nightly-42-spoke"
     );
     assert_eq!(spoke["resources"].as_array().unwrap().len(), 2);
 

@@ -26,13 +26,18 @@ async fn hub_and_spoke_get_a_state_each_and_their_outputs_are_read() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(outputs.keys().collect::<Vec<_>>(), ["hub", "spoke"]);
     let (hub, spoke) = (&outputs["hub"], &outputs["spoke"]);
-    assert_eq!(hub.string("cluster_name").unwrap(), "hub");
+    // the EKS names carry the run id (a leaked run never takes the next one's names)
+    assert_eq!(hub.string("cluster_name").unwrap(), "hub-nightly-42");
     assert_eq!(hub.string("cluster_type").unwrap(), "hub");
-    assert_eq!(spoke.string("cluster_name").unwrap(), "spoke");
+    assert_eq!(spoke.string("cluster_name").unwrap(), "spoke-nightly-42");
     assert_eq!(spoke.string("run_id").unwrap(), "nightly-42");
     assert_eq!(
         spoke.string("spoke_role_arn").unwrap(),
-        "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-spoke"
+        "arn:aws:iam::123456789012:role/hubspoke-argocd-spoke-nightly-42-spoke"
+    );
+    assert_eq!(
+        hub.string("hub_role_arn").unwrap(),
+        "arn:aws:iam::123456789012:role/hubspoke-argocd-hub-nightly-42"
     );
     assert_eq!(hub.optional("spoke_role_arn"), None);
     assert_eq!(
@@ -55,7 +60,7 @@ async fn hub_and_spoke_get_a_state_each_and_their_outputs_are_read() {
         .unwrap();
     assert_eq!(
         cluster["instances"][0]["attributes"]["input"]["value"],
-        serde_json::json!({"name": "spoke", "run_id": "nightly-42"})
+        serde_json::json!({"name": "spoke-nightly-42", "run_id": "nightly-42"})
     );
     // the record names both; applying again changes nothing and keeps them apart
     let record = terraform::Record::load(&l.state_dir()).unwrap();

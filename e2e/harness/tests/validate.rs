@@ -24,11 +24,106 @@ fn copy(root: &Path, rel: &str) {
     );
 }
 
+fn day(y: i16, m: i8, d: i8) -> jiff::civil::Date {
+    jiff::civil::date(y, m, d)
+}
+
 #[test]
 fn the_repository_validates() {
-    let report = hubspoke::validate::validate(&repo_root());
+    // as of the day the EKS pin was last chosen: in standard support, nothing to warn about
+    let report = hubspoke::validate::validate_at(&repo_root(), day(2026, 12, 6));
     assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
     assert!(report.objects >= 20, "{} objects", report.objects);
+}
+
+/// `(line, column of the value's opening quote)` (1-based) of the first line of `text` starting with `prefix` after the
+/// line starting with `after`.
+fn position(text: &str, after: &str, prefix: &str) -> (usize, usize) {
+    let start = text.lines().position(|l| l.starts_with(after)).unwrap();
+    let i = text
+        .lines()
+        .enumerate()
+        .skip(start)
+        .find(|(_, l)| l.starts_with(prefix))
+        .unwrap()
+        .0;
+    (i + 1, text.lines().nth(i).unwrap().find('"').unwrap() + 1)
+}
+
+#[test]
+fn the_eks_module_pins_a_version_in_standard_support_and_leaves_no_log_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for f in ["hub", "spoke"] {
+        copy(root, &format!("release/hub-aws/clusters/{f}.yaml"));
+        copy(root, &format!("terraform/variables/{f}.tfvars"));
+    }
+    for f in ["hub.tf", "locals.tf", "outputs.tf", "spoke.tf", "versions.tf"] {
+        copy(root, &format!("terraform/{f}"));
+    }
+    // the definitions' platform_path
+    std::fs::create_dir_all(root.join("release/bootstrap")).unwrap();
+    // the pin and the module call as they were: 1.33, and control plane logs into a log
+    // group EKS recreates after destroy
+    let variables = std::fs::read_to_string(repo_root().join("terraform/variables.tf")).unwrap();
+    let pinned = {
+        let (line, _) = position(&variables, "variable \"kubernetes_version\"", "  default");
+        variables
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i + 1 == line {
+                    "  default     = \"1.33\""
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    };
+    write(root, "terraform/variables.tf", &pinned);
+    let main = std::fs::read_to_string(repo_root().join("terraform/main.tf"))
+        .unwrap()
+        .replace("  create_cloudwatch_log_group = false\n", "")
+        .replace("  enabled_log_types           = []\n", "");
+    write(root, "terraform/main.tf", &main);
+    write(
+        root,
+        "terraform/variables/spoke.tfvars",
+        &(std::fs::read_to_string(repo_root().join("terraform/variables/spoke.tfvars")).unwrap()
+            + "kubernetes_version = \"1.34\"\n"),
+    );
+
+    let report = hubspoke::validate::validate_at(root, day(2026, 12, 6));
+    let (line, column) = position(&pinned, "variable \"kubernetes_version\"", "  default");
+    let spoke_line = std::fs::read_to_string(root.join("terraform/variables/spoke.tfvars"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(
+        report.warnings,
+        [
+            format!(
+                "terraform/variables.tf:{line}:{column}: kubernetes_version: EKS standard support for Kubernetes 1.33 ended on 2026-07-29: every cluster is billed extended support (six times the standard price per control plane hour) until 2027-07-29; fix: pin 1.35 (standard support until 2027-03-27)"
+            ),
+            format!(
+                "terraform/variables/spoke.tfvars:{spoke_line}:22: kubernetes_version: EKS standard support for Kubernetes 1.34 ended on 2026-12-02: every cluster is billed extended support (six times the standard price per control plane hour) until 2027-12-02; fix: pin 1.35 (standard support until 2027-03-27)"
+            ),
+        ]
+    );
+    let module_line = main.lines().position(|l| l == "module \"eks\" {").unwrap() + 1;
+    assert_eq!(
+        report.errors,
+        [format!(
+            "terraform/main.tf:{module_line}:1: module \"eks\" (terraform-aws-modules/eks/aws): without create_cloudwatch_log_group = false and enabled_log_types = [] EKS writes control plane logs to /aws/eks/<cluster>/cluster and recreates that log group after terraform destroys it (terraform-aws-eks#2763), so the group outlives every run and the next apply with the same name fails; fix: set create_cloudwatch_log_group = false and enabled_log_types = [] in the module block"
+        )]
+    );
+    // the day before 1.34 left standard support only the 1.33 pin is a problem
+    let report = hubspoke::validate::validate_at(root, day(2026, 12, 1));
+    assert_eq!(report.warnings.len(), 1, "{:#?}", report.warnings);
+    assert!(report.warnings[0].starts_with("terraform/variables.tf:"));
 }
 
 #[test]
@@ -110,7 +205,7 @@ fn broken_content_is_named_precisely() {
             "fixtures/extra/project.yaml:7:3: spec.sourceRepo: unknown field of AppProject",
             "fixtures/extra/project.yaml:19:15: spec.background: invalid type: string \"yes please\", expected a boolean (Policy)",
             "fixtures/policies/deny-latest-image.yaml:28:7: spec.rules[0].validat: unknown field of ClusterPolicy",
-            "fixtures/terraform/cluster/main.tf:94:11: Reference to undeclared input variable: An input variable with the name \"regoin\" has not been declared. Did you mean \"region\"?",
+            "fixtures/terraform/cluster/main.tf:96:11: Reference to undeclared input variable: An input variable with the name \"regoin\" has not been declared. Did you mean \"region\"?",
             "fixtures/workloads/podinfo/deployment.yaml:8:13: spec.replicas: invalid type: string \"two\", expected i32 (Deployment)",
             "kind/spoke-b.yaml:10:14: networking.podSubnet: 10.20.0.0/16 is also used by kind/spoke-a.yaml; clusters on the shared kind network need distinct subnets",
             "kind/spoke-b.yaml:11:18: networking.serviceSubnet: 10.120.0.0/16 is also used by kind/spoke-a.yaml; clusters on the shared kind network need distinct subnets",

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod cluster;
 pub mod janitor;
+pub mod leftovers;
 pub mod provider;
 pub mod token;
 

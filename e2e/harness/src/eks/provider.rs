@@ -72,6 +72,8 @@ pub fn terraform_plan(eks: &EksOptions, plan: &UpPlan, keep: bool) -> Result<ter
             run_id: eks.run_id.clone(),
             run_expires_at: eks.run_expires_at.clone(),
             vars: eks.vars.clone(),
+            stale_lock_after: eks.stale_lock_after.map(|d| d.as_secs()),
+            lock_timeout: None,
         },
         hub,
         spokes,
@@ -229,7 +231,7 @@ pub async fn up(
         ))),
         Err(e) => {
             progress.note("tearing down what was applied (pass --keep to keep it for debugging)");
-            let said = match crate::up::eks_down(&plan.state_dir, progress).await {
+            let said = match crate::up::eks_down(&plan.state_dir, None, progress).await {
                 Ok(said) => said,
                 Err(d) => d.message,
             };

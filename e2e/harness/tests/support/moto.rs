@@ -69,6 +69,18 @@ impl Moto {
         aws_sdk_eks::Client::from_conf(config)
     }
 
+    /// The AWS configuration of the emulator, for any service's client.
+    pub fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                Credentials::new("testing", "testing", None, None, "test"),
+            ))
+            .build()
+    }
+
     /// What a hubspoke process needs in its environment to use the emulator.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -80,6 +92,18 @@ impl Moto {
             ("AWS_CONFIG_FILE", "/dev/null".into()),
             ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
         ]
+    }
+
+    /// Runs python (botocore) with `s3`, a client of the emulator's S3; returns what it
+    /// prints.
+    pub fn s3(&self, code: &str) -> String {
+        let script = format!(
+            "import botocore.session\ns3 = botocore.session.get_session().create_client('s3', endpoint_url='{}', region_name='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
+            self.url, REGION
+        );
+        let out = Command::new(python()).args(["-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// Creates an EKS cluster with these tags (moto makes it ACTIVE at once).

@@ -72,6 +72,8 @@ impl Layout {
                 run_id: "nightly-42".into(),
                 run_expires_at: "2026-11-24T18:00:00Z".into(),
                 vars: Default::default(),
+                stale_lock_after: None,
+                lock_timeout: None,
             },
             hub: self.workspace("hub"),
             spokes: vec![self.workspace("spoke")],

@@ -48,8 +48,9 @@ fn values() -> Value {
     let containers: Vec<serde_json::Value> = (0..4)
         .map(|i| serde_json::json!({"name": format!("c{i}"), "image": "registry/app", "tag": "1.2.3", "ports": [8080 + i, 9090]}))
         .collect();
-    let env: serde_json::Map<String, serde_json::Value> =
-        (0..10).map(|i| (format!("VAR_{i}"), serde_json::json!(format!("value {i}")))).collect();
+    let env: serde_json::Map<String, serde_json::Value> = (0..10)
+        .map(|i| (format!("VAR_{i}"), serde_json::json!(format!("value {i}"))))
+        .collect();
     Value::from(serde_json::json!({
         "name": "web", "release": "prod", "replicas": 3, "containers": containers, "env": env,
         "nodeSelector": {"kubernetes.io/os": "linux", "tier": "frontend"}
@@ -57,7 +58,10 @@ fn values() -> Value {
 }
 
 fn main() {
-    let iters: u32 = std::env::var("HUBSPOKE_BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let iters: u32 = std::env::var("HUBSPOKE_BENCH_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
     let data = values();
     let opts = Options::default();
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::gofmt;
-use crate::parse::{BranchKind, Command, Node, Operand, Pipe, Tree};
+use crate::parse::{BranchKind, Command, Node, Operand, Pipe, STACK_GROW, STACK_RED_ZONE, Tree};
 use crate::value::{Arg, FuncMap, Function, ParamType, Value};
 use crate::{ExecError, MissingKey, Options};
 
@@ -158,6 +158,10 @@ impl<'t> State<'t> {
     }
 
     fn walk(&mut self, dot: &Rv, node: &'t Node) -> R<()> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.walk_node(dot, node))
+    }
+
+    fn walk_node(&mut self, dot: &Rv, node: &'t Node) -> R<()> {
         self.at = At::Node(node);
         match node {
             Node::Action { pipe, .. } => {
@@ -318,6 +322,10 @@ impl<'t> State<'t> {
     }
 
     fn eval_pipeline(&mut self, dot: &Rv, pipe: &'t Pipe) -> R<Rv> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.eval_pipeline_inner(dot, pipe))
+    }
+
+    fn eval_pipeline_inner(&mut self, dot: &Rv, pipe: &'t Pipe) -> R<Rv> {
         self.at = At::Pipe(pipe);
         let mut value: Option<Rv> = None;
         for cmd in &pipe.cmds {

@@ -153,6 +153,33 @@ pub(crate) struct Pipe {
 
 impl fmt::Display for Pipe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.write(f))
+    }
+}
+
+/// Nested parentheses and actions recurse; these grow the stack on the heap when it runs low.
+pub(crate) const STACK_RED_ZONE: usize = 64 * 1024;
+pub(crate) const STACK_GROW: usize = 1024 * 1024;
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let cmds = std::mem::take(&mut self.cmds);
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, move || drop(cmds));
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Node::Branch { list, else_list, .. } = self {
+            let list = std::mem::take(list);
+            let else_list = else_list.take();
+            stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, move || drop((list, else_list)));
+        }
+    }
+}
+
+impl Pipe {
+    fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.decl.is_empty() {
             for (i, (_, v)) in self.decl.iter().enumerate() {
                 if i > 0 {
@@ -240,6 +267,12 @@ pub(crate) fn write_list(f: &mut fmt::Formatter<'_>, list: &[Node]) -> fmt::Resu
 
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.write(f))
+    }
+}
+
+impl Node {
+    fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Node::Text { text, .. } => f.write_str(text),
             Node::Action { pipe, .. } => write!(f, "{{{{{pipe}}}}}"),
@@ -530,7 +563,7 @@ impl Parser<'_, '_> {
             }),
             ItemType::LeftDelim => {
                 self.c().action_line = token.line;
-                let r = stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.action());
+                let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.action());
                 self.c().action_line = 0;
                 r
             }
@@ -874,7 +907,7 @@ impl Parser<'_, '_> {
                 }
             }
             ItemType::LeftParen => {
-                let p = stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+                let p = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || {
                     self.pipeline("parenthesized pipeline", ItemType::RightParen)
                 })?;
                 Operand::Pipe(Box::new(p))

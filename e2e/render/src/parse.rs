@@ -612,7 +612,8 @@ impl Parser<'_, '_> {
 
     fn else_control(&mut self) -> PResult<Node> {
         let peek = self.peek_non_space();
-        if peek.typ == ItemType::If {
+        // {{else if ...}} and (Go 1.23) {{else with ...}} leave the keyword pending
+        if peek.typ == ItemType::If || peek.typ == ItemType::With {
             return Ok(Node::Else { pos: peek.pos });
         }
         let t = self.expect(ItemType::RightDelim, "else")?;
@@ -729,11 +730,17 @@ impl Parser<'_, '_> {
         }
         let (list, next) = r?;
         let mut else_list = None;
-        if let Node::Else { pos } = next {
-            if kind == BranchKind::If && self.peek().typ == ItemType::If {
+        if let Node::Else { .. } = next {
+            let chained = match (kind, self.peek().typ) {
+                (BranchKind::If, ItemType::If) => Some(BranchKind::If),
+                (BranchKind::With, ItemType::With) => Some(BranchKind::With),
+                _ => None,
+            };
+            if let Some(inner_kind) = chained {
+                // {{if a}}_{{else if b}}_{{end}} is {{if a}}_{{else}}{{if b}}_{{end}}{{end}};
+                // likewise {{with a}}_{{else with b}}_{{end}} (Go 1.23, as in Helm 3.17)
                 self.next();
-                let inner = self.parse_control(BranchKind::If)?;
-                let _ = pos;
+                let inner = self.parse_control(inner_kind)?;
                 else_list = Some(vec![inner]);
             } else {
                 let (el, next) = self.item_list()?;

@@ -17,6 +17,16 @@ fn corpus_matches_go() {
     );
     let mut mismatches = Vec::new();
     for c in &cases {
+        if let Some((go, want)) = &c.newer_go {
+            let got = render(c);
+            if &got != want {
+                mismatches.push(format!(
+                    "{} (Go {go}):\n  template: {:?}\n  want: {:?}\n  rust: {:?}",
+                    c.id, c.template, want, got
+                ));
+            }
+            continue;
+        }
         let Some(e) = expected.get(&c.id) else {
             mismatches.push(format!(
                 "{}: no recorded output (run the oracle test with HUBSPOKE_RENDER_RECORD=1)",
@@ -67,7 +77,11 @@ fn recorded_outputs_are_gos() {
         println!("note: `go` is not installed; the recorded outputs were not re-checked against Go");
         return;
     };
-    let cases = all_cases();
+    let (cases, newer): (Vec<Case>, Vec<Case>) = all_cases().into_iter().partition(|c| c.newer_go.is_none());
+    println!(
+        "note: {} cases need a newer Go than the oracle's (else with: Go 1.23); their expectations are hand-written",
+        newer.len()
+    );
     let results = run_oracle(&bin, &cases);
     assert_eq!(results.len(), cases.len());
     let fresh: std::collections::BTreeMap<String, Expected> = cases

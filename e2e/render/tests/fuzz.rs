@@ -80,7 +80,10 @@ fn corpus_mutations_never_panic() {
 
 #[test]
 fn grammar_walks_never_panic() {
-    for c in generated(iterations()) {
+    for c in generated(iterations())
+        .iter()
+        .chain(&generated_typed(iterations()))
+    {
         run(&c.template, &to_value(&c.data));
     }
 }

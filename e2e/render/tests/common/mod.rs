@@ -318,6 +318,200 @@ pub fn generated(n: usize) -> Vec<Case> {
     out
 }
 
+fn pick_expr(r: &mut Rng, kinds: &[char], depth: usize) -> String {
+    let t = r.pick(kinds);
+    typed_expr(r, t, depth)
+}
+
+fn typed_expr(r: &mut Rng, ty: char, depth: usize) -> String {
+    let deeper = depth < 3;
+    match ty {
+        // Go int
+        'i' => match r.below(if deeper { 8 } else { 4 }) {
+            0 => r.pick(&[".i", ".i0", ".j"]).to_string(),
+            1 => r
+                .pick(&["1", "0", "-2", "42", "0x1F", "'a'", "1_000"])
+                .to_string(),
+            2 => format!("len {}", r.pick(&[".l", ".s", ".m", ".ss", ".el", "\"héllo\""])),
+            3 => r.pick(&["$n", "(len .ss)"]).to_string(),
+            4 => format!("(index .ss {} | len)", r.below(3)),
+            5 => format!("(len ({}))", typed_expr(r, 's', depth + 1)),
+            6 => format!("(index .ints {})", r.below(3)),
+            _ => format!("(len (slice .ss {}))", r.below(4)),
+        },
+        // float64 from JSON
+        'f' => match r.below(3) {
+            0 => r
+                .pick(&[".f", ".g", ".h", ".z", ".m.x", ".small", ".neg"])
+                .to_string(),
+            1 => r
+                .pick(&["1.5", "2.0", "1e3", "-0.25", "1e21", "0.000001"])
+                .to_string(),
+            _ => "(index .l 0)".to_string(),
+        },
+        // string
+        's' => match r.below(if deeper { 10 } else { 3 }) {
+            0 => r.pick(&[".s", ".e", ".q", ".m.y", "$.s"]).to_string(),
+            1 => r.pick(&["\"str\"", "\"\"", "`raw`", "\"a b\""]).to_string(),
+            2 => format!("(index .ss {})", r.below(3)),
+            3 => format!(
+                "(print {} {})",
+                pick_expr(r, &['i', 'f', 's', 'b', 'a'], depth + 1),
+                pick_expr(r, &['i', 'f', 's', 'b', 'a'], depth + 1)
+            ),
+            4 => {
+                let (verb, t) = r.pick(&[
+                    ("%v", 'a'),
+                    ("%d", 'i'),
+                    ("%s", 's'),
+                    ("%q", 's'),
+                    ("%x", 's'),
+                    ("%5.2f", 'f'),
+                    ("%t", 'b'),
+                    ("%-4d|", 'i'),
+                    ("%05d", 'i'),
+                    ("%e", 'f'),
+                    ("%g", 'f'),
+                    ("%T", 'a'),
+                    ("%+d", 'i'),
+                    ("%8.3e", 'f'),
+                    ("%X", 'i'),
+                    ("%o", 'i'),
+                    ("%c", 'i'),
+                    ("%.1s", 's'),
+                    ("%6v", 'a'),
+                    ("%q", 'i'),
+                ]);
+                format!("(printf \"<{verb}>\" {})", typed_expr(r, t, depth + 1))
+            }
+            5 => format!(
+                "({} {})",
+                r.pick(&["html", "js", "urlquery"]),
+                pick_expr(r, &['s', 'a', 'i'], depth + 1)
+            ),
+            6 => format!("(slice {} {})", r.pick(&[".s", "\"abcdef\""]), r.below(3)),
+            7 => format!("({} | printf \"%v\")", typed_expr(r, 'a', depth + 1)),
+            8 => format!("(println {})", typed_expr(r, 'a', depth + 1)),
+            _ => format!("(print {})", typed_expr(r, 'a', depth + 1)),
+        },
+        // bool
+        'b' => match r.below(if deeper { 7 } else { 2 }) {
+            0 => r.pick(&[".b", ".no", "true", "false"]).to_string(),
+            1 => format!("(not {})", typed_expr(r, 'a', depth + 1)),
+            2 | 3 => {
+                let t = r.pick(&['i', 'f', 's']);
+                let op = r.pick(&["eq", "ne", "lt", "le", "gt", "ge"]);
+                format!(
+                    "({op} {} {})",
+                    typed_expr(r, t, depth + 1),
+                    typed_expr(r, t, depth + 1)
+                )
+            }
+            4 => {
+                let t = r.pick(&['i', 's']);
+                format!(
+                    "(eq {} {} {})",
+                    typed_expr(r, t, depth + 1),
+                    typed_expr(r, t, depth + 1),
+                    typed_expr(r, t, depth + 1)
+                )
+            }
+            _ => format!(
+                "({} {} {})",
+                r.pick(&["and", "or"]),
+                typed_expr(r, 'a', depth + 1),
+                typed_expr(r, 'a', depth + 1)
+            ),
+        },
+        // any value
+        _ => match r.below(6) {
+            0 => r
+                .pick(&[
+                    ".l", ".m", ".ss", ".el", ".em", ".n", ".missing", ".m.k", ".", ".ints",
+                ])
+                .to_string(),
+            1 => format!("(index .m {})", r.pick(&["\"x\"", "\"y\"", "\"k\"", "\"nope\""])),
+            2 => format!(
+                "({} | {})",
+                typed_expr(r, 'a', depth + 1),
+                r.pick(&["print", "len | print", "not"])
+            ),
+            _ => pick_expr(r, &['i', 'f', 's', 'b'], depth),
+        },
+    }
+}
+
+fn typed_body(r: &mut Rng, depth: usize) -> String {
+    let mut out = String::new();
+    for _ in 0..1 + r.below(3) {
+        let k = if depth > 2 { r.below(3) } else { r.below(10) };
+        match k {
+            0 => out.push_str(r.pick(&["a", " ", "\n", "- ", ":"])),
+            1 | 2 => {
+                let t = r.pick(&['i', 'f', 's', 'b', 'a']);
+                let (l, rt) = r.pick(&[("{{", "}}"), ("{{- ", "}}"), ("{{", " -}}")]);
+                out.push_str(&format!("{l}{}{rt}", typed_expr(r, t, 0)));
+            }
+            3 => out.push_str(&format!(
+                "{{{{if {}}}}}{}{{{{else if {}}}}}{}{{{{else}}}}{}{{{{end}}}}",
+                typed_expr(r, 'b', 0),
+                typed_body(r, depth + 1),
+                typed_expr(r, 'a', 0),
+                typed_body(r, depth + 1),
+                typed_body(r, depth + 1)
+            )),
+            4 => out.push_str(&format!(
+                "{{{{with {}}}}}[{{{{.}}}}]{}{{{{else}}}}none{{{{end}}}}",
+                typed_expr(r, 'a', 0),
+                typed_body(r, depth + 1)
+            )),
+            5 | 6 => {
+                let coll = r.pick(&[".l", ".ss", ".m", ".el", ".em", ".ints", ".m.k", ".missing"]);
+                let ctl = r.pick(&[
+                    "",
+                    "{{if eq $n 1}}{{break}}{{end}}",
+                    "{{if eq $n 0}}{{continue}}{{end}}",
+                    "",
+                ]);
+                out.push_str(&format!(
+                    "{{{{range $n, $v := {coll}}}}}{ctl}{{{{$n}}}}={{{{$v}}}};{}{{{{else}}}}empty{{{{end}}}}",
+                    typed_body(r, depth + 1)
+                ))
+            }
+            7 => out.push_str(&format!("{{{{$t := {}}}}}{{{{$t}}}}", typed_expr(r, 'a', 0))),
+            8 => out.push_str(&format!("{{{{template \"sub\" {}}}}}", typed_expr(r, 'a', 0))),
+            _ => out.push_str(&format!(
+                "{{{{block \"b{}\" {}}}}}<{{{{.}}}}>{{{{end}}}}",
+                r.below(1000),
+                typed_expr(r, 'a', 0)
+            )),
+        }
+    }
+    out
+}
+
+/// Generated cases that mostly render: expressions built by the Go type they produce, so
+/// comparisons meet values of one kind and printf verbs meet their operands.
+pub fn generated_typed(n: usize) -> Vec<Case> {
+    let mut r = Rng::new(0x7E5_7ED);
+    let mut data = kinds_data();
+    data["ints"] = serde_json::json!([{"$int": 0}, {"$int": 1}, {"$int64": 2}]);
+    data["small"] = serde_json::json!(0.00001234);
+    data["neg"] = serde_json::json!(-2.5);
+    (0..n)
+        .map(|i| Case {
+            id: format!("typed/{i:04}"),
+            template: format!(
+                "{{{{$n := 1}}}}{}{{{{define \"sub\"}}}}({{{{.}}}}){{{{end}}}}",
+                typed_body(&mut r, 0)
+            ),
+            data: data.clone(),
+            missingkey: r.pick(&["default", "default", "zero"]).to_string(),
+            newer_go: None,
+        })
+        .collect()
+}
+
 pub fn go_funcs() -> BTreeMap<&'static str, Function> {
     use ParamType::*;
     let mut m = BTreeMap::new();
@@ -420,9 +614,12 @@ pub fn load_expected() -> BTreeMap<String, Expected> {
 
 pub const GENERATED: usize = 400;
 
+pub const GENERATED_TYPED: usize = 300;
+
 pub fn all_cases() -> Vec<Case> {
     let mut v = hand_written();
     v.extend(generated(GENERATED));
+    v.extend(generated_typed(GENERATED_TYPED));
     v
 }
 

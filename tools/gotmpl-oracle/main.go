@@ -1,10 +1,11 @@
 // gotmpl-oracle renders templates with Go's text/template (and sprig's function map, as
 // Helm's engine registers it) for hubspoke-render's differential tests.
 //
-// Input (stdin): a JSON array of cases {"name", "template", "data", "missingkey", "sprig"}.
+// Input (stdin): a JSON array of cases {"name", "template", "data", "missingkey", "sprig",
+// "funcs"}.
 // Data is JSON, decoded as encoding/json does (numbers are float64), with tagged objects
 // for other Go kinds: {"$int": n} is an int, {"$int64": n} an int64, {"$func": "name"}
-// one of the functions below.
+// one of the functions below ("funcs": true also registers them as a FuncMap).
 // Output (stdout): a JSON array of {"output": string} or {"error": string}, one per case.
 package main
 
@@ -26,6 +27,8 @@ type tcase struct {
 	Data       json.RawMessage `json:"data"`
 	MissingKey string          `json:"missingkey"`
 	Sprig      bool            `json:"sprig"`
+	// Funcs registers the functions below as a FuncMap too (for user-function cases).
+	Funcs bool `json:"funcs"`
 }
 
 type result struct {
@@ -116,6 +119,9 @@ func render(c tcase) (out string, err error) {
 	t := template.New(name)
 	if c.Sprig {
 		t = t.Funcs(sprig.TxtFuncMap())
+	}
+	if c.Funcs {
+		t = t.Funcs(funcs)
 	}
 	t = t.Option("missingkey=" + mk)
 	t, err = t.Parse(c.Template)

@@ -14,6 +14,8 @@ pub struct Case {
     pub template: String,
     pub data: serde_json::Value,
     pub missingkey: String,
+    /// Registers the test functions (add, greet, fail, join, twice, add64) as a FuncMap.
+    pub funcs: bool,
     /// For behaviour of a Go newer than the oracle's (Go 1.19 from Debian): the Go version
     /// and the expected result, written from that Go's documentation and source since the
     /// oracle cannot give it.
@@ -36,6 +38,8 @@ struct FileCase {
     data: Option<serde_json::Value>,
     #[serde(default)]
     missingkey: Option<String>,
+    #[serde(default)]
+    funcs: bool,
     #[serde(default)]
     go: Option<String>,
     #[serde(default)]
@@ -70,6 +74,7 @@ pub fn hand_written() -> Vec<Case> {
                     .or_else(|| file.data.clone())
                     .unwrap_or(serde_json::Value::Null),
                 missingkey: c.missingkey.unwrap_or_else(|| "default".into()),
+                funcs: c.funcs,
                 newer_go: c.go.map(|v| {
                     let want = match (c.output, c.error) {
                         (_, Some(e)) => Err(e),
@@ -312,6 +317,7 @@ pub fn generated(n: usize) -> Vec<Case> {
             template,
             data: kinds_data(),
             missingkey,
+            funcs: false,
             newer_go: None,
         });
     }
@@ -507,6 +513,7 @@ pub fn generated_typed(n: usize) -> Vec<Case> {
             ),
             data: data.clone(),
             missingkey: r.pick(&["default", "default", "zero"]).to_string(),
+            funcs: false,
             newer_go: None,
         })
         .collect()
@@ -587,7 +594,11 @@ pub fn to_value(v: &serde_json::Value) -> Value {
 /// Renders a case with hubspoke-render: Ok(output) or Err(error text).
 pub fn render(c: &Case) -> Result<String, String> {
     let name = c.id.clone();
-    let t = Template::parse(&name, &c.template).map_err(|e| e.to_string())?;
+    let mut t = Template::new(&name);
+    if c.funcs {
+        t = t.funcs(go_funcs().into_iter().map(|(k, f)| (k.to_string(), f)).collect());
+    }
+    t.add_parse(&name, &c.template).map_err(|e| e.to_string())?;
     let opts = Options {
         missing_key: MissingKey::parse(&c.missingkey).expect("missingkey"),
     };
@@ -662,7 +673,9 @@ pub fn run_oracle(bin: &Path, cases: &[Case]) -> Vec<Result<String, String>> {
     use std::io::Write;
     let input: Vec<serde_json::Value> = cases
         .iter()
-        .map(|c| serde_json::json!({"name": c.id, "template": c.template, "data": c.data, "missingkey": c.missingkey}))
+        .map(|c| {
+            serde_json::json!({"name": c.id, "template": c.template, "data": c.data, "missingkey": c.missingkey, "funcs": c.funcs})
+        })
         .collect();
     let mut child = std::process::Command::new(bin)
         .stdin(std::process::Stdio::piped())

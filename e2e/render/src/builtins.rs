@@ -244,7 +244,7 @@ fn slice(a: &[Arg]) -> FuncResult {
             // a cut inside a UTF-8 sequence: Go keeps the bytes
             None => Value::String(String::from_utf8_lossy(&s.as_bytes()[idx[0]..idx[1]]).into_owned()),
         },
-        Value::Slice(s) => Value::Slice(s[idx[0]..idx[1]].to_vec()),
+        Value::Slice(s) => Value::slice(s[idx[0]..idx[1]].iter().cloned()),
         _ => Value::Nil,
     }))
 }

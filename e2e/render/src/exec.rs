@@ -275,7 +275,7 @@ impl<'t> State<'t> {
                 return Ok(());
             }
             Rv::V(Value::Map(m), _) if !m.is_empty() => {
-                for (k, e) in m {
+                for (k, e) in m.iter() {
                     one(
                         self,
                         Rv::V(Value::String(k.clone()), false),

@@ -19,10 +19,10 @@ pub enum Value {
     /// Go's `float64`.
     Float(f64),
     String(String),
-    /// `[]interface {}`.
-    Slice(Vec<Value>),
-    /// `map[string]interface {}`.
-    Map(BTreeMap<String, Value>),
+    /// `[]interface {}`; shared, so reaching into data never copies it.
+    Slice(Arc<Vec<Value>>),
+    /// `map[string]interface {}`; shared, so reaching into data never copies it.
+    Map(Arc<BTreeMap<String, Value>>),
     /// A Go function value (for `call`).
     Func(Function),
 }
@@ -45,7 +45,12 @@ impl Value {
 
     /// A map from `(key, value)` pairs.
     pub fn map<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
-        Value::Map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        Value::Map(Arc::new(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect()))
+    }
+
+    /// A slice of the values.
+    pub fn slice(items: impl IntoIterator<Item = Value>) -> Value {
+        Value::Slice(Arc::new(items.into_iter().collect()))
     }
 }
 
@@ -58,8 +63,8 @@ impl fmt::Debug for Value {
             Value::Int64(i) => write!(f, "Int64({i})"),
             Value::Float(x) => write!(f, "Float({x:?})"),
             Value::String(s) => write!(f, "String({s:?})"),
-            Value::Slice(s) => f.debug_list().entries(s).finish(),
-            Value::Map(m) => f.debug_map().entries(m).finish(),
+            Value::Slice(s) => f.debug_list().entries(s.iter()).finish(),
+            Value::Map(m) => f.debug_map().entries(m.iter()).finish(),
             Value::Func(func) => write!(f, "Func({})", func.type_name()),
         }
     }
@@ -73,8 +78,8 @@ impl PartialEq for Value {
             (Value::Int(a), Value::Int(b)) | (Value::Int64(a), Value::Int64(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::String(a), Value::String(b)) => a == b,
-            (Value::Slice(a), Value::Slice(b)) => a == b,
-            (Value::Map(a), Value::Map(b)) => a == b,
+            (Value::Slice(a), Value::Slice(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Value::Map(a), Value::Map(b)) => Arc::ptr_eq(a, b) || a == b,
             (Value::Func(a), Value::Func(b)) => Arc::ptr_eq(&a.call, &b.call),
             _ => false,
         }
@@ -89,10 +94,8 @@ impl From<&serde_json::Value> for Value {
             serde_json::Value::Bool(b) => Value::Bool(*b),
             serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             serde_json::Value::String(s) => Value::String(s.clone()),
-            serde_json::Value::Array(a) => Value::Slice(a.iter().map(Value::from).collect()),
-            serde_json::Value::Object(o) => {
-                Value::Map(o.iter().map(|(k, v)| (k.clone(), Value::from(v))).collect())
-            }
+            serde_json::Value::Array(a) => Value::slice(a.iter().map(Value::from)),
+            serde_json::Value::Object(o) => Value::map(o.iter().map(|(k, v)| (k.clone(), Value::from(v)))),
         }
     }
 }

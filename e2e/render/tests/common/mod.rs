@@ -562,7 +562,7 @@ pub fn go_funcs() -> BTreeMap<&'static str, Function> {
     m.insert(
         "twice",
         Function::new(vec![Any], false, "[]interface {}", false, |a| {
-            Ok(Arg::Value(Value::Slice(vec![a[0].value(), a[0].value()])))
+            Ok(Arg::Value(Value::slice([a[0].value(), a[0].value()])))
         }),
     );
     m
@@ -583,10 +583,10 @@ pub fn to_value(v: &serde_json::Value) -> Value {
                 return go_funcs().remove(name).map(Value::Func).unwrap_or(Value::Nil);
             }
         }
-        return Value::Map(o.iter().map(|(k, v)| (k.clone(), to_value(v))).collect());
+        return Value::map(o.iter().map(|(k, v)| (k.clone(), to_value(v))));
     }
     if let serde_json::Value::Array(a) = v {
-        return Value::Slice(a.iter().map(to_value).collect());
+        return Value::slice(a.iter().map(to_value));
     }
     Value::from(v)
 }

@@ -10,6 +10,8 @@ struct Flags {
     sharp: bool,
     space: bool,
     zero: bool,
+    /// `%#v`: Go syntax.
+    sharp_v: bool,
     width: Option<usize>,
     prec: Option<usize>,
 }
@@ -186,9 +188,11 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             arg_num += 1;
             continue;
         }
-        // the + flag on %v only matters for structs
+        // the + flag on %v only matters for structs; # on %v asks for Go syntax
         if verb == 'v' {
             fl.plus = false;
+            fl.sharp_v = fl.sharp;
+            fl.sharp = false;
         }
         print_arg(&mut out, &args[arg_num], verb, fl);
         arg_num += 1;
@@ -326,9 +330,34 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
         Value::Nil => {
             if depth == 0 {
                 print_arg(out, v, verb, fl);
+            } else if fl.sharp_v {
+                out.push_str("interface {}(nil)");
             } else {
                 pad(out, "<nil>", fl);
             }
+        }
+        Value::String(s) if fl.sharp_v && verb == 'v' => pad(out, &quote(s, false), fl),
+        Value::Slice(items) if fl.sharp_v && verb == 'v' => {
+            out.push_str("[]interface {}{");
+            for (i, e) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                print_value(out, e, verb, fl, depth + 1);
+            }
+            out.push('}');
+        }
+        Value::Map(m) if fl.sharp_v && verb == 'v' => {
+            out.push_str("map[string]interface {}{");
+            for (i, (k, e)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                pad(out, &quote(k, false), fl);
+                out.push(':');
+                print_value(out, e, verb, fl, depth + 1);
+            }
+            out.push('}');
         }
         Value::Bool(b) => match verb {
             't' | 'v' => pad(out, if *b { "true" } else { "false" }, fl),

@@ -147,19 +147,19 @@ impl Template {
 
     /// Executes the set's main template with `data` as dot.
     pub fn execute(&self, data: &Value, opts: &Options) -> Result<String, ExecError> {
+        if !self.trees.contains_key(&self.name) {
+            return Err(ExecError(format!(
+                "template: {}: {} is an incomplete or empty template",
+                self.name,
+                gofmt::quote(&self.name, false)
+            )));
+        }
         self.execute_template(&self.name, data, opts)
     }
 
     /// Executes the template `name` (Go's `ExecuteTemplate`).
     pub fn execute_template(&self, name: &str, data: &Value, opts: &Options) -> Result<String, ExecError> {
         let Some(tree) = self.trees.get(name) else {
-            if name == self.name {
-                return Err(ExecError(format!(
-                    "template: {}: {} is an incomplete or empty template",
-                    name,
-                    gofmt::quote(name, false)
-                )));
-            }
             return Err(ExecError(format!(
                 "template: no template {} associated with template {}",
                 gofmt::quote(name, false),

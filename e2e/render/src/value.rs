@@ -43,6 +43,14 @@ impl Value {
         }
     }
 
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// A map from `(key, value)` pairs.
     pub fn map<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
         Value::Map(Arc::new(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect()))

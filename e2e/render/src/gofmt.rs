@@ -45,227 +45,241 @@ pub fn sprintln(args: &[Value]) -> String {
     out
 }
 
-/// `fmt.Sprintf`.
+/// `fmt.Sprintf`, following fmt's doPrintf step for step.
 pub fn sprintf(format: &str, args: &[Value]) -> String {
-    let mut out = String::new();
-    let b = format.as_bytes();
-    let mut i = 0;
-    let mut arg_num = 0usize;
-    let mut reordered = false;
-    let mut good_arg_num = true;
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && b[i] != b'%' {
-            i += 1;
+    let mut st = Printf {
+        args,
+        out: String::new(),
+        reordered: false,
+        good_arg_num: true,
+    };
+    st.run(format);
+    st.out
+}
+
+struct Printf<'a> {
+    args: &'a [Value],
+    out: String,
+    reordered: bool,
+    good_arg_num: bool,
+}
+
+const TOO_LARGE: i64 = 1_000_000;
+
+/// fmt's parsenum: (number, whether there was one, next position).
+fn parse_num(b: &[u8], start: usize) -> (i64, bool, usize) {
+    let mut num: i64 = 0;
+    let mut isnum = false;
+    let mut i = start;
+    while i < b.len() && b[i].is_ascii_digit() {
+        if num > TOO_LARGE {
+            return (0, false, b.len()); // overflow: a crazy long number
         }
-        out.push_str(&format[start..i]);
-        if i >= b.len() {
-            break;
+        num = num * 10 + i64::from(b[i] - b'0');
+        isnum = true;
+        i += 1;
+    }
+    (num, isnum, i)
+}
+
+/// fmt's parseArgNumber on `b` (starting at '['): (index, width consumed, ok).
+fn parse_arg_number(b: &[u8]) -> (i64, usize, bool) {
+    if b.len() < 3 {
+        return (0, 1, false);
+    }
+    for i in 1..b.len() {
+        if b[i] == b']' {
+            let (width, ok, newi) = parse_num(&b[..i], 1);
+            if !ok || newi != i {
+                return (0, i + 1, false);
+            }
+            return (width - 1, i + 1, true);
         }
-        i += 1; // '%'
-        let mut fl = Flags::default();
-        while i < b.len() {
-            match b[i] {
-                b'#' => fl.sharp = true,
-                b'0' => fl.zero = !fl.minus,
-                b'+' => fl.plus = true,
-                b'-' => {
-                    fl.minus = true;
-                    fl.zero = false;
-                }
-                b' ' => fl.space = true,
-                _ => break,
+    }
+    (0, 1, false)
+}
+
+impl Printf<'_> {
+    /// fmt's argNumber: (new argument number, next position, found).
+    fn arg_number(&mut self, arg_num: usize, b: &[u8], i: usize) -> (usize, usize, bool) {
+        if b.len() <= i || b[i] != b'[' {
+            return (arg_num, i, false);
+        }
+        self.reordered = true;
+        let (index, wid, ok) = parse_arg_number(&b[i..]);
+        if ok && index >= 0 && (index as usize) < self.args.len() {
+            return (index as usize, i + wid, true);
+        }
+        self.good_arg_num = false;
+        (arg_num, i + wid, ok)
+    }
+
+    /// fmt's intFromArg: (number, whether it is an int, next argument).
+    fn int_from_arg(&self, arg_num: usize) -> (i64, bool, usize) {
+        if arg_num >= self.args.len() {
+            return (0, false, arg_num);
+        }
+        let (mut num, mut is_int) = match &self.args[arg_num] {
+            Value::Int(i) | Value::Int64(i) => (*i, true),
+            _ => (0, false),
+        };
+        if !(-TOO_LARGE..=TOO_LARGE).contains(&num) {
+            num = 0;
+            is_int = false;
+        }
+        (num, is_int, arg_num + 1)
+    }
+
+    fn run(&mut self, format: &str) {
+        let b = format.as_bytes();
+        let end = b.len();
+        let mut arg_num = 0usize;
+        let mut i = 0;
+        'format: while i < end {
+            self.good_arg_num = true;
+            let last = i;
+            while i < end && b[i] != b'%' {
+                i += 1;
+            }
+            self.out.push_str(&format[last..i]);
+            if i >= end {
+                break;
             }
             i += 1;
-        }
-        // argument index, width
-        if i < b.len() && b[i] == b'[' {
-            reordered = true;
-        }
-        let (n, ni, ok) = arg_index(b, i, arg_num, args.len());
-        if let Some(n) = n {
+            let mut fl = Flags::default();
+            while i < end {
+                match b[i] {
+                    b'#' => fl.sharp = true,
+                    b'0' => fl.zero = !fl.minus,
+                    b'+' => fl.plus = true,
+                    b'-' => {
+                        fl.minus = true;
+                        fl.zero = false;
+                    }
+                    b' ' => fl.space = true,
+                    c => {
+                        // fast path: a lower-case verb right after the flags
+                        if c.is_ascii_lowercase() && arg_num < self.args.len() {
+                            let mut f = fl;
+                            if c == b'v' {
+                                f.sharp_v = f.sharp;
+                                f.sharp = false;
+                                f.plus = false;
+                            }
+                            print_arg(&mut self.out, &self.args[arg_num], c as char, f);
+                            arg_num += 1;
+                            i += 1;
+                            continue 'format;
+                        }
+                        break;
+                    }
+                }
+                i += 1;
+            }
+            let (n, ni, mut after_index) = self.arg_number(arg_num, b, i);
             arg_num = n;
-        }
-        good_arg_num &= ok;
-        i = ni;
-        if i < b.len() && b[i] == b'*' {
-            i += 1;
-            match int_arg(args, &mut arg_num) {
-                Some(w) => {
+            i = ni;
+            if i < end && b[i] == b'*' {
+                i += 1;
+                let (w, ok, n) = self.int_from_arg(arg_num);
+                arg_num = n;
+                if !ok {
+                    self.out.push_str("%!(BADWIDTH)");
+                }
+                if ok {
                     if w < 0 {
                         fl.minus = true;
                         fl.zero = false;
-                        fl.width = Some(w.unsigned_abs() as usize);
-                    } else {
-                        fl.width = Some(w as usize);
                     }
-                    if w.unsigned_abs() > 1_000_000 {
-                        fl.width = None;
-                        out.push_str("%!(BADWIDTH)");
-                    }
+                    fl.width = Some(w.unsigned_abs() as usize);
                 }
-                None => out.push_str("%!(BADWIDTH)"),
-            }
-            reordered = false;
-        } else {
-            let (w, ni) = parse_num(b, i);
-            if let Some(w) = w {
-                fl.width = Some(w);
-                if reordered {
-                    good_arg_num = false;
-                }
-            }
-            i = ni;
-        }
-        if i < b.len() && b[i] == b'.' {
-            i += 1;
-            if reordered {
-                good_arg_num = false;
-            }
-            if i < b.len() && b[i] == b'[' {
-                reordered = true;
-            }
-            let (n, ni, ok) = arg_index(b, i, arg_num, args.len());
-            if let Some(n) = n {
-                arg_num = n;
-            }
-            good_arg_num &= ok;
-            i = ni;
-            if i < b.len() && b[i] == b'*' {
-                i += 1;
-                match int_arg(args, &mut arg_num) {
-                    Some(p) if p >= 0 => fl.prec = Some(p as usize),
-                    Some(_) => fl.prec = None,
-                    None => out.push_str("%!(BADPREC)"),
-                }
-                reordered = false;
+                after_index = false;
             } else {
-                let (p, ni) = parse_num(b, i);
-                fl.prec = Some(p.unwrap_or(0));
+                let (w, present, ni) = parse_num(b, i);
+                i = ni;
+                if present {
+                    fl.width = Some(w as usize);
+                    if after_index {
+                        self.good_arg_num = false;
+                    }
+                }
+            }
+            if i + 1 < end && b[i] == b'.' {
+                i += 1;
+                if after_index {
+                    self.good_arg_num = false;
+                }
+                let (n, ni, ai) = self.arg_number(arg_num, b, i);
+                arg_num = n;
+                i = ni;
+                after_index = ai;
+                if i < end && b[i] == b'*' {
+                    i += 1;
+                    let (p, ok, n) = self.int_from_arg(arg_num);
+                    arg_num = n;
+                    let (p, ok) = if p < 0 { (0, false) } else { (p, ok) };
+                    if ok {
+                        fl.prec = Some(p as usize);
+                    } else {
+                        self.out.push_str("%!(BADPREC)");
+                    }
+                    after_index = false;
+                } else {
+                    let (p, present, ni) = parse_num(b, i);
+                    i = ni;
+                    fl.prec = Some(if present { p as usize } else { 0 });
+                }
+            }
+            if !after_index {
+                let (n, ni, _) = self.arg_number(arg_num, b, i);
+                arg_num = n;
                 i = ni;
             }
-        }
-        if !reordered {
-            if i < b.len() && b[i] == b'[' {
-                reordered = true;
+            if i >= end {
+                self.out.push_str("%!(NOVERB)");
+                break;
             }
-            let (n, ni, ok) = arg_index(b, i, arg_num, args.len());
-            if let Some(n) = n {
-                arg_num = n;
+            let verb = format[i..].chars().next().unwrap_or('?');
+            i += verb.len_utf8();
+            if verb == '%' {
+                self.out.push('%');
+            } else if !self.good_arg_num {
+                self.out.push_str(&format!("%!{verb}(BADINDEX)"));
+            } else if arg_num >= self.args.len() {
+                self.out.push_str(&format!("%!{verb}(MISSING)"));
+            } else {
+                if verb == 'v' {
+                    fl.sharp_v = fl.sharp;
+                    fl.sharp = false;
+                    fl.plus = false;
+                }
+                if verb == 'w' {
+                    // Sprintf has no error to wrap: fmt prints %!w(type=value)
+                    bad_verb_fl(&mut self.out, &self.args[arg_num], 'w', fl);
+                } else {
+                    print_arg(&mut self.out, &self.args[arg_num], verb, fl);
+                }
+                arg_num += 1;
             }
-            good_arg_num &= ok;
-            i = ni;
         }
-        if i >= b.len() {
-            out.push_str("%!(NOVERB)");
-            break;
-        }
-        let verb = format[i..].chars().next().unwrap_or('?');
-        i += verb.len_utf8();
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        if !good_arg_num {
-            out.push_str("%!");
-            out.push(verb);
-            out.push_str("(BADINDEX)");
-            good_arg_num = true;
-            continue;
-        }
-        if arg_num >= args.len() {
-            out.push_str("%!");
-            out.push(verb);
-            out.push_str("(MISSING)");
-            continue;
-        }
-        if verb == 'w' {
-            out.push_str("%!w(");
-            out.push_str(&args[arg_num].type_name());
-            out.push('=');
-            print_arg(&mut out, &args[arg_num], 'v', Flags::default());
-            out.push(')');
-            arg_num += 1;
-            continue;
-        }
-        // the + flag on %v only matters for structs; # on %v asks for Go syntax
-        if verb == 'v' {
-            fl.plus = false;
-            fl.sharp_v = fl.sharp;
-            fl.sharp = false;
-        }
-        print_arg(&mut out, &args[arg_num], verb, fl);
-        arg_num += 1;
-    }
-    if !reordered && arg_num < args.len() {
-        out.push_str("%!(EXTRA ");
-        for (k, a) in args[arg_num..].iter().enumerate() {
-            if k > 0 {
-                out.push_str(", ");
-            }
-            match a {
-                Value::Nil => out.push_str("<nil>"),
-                _ => {
-                    out.push_str(&a.type_name());
-                    out.push('=');
-                    print_arg(&mut out, a, 'v', Flags::default());
+        if !self.reordered && arg_num < self.args.len() {
+            self.out.push_str("%!(EXTRA ");
+            for (k, a) in self.args[arg_num..].iter().enumerate() {
+                if k > 0 {
+                    self.out.push_str(", ");
+                }
+                match a {
+                    Value::Nil => self.out.push_str("<nil>"),
+                    _ => {
+                        self.out.push_str(&a.type_name());
+                        self.out.push('=');
+                        print_arg(&mut self.out, a, 'v', Flags::default());
+                    }
                 }
             }
+            self.out.push(')');
         }
-        out.push(')');
     }
-    out
-}
-
-fn parse_num(b: &[u8], mut i: usize) -> (Option<usize>, usize) {
-    let start = i;
-    let mut n: usize = 0;
-    while i < b.len() && b[i].is_ascii_digit() {
-        if n > 1_000_000 {
-            return (None, b.len()); // Go: overflow, %!(NOVERB) follows
-        }
-        n = n * 10 + (b[i] - b'0') as usize;
-        i += 1;
-    }
-    if i == start { (None, i) } else { (Some(n), i) }
-}
-
-/// `[n]` argument indexes: (new argument number, next position, ok).
-fn arg_index(b: &[u8], i: usize, arg_num: usize, nargs: usize) -> (Option<usize>, usize, bool) {
-    if i >= b.len() || b[i] != b'[' {
-        return (None, i, true);
-    }
-    // find the closing bracket
-    let mut j = i + 1;
-    while j < b.len() && b[j] != b']' {
-        j += 1;
-    }
-    if j >= b.len() {
-        return (None, i + 1, false);
-    }
-    let digits = &b[i + 1..j];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || digits.len() > 7 {
-        return (None, j + 1, false);
-    }
-    let n: usize = std::str::from_utf8(digits).unwrap_or("0").parse().unwrap_or(0);
-    if n >= 1 && n - 1 < nargs {
-        (Some(n - 1), j + 1, true)
-    } else {
-        let _ = arg_num;
-        (None, j + 1, false)
-    }
-}
-
-fn int_arg(args: &[Value], arg_num: &mut usize) -> Option<i64> {
-    if *arg_num >= args.len() {
-        return None;
-    }
-    let r = match &args[*arg_num] {
-        Value::Int(i) | Value::Int64(i) => Some(*i),
-        _ => None,
-    };
-    *arg_num += 1;
-    r
 }
 
 fn pad(out: &mut String, s: &str, fl: Flags) {
@@ -336,7 +350,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
                 pad(out, "<nil>", fl);
             }
         }
-        Value::String(s) if fl.sharp_v && verb == 'v' => pad(out, &quote(s, false), fl),
+        Value::String(s) if fl.sharp_v && verb == 'v' => pad(out, &quote(&truncate(s, fl.prec), false), fl),
         Value::Slice(items) if fl.sharp_v && verb == 'v' => {
             out.push_str("[]interface {}{");
             for (i, e) in items.iter().enumerate() {
@@ -353,7 +367,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
                 if i > 0 {
                     out.push_str(", ");
                 }
-                pad(out, &quote(k, false), fl);
+                pad(out, &quote(&truncate(k, fl.prec), false), fl);
                 out.push(':');
                 print_value(out, e, verb, fl, depth + 1);
             }
@@ -678,7 +692,8 @@ fn format_float(f: f64, verb: char, prec: Option<usize>) -> String {
             if short {
                 eprec = 6;
             }
-            let exp = if d.d.is_empty() { 0 } else { d.dp - 1 };
+            // zero has no digits and its point at 0: exponent -1, so %g prints it as %f
+            let exp = d.dp - 1;
             if exp < -4 || exp >= eprec {
                 if p as i32 > nd {
                     p = nd as usize;

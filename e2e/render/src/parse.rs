@@ -1205,8 +1205,9 @@ fn new_number(text: &str, typ: ItemType) -> Result<Number, String> {
         n.is_float = true;
         return Ok(n);
     }
-    if typ == ItemType::Complex || text.ends_with('i') {
-        // complex constants: parsed, but values of complex type are not supported
+    // complex constants are recognised (values of complex type are not supported)
+    if typ == ItemType::Complex || (text.ends_with('i') && parse_go_float(&text[..text.len() - 1]).is_some())
+    {
         n.is_complex = true;
         return Ok(n);
     }

@@ -134,3 +134,68 @@ fn recorded_outputs_are_gos() {
         diffs.join("\n")
     );
 }
+
+/// Mutated corpus templates (characters deleted, inserted, truncated; seeded), rendered by
+/// Go and by hubspoke-render: equal outputs or equal error texts. Needs `go`.
+#[test]
+fn mutations_match_go() {
+    let Some(bin) = build_oracle() else {
+        println!("note: `go` is not installed; mutations were not compared with Go");
+        return;
+    };
+    let base = hand_written();
+    let mut r = Rng::new(3);
+    let n: usize = std::env::var("HUBSPOKE_MUTATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
+    let mut cases = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = &base[r.below(base.len())];
+        // function values print as their address in Go: not comparable
+        if c.newer_go.is_some() || c.data.to_string().contains("$func") || c.funcs {
+            continue;
+        }
+        let mut chars: Vec<char> = c.template.chars().collect();
+        for _ in 0..1 + r.below(3) {
+            if chars.is_empty() {
+                break;
+            }
+            let at = r.below(chars.len());
+            match r.below(3) {
+                0 => {
+                    chars.remove(at);
+                }
+                1 => chars.insert(
+                    at,
+                    r.pick(&[
+                        '{', '}', '(', ')', '"', '$', '.', '-', ' ', '|', '\n', '/', '*', '`', '\'',
+                    ]),
+                ),
+                _ => chars.truncate(at.max(1)),
+            }
+        }
+        let mut m = c.clone();
+        m.id = format!("mutation/{i:04}");
+        m.template = chars.into_iter().collect();
+        cases.push(m);
+    }
+    let results = run_oracle(&bin, &cases);
+    let mut mismatches = Vec::new();
+    for (c, want) in cases.iter().zip(results) {
+        let got = render(c);
+        if got != want {
+            mismatches.push(format!(
+                "{}:\n  template: {:?}\n  go:   {:?}\n  rust: {:?}",
+                c.id, c.template, want, got
+            ));
+        }
+    }
+    println!("{} mutations, {} mismatches", cases.len(), mismatches.len());
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches with Go:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}

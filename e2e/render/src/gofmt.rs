@@ -347,7 +347,8 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
             } else if fl.sharp_v {
                 out.push_str("interface {}(nil)");
             } else {
-                pad(out, "<nil>", fl);
+                // fmt writes a nil element unpadded
+                out.push_str("<nil>");
             }
         }
         Value::String(s) if fl.sharp_v && verb == 'v' => pad(out, &quote(&truncate(s, fl.prec), false), fl),
@@ -709,9 +710,9 @@ fn format_float(f: f64, verb: char, prec: Option<usize>) -> String {
 }
 
 fn fmt_float_verb(out: &mut String, f: f64, verb: char, fl: Flags, v: &Value) {
-    let (verb, prec) = match verb {
+    let (fverb, prec) = match verb {
         'v' => ('g', fl.prec),
-        'g' | 'G' => (verb, fl.prec),
+        'g' | 'G' | 'x' | 'X' => (verb, fl.prec),
         'e' | 'E' | 'f' => (verb, Some(fl.prec.unwrap_or(6))),
         'F' => ('f', Some(fl.prec.unwrap_or(6))),
         _ => {
@@ -723,16 +724,12 @@ fn fmt_float_verb(out: &mut String, f: f64, verb: char, fl: Flags, v: &Value) {
         "NaN".to_string()
     } else if f.is_infinite() {
         "Inf".to_string()
+    } else if fverb == 'x' || fverb == 'X' {
+        let b = format_hex_float(f.abs(), prec, fverb == 'X');
+        if fl.sharp { sharp_float(b, verb, prec) } else { b }
     } else {
-        let mut b = format_float(f, verb, prec);
-        if fl.sharp && !b.contains('.') {
-            // %#g keeps the decimal point
-            match b.find(['e', 'E']) {
-                Some(k) => b.insert(k, '.'),
-                None => b.push('.'),
-            }
-        }
-        b
+        let b = format_float(f, fverb, prec);
+        if fl.sharp { sharp_float(b, verb, prec) } else { b }
     };
     let neg = f.is_sign_negative() && !f.is_nan();
     let sign = if neg {
@@ -770,6 +767,118 @@ fn fmt_float_verb(out: &mut String, f: f64, verb: char, fl: Flags, v: &Value) {
     }
     let s = format!("{sign}{body}");
     pad(out, &s, Flags { zero: false, ..fl });
+}
+
+/// fmt's `#` flag on floats: always a decimal point, and for %v/%g/%x the trailing zeros
+/// up to the precision (6 when none is given).
+fn sharp_float(num: String, verb: char, prec: Option<usize>) -> String {
+    let mut digits: i64 = match verb {
+        'v' | 'g' | 'G' | 'x' => prec.map(|p| p as i64).unwrap_or(6),
+        _ => 0,
+    };
+    // the exponent is kept aside (in hex, 'e' is a digit)
+    let exp_at = if verb == 'x' || verb == 'X' {
+        num.find(['p', 'P'])
+    } else {
+        num.find(['e', 'E'])
+    };
+    let (mut body, tail) = match exp_at {
+        Some(k) => (num[..k].to_string(), num[k..].to_string()),
+        None => (num, String::new()),
+    };
+    let has_point = body.contains('.');
+    let mut saw_nonzero = false;
+    for c in body.chars() {
+        if c == '.' {
+            continue;
+        }
+        if c != '0' {
+            saw_nonzero = true;
+        }
+        if saw_nonzero {
+            digits -= 1;
+        }
+    }
+    if !has_point {
+        if body == "0" {
+            digits -= 1;
+        }
+        body.push('.');
+    }
+    while digits > 0 {
+        body.push('0');
+        digits -= 1;
+    }
+    body + &tail
+}
+
+/// strconv's %x for floats: `0x1.8p+01` (prec None = as many hex digits as needed).
+fn format_hex_float(f: f64, prec: Option<usize>, upper: bool) -> String {
+    let bits = f.to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i64;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    if exp == 0 {
+        exp += 1;
+    } else {
+        mant |= 1u64 << 52;
+    }
+    exp -= 1023;
+    if mant == 0 {
+        exp = 0;
+    }
+    mant <<= 60 - 52;
+    while mant != 0 && mant & (1u64 << 60) == 0 {
+        mant <<= 1;
+        exp -= 1;
+    }
+    if let Some(p) = prec
+        && p < 15
+    {
+        let shift = (p * 4) as u32;
+        let extra = (mant << shift) & ((1u64 << 60) - 1);
+        mant >>= 60 - shift;
+        if extra | (mant & 1) > 1u64 << 59 {
+            mant += 1;
+        }
+        mant <<= 60 - shift;
+        if mant & (1u64 << 61) != 0 {
+            mant >>= 1;
+            exp += 1;
+        }
+    }
+    let hex: &[u8] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let mut s = String::from(if upper { "0X" } else { "0x" });
+    s.push((b'0' + ((mant >> 60) & 1) as u8) as char);
+    mant <<= 4;
+    match prec {
+        None if mant != 0 => {
+            s.push('.');
+            while mant != 0 {
+                s.push(hex[((mant >> 60) & 15) as usize] as char);
+                mant <<= 4;
+            }
+        }
+        Some(p) if p > 0 => {
+            s.push('.');
+            for _ in 0..p {
+                s.push(hex[((mant >> 60) & 15) as usize] as char);
+                mant <<= 4;
+            }
+        }
+        _ => {}
+    }
+    s.push(if upper { 'P' } else { 'p' });
+    s.push(if exp < 0 { '-' } else { '+' });
+    let e = exp.unsigned_abs();
+    if e < 10 {
+        s.push('0');
+    }
+    s.push_str(&e.to_string());
+    s
 }
 
 fn is_print(c: char) -> bool {

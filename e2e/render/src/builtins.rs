@@ -162,6 +162,7 @@ fn length(a: &[Arg]) -> FuncResult {
 fn index_arg(index: Option<&Value>, cap: usize) -> Result<usize, String> {
     let x = match index {
         Some(Value::Int(i) | Value::Int64(i)) => *i,
+        Some(Value::Uint8(u)) => i64::from(*u),
         None => return Err("cannot index slice/array with nil".into()),
         Some(v) => return Err(format!("cannot index slice/array with type {}", v.type_name())),
     };
@@ -191,7 +192,7 @@ fn index(a: &[Arg]) -> FuncResult {
                 let x = index_arg(idx, st.len())?;
                 match st.as_bytes().get(x) {
                     // indexing a string yields a byte (uint8)
-                    Some(c) => Value::Int(*c as i64),
+                    Some(c) => Value::Uint8(*c),
                     None => return Err("reflect: string index out of range".into()),
                 }
             }
@@ -264,6 +265,9 @@ fn prepare_arg(v: Option<&Value>, t: ParamType) -> Result<Arg, String> {
         (ParamType::Bool, Value::Bool(_)) => true,
         (ParamType::Int, Value::Int64(i)) => return Ok(Arg::Value(Value::Int(*i))),
         (ParamType::Int64, Value::Int(i)) => return Ok(Arg::Value(Value::Int64(*i))),
+        // integer kinds convert into each other
+        (ParamType::Int, Value::Uint8(u)) => return Ok(Arg::Value(Value::Int(i64::from(*u)))),
+        (ParamType::Int64, Value::Uint8(u)) => return Ok(Arg::Value(Value::Int64(i64::from(*u)))),
         _ => false,
     };
     if ok {
@@ -313,6 +317,7 @@ enum Kind {
     Invalid,
     Bool,
     Int,
+    Uint,
     Float,
     String,
 }
@@ -321,6 +326,7 @@ fn basic_kind(v: Option<&Value>) -> Kind {
     match v {
         Some(Value::Bool(_)) => Kind::Bool,
         Some(Value::Int(_) | Value::Int64(_)) => Kind::Int,
+        Some(Value::Uint8(_)) => Kind::Uint,
         Some(Value::Float(_)) => Kind::Float,
         Some(Value::String(_)) => Kind::String,
         _ => Kind::Invalid,
@@ -340,13 +346,17 @@ fn eq(a1: &Arg, rest: &[Arg]) -> Result<bool, String> {
         let a = ind(a);
         let k2 = basic_kind(a);
         let truth = if k1 != k2 {
-            if a1.is_some() && a.is_some() {
-                return Err(BAD_CMP.into());
+            match (a1, a) {
+                // int against uint: equal when the int is not negative and the values are
+                (Some(Value::Int(x) | Value::Int64(x)), Some(Value::Uint8(y)))
+                | (Some(Value::Uint8(y)), Some(Value::Int(x) | Value::Int64(x))) => *x == i64::from(*y),
+                (Some(_), Some(_)) => return Err(BAD_CMP.into()),
+                _ => false,
             }
-            false
         } else {
             match (a1, a) {
                 (Some(Value::Bool(x)), Some(Value::Bool(y))) => x == y,
+                (Some(Value::Uint8(x)), Some(Value::Uint8(y))) => x == y,
                 (Some(Value::Float(x)), Some(Value::Float(y))) => x == y,
                 (Some(Value::Int(x) | Value::Int64(x)), Some(Value::Int(y) | Value::Int64(y))) => x == y,
                 (Some(Value::String(x)), Some(Value::String(y))) => x == y,
@@ -396,9 +406,14 @@ fn lt(a1: &Arg, a2: &Arg) -> Result<bool, String> {
         return Err(BAD_TYPE.into());
     }
     if k1 != k2 {
-        return Err(BAD_CMP.into());
+        return match (a1, a2) {
+            (Some(Value::Int(x) | Value::Int64(x)), Some(Value::Uint8(y))) => Ok(*x < i64::from(*y)),
+            (Some(Value::Uint8(x)), Some(Value::Int(y) | Value::Int64(y))) => Ok(i64::from(*x) < *y),
+            _ => Err(BAD_CMP.into()),
+        };
     }
     Ok(match (a1, a2) {
+        (Some(Value::Uint8(x)), Some(Value::Uint8(y))) => x < y,
         (Some(Value::Float(x)), Some(Value::Float(y))) => x < y,
         (Some(Value::Int(x) | Value::Int64(x)), Some(Value::Int(y) | Value::Int64(y))) => x < y,
         (Some(Value::String(x)), Some(Value::String(y))) => x < y,

@@ -121,6 +121,7 @@ impl Printf<'_> {
         }
         let (mut num, mut is_int) = match &self.args[arg_num] {
             Value::Int(i) | Value::Int64(i) => (*i, true),
+            Value::Uint8(u) => (i64::from(*u), true),
             _ => (0, false),
         };
         if !(-TOO_LARGE..=TOO_LARGE).contains(&num) {
@@ -379,6 +380,19 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
             _ => bad_verb_fl(out, v, verb, fl),
         },
         Value::Int(i) | Value::Int64(i) => fmt_integer(out, *i, verb, fl, v),
+        // fmt prints an unsigned %#v in hex
+        Value::Uint8(u) if verb == 'v' && fl.sharp_v => fmt_integer(
+            out,
+            i64::from(*u),
+            'x',
+            Flags {
+                sharp: true,
+                sharp_v: false,
+                ..fl
+            },
+            v,
+        ),
+        Value::Uint8(u) => fmt_integer(out, i64::from(*u), verb, fl, v),
         Value::Float(f) => fmt_float_verb(out, *f, verb, fl, v),
         Value::String(s) => match verb {
             'v' | 's' => fmt_s(out, s, fl),

@@ -16,6 +16,8 @@ pub enum Value {
     Int(i64),
     /// Go's `int64`.
     Int64(i64),
+    /// Go's `uint8` (`byte`): what `index` yields on a string.
+    Uint8(u8),
     /// Go's `float64`.
     Float(f64),
     String(String),
@@ -35,6 +37,7 @@ impl Value {
             Value::Bool(_) => "bool".into(),
             Value::Int(_) => "int".into(),
             Value::Int64(_) => "int64".into(),
+            Value::Uint8(_) => "uint8".into(),
             Value::Float(_) => "float64".into(),
             Value::String(_) => "string".into(),
             Value::Slice(_) => "[]interface {}".into(),
@@ -69,6 +72,7 @@ impl fmt::Debug for Value {
             Value::Bool(b) => write!(f, "Bool({b})"),
             Value::Int(i) => write!(f, "Int({i})"),
             Value::Int64(i) => write!(f, "Int64({i})"),
+            Value::Uint8(u) => write!(f, "Uint8({u})"),
             Value::Float(x) => write!(f, "Float({x:?})"),
             Value::String(s) => write!(f, "String({s:?})"),
             Value::Slice(s) => f.debug_list().entries(s.iter()).finish(),
@@ -84,6 +88,7 @@ impl PartialEq for Value {
             (Value::Nil, Value::Nil) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Int(a), Value::Int(b)) | (Value::Int64(a), Value::Int64(b)) => a == b,
+            (Value::Uint8(a), Value::Uint8(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::String(a), Value::String(b)) => a == b,
             (Value::Slice(a), Value::Slice(b)) => Arc::ptr_eq(a, b) || a == b,

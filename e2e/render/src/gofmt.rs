@@ -398,7 +398,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
             'v' | 's' => fmt_s(out, s, fl),
             'x' | 'X' => fmt_sx(out, s, verb == 'X', fl),
             'q' => {
-                let q = if fl.sharp && !s.contains('`') && s.chars().all(|c| c == '\t' || !c.is_control()) {
+                let q = if fl.sharp && can_backquote(s) {
                     format!("`{s}`")
                 } else {
                     quote(&truncate(s, fl.prec), fl.plus)
@@ -498,7 +498,7 @@ fn fmt_integer(out: &mut String, i: i64, verb: char, fl: Flags, v: &Value) {
                 .ok()
                 .and_then(char::from_u32)
                 .unwrap_or('\u{FFFD}');
-            let q = if fl.sharp && c != '\'' && !c.is_control() && c != '`' {
+            let q = if fl.sharp && c != '\'' && is_print(c) && c != '`' {
                 format!("'{c}'")
             } else {
                 quote_rune(c, fl.plus)
@@ -510,7 +510,7 @@ fn fmt_integer(out: &mut String, i: i64, verb: char, fl: Flags, v: &Value) {
             let mut s = format!("U+{:04X}", i as u64);
             if fl.sharp
                 && let Some(c) = u32::try_from(i).ok().and_then(char::from_u32)
-                && !c.is_control()
+                && is_print(c)
             {
                 s.push_str(&format!(" '{c}'"));
             }
@@ -895,13 +895,69 @@ fn format_hex_float(f: f64, prec: Option<usize>, upper: bool) -> String {
     s
 }
 
-fn is_print(c: char) -> bool {
-    !(c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{200B}'..='\u{200F}'
-        )
-        || (c.is_whitespace() && c != ' '))
+/// strconv.CanBackquote: no backquote, no control character but tab, no BOM.
+fn can_backquote(s: &str) -> bool {
+    s.chars().all(|c| {
+        if c.is_ascii() {
+            c == '\t' || (c >= ' ' && c != '\u{7f}' && c != '`')
+        } else {
+            c != '\u{feff}'
+        }
+    })
+}
+
+/// Go's `unicode.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII
+/// space. Control (Cc), format (Cf), private-use (Co), separator (Zs other than the space,
+/// Zl, Zp) characters are not; unassigned code points are not recognised here (Rust's
+/// standard library has no table of them).
+pub(crate) fn is_print(c: char) -> bool {
+    let u = c as u32;
+    if c == ' ' {
+        return true;
+    }
+    if c.is_control() {
+        return false;
+    }
+    const NOT_PRINT: &[(u32, u32)] = &[
+        // Zs, Zl, Zp
+        (0x00A0, 0x00A0),
+        (0x1680, 0x1680),
+        (0x2000, 0x200A),
+        (0x2028, 0x2029),
+        (0x202F, 0x202F),
+        (0x205F, 0x205F),
+        (0x3000, 0x3000),
+        // Cf
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x13438),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+        // Co
+        (0xE000, 0xF8FF),
+        (0xF0000, 0xFFFFD),
+        (0x100000, 0x10FFFD),
+        // noncharacters
+        (0xFFFE, 0xFFFF),
+        (0x1FFFE, 0x1FFFF),
+        (0x10FFFE, 0x10FFFF),
+    ];
+    !NOT_PRINT.iter().any(|&(lo, hi)| (lo..=hi).contains(&u))
 }
 
 fn escape_rune(s: &mut String, c: char, quote: char, ascii_only: bool) {

@@ -647,7 +647,7 @@ impl<'a> Lexer<'a> {
 /// Go's `%#U`: `U+0041 'A'`.
 pub(crate) fn go_u(r: char) -> String {
     let mut s = format!("U+{:04X}", r as u32);
-    if !r.is_control() {
+    if crate::gofmt::is_print(r) {
         s.push_str(&format!(" '{r}'"));
     }
     s

@@ -84,3 +84,19 @@ fn functions_must_be_added_before_parsing() {
     let e = Template::parse("x", "{{shout .}}").unwrap_err();
     assert_eq!(e.to_string(), r#"template: x:1: function "shout" not defined"#);
 }
+
+#[test]
+fn templates_and_values_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Template>();
+    send_sync::<Value>();
+    let t = std::sync::Arc::new(Template::parse("t", "{{.}}").unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let t = t.clone();
+            std::thread::spawn(move || t.execute(&Value::Int(i), &Options::default()).unwrap())
+        })
+        .collect();
+    let outs: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(outs, ["0", "1", "2", "3"]);
+}

@@ -398,10 +398,12 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
             'v' | 's' => fmt_s(out, s, fl),
             'x' | 'X' => fmt_sx(out, s, verb == 'X', fl),
             'q' => {
-                let q = if fl.sharp && can_backquote(s) {
-                    format!("`{s}`")
+                // the precision truncates before quoting
+                let t = truncate(s, fl.prec);
+                let q = if fl.sharp && can_backquote(&t) {
+                    format!("`{t}`")
                 } else {
-                    quote(&truncate(s, fl.prec), fl.plus)
+                    quote(&t, fl.plus)
                 };
                 pad(out, &q, fl);
             }
@@ -726,7 +728,7 @@ fn format_float(f: f64, verb: char, prec: Option<usize>) -> String {
 fn fmt_float_verb(out: &mut String, f: f64, verb: char, fl: Flags, v: &Value) {
     let (fverb, prec) = match verb {
         'v' => ('g', fl.prec),
-        'g' | 'G' | 'x' | 'X' => (verb, fl.prec),
+        'g' | 'G' | 'x' | 'X' | 'b' => (verb, fl.prec),
         'e' | 'E' | 'f' => (verb, Some(fl.prec.unwrap_or(6))),
         'F' => ('f', Some(fl.prec.unwrap_or(6))),
         _ => {
@@ -738,6 +740,8 @@ fn fmt_float_verb(out: &mut String, f: f64, verb: char, fl: Flags, v: &Value) {
         "NaN".to_string()
     } else if f.is_infinite() {
         "Inf".to_string()
+    } else if fverb == 'b' {
+        format_binary_float(f.abs())
     } else if fverb == 'x' || fverb == 'X' {
         let b = format_hex_float(f.abs(), prec, fverb == 'X');
         if fl.sharp { sharp_float(b, verb, prec) } else { b }
@@ -824,6 +828,20 @@ fn sharp_float(num: String, verb: char, prec: Option<usize>) -> String {
         digits -= 1;
     }
     body + &tail
+}
+
+/// strconv's %b for floats: the integer mantissa and the binary exponent, `4503599627370496p-52`.
+fn format_binary_float(f: f64) -> String {
+    let bits = f.to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i64;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    if exp == 0 {
+        exp += 1;
+    } else {
+        mant |= 1u64 << 52;
+    }
+    let exp = exp - 1023 - 52;
+    format!("{mant}p{}{exp}", if exp >= 0 { "+" } else { "" })
 }
 
 /// strconv's %x for floats: `0x1.8p+01` (prec None = as many hex digits as needed).

@@ -144,7 +144,11 @@ fn mutations_match_go() {
         return;
     };
     let base = hand_written();
-    let mut r = Rng::new(3);
+    let seed = std::env::var("HUBSPOKE_MUTATION_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let mut r = Rng::new(seed);
     let n: usize = std::env::var("HUBSPOKE_MUTATIONS")
         .ok()
         .and_then(|s| s.parse().ok())

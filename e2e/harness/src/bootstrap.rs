@@ -495,15 +495,7 @@ pub async fn register_spoke(
         }
     };
     let secret = cluster_secret(&spoke.definition, &spoke.server_from_hub, Some(&config), revision);
-    apply(
-        &Api::<Secret>::namespaced(hub.client.clone(), ARGOCD_NAMESPACE),
-        &secret,
-    )
-    .await
-    .map_err(kube_err(
-        &hub.name,
-        &format!("writing the Secret argocd/cluster-{}", spoke.name),
-    ))?;
+    write_hub_secret(hub, &secret, &format!("the Secret argocd/cluster-{}", spoke.name)).await?;
     Ok(Registration {
         cluster: spoke.name.clone(),
         token,
@@ -515,12 +507,18 @@ pub async fn register_spoke(
 /// Registers the hub itself (in-cluster), as the chart does for the hub's definition.
 pub async fn register_hub(hub: &Cluster, revision: Option<&Revision>) -> Result<()> {
     let secret = cluster_secret(&hub.definition, IN_CLUSTER, None, revision);
+    write_hub_secret(hub, &secret, "the Secret argocd/cluster-hub").await
+}
+
+/// Server-side applies a Secret in Argo CD's namespace on the hub; `what` names it in the
+/// error.
+async fn write_hub_secret(hub: &Cluster, secret: &Value, what: &str) -> Result<()> {
     apply(
         &Api::<Secret>::namespaced(hub.client.clone(), ARGOCD_NAMESPACE),
-        &secret,
+        secret,
     )
     .await
-    .map_err(kube_err(&hub.name, "writing the Secret argocd/cluster-hub"))?;
+    .map_err(kube_err(&hub.name, &format!("writing {what}")))?;
     Ok(())
 }
 
@@ -573,18 +571,11 @@ pub async fn bootstrap(
     if let Some(creds) = &opts.repository_credentials {
         // before the probe Applications and the bootstrap clone from it
         let secret = crate::repository::repository_secret(ARGOCD_NAMESPACE, &opts.revision.repository, creds);
-        apply(
-            &Api::<Secret>::namespaced(hub.client.clone(), ARGOCD_NAMESPACE),
-            &secret,
-        )
-        .await
-        .map_err(kube_err(
-            &hub.name,
-            &format!(
-                "writing Argo CD's repository Secret {ARGOCD_NAMESPACE}/{}",
-                crate::repository::REPOSITORY_SECRET
-            ),
-        ))?;
+        let what = format!(
+            "Argo CD's repository Secret {ARGOCD_NAMESPACE}/{}",
+            crate::repository::REPOSITORY_SECRET
+        );
+        write_hub_secret(&hub, &secret, &what).await?;
     }
     register_hub(&hub, revision).await?;
     let results = futures::future::join_all(

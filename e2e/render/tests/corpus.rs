@@ -160,28 +160,17 @@ fn mutations_match_go() {
         if c.newer_go.is_some() || c.data.to_string().contains("$func") || c.funcs {
             continue;
         }
-        let mut chars: Vec<char> = c.template.chars().collect();
-        for _ in 0..1 + r.below(3) {
-            if chars.is_empty() {
-                break;
-            }
-            let at = r.below(chars.len());
-            match r.below(3) {
-                0 => {
-                    chars.remove(at);
-                }
-                1 => chars.insert(
-                    at,
-                    r.pick(&[
-                        '{', '}', '(', ')', '"', '$', '.', '-', ' ', '|', '\n', '/', '*', '`', '\'',
-                    ]),
-                ),
-                _ => chars.truncate(at.max(1)),
-            }
-        }
+        let template = mutate(
+            &mut r,
+            &c.template,
+            &[
+                '{', '}', '(', ')', '"', '$', '.', '-', ' ', '|', '\n', '/', '*', '`', '\'',
+            ],
+            1,
+        );
         let mut m = c.clone();
         m.id = format!("mutation/{i:04}");
-        m.template = chars.into_iter().collect();
+        m.template = template;
         cases.push(m);
     }
     let results = run_oracle(&bin, &cases);

@@ -55,24 +55,12 @@ fn corpus_mutations_never_panic() {
     let data = to_value(&kinds_data());
     for _ in 0..iterations() {
         let c = &cases[r.below(cases.len())];
-        let mut chars: Vec<char> = c.template.chars().collect();
-        for _ in 0..1 + r.below(3) {
-            if chars.is_empty() {
-                break;
-            }
-            let at = r.below(chars.len());
-            match r.below(3) {
-                0 => {
-                    chars.remove(at);
-                }
-                1 => chars.insert(
-                    at,
-                    r.pick(&['{', '}', '(', ')', '"', '$', '.', '-', ' ', '|', '\n']),
-                ),
-                _ => chars.truncate(at),
-            }
-        }
-        let text: String = chars.into_iter().collect();
+        let text = mutate(
+            &mut r,
+            &c.template,
+            &['{', '}', '(', ')', '"', '$', '.', '-', ' ', '|', '\n'],
+            0,
+        );
         run(&text, &to_value(&c.data));
         run(&text, &data);
     }

@@ -113,6 +113,26 @@ impl Rng {
     }
 }
 
+/// One to three random edits of `template`: a character removed, one of `inserts` put in,
+/// or the text cut short (never below `min_len` characters).
+pub fn mutate(r: &mut Rng, template: &str, inserts: &[char], min_len: usize) -> String {
+    let mut chars: Vec<char> = template.chars().collect();
+    for _ in 0..1 + r.below(3) {
+        if chars.is_empty() {
+            break;
+        }
+        let at = r.below(chars.len());
+        match r.below(3) {
+            0 => {
+                chars.remove(at);
+            }
+            1 => chars.insert(at, r.pick(inserts)),
+            _ => chars.truncate(at.max(min_len)),
+        }
+    }
+    chars.into_iter().collect()
+}
+
 /// Data holding every Go kind the engine knows.
 pub fn kinds_data() -> serde_json::Value {
     serde_json::json!({

@@ -197,7 +197,7 @@ fn index(a: &[Arg]) -> FuncResult {
                 }
             }
             Value::Map(m) => match idx {
-                Some(Value::String(k)) => m.get(k).cloned().unwrap_or(Value::Nil),
+                Some(Value::String(k)) => m.get(k).unwrap_or(Value::Nil),
                 None => return Err("value is nil; should be of type string".into()),
                 Some(v) => return Err(format!("value has type {}; should be string", v.type_name())),
             },
@@ -374,8 +374,12 @@ fn eq(a1: &Arg, rest: &[Arg]) -> Result<bool, String> {
                             gofmt::format_v(y)
                         ));
                     }
-                    match y {
-                        Value::Func(_) => false,
+                    match (x, y) {
+                        (_, Value::Func(_)) => false,
+                        // structs compare by their fields; ours are immutable values
+                        (Value::Object(a), Value::Object(b)) => {
+                            a.type_name() == b.type_name() && a.format_v() == b.format_v()
+                        }
                         _ => {
                             return Err(format!(
                                 "non-comparable type {}: {}",

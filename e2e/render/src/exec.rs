@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use crate::gofmt;
 use crate::parse::{BranchKind, Command, Node, Operand, Pipe, STACK_GROW, STACK_RED_ZONE, Tree};
 use crate::value::{Arg, FuncMap, Function, ParamType, Value};
-use crate::{ExecError, MissingKey, Options};
+use crate::{ExecError, MissingKey, Options, Template};
+use std::sync::Arc;
 
 /// A value during execution: Go's `reflect.Value`. `Invalid` is the invalid value (a
 /// missing key); the flag tells a value whose static type is `interface {}` (an element of
@@ -40,6 +41,56 @@ impl Rv {
     }
 }
 
+/// What a context function ([`Function::with_context`]) sees of the executing template
+/// set: enough to execute its templates (Helm's `include`) or to parse more text into a
+/// copy of it (Helm's `tpl`).
+pub struct CallContext<'a> {
+    set_name: &'a str,
+    trees: &'a BTreeMap<String, Arc<Tree>>,
+    funcs: &'a FuncMap,
+    opts: &'a Options,
+}
+
+impl CallContext<'_> {
+    /// A copy of the executing set (definitions shared, cheap), with its functions.
+    pub fn template(&self) -> Template {
+        Template {
+            name: self.set_name.to_string(),
+            funcs: self.funcs.clone(),
+            trees: self.trees.clone(),
+        }
+    }
+
+    /// The options of the execution in progress.
+    pub fn options(&self) -> &Options {
+        self.opts
+    }
+
+    /// Executes template `name` of the executing set with `data` as dot (Go's
+    /// `ExecuteTemplate` on the set: a fresh execution, depth counted anew).
+    pub fn execute_template(&self, name: &str, data: &Arg) -> Result<String, ExecError> {
+        let Some(tree) = self.trees.get(name) else {
+            return Err(ExecError(format!(
+                "template: no template {} associated with template {}",
+                gofmt::quote(name, false),
+                gofmt::quote(self.set_name, false)
+            )));
+        };
+        let dot = Rv::from_arg(data.clone()).strip();
+        let mut st = State::new(
+            self.set_name,
+            self.trees,
+            self.funcs,
+            crate::builtin_map(),
+            self.opts,
+            tree,
+            dot.clone(),
+        );
+        stacker::maybe_grow(256 * 1024, 4 * 1024 * 1024, || st.walk_root(&dot))?;
+        Ok(st.out)
+    }
+}
+
 pub(crate) enum Ctl {
     Err(String),
     Break,
@@ -60,7 +111,8 @@ enum At<'t> {
 }
 
 pub(crate) struct State<'t> {
-    pub trees: &'t BTreeMap<String, Tree>,
+    pub set_name: &'t str,
+    pub trees: &'t BTreeMap<String, Arc<Tree>>,
     pub funcs: &'t FuncMap,
     pub builtins: &'t FuncMap,
     pub opts: &'t Options,
@@ -84,6 +136,8 @@ fn truth(v: &Rv) -> bool {
             Value::Slice(s) => !s.is_empty(),
             Value::Map(m) => !m.is_empty(),
             Value::Func(_) => true,
+            // a struct is always true, a pointer to one is non-nil
+            Value::Object(_) => true,
         },
     }
 }
@@ -94,7 +148,8 @@ pub(crate) fn is_true(v: &Value) -> bool {
 
 impl<'t> State<'t> {
     pub fn new(
-        trees: &'t BTreeMap<String, Tree>,
+        set_name: &'t str,
+        trees: &'t BTreeMap<String, Arc<Tree>>,
         funcs: &'t FuncMap,
         builtins: &'t FuncMap,
         opts: &'t Options,
@@ -102,6 +157,7 @@ impl<'t> State<'t> {
         data: Rv,
     ) -> Self {
         State {
+            set_name,
             trees,
             funcs,
             builtins,
@@ -276,7 +332,7 @@ impl<'t> State<'t> {
                 return Ok(());
             }
             Rv::V(Value::Map(m), _) if !m.is_empty() => {
-                for (k, e) in m.iter() {
+                for (k, e) in m.entries() {
                     one(
                         self,
                         Rv::V(Value::String(k.clone()), false),
@@ -466,14 +522,14 @@ impl<'t> State<'t> {
     ) -> R<Rv> {
         let n = ident.len();
         for name in &ident[..n - 1] {
-            receiver = self.eval_field(name, node, &[], None, receiver)?;
+            receiver = self.eval_field(dot, name, node, &[], None, receiver)?;
         }
-        let _ = dot;
-        self.eval_field(&ident[n - 1], node, args, final_, receiver)
+        self.eval_field(dot, &ident[n - 1], node, args, final_, receiver)
     }
 
     fn eval_field(
         &mut self,
+        dot: &Rv,
         name: &str,
         node: &'t Operand,
         args: &'t [Operand],
@@ -501,6 +557,19 @@ impl<'t> State<'t> {
             return self.errorf(format!("nil pointer evaluating {typ}.{name}"));
         }
         let has_args = args.len() > 1 || final_.is_some();
+        if let Value::Object(o) = &v {
+            // Go looks for a method first, then an exported field
+            if let Some(method) = o.method(name) {
+                let at = self.at;
+                return self.eval_call(dot, &method, false, at, name, args, final_);
+            }
+            if let Some(field) = o.field(name) {
+                if has_args {
+                    return self.errorf(format!("{name} has arguments but cannot be invoked as function"));
+                }
+                return Ok(Rv::V(field, false));
+            }
+        }
         if let Value::Map(m) = &v {
             if has_args {
                 return self.errorf(format!("{name} is not a method but has arguments"));
@@ -545,7 +614,7 @@ impl<'t> State<'t> {
     fn eval_call(
         &mut self,
         dot: &Rv,
-        f: &'t Function,
+        f: &Function,
         builtin: bool,
         node: At<'t>,
         name: &str,
@@ -619,7 +688,19 @@ impl<'t> State<'t> {
                 }
             })
             .collect();
-        match f.call(&call_args) {
+        let result = match &f.ctx_call {
+            Some(c) => {
+                let ctx = CallContext {
+                    set_name: self.set_name,
+                    trees: self.trees,
+                    funcs: self.funcs,
+                    opts: self.opts,
+                };
+                c(&ctx, &call_args)
+            }
+            None => f.call(&call_args),
+        };
+        match result {
             Ok(a) => Ok(Rv::from_arg(a)),
             Err(e) => {
                 self.at = node;

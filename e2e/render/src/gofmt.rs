@@ -365,7 +365,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
         }
         Value::Map(m) if fl.sharp_v && verb == 'v' => {
             out.push_str("map[string]interface {}{");
-            for (i, (k, e)) in m.iter().enumerate() {
+            for (i, (k, e)) in m.read().iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
@@ -421,7 +421,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
         }
         Value::Map(m) => {
             out.push_str("map[");
-            for (i, (k, e)) in m.iter().enumerate() {
+            for (i, (k, e)) in m.read().iter().enumerate() {
                 if i > 0 {
                     out.push(' ');
                 }
@@ -431,6 +431,17 @@ fn print_value(out: &mut String, v: &Value, verb: char, fl: Flags, depth: usize)
             }
             out.push(']');
         }
+        // fmt's handleMethods: a Stringer formats its String() with the string verbs
+        Value::Object(o) => match verb {
+            'v' | 's' | 'q' | 'x' | 'X' => print_value(
+                out,
+                &Value::String(o.format_v()),
+                verb,
+                Flags { sharp_v: false, ..fl },
+                depth,
+            ),
+            _ => bad_verb_fl(out, v, verb, fl),
+        },
         Value::Func(_) => match verb {
             // Go prints the function's address; a template can't rely on it.
             'v' | 'p' => pad(out, "0xfunc", fl),

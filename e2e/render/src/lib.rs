@@ -15,17 +15,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 mod builtins;
 mod exec;
 pub mod gofmt;
 mod lex;
 mod parse;
+pub mod sprig;
 pub mod value;
 
+pub use exec::CallContext;
 pub use parse::ParseError;
-pub use value::{Arg, FuncMap, FuncResult, Function, ParamType, Value};
+pub use value::{Arg, FuncMap, FuncResult, Function, GoMap, GoObject, ParamType, Value};
 
 /// What a missing map key yields (Go's `Option("missingkey=...")`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,7 +71,7 @@ impl fmt::Display for ExecError {
 }
 impl std::error::Error for ExecError {}
 
-fn builtin_map() -> &'static FuncMap {
+pub(crate) fn builtin_map() -> &'static FuncMap {
     static B: OnceLock<FuncMap> = OnceLock::new();
     B.get_or_init(builtins::builtins)
 }
@@ -79,7 +81,7 @@ fn builtin_map() -> &'static FuncMap {
 pub struct Template {
     name: String,
     funcs: FuncMap,
-    trees: BTreeMap<String, parse::Tree>,
+    trees: BTreeMap<String, Arc<parse::Tree>>,
 }
 
 impl fmt::Debug for Template {
@@ -120,6 +122,21 @@ impl Template {
         &self.name
     }
 
+    /// Whether the set defines template `name`.
+    pub fn has_template(&self, name: &str) -> bool {
+        self.trees.contains_key(name)
+    }
+
+    /// The set under another main name (Go's `t.New(name)` sharing the definitions); the
+    /// definitions are shared, so this is cheap.
+    pub fn renamed(&self, name: &str) -> Template {
+        Template {
+            name: name.to_string(),
+            funcs: self.funcs.clone(),
+            trees: self.trees.clone(),
+        }
+    }
+
     /// The names of the defined templates.
     pub fn template_names(&self) -> impl Iterator<Item = &str> {
         self.trees.keys().map(String::as_str)
@@ -139,7 +156,7 @@ impl Template {
                 None => false,
             };
             if !keep_old {
-                self.trees.insert(n, tree);
+                self.trees.insert(n, Arc::new(tree));
             }
         }
         Ok(())
@@ -170,7 +187,15 @@ impl Template {
             Value::Nil => exec::Rv::Invalid,
             v => exec::Rv::V(v.clone(), false),
         };
-        let mut st = exec::State::new(&self.trees, &self.funcs, builtin_map(), opts, tree, dot.clone());
+        let mut st = exec::State::new(
+            &self.name,
+            &self.trees,
+            &self.funcs,
+            builtin_map(),
+            opts,
+            tree,
+            dot.clone(),
+        );
         stacker::maybe_grow(256 * 1024, 4 * 1024 * 1024, || st.walk_root(&dot))?;
         Ok(st.out)
     }

@@ -1,8 +1,9 @@
 //! Go-like values: what a template sees as data.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 /// A value as Go's text/template sees it. Maps have string keys and range in sorted key
 /// order as Go's maps do; data decoded from JSON or YAML holds `Float` numbers (float64),
@@ -23,10 +24,99 @@ pub enum Value {
     String(String),
     /// `[]interface {}`; shared, so reaching into data never copies it.
     Slice(Arc<Vec<Value>>),
-    /// `map[string]interface {}`; shared, so reaching into data never copies it.
-    Map(Arc<BTreeMap<String, Value>>),
+    /// `map[string]interface {}`: a reference, as Go's maps are, so sprig's `set`,
+    /// `unset` and `merge` change it for every holder.
+    Map(GoMap),
     /// A Go function value (for `call`).
     Func(Function),
+    /// A Go struct or pointer with fields and methods (`time.Time`, `*semver.Version`,
+    /// sprig's certificates, Helm's `.Files` and `.Capabilities`).
+    Object(Arc<dyn GoObject>),
+}
+
+/// Go's `map[string]interface {}`: shared and mutable through every clone, ranged in
+/// sorted key order. Never hold a [`GoMap::read`] guard while changing the same map.
+#[derive(Clone, Default)]
+pub struct GoMap(Arc<RwLock<BTreeMap<String, Value>>>);
+
+impl GoMap {
+    pub fn new(m: BTreeMap<String, Value>) -> GoMap {
+        GoMap(Arc::new(RwLock::new(m)))
+    }
+    /// A read guard over the entries.
+    pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Value>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn get(&self, k: &str) -> Option<Value> {
+        self.read().get(k).cloned()
+    }
+    pub fn contains_key(&self, k: &str) -> bool {
+        self.read().contains_key(k)
+    }
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+    /// Sets `k` (Go's `m[k] = v`) for every holder of the map.
+    pub fn insert(&self, k: impl Into<String>, v: Value) -> Option<Value> {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(k.into(), v)
+    }
+    /// Deletes `k` (Go's `delete(m, k)`) for every holder of the map.
+    pub fn remove(&self, k: &str) -> Option<Value> {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(k)
+    }
+    /// A copy of the entries, in key order.
+    pub fn entries(&self) -> Vec<(String, Value)> {
+        self.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+    pub fn keys(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+    /// A copy of the map (shallow: nested maps stay shared).
+    pub fn to_btree(&self) -> BTreeMap<String, Value> {
+        self.read().clone()
+    }
+    /// Whether both are the same Go map.
+    pub fn ptr_eq(&self, other: &GoMap) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl PartialEq for GoMap {
+    fn eq(&self, other: &GoMap) -> bool {
+        self.ptr_eq(other) || *self.read() == *other.read()
+    }
+}
+
+impl fmt::Debug for GoMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.read().iter()).finish()
+    }
+}
+
+/// A Go struct (or pointer to one) as a template sees it: exported fields, methods, and
+/// how fmt and encoding/json print it.
+pub trait GoObject: Send + Sync {
+    /// Go's type name as `%T` prints it (`time.Time`, `*semver.Version`).
+    fn type_name(&self) -> String;
+    /// An exported field.
+    fn field(&self, _name: &str) -> Option<Value> {
+        None
+    }
+    /// A method bound to this receiver; a template calls it as `.Method arg...`.
+    fn method(&self, _name: &str) -> Option<Function> {
+        None
+    }
+    /// fmt's `%v` (the `String()` method where the type has one).
+    fn format_v(&self) -> String;
+    /// encoding/json's marshalling.
+    fn to_json(&self) -> Result<serde_json::Value, String>;
+    fn as_any(&self) -> &dyn Any;
 }
 
 impl Value {
@@ -43,6 +133,7 @@ impl Value {
             Value::Slice(_) => "[]interface {}".into(),
             Value::Map(_) => "map[string]interface {}".into(),
             Value::Func(f) => f.type_name(),
+            Value::Object(o) => o.type_name(),
         }
     }
 
@@ -56,7 +147,9 @@ impl Value {
 
     /// A map from `(key, value)` pairs.
     pub fn map<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
-        Value::Map(Arc::new(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect()))
+        Value::Map(GoMap::new(
+            pairs.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+        ))
     }
 
     /// A slice of the values.
@@ -76,8 +169,9 @@ impl fmt::Debug for Value {
             Value::Float(x) => write!(f, "Float({x:?})"),
             Value::String(s) => write!(f, "String({s:?})"),
             Value::Slice(s) => f.debug_list().entries(s.iter()).finish(),
-            Value::Map(m) => f.debug_map().entries(m.iter()).finish(),
+            Value::Map(m) => m.fmt(f),
             Value::Func(func) => write!(f, "Func({})", func.type_name()),
+            Value::Object(o) => write!(f, "Object({}: {})", o.type_name(), o.format_v()),
         }
     }
 }
@@ -92,8 +186,9 @@ impl PartialEq for Value {
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::String(a), Value::String(b)) => a == b,
             (Value::Slice(a), Value::Slice(b)) => Arc::ptr_eq(a, b) || a == b,
-            (Value::Map(a), Value::Map(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Value::Map(a), Value::Map(b)) => a == b,
             (Value::Func(a), Value::Func(b)) => Arc::ptr_eq(&a.call, &b.call),
+            (Value::Object(a), Value::Object(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -202,6 +297,7 @@ impl Arg {
 pub type FuncResult = Result<Arg, String>;
 
 type Callable = dyn Fn(&[Arg]) -> FuncResult + Send + Sync;
+type ContextCallable = dyn Fn(&crate::CallContext<'_>, &[Arg]) -> FuncResult + Send + Sync;
 
 /// A Go function: its signature (parameters, whether the last is variadic, the result
 /// type's name and whether it also returns an `error`) and the code.
@@ -212,6 +308,7 @@ pub struct Function {
     pub result: String,
     pub returns_error: bool,
     pub(crate) call: Arc<Callable>,
+    pub(crate) ctx_call: Option<Arc<ContextCallable>>,
 }
 
 impl Function {
@@ -230,6 +327,26 @@ impl Function {
             result: result.to_string(),
             returns_error,
             call: Arc::new(f),
+            ctx_call: None,
+        }
+    }
+
+    /// A function that also sees the executing template set (for Helm's `include` and
+    /// `tpl`). Called outside an execution (`call`), it fails.
+    pub fn with_context(
+        params: Vec<ParamType>,
+        variadic: bool,
+        result: &str,
+        returns_error: bool,
+        f: impl Fn(&crate::CallContext<'_>, &[Arg]) -> FuncResult + Send + Sync + 'static,
+    ) -> Function {
+        Function {
+            params,
+            variadic,
+            result: result.to_string(),
+            returns_error,
+            call: Arc::new(|_| Err("this function needs an executing template".into())),
+            ctx_call: Some(Arc::new(f)),
         }
     }
 

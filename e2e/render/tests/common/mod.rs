@@ -16,6 +16,8 @@ pub struct Case {
     pub missingkey: String,
     /// Registers the test functions (add, greet, fail, join, twice, add64) as a FuncMap.
     pub funcs: bool,
+    /// Registers sprig's functions (as Helm's engine: without env and expandenv).
+    pub sprig: bool,
     /// For behaviour of a Go newer than the oracle's (Go 1.19 from Debian): the Go version
     /// and the expected result, written from that Go's documentation and source since the
     /// oracle cannot give it.
@@ -27,6 +29,9 @@ pub struct Case {
 struct File {
     #[serde(default)]
     data: Option<serde_json::Value>,
+    /// Every case of the file uses sprig.
+    #[serde(default)]
+    sprig: bool,
     cases: Vec<FileCase>,
 }
 
@@ -40,6 +45,8 @@ struct FileCase {
     missingkey: Option<String>,
     #[serde(default)]
     funcs: bool,
+    #[serde(default)]
+    sprig: bool,
     #[serde(default)]
     go: Option<String>,
     #[serde(default)]
@@ -75,6 +82,7 @@ pub fn hand_written() -> Vec<Case> {
                     .unwrap_or(serde_json::Value::Null),
                 missingkey: c.missingkey.unwrap_or_else(|| "default".into()),
                 funcs: c.funcs,
+                sprig: c.sprig || file.sprig,
                 newer_go: c.go.map(|v| {
                     let want = match (c.output, c.error) {
                         (_, Some(e)) => Err(e),
@@ -338,6 +346,7 @@ pub fn generated(n: usize) -> Vec<Case> {
             data: kinds_data(),
             missingkey,
             funcs: false,
+            sprig: false,
             newer_go: None,
         });
     }
@@ -534,6 +543,7 @@ pub fn generated_typed(n: usize) -> Vec<Case> {
             data: data.clone(),
             missingkey: r.pick(&["default", "default", "zero"]).to_string(),
             funcs: false,
+            sprig: false,
             newer_go: None,
         })
         .collect()
@@ -615,6 +625,9 @@ pub fn to_value(v: &serde_json::Value) -> Value {
 pub fn render(c: &Case) -> Result<String, String> {
     let name = c.id.clone();
     let mut t = Template::new(&name);
+    if c.sprig {
+        t = t.funcs(hubspoke_render::sprig::funcs());
+    }
     if c.funcs {
         t = t.funcs(go_funcs().into_iter().map(|(k, f)| (k.to_string(), f)).collect());
     }
@@ -694,7 +707,7 @@ pub fn run_oracle(bin: &Path, cases: &[Case]) -> Vec<Result<String, String>> {
     let input: Vec<serde_json::Value> = cases
         .iter()
         .map(|c| {
-            serde_json::json!({"name": c.id, "template": c.template, "data": c.data, "missingkey": c.missingkey, "funcs": c.funcs})
+            serde_json::json!({"name": c.id, "template": c.template, "data": c.data, "missingkey": c.missingkey, "funcs": c.funcs, "sprig": c.sprig})
         })
         .collect();
     let mut child = std::process::Command::new(bin)

@@ -1,0 +1,5 @@
+//! sprig's defaults functions.
+
+use crate::FuncMap;
+
+pub(super) fn register(_m: &mut FuncMap) {}

@@ -22,6 +22,7 @@ mod reflect;
 mod regex;
 mod semver;
 mod strings;
+#[allow(dead_code)] // used as the groups are filled
 pub(crate) mod util;
 
 /// sprig's functions as Helm's engine sees them (no `env`, no `expandenv`).

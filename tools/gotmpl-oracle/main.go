@@ -29,6 +29,8 @@ type tcase struct {
 	Sprig      bool            `json:"sprig"`
 	// Funcs registers the functions below as a FuncMap too (for user-function cases).
 	Funcs bool `json:"funcs"`
+	// Chart renders a chart's templates as Helm's engine does (chart.go).
+	Chart *chartCase `json:"chart"`
 }
 
 type result struct {
@@ -144,7 +146,13 @@ func main() {
 	}
 	results := make([]result, len(cases))
 	for i, c := range cases {
-		out, err := render(c)
+		var out string
+		var err error
+		if c.Chart != nil {
+			out, err = renderChart(*c.Chart)
+		} else {
+			out, err = render(c)
+		}
 		if err != nil {
 			e := err.Error()
 			results[i].Error = &e

@@ -18,6 +18,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 mod builtins;
+pub mod chart;
 mod exec;
 pub mod gofmt;
 mod lex;
@@ -160,6 +161,53 @@ impl Template {
             }
         }
         Ok(())
+    }
+
+    /// Parses `text` as template `name` into this set and executes that text's own top
+    /// level with `data` (Go's `t.New(name).Parse(text)` then `Execute` on the result: an
+    /// empty top level runs as empty even where the set keeps an earlier `name`). The outer
+    /// error is the parse error; the inner one the execution's.
+    pub fn add_parse_execute(
+        &mut self,
+        name: &str,
+        text: &str,
+        data: &Value,
+        opts: &Options,
+    ) -> Result<Result<String, ExecError>, ParseError> {
+        let funcs = &self.funcs;
+        let has = |f: &str| funcs.contains_key(f) || builtin_map().contains_key(f);
+        let trees = parse::parse(name, text, &has)?;
+        let mut top = None;
+        for (n, tree) in trees {
+            let tree = Arc::new(tree);
+            if n == name {
+                top = Some(tree.clone());
+            }
+            let keep_old = match self.trees.get(&n) {
+                Some(_) => parse::is_empty_tree(&tree.root),
+                None => false,
+            };
+            if !keep_old {
+                self.trees.insert(n, tree);
+            }
+        }
+        let Some(tree) = top else {
+            return Ok(Ok(String::new()));
+        };
+        let dot = match data {
+            Value::Nil => exec::Rv::Invalid,
+            v => exec::Rv::V(v.clone(), false),
+        };
+        let mut st = exec::State::new(
+            &self.name,
+            &self.trees,
+            &self.funcs,
+            builtin_map(),
+            opts,
+            &tree,
+            dot.clone(),
+        );
+        Ok(stacker::maybe_grow(256 * 1024, 4 * 1024 * 1024, || st.walk_root(&dot)).map(|()| st.out))
     }
 
     /// Executes the set's main template with `data` as dot.

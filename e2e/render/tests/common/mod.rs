@@ -703,13 +703,18 @@ pub fn build_oracle() -> Option<PathBuf> {
 
 /// Runs the oracle on the cases.
 pub fn run_oracle(bin: &Path, cases: &[Case]) -> Vec<Result<String, String>> {
-    use std::io::Write;
     let input: Vec<serde_json::Value> = cases
         .iter()
         .map(|c| {
             serde_json::json!({"name": c.id, "template": c.template, "data": c.data, "missingkey": c.missingkey, "funcs": c.funcs, "sprig": c.sprig})
         })
         .collect();
+    run_oracle_json(bin, &input)
+}
+
+/// Runs the oracle on cases given as its JSON input (e.g. chart cases).
+pub fn run_oracle_json(bin: &Path, input: &[serde_json::Value]) -> Vec<Result<String, String>> {
+    use std::io::Write;
     let mut child = std::process::Command::new(bin)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -34,10 +34,8 @@ pub(crate) fn to_json(v: &Value) -> serde_json::Value {
 /// Validates the chart's values and its subcharts' (their tables) against their schemas.
 pub fn validate_against_schema(chart: &Chart, values: &GoMap) -> Result<(), String> {
     let mut sb = String::new();
-    if let Some(schema) = &chart.schema {
-        if let Err(e) = validate_single(values, schema) {
-            sb.push_str(&format!("{}:\n{e}", chart.name()));
-        }
+    if let Some(Err(e)) = chart.schema.as_ref().map(|s| validate_single(values, s)) {
+        sb.push_str(&format!("{}:\n{e}", chart.name()));
     }
     for sub in &chart.dependencies {
         let sv = match values.get(sub.name()) {

@@ -19,6 +19,7 @@ pub mod kyverno;
 pub mod progress;
 pub mod providers;
 pub mod report;
+pub mod render;
 pub mod repository;
 pub mod revision;
 pub mod runner;

@@ -146,6 +146,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Go templates as Helm and Argo CD render them (hubspoke-render).
+    Render {
+        #[command(subcommand)]
+        command: RenderCommand,
+    },
     /// The embedded `sim` environment.
     Sim {
         #[command(subcommand)]
@@ -238,6 +243,25 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 enum Output {
     Table,
     Json,
+}
+
+#[derive(Subcommand)]
+enum RenderCommand {
+    /// Render a plain Go template with JSON data as dot and print the output, or
+    /// `ERROR: <Go's error text>` with exit code 3 (to compare with Go's text/template).
+    #[command(after_help = EXIT_CODES)]
+    Template {
+        /// The template file (its name is the template's name in error texts).
+        file: PathBuf,
+        /// A JSON document: dot (numbers are float64, as encoding/json decodes them).
+        data: PathBuf,
+        /// What a missing map key yields: default (`<no value>`), zero or error.
+        #[arg(long, default_value = "default", value_name = "MODE")]
+        missingkey: String,
+        /// Register sprig's functions, as Helm does.
+        #[arg(long)]
+        sprig: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -443,6 +467,24 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
                 ExitCode::from(4)
             })
         }
+        Command::Render {
+            command:
+                RenderCommand::Template {
+                    file,
+                    data,
+                    missingkey,
+                    sprig,
+                },
+        } => match hubspoke::render::render_template(&file, &data, &missingkey, sprig)? {
+            hubspoke::render::Rendered::Output(out) => {
+                print!("{out}");
+                Ok(ExitCode::SUCCESS)
+            }
+            hubspoke::render::Rendered::GoError(e) => {
+                println!("ERROR: {e}");
+                Ok(ExitCode::from(3))
+            }
+        },
         Command::Validate { root } => {
             let report = hubspoke::validate::validate(&root);
             for n in &report.notes {

@@ -728,6 +728,8 @@ impl<'t> State<'t> {
             ParamType::Float => matches!(v, Value::Float(_)),
             ParamType::String => matches!(v, Value::String(_)),
             ParamType::Bool => matches!(v, Value::Bool(_)),
+            ParamType::Uint32 => false,
+            ParamType::Named(n) => matches!(v, Value::Object(o) if o.type_name() == n),
         };
         if matches!(t, ParamType::Any | ParamType::Reflect) {
             return Ok(Rv::V(v, iface));
@@ -815,6 +817,14 @@ impl<'t> State<'t> {
                 }
                 _ => self.errorf(format!("expected float; found {n}")),
             },
+            ParamType::Uint32 => match n {
+                Operand::Number { num, .. } if num.is_uint && !num.is_complex => {
+                    let u = if num.is_int { num.int as u64 } else { num.float as u64 };
+                    Ok(Rv::V(Value::Int(i64::from(u as u32)), false))
+                }
+                _ => self.errorf(format!("expected unsigned integer; found {n}")),
+            },
+            ParamType::Named(t) => self.errorf(format!("can't handle {n} for arg of type {t}")),
             ParamType::Any | ParamType::Reflect => self.eval_empty_interface(dot, n),
         }
     }

@@ -253,6 +253,12 @@ pub enum ParamType {
     Float,
     String,
     Bool,
+    /// Go's `uint32`: an unsigned literal (truncated as reflect's SetUint does); the value
+    /// arrives as `Int`.
+    Uint32,
+    /// A Go struct or pointer type by name (`time.Time`): a [`Value::Object`] whose
+    /// [`GoObject::type_name`] is this.
+    Named(&'static str),
 }
 
 impl ParamType {
@@ -265,6 +271,8 @@ impl ParamType {
             ParamType::Float => "float64",
             ParamType::String => "string",
             ParamType::Bool => "bool",
+            ParamType::Uint32 => "uint32",
+            ParamType::Named(n) => n,
         }
     }
 }

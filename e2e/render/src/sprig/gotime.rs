@@ -870,6 +870,7 @@ pub(crate) fn parse_in_location(layout_s: &str, value_s: &str, default_loc: &Loc
         };
         let stdstr = String::from_utf8_lossy(&layout[pre..pre + len]).into_owned();
         layout = &layout[pre + len..];
+        let hold = value;
         let mut range_err = "";
         let mut ok = true;
         match std {
@@ -1120,7 +1121,8 @@ pub(crate) fn parse_in_location(layout_s: &str, value_s: &str, default_loc: &Loc
             ));
         }
         if !ok {
-            return Err(parse_error(layout_s, value_s, &stdstr, value, ""));
+            // Go 1.20 and later (Helm's 1.23) name the value where the element began
+            return Err(parse_error(layout_s, value_s, &stdstr, hold, ""));
         }
     }
     if pm && hour < 12 {

@@ -263,7 +263,7 @@ fn prepare_arg(v: Option<&Value>, t: ParamType) -> Result<Arg, String> {
         (ParamType::Int, Value::Int(_)) | (ParamType::Int64, Value::Int64(_)) => true,
         (ParamType::Float, Value::Float(_)) | (ParamType::String, Value::String(_)) => true,
         (ParamType::Bool, Value::Bool(_)) => true,
-        (ParamType::Named(n), Value::Object(o)) if o.type_name() == n => true,
+        (ParamType::Named(n), v) if v.type_name() == n => true,
         (ParamType::Uint32, Value::Int(i) | Value::Int64(i)) => {
             return Ok(Arg::Value(Value::Int(i64::from(*i as u32))));
         }

@@ -715,6 +715,7 @@ impl<'t> State<'t> {
                 return match typ {
                     None | Some(ParamType::Reflect) => Ok(Rv::Invalid),
                     Some(ParamType::Any) => Ok(Rv::V(Value::Nil, true)),
+                    Some(t) if t.can_be_nil() => Ok(Rv::V(Value::Nil, false)),
                     Some(t) => self.errorf(format!("invalid value; expected {}", t.go_name())),
                 };
             }
@@ -729,7 +730,7 @@ impl<'t> State<'t> {
             ParamType::String => matches!(v, Value::String(_)),
             ParamType::Bool => matches!(v, Value::Bool(_)),
             ParamType::Uint32 => false,
-            ParamType::Named(n) => matches!(v, Value::Object(o) if o.type_name() == n),
+            ParamType::Named(n) => v.type_name() == n || (matches!(v, Value::Nil) && t.can_be_nil()),
         };
         if matches!(t, ParamType::Any | ParamType::Reflect) {
             return Ok(Rv::V(v, iface));
@@ -762,6 +763,7 @@ impl<'t> State<'t> {
                 return match typ {
                     Some(ParamType::Any) => Ok(Rv::V(Value::Nil, true)),
                     Some(ParamType::Reflect) => Ok(Rv::Invalid),
+                    Some(t) if t.can_be_nil() => Ok(Rv::V(Value::Nil, false)),
                     Some(t) => self.errorf(format!("cannot assign nil to {}", t.go_name())),
                     None => self.errorf("cannot assign nil to <nil>"),
                 };

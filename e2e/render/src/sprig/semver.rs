@@ -533,7 +533,7 @@ impl GoObject for VersionObj {
                     result,
                     false,
                     move |a| {
-                        let o = arg_version(a).ok_or("invalid memory address or nil pointer dereference")?;
+                        let o = arg_version(a).ok_or("runtime error: invalid memory address or nil pointer dereference")?;
                         let d = v.compare(&o);
                         Ok(Arg::Value(match which.as_str() {
                             "Compare" => Value::Int(d as i64),

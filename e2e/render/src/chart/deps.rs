@@ -6,22 +6,21 @@ use crate::value::{GoMap, Value};
 use super::Chart;
 use super::values::{self, Warn};
 
-/// A parsed version, for Chart.yaml validation and dependency ranges.
-pub(crate) fn parse_version(v: &str) -> Option<()> {
-    let t = v.strip_prefix('v').unwrap_or(v);
-    let core = t.split(['-', '+']).next().unwrap_or("");
-    let ok = !core.is_empty()
-        && core.split('.').count() <= 3
-        && core
-            .split('.')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-    ok.then_some(())
+/// A parsed version (Masterminds semver's NewVersion), for Chart.yaml validation.
+pub(crate) fn parse_version(v: &str) -> Option<crate::sprig::semver::Version> {
+    crate::sprig::semver::Version::parse(v).ok()
 }
 
 /// `chartutil.IsCompatibleRange`: whether `version` satisfies `constraint`; an invalid
 /// version or constraint does not.
 pub fn is_compatible_range(constraint: &str, version: &str) -> bool {
-    parse_version(version).is_some() && (constraint == version || constraint.is_empty())
+    let Ok(v) = crate::sprig::semver::Version::parse(version) else {
+        return false;
+    };
+    let Ok(c) = crate::sprig::semver::Constraints::parse(constraint) else {
+        return false;
+    };
+    c.check(&v)
 }
 
 /// `ProcessDependenciesWithMerge`: drops disabled subcharts (conditions, tags), applies

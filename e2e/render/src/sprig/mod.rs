@@ -21,6 +21,7 @@ mod random;
 mod reflect;
 mod regex;
 mod semver;
+mod gouni;
 mod strings;
 #[allow(dead_code)] // used as the groups are filled
 pub(crate) mod util;

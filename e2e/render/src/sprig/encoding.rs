@@ -82,10 +82,8 @@ fn b64_quantum(src: &[u8], mut si: usize, out: &mut Vec<u8>) -> Result<usize, us
         dlen = j;
         break;
     }
-    let v = u32::from(dbuf[0]) << 18
-        | u32::from(dbuf[1]) << 12
-        | u32::from(dbuf[2]) << 6
-        | u32::from(dbuf[3]);
+    let v =
+        u32::from(dbuf[0]) << 18 | u32::from(dbuf[1]) << 12 | u32::from(dbuf[2]) << 6 | u32::from(dbuf[3]);
     let bytes = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
     out.extend_from_slice(&bytes[..dlen - 1]);
     match late_err {
@@ -171,7 +169,13 @@ fn b32_decode(s: &str) -> String {
             j += 1;
         }
         let v = dbuf.iter().fold(0u64, |acc, &x| acc << 5 | u64::from(x));
-        let bytes = [(v >> 32) as u8, (v >> 24) as u8, (v >> 16) as u8, (v >> 8) as u8, v as u8];
+        let bytes = [
+            (v >> 32) as u8,
+            (v >> 24) as u8,
+            (v >> 16) as u8,
+            (v >> 8) as u8,
+            v as u8,
+        ];
         let n = match dlen {
             8 => 5,
             7 => 4,
@@ -204,9 +208,15 @@ fn adler32(b: &[u8]) -> u32 {
 
 pub(super) fn register(m: &mut FuncMap) {
     let f = |m: &mut FuncMap, name: &str, g: fn(&str) -> String| {
-        add(m, name, vec![ParamType::String], false, "string", false, move |a| {
-            ok_s(g(&sarg(a, 0)))
-        });
+        add(
+            m,
+            name,
+            vec![ParamType::String],
+            false,
+            "string",
+            false,
+            move |a| ok_s(g(&sarg(a, 0))),
+        );
     };
     f(m, "b64enc", |s| b64_encode(s.as_bytes()));
     f(m, "b64dec", b64_decode);

@@ -12,6 +12,7 @@ mod dates;
 mod defaults;
 mod dicts;
 mod encoding;
+mod gouni;
 mod json;
 mod lists;
 mod math;
@@ -21,7 +22,6 @@ mod random;
 mod reflect;
 mod regex;
 mod semver;
-mod gouni;
 mod strings;
 #[allow(dead_code)] // used as the groups are filled
 pub(crate) mod util;

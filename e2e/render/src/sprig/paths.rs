@@ -287,7 +287,10 @@ fn parse_host(host: &str) -> Result<String, String> {
         };
         let colon_port = &host[i + 1..];
         if !valid_optional_port(colon_port) {
-            return Err(format!("invalid port {} after host", gofmt::quote(colon_port, false)));
+            return Err(format!(
+                "invalid port {} after host",
+                gofmt::quote(colon_port, false)
+            ));
         }
         if let Some(zone) = host[..i].find("%25") {
             let h1 = unescape(&host[..zone], Mode::Host)?;
@@ -298,7 +301,10 @@ fn parse_host(host: &str) -> Result<String, String> {
     } else if let Some(i) = host.rfind(':') {
         let colon_port = &host[i..];
         if !valid_optional_port(colon_port) {
-            return Err(format!("invalid port {} after host", gofmt::quote(colon_port, false)));
+            return Err(format!(
+                "invalid port {} after host",
+                gofmt::quote(colon_port, false)
+            ));
         }
     }
     unescape(host, Mode::Host)
@@ -390,7 +396,11 @@ fn parse_ref(raw: &str) -> Result<Url, String> {
         u.omit_host = true;
     }
     let path = unescape(&rest, Mode::Path)?;
-    u.raw_path = if escape(&path, Mode::Path) == rest { String::new() } else { rest };
+    u.raw_path = if escape(&path, Mode::Path) == rest {
+        String::new()
+    } else {
+        rest
+    };
     u.path = path;
     Ok(u)
 }
@@ -402,10 +412,15 @@ fn parse(raw: &str) -> Result<Url, String> {
         None => (raw, None),
     };
     let mut url = parse_ref(u).map_err(|e| format!("parse {}: {e}", gofmt::quote(u, false)))?;
-    let Some(frag) = frag.filter(|f| !f.is_empty()) else { return Ok(url) };
-    let f = unescape(frag, Mode::Fragment)
-        .map_err(|e| format!("parse {}: {e}", gofmt::quote(raw, false)))?;
-    url.raw_fragment = if escape(&f, Mode::Fragment) == frag { String::new() } else { frag.to_string() };
+    let Some(frag) = frag.filter(|f| !f.is_empty()) else {
+        return Ok(url);
+    };
+    let f = unescape(frag, Mode::Fragment).map_err(|e| format!("parse {}: {e}", gofmt::quote(raw, false)))?;
+    url.raw_fragment = if escape(&f, Mode::Fragment) == frag {
+        String::new()
+    } else {
+        frag.to_string()
+    };
     url.fragment = f;
     Ok(url)
 }
@@ -422,10 +437,8 @@ fn user_string(u: &(String, Option<String>)) -> String {
 impl Url {
     fn hostname(&self) -> String {
         let mut host = self.host.as_str();
-        if let Some(c) = host.rfind(':') {
-            if valid_optional_port(&host[c..]) {
-                host = &host[..c];
-            }
+        if let Some(c) = host.rfind(':').filter(|&c| valid_optional_port(&host[c..])) {
+            host = &host[..c];
         }
         if host.starts_with('[') && host.ends_with(']') && host.len() >= 2 {
             host = &host[1..host.len() - 1];
@@ -466,9 +479,8 @@ impl Url {
         if !self.opaque.is_empty() {
             buf.push_str(&self.opaque);
         } else {
-            if (!self.scheme.is_empty() || !self.host.is_empty() || self.user.is_some())
-                && !(self.omit_host && self.host.is_empty() && self.user.is_none())
-            {
+            let no_authority = self.host.is_empty() && self.user.is_none();
+            if !no_authority || !self.scheme.is_empty() && !self.omit_host {
                 if !self.host.is_empty() || !self.path.is_empty() || self.user.is_some() {
                     buf.push_str("//");
                 }
@@ -512,7 +524,10 @@ fn url_parse(s: &str) -> Result<Value, String> {
         ("query", s(&u.raw_query)),
         ("opaque", s(&u.opaque)),
         ("fragment", s(&u.fragment)),
-        ("userinfo", s(&u.user.as_ref().map(user_string).unwrap_or_default())),
+        (
+            "userinfo",
+            s(&u.user.as_ref().map(user_string).unwrap_or_default()),
+        ),
     ]))
 }
 
@@ -577,9 +592,15 @@ pub(super) fn register(m: &mut FuncMap) {
             ok_b(sarg(a, 0).starts_with('/'))
         });
     }
-    add(m, "urlParse", vec![Str], false, "map[string]interface {}", false, |a| {
-        url_parse(&sarg(a, 0)).map(Arg::Value)
-    });
+    add(
+        m,
+        "urlParse",
+        vec![Str],
+        false,
+        "map[string]interface {}",
+        false,
+        |a| url_parse(&sarg(a, 0)).map(Arg::Value),
+    );
     add(m, "urlJoin", vec![Any], false, "string", false, |a| {
         url_join(&a[0].value()).map(|s| Arg::Value(Value::String(s)))
     });

@@ -41,8 +41,7 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
             }
             let (x, y) = (x.entries(), y.entries());
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .zip(y.iter())
                     .all(|((k1, v1), (k2, v2))| k1 == k2 && deep_equal(v1, v2))
         }

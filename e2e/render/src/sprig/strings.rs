@@ -486,12 +486,7 @@ fn next_word(s: &str) -> (Word, &str, &str) {
         while !rem.is_empty() {
             let (c, sz) = next_valid(rem, r);
             r = c;
-            if sz == 0
-                || is_connector(c)
-                || is_alphabet(c)
-                || gouni::is_number(c)
-                || gouni::is_punct(c)
-            {
+            if sz == 0 || is_connector(c) || is_alphabet(c) || gouni::is_number(c) || gouni::is_punct(c) {
                 break;
             }
             offset += sz;
@@ -631,13 +626,21 @@ pub(super) fn register(m: &mut FuncMap) {
         }
         ok_s(lossy(&abbreviate_full(s.as_bytes(), 0, w)))
     });
-    add(m, "abbrevboth", vec![Int, Int, Str], false, "string", false, |a| {
-        let (l, r, s) = (iarg(a, 0), iarg(a, 1), sarg(a, 2));
-        if r < 4 || l > 0 && r < 7 {
-            return ok_s(s);
-        }
-        ok_s(lossy(&abbreviate_full(s.as_bytes(), l, r)))
-    });
+    add(
+        m,
+        "abbrevboth",
+        vec![Int, Int, Str],
+        false,
+        "string",
+        false,
+        |a| {
+            let (l, r, s) = (iarg(a, 0), iarg(a, 1), sarg(a, 2));
+            if r < 4 || l > 0 && r < 7 {
+                return ok_s(s);
+            }
+            ok_s(lossy(&abbreviate_full(s.as_bytes(), l, r)))
+        },
+    );
     add(m, "trunc", vec![Int, Str], false, "string", false, |a| {
         let (c, s) = (iarg(a, 0), sarg(a, 1));
         let len = s.len() as i64;
@@ -736,12 +739,30 @@ pub(super) fn register(m: &mut FuncMap) {
     add(m, "plural", vec![Str, Str, Int], false, "string", false, |a| {
         ok_s(if iarg(a, 2) == 1 { sarg(a, 0) } else { sarg(a, 1) })
     });
-    add(m, "split", vec![Str, Str], false, "map[string]string", false, |a| {
-        Ok(Arg::Value(split_map(go_split(&sarg(a, 1), &sarg(a, 0), -1))))
-    });
-    add(m, "splitn", vec![Str, Int, Str], false, "map[string]string", false, |a| {
-        Ok(Arg::Value(split_map(go_split(&sarg(a, 2), &sarg(a, 0), iarg(a, 1)))))
-    });
+    add(
+        m,
+        "split",
+        vec![Str, Str],
+        false,
+        "map[string]string",
+        false,
+        |a| Ok(Arg::Value(split_map(go_split(&sarg(a, 1), &sarg(a, 0), -1)))),
+    );
+    add(
+        m,
+        "splitn",
+        vec![Str, Int, Str],
+        false,
+        "map[string]string",
+        false,
+        |a| {
+            Ok(Arg::Value(split_map(go_split(
+                &sarg(a, 2),
+                &sarg(a, 0),
+                iarg(a, 1),
+            ))))
+        },
+    );
     add(m, "splitList", vec![Str, Str], false, "[]string", false, |a| {
         Ok(Arg::Value(str_list(go_split(&sarg(a, 1), &sarg(a, 0), -1))))
     });

@@ -487,6 +487,8 @@ fn parse_repeat(s: &str) -> Option<(i64, i64, usize)> {
 struct Frame {
     out_start: usize,
     cost: i64,
+    /// Go's NonGreedy flag outside the group.
+    ungreedy: bool,
 }
 
 /// Checks a Go pattern and translates it for the `regex` crate; also the capture names.
@@ -498,6 +500,11 @@ fn translate(p: &str) -> Result<(String, Vec<String>), String> {
     let mut last: Option<(usize, i64)> = None;
     let mut cur_cost: i64 = 1;
     let mut last_repeat: Option<usize> = None;
+    // Go's (?U): kept here and written as explicit lazy repetitions, not passed on
+    let mut ungreedy = false;
+    // a flag group right after the atom `last` (its start, where the group begins): Go
+    // applies a following repetition to the atom, so it is written before the group
+    let mut flag_gap: Option<(usize, usize)> = None;
     let mut i = 0;
     let b = p.as_bytes();
     while i < p.len() {
@@ -526,6 +533,7 @@ fn translate(p: &str) -> Result<(String, Vec<String>), String> {
                         frames.push(Frame {
                             out_start: start,
                             cost: cur_cost,
+                            ungreedy,
                         });
                         cur_cost = 1;
                         out.push('(');
@@ -562,6 +570,8 @@ fn translate(p: &str) -> Result<(String, Vec<String>), String> {
                     let Some(end) = done else {
                         return Err(perr("invalid or unsupported Perl syntax", &t[..j]));
                     };
+                    let ungreedy_after = flags.iter().find(|f| f.0 == 'U').map_or(ungreedy, |f| f.1);
+                    flags.retain(|f| f.0 != 'U');
                     let on: String = flags.iter().filter(|f| f.1).map(|f| f.0).collect();
                     let off: String = flags.iter().filter(|f| !f.1).map(|f| f.0).collect();
                     let spec = if off.is_empty() { on } else { format!("{on}-{off}") };
@@ -569,13 +579,20 @@ fn translate(p: &str) -> Result<(String, Vec<String>), String> {
                         frames.push(Frame {
                             out_start: start,
                             cost: cur_cost,
+                            ungreedy,
                         });
                         cur_cost = 1;
                         out.push_str(&format!("(?{spec}:"));
                         last = None;
                     } else if !spec.is_empty() {
+                        if let Some((a, _)) = last {
+                            if flag_gap.is_none_or(|g| g.0 != a) {
+                                flag_gap = Some((a, out.len()));
+                            }
+                        }
                         out.push_str(&format!("(?{spec})"));
                     }
+                    ungreedy = ungreedy_after;
                     i += j;
                     last_repeat = None;
                     continue;
@@ -584,6 +601,7 @@ fn translate(p: &str) -> Result<(String, Vec<String>), String> {
                 frames.push(Frame {
                     out_start: start,
                     cost: cur_cost,
+                    ungreedy,
                 });
                 cur_cost = 1;
                 out.push('(');
@@ -600,6 +618,7 @@ fn translate(p: &str) -> Result<(String, Vec<String>), String> {
                     return Err(perr("unexpected )", p));
                 };
                 out.push(')');
+                ungreedy = f.ungreedy;
                 let inner = cur_cost;
                 cur_cost = f.cost.max(inner);
                 last = Some((f.out_start, inner));
@@ -661,15 +680,19 @@ fn translate(p: &str) -> Result<(String, Vec<String>), String> {
                     cost = acost.saturating_mul(max.max(min).max(1));
                 }
                 cur_cost = cur_cost.max(cost);
-                if min == -2 {
-                    out.push(char::from(b[i]));
+                let mut op = if min == -2 {
+                    char::from(b[i]).to_string()
                 } else if max == -1 {
-                    out.push_str(&format!("{{{min},}}"));
+                    format!("{{{min},}}")
                 } else {
-                    out.push_str(&format!("{{{min},{max}}}"));
+                    format!("{{{min},{max}}}")
+                };
+                if greedy == ungreedy {
+                    op.push('?');
                 }
-                if !greedy {
-                    out.push('?');
+                match flag_gap.take().filter(|g| g.0 == astart) {
+                    Some((_, at)) => out.insert_str(at, &op),
+                    None => out.push_str(&op),
                 }
                 last = Some((astart, cost));
                 repeat = Some(i);

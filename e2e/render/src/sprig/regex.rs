@@ -585,10 +585,8 @@ fn translate(p: &str) -> Result<(String, Vec<String>), String> {
                         out.push_str(&format!("(?{spec}:"));
                         last = None;
                     } else if !spec.is_empty() {
-                        if let Some((a, _)) = last {
-                            if flag_gap.is_none_or(|g| g.0 != a) {
-                                flag_gap = Some((a, out.len()));
-                            }
+                        if let Some((a, _)) = last.filter(|l| flag_gap.is_none_or(|g| g.0 != l.0)) {
+                            flag_gap = Some((a, out.len()));
                         }
                         out.push_str(&format!("(?{spec})"));
                     }

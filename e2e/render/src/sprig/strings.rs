@@ -810,6 +810,25 @@ mod tests {
     }
 
     #[test]
+    fn shuffle_in_a_template() {
+        let mut t = crate::Template::new("t").funcs(crate::sprig::funcs());
+        assert!(t.add_parse("t", "{{shuffle .}}|{{shuffle \"\"}}").is_ok());
+        let sorted = |s: &str| {
+            let mut v: Vec<char> = s.chars().collect();
+            v.sort();
+            v
+        };
+        for _ in 0..20 {
+            let out = t
+                .execute(&Value::from("héllo wörld"), &crate::Options::default())
+                .unwrap_or_default();
+            let (a, b) = out.split_once('|').unwrap_or(("", "x"));
+            assert_eq!(sorted(a), sorted("héllo wörld"), "{out:?}");
+            assert_eq!(b, "");
+        }
+    }
+
+    #[test]
     fn shuffle_keeps_the_runes() {
         for s in ["", "a", "héllo wörld ✓", "aaaaab", "0123456789abcdefghij"] {
             let mut seen_other = false;

@@ -104,6 +104,8 @@ pub(super) fn slice_str(s: &str, lo: Option<i64>, hi: Option<i64>) -> Result<Str
     Ok(lossy(&s.as_bytes()[l as usize..h as usize]))
 }
 
+/// Go 1.23's strings.Repeat (Helm's Go), its panics as errors. Go would try to allocate
+/// any result up to its heap limit; past 1 GiB this refuses instead.
 fn repeat(s: &str, count: i64) -> Result<String, String> {
     if count == 0 {
         return Ok(String::new());
@@ -111,13 +113,19 @@ fn repeat(s: &str, count: i64) -> Result<String, String> {
     if count < 0 {
         return Err("strings: negative Repeat count".into());
     }
-    let n = (s.len() as i64).checked_mul(count);
-    match n {
-        None => Err("strings: Repeat count causes overflow".into()),
-        // Go would try to allocate this; refuse beyond 1 GiB instead of aborting
-        Some(n) if n > 1 << 30 => Err("strings: Repeat count causes overflow".into()),
-        Some(_) => Ok(s.repeat(count as usize)),
+    let Some(n) = (s.len() as i64).checked_mul(count) else {
+        return Err("strings: Repeat output length overflow".into());
+    };
+    if n > 1 << 48 {
+        // beyond Go's maxAlloc, strings.Builder's allocation panics
+        return Err("runtime error: makeslice: len out of range".into());
     }
+    if n > 1 << 30 {
+        return Err(format!(
+            "strings: Repeat output of {n} bytes is over this renderer's 1 GiB limit"
+        ));
+    }
+    Ok(s.repeat(count as usize))
 }
 
 fn go_split(s: &str, sep: &str, n: i64) -> Vec<String> {

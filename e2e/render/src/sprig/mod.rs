@@ -13,6 +13,7 @@ mod gotime;
 mod defaults;
 mod dicts;
 mod encoding;
+mod gouni;
 mod json;
 mod lists;
 mod math;

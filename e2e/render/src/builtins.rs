@@ -255,6 +255,7 @@ fn prepare_arg(v: Option<&Value>, t: ParamType) -> Result<Arg, String> {
         return match t {
             ParamType::Any => Ok(Arg::Value(Value::Nil)),
             ParamType::Reflect => Ok(Arg::Missing),
+            ParamType::Map => Ok(Arg::Value(Value::Nil)),
             t => Err(format!("value is nil; should be of type {}", t.go_name())),
         };
     };
@@ -263,6 +264,7 @@ fn prepare_arg(v: Option<&Value>, t: ParamType) -> Result<Arg, String> {
         (ParamType::Int, Value::Int(_)) | (ParamType::Int64, Value::Int64(_)) => true,
         (ParamType::Float, Value::Float(_)) | (ParamType::String, Value::String(_)) => true,
         (ParamType::Bool, Value::Bool(_)) => true,
+        (ParamType::Map, Value::Map(_)) => true,
         (ParamType::Int, Value::Int64(i)) => return Ok(Arg::Value(Value::Int(*i))),
         (ParamType::Int64, Value::Int(i)) => return Ok(Arg::Value(Value::Int64(*i))),
         // integer kinds convert into each other

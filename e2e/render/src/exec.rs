@@ -715,6 +715,8 @@ impl<'t> State<'t> {
                 return match typ {
                     None | Some(ParamType::Reflect) => Ok(Rv::Invalid),
                     Some(ParamType::Any) => Ok(Rv::V(Value::Nil, true)),
+                    // a map can be nil: the zero value
+                    Some(ParamType::Map) => Ok(Rv::V(Value::Nil, false)),
                     Some(t) => self.errorf(format!("invalid value; expected {}", t.go_name())),
                 };
             }
@@ -728,6 +730,7 @@ impl<'t> State<'t> {
             ParamType::Float => matches!(v, Value::Float(_)),
             ParamType::String => matches!(v, Value::String(_)),
             ParamType::Bool => matches!(v, Value::Bool(_)),
+            ParamType::Map => matches!(v, Value::Map(_)),
         };
         if matches!(t, ParamType::Any | ParamType::Reflect) {
             return Ok(Rv::V(v, iface));
@@ -760,6 +763,7 @@ impl<'t> State<'t> {
                 return match typ {
                     Some(ParamType::Any) => Ok(Rv::V(Value::Nil, true)),
                     Some(ParamType::Reflect) => Ok(Rv::Invalid),
+                    Some(ParamType::Map) => Ok(Rv::V(Value::Nil, false)),
                     Some(t) => self.errorf(format!("cannot assign nil to {}", t.go_name())),
                     None => self.errorf("cannot assign nil to <nil>"),
                 };
@@ -816,6 +820,7 @@ impl<'t> State<'t> {
                 _ => self.errorf(format!("expected float; found {n}")),
             },
             ParamType::Any | ParamType::Reflect => self.eval_empty_interface(dot, n),
+            ParamType::Map => self.errorf(format!("can't handle {n} for arg of type {}", typ.go_name())),
         }
     }
 

@@ -253,6 +253,9 @@ pub enum ParamType {
     Float,
     String,
     Bool,
+    /// `map[string]interface {}` (sprig's dict functions): a missing value or `nil`
+    /// arrives as `Nil`, Go's nil map.
+    Map,
 }
 
 impl ParamType {
@@ -265,6 +268,7 @@ impl ParamType {
             ParamType::Float => "float64",
             ParamType::String => "string",
             ParamType::Bool => "bool",
+            ParamType::Map => "map[string]interface {}",
         }
     }
 }

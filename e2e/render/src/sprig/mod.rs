@@ -6,12 +6,14 @@
 
 use crate::FuncMap;
 
+pub(crate) mod cast;
 mod conv;
 mod crypto;
 mod dates;
 mod defaults;
 mod dicts;
 mod encoding;
+mod generic;
 mod json;
 mod lists;
 mod math;

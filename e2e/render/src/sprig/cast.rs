@@ -41,7 +41,7 @@ pub(crate) fn underscore_ok(s: &str) -> bool {
     if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
         i = 2;
         saw = b'0';
-        hex = b[1].to_ascii_lowercase() == b'x';
+        hex = b[1].eq_ignore_ascii_case(&b'x');
     }
     while i < b.len() {
         let c = b[i];
@@ -76,13 +76,13 @@ fn parse_uint(s: &str, base: u32) -> Result<u64, NumError> {
     if base0 {
         base = 10;
         if b[0] == b'0' {
-            if b.len() >= 3 && b[1].to_ascii_lowercase() == b'b' {
+            if b.len() >= 3 && b[1].eq_ignore_ascii_case(&b'b') {
                 base = 2;
                 b = &b[2..];
-            } else if b.len() >= 3 && b[1].to_ascii_lowercase() == b'o' {
+            } else if b.len() >= 3 && b[1].eq_ignore_ascii_case(&b'o') {
                 base = 8;
                 b = &b[2..];
-            } else if b.len() >= 3 && b[1].to_ascii_lowercase() == b'x' {
+            } else if b.len() >= 3 && b[1].eq_ignore_ascii_case(&b'x') {
                 base = 16;
                 b = &b[2..];
             } else {
@@ -141,7 +141,11 @@ pub(crate) fn parse_int(s: &str, base: u32) -> Result<i64, NumError> {
     if neg && un > CUTOFF {
         return Err(NumError::Range(i64::MIN));
     }
-    Ok(if neg { (un as i64).wrapping_neg() } else { un as i64 })
+    Ok(if neg {
+        (un as i64).wrapping_neg()
+    } else {
+        un as i64
+    })
 }
 
 /// strconv.Atoi with its result kept on error, as sprig's `atoi` does: 0 for bad syntax,
@@ -179,19 +183,21 @@ fn special(s: &str) -> Option<(f64, usize)> {
 /// strconv.ParseFloat(s, 64); `Err` for bad syntax and for values out of range.
 pub(crate) fn parse_float(s: &str) -> Result<f64, NumError> {
     if let Some((f, n)) = special(s) {
-        return if n == s.len() { Ok(f) } else { Err(NumError::Syntax) };
+        return if n == s.len() {
+            Ok(f)
+        } else {
+            Err(NumError::Syntax)
+        };
     }
     let b = s.as_bytes();
     let mut i = 0;
     let mut neg = false;
-    if let Some(&c) = b.first() {
-        if c == b'+' || c == b'-' {
-            neg = c == b'-';
-            i = 1;
-        }
+    if let Some(&c @ (b'+' | b'-')) = b.first() {
+        neg = c == b'-';
+        i = 1;
     }
     let mut base = 10u32;
-    if i + 2 <= b.len() && b[i] == b'0' && b[i + 1].to_ascii_lowercase() == b'x' {
+    if i + 2 <= b.len() && b[i] == b'0' && b[i + 1].eq_ignore_ascii_case(&b'x') {
         base = 16;
         i += 2;
     }
@@ -315,7 +321,7 @@ fn trim_zero_decimal(s: &str) -> &str {
 /// Go's conversion of a float64 to int64 on amd64: truncation, and the "integer
 /// indefinite" value for NaN and out-of-range values.
 pub(crate) fn float_to_int(f: f64) -> i64 {
-    if f.is_nan() || f >= 9_223_372_036_854_775_808.0 || f < -9_223_372_036_854_775_808.0 {
+    if f.is_nan() || !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
         i64::MIN
     } else {
         f as i64
@@ -381,9 +387,15 @@ mod tests {
         assert_eq!(parse_int("0", 0), Ok(0));
         assert_eq!(parse_int("1_000", 10), Err(NumError::Syntax));
         assert_eq!(parse_int("9223372036854775807", 10), Ok(i64::MAX));
-        assert_eq!(parse_int("9223372036854775808", 10), Err(NumError::Range(i64::MAX)));
+        assert_eq!(
+            parse_int("9223372036854775808", 10),
+            Err(NumError::Range(i64::MAX))
+        );
         assert_eq!(parse_int("-9223372036854775808", 10), Ok(i64::MIN));
-        assert_eq!(parse_int("-9223372036854775809", 10), Err(NumError::Range(i64::MIN)));
+        assert_eq!(
+            parse_int("-9223372036854775809", 10),
+            Err(NumError::Range(i64::MIN))
+        );
         assert_eq!(atoi("99999999999999999999x"), i64::MAX);
         assert_eq!(atoi("12a"), 0);
         assert_eq!(parse_int("777", 8), Ok(511));

@@ -38,13 +38,19 @@ pub(super) fn register(m: &mut FuncMap) {
     );
     add(
         "set",
-        Function::new(vec![Map, Str, Any], false, "map[string]interface {}", false, |a| {
-            let Some(m) = map_of(&a[0]) else {
-                return Err("assignment to entry in nil map".into());
-            };
-            m.insert(key(&a[1]), val(&a[2]));
-            Ok(Arg::Value(Value::Map(m)))
-        }),
+        Function::new(
+            vec![Map, Str, Any],
+            false,
+            "map[string]interface {}",
+            false,
+            |a| {
+                let Some(m) = map_of(&a[0]) else {
+                    return Err("assignment to entry in nil map".into());
+                };
+                m.insert(key(&a[1]), val(&a[2]));
+                Ok(Arg::Value(Value::Map(m)))
+            },
+        ),
     );
     add(
         "unset",
@@ -124,10 +130,7 @@ pub(super) fn register(m: &mut FuncMap) {
             Ok(Arg::Value(Value::slice(vs.into_iter().map(|(_, v)| v))))
         }),
     );
-    add(
-        "dig",
-        Function::new(vec![Any], true, "interface {}", true, dig),
-    );
+    add("dig", Function::new(vec![Any], true, "interface {}", true, dig));
 }
 
 fn map_of(a: &Arg) -> Option<GoMap> {
@@ -247,4 +250,63 @@ fn conversion(v: &Value, want: &str) -> String {
         v => v.type_name(),
     };
     format!("interface conversion: interface {{}} is {have}, not {want}")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Options, Template, Value};
+
+    fn render(t: &str, data: &Value) -> String {
+        let mut tpl = Template::new("t").funcs(crate::sprig::funcs());
+        tpl.add_parse("t", t)
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        tpl.execute(data, &Options::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn set_changes_the_callers_map() {
+        let data = Value::from(serde_json::json!({"Values": {"a": 1, "sub": {}}}));
+        let out = render(
+            r#"{{$_ := set .Values "x" 1}}{{$_ := set .Values.sub "y" "z"}}{{$_ := unset .Values "a"}}{{.Values.x}}"#,
+            &data,
+        );
+        assert_eq!(out, "1");
+        let Value::Map(top) = &data else { panic!("map") };
+        let Some(Value::Map(values)) = top.get("Values") else {
+            panic!("Values")
+        };
+        assert_eq!(values.get("x"), Some(Value::Int(1)));
+        assert!(!values.contains_key("a"));
+        let Some(Value::Map(sub)) = values.get("sub") else {
+            panic!("sub")
+        };
+        assert_eq!(sub.get("y"), Some(Value::from("z")));
+    }
+
+    #[test]
+    fn merge_changes_dst_and_shares_src_maps() {
+        let data = Value::from(serde_json::json!({"dst": {"a": 1}, "src": {"n": {"b": 2}}}));
+        render(r#"{{$_ := merge .dst .src}}{{$_ := set .dst.n "c" 3}}"#, &data);
+        // the nested map went over as is: src sees the change made through dst
+        let Value::Map(top) = &data else { panic!("map") };
+        let Some(Value::Map(src)) = top.get("src") else {
+            panic!("src")
+        };
+        let Some(Value::Map(n)) = src.get("n") else {
+            panic!("n")
+        };
+        assert_eq!(n.get("c"), Some(Value::Int(3)));
+    }
+
+    #[test]
+    fn merging_a_map_holding_itself_ends() {
+        let data = Value::from(serde_json::json!({"d": {"a": 1}}));
+        let out = render(
+            r#"{{$_ := set .d "self" .d}}{{$m := merge .d .d}}{{len $m}}"#,
+            &data,
+        );
+        assert_eq!(out, "2");
+    }
 }

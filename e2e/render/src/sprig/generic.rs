@@ -32,7 +32,10 @@ pub(crate) const NIL_DEREF: &str = "runtime error: invalid memory address or nil
 
 /// The slice's elements, or the error `Cannot <what> on type <kind>` sprig gives for
 /// anything else (Go's nil-pointer error for nil).
-pub(crate) fn list_items(v: &Value, err: impl Fn(&str) -> String) -> Result<std::sync::Arc<Vec<Value>>, String> {
+pub(crate) fn list_items(
+    v: &Value,
+    err: impl Fn(&str) -> String,
+) -> Result<std::sync::Arc<Vec<Value>>, String> {
     match v {
         Value::Slice(s) => Ok(s.clone()),
         v => match kind_name(v) {
@@ -60,7 +63,7 @@ pub(crate) fn is_empty(v: &Value) -> bool {
 
 /// How deep [`deep_equal`] and [`deep_copy`] go: Go follows cycles (DeepEqual remembers
 /// them, copystructure loops); a template's data is never this deep.
-const MAX_DEPTH: usize = 10_000;
+const MAX_DEPTH: usize = 1000;
 
 /// reflect.DeepEqual: the same types and equal contents (a NaN is not equal to itself).
 pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
@@ -115,7 +118,10 @@ fn copy_at(v: &Value, depth: usize) -> Value {
     match v {
         Value::Slice(s) => Value::slice(s.iter().map(|e| copy_at(e, depth + 1))),
         Value::Map(m) => Value::Map(GoMap::new(
-            m.entries().into_iter().map(|(k, e)| (k, copy_at(&e, depth + 1))).collect(),
+            m.entries()
+                .into_iter()
+                .map(|(k, e)| (k, copy_at(&e, depth + 1)))
+                .collect(),
         )),
         v => v.clone(),
     }

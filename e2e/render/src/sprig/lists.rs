@@ -16,6 +16,17 @@ use ParamType::{Any, Int};
 
 type ListFn = fn(&[Arg]) -> FuncResult;
 
+/// A list function's names (plain, must*), parameters, whether the last is variadic, its
+/// result type and code.
+type Group = (
+    &'static [&'static str],
+    &'static [&'static str],
+    Vec<ParamType>,
+    bool,
+    &'static str,
+    ListFn,
+);
+
 pub(super) fn register(m: &mut FuncMap) {
     let mut add = |name: &str, f: Function| {
         m.insert(name.to_string(), f);
@@ -28,26 +39,84 @@ pub(super) fn register(m: &mut FuncMap) {
             }),
         );
     }
-    // (names, params, variadic, result type, function)
-    let groups: [(&[&str], &[&str], Vec<ParamType>, bool, &str, ListFn); 13] = [
-        (&["append", "push"], &["mustAppend", "mustPush"], vec![Any, Any], false, "[]interface {}", push),
-        (&["prepend"], &["mustPrepend"], vec![Any, Any], false, "[]interface {}", prepend),
-        (&["first"], &["mustFirst"], vec![Any], false, "interface {}", first),
+    let groups: [Group; 13] = [
+        (
+            &["append", "push"],
+            &["mustAppend", "mustPush"],
+            vec![Any, Any],
+            false,
+            "[]interface {}",
+            push,
+        ),
+        (
+            &["prepend"],
+            &["mustPrepend"],
+            vec![Any, Any],
+            false,
+            "[]interface {}",
+            prepend,
+        ),
+        (
+            &["first"],
+            &["mustFirst"],
+            vec![Any],
+            false,
+            "interface {}",
+            first,
+        ),
         (&["rest"], &["mustRest"], vec![Any], false, "[]interface {}", rest),
         (&["last"], &["mustLast"], vec![Any], false, "interface {}", last),
-        (&["initial"], &["mustInitial"], vec![Any], false, "[]interface {}", initial),
-        (&["reverse"], &["mustReverse"], vec![Any], false, "[]interface {}", reverse),
+        (
+            &["initial"],
+            &["mustInitial"],
+            vec![Any],
+            false,
+            "[]interface {}",
+            initial,
+        ),
+        (
+            &["reverse"],
+            &["mustReverse"],
+            vec![Any],
+            false,
+            "[]interface {}",
+            reverse,
+        ),
         (&["uniq"], &["mustUniq"], vec![Any], false, "[]interface {}", uniq),
-        (&["without"], &["mustWithout"], vec![Any, Any], true, "[]interface {}", without),
+        (
+            &["without"],
+            &["mustWithout"],
+            vec![Any, Any],
+            true,
+            "[]interface {}",
+            without,
+        ),
         (&["has"], &["mustHas"], vec![Any, Any], false, "bool", has),
-        (&["slice"], &["mustSlice"], vec![Any, Any], true, "interface {}", slice),
-        (&["chunk"], &["mustChunk"], vec![Int, Any], false, "[][]interface {}", chunk),
+        (
+            &["slice"],
+            &["mustSlice"],
+            vec![Any, Any],
+            true,
+            "interface {}",
+            slice,
+        ),
+        (
+            &["chunk"],
+            &["mustChunk"],
+            vec![Int, Any],
+            false,
+            "[][]interface {}",
+            chunk,
+        ),
         (&["concat"], &[], vec![Any], true, "interface {}", concat),
     ];
     for (plain, must, params, variadic, result, f) in groups {
         for (names, returns_error) in [(plain, false), (must, true)] {
             for name in names {
-                add(name, Function::new(params.clone(), variadic, result, returns_error, f));
+                add(
+                    name,
+                    Function::new(params.clone(), variadic, result, returns_error, f),
+                );
             }
         }
     }
@@ -110,7 +179,11 @@ fn uniq(a: &[Arg]) -> FuncResult {
 fn without(a: &[Arg]) -> FuncResult {
     let l = items(&a[0], "find without on type")?;
     let omit: Vec<Value> = a[1..].iter().map(val).collect();
-    list(l.iter().filter(|v| !omit.iter().any(|o| deep_equal(v, o))).cloned())
+    list(
+        l.iter()
+            .filter(|v| !omit.iter().any(|o| deep_equal(v, o)))
+            .cloned(),
+    )
 }
 
 fn has(a: &[Arg]) -> FuncResult {
@@ -136,7 +209,9 @@ fn slice(a: &[Arg]) -> FuncResult {
     if start < 0 || end < start || end > l.len() as i64 {
         return Err("reflect.Value.Slice: slice index out of bounds".into());
     }
-    Ok(Arg::Interface(Value::slice(l[start as usize..end as usize].iter().cloned())))
+    Ok(Arg::Interface(Value::slice(
+        l[start as usize..end as usize].iter().cloned(),
+    )))
 }
 
 fn concat(a: &[Arg]) -> FuncResult {

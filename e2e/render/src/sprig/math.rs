@@ -104,11 +104,15 @@ pub(super) fn register(m: &mut FuncMap) {
     );
     add(
         "ceil",
-        Function::new(vec![Any], false, "float64", false, move |a| Ok(float(f64s(a)[0].ceil()))),
+        Function::new(vec![Any], false, "float64", false, move |a| {
+            Ok(float(f64s(a)[0].ceil()))
+        }),
     );
     add(
         "floor",
-        Function::new(vec![Any], false, "float64", false, move |a| Ok(float(f64s(a)[0].floor()))),
+        Function::new(vec![Any], false, "float64", false, move |a| {
+            Ok(float(f64s(a)[0].floor()))
+        }),
     );
     add(
         "round",
@@ -217,7 +221,7 @@ fn pow10(n: i64) -> f64 {
     let (mut x1, mut xe) = (x1, xe);
     let mut i = yi;
     while i != 0 {
-        if xe < -(1 << 12) || 1 << 12 < xe {
+        if !(-(1 << 12)..=1 << 12).contains(&xe) {
             // catastrophic overflow or underflow
             ae += xe;
             break;
@@ -262,7 +266,11 @@ fn ldexp(frac: f64, exp: i64) -> f64 {
         return 0.0f64.copysign(frac);
     }
     if exp > 1023 {
-        return if frac < 0.0 { f64::NEG_INFINITY } else { f64::INFINITY };
+        return if frac < 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
     }
     let mut m = 1.0;
     if exp < -1022 {
@@ -287,8 +295,16 @@ fn round(x: f64, places: i64, round_on: f64) -> f64 {
     let pow = pow10(places);
     let digit = pow * x;
     // Go's math.Modf: the fraction keeps the sign; infinities give NaN, NaN stays
-    let frac = if digit.is_infinite() { f64::NAN } else { digit - digit.trunc() };
-    let r = if frac >= round_on { digit.ceil() } else { digit.floor() };
+    let frac = if digit.is_infinite() {
+        f64::NAN
+    } else {
+        digit - digit.trunc()
+    };
+    let r = if frac >= round_on {
+        digit.ceil()
+    } else {
+        digit.floor()
+    };
     r / pow
 }
 
@@ -320,7 +336,10 @@ impl Decimal {
             ));
         }
         if f == 0.0 {
-            return Ok(Decimal { coef: BigInt::from(0), exp: 0 });
+            return Ok(Decimal {
+                coef: BigInt::from(0),
+                exp: 0,
+            });
         }
         // Rust's {:e} gives the shortest round-tripping digits, as decimal's
         // roundShortest does
@@ -330,7 +349,10 @@ impl Decimal {
         let (int_part, frac) = mant.split_once('.').unwrap_or((mant, ""));
         let digits = format!("{int_part}{frac}");
         let coef = digits.parse::<BigInt>().unwrap_or_default();
-        Ok(Decimal { coef, exp: e - frac.len() as i64 })
+        Ok(Decimal {
+            coef,
+            exp: e - frac.len() as i64,
+        })
     }
 
     fn rescaled(&self, exp: i64) -> BigInt {
@@ -341,12 +363,19 @@ impl Decimal {
     fn add(&self, o: &Decimal, negate: bool) -> Decimal {
         let exp = self.exp.min(o.exp);
         let b = o.rescaled(exp);
-        let coef = if negate { self.rescaled(exp) - b } else { self.rescaled(exp) + b };
+        let coef = if negate {
+            self.rescaled(exp) - b
+        } else {
+            self.rescaled(exp) + b
+        };
         Decimal { coef, exp }
     }
 
     fn mul(&self, o: &Decimal) -> Decimal {
-        Decimal { coef: &self.coef * &o.coef, exp: self.exp + o.exp }
+        Decimal {
+            coef: &self.coef * &o.coef,
+            exp: self.exp + o.exp,
+        }
     }
 
     /// DivRound(o, 16): the quotient rounded half away from zero at 10^-16.
@@ -371,12 +400,17 @@ impl Decimal {
         } else {
             q + 1
         };
-        Ok(Decimal { coef: q, exp: -DIVISION_PRECISION })
+        Ok(Decimal {
+            coef: q,
+            exp: -DIVISION_PRECISION,
+        })
     }
 
     /// Float64(): the nearest float64 (ties to even, as big.Rat's).
     fn to_float(&self) -> f64 {
-        format!("{}e{}", self.coef, self.exp).parse::<f64>().unwrap_or(0.0)
+        format!("{}e{}", self.coef, self.exp)
+            .parse::<f64>()
+            .unwrap_or(0.0)
     }
 }
 
@@ -430,7 +464,7 @@ mod tests {
             assert_eq!(pow10(n), format!("1e{n}").parse::<f64>().unwrap_or(0.0));
         }
         assert_eq!(pow10(-1), 0.1);
-        assert_eq!(round(3.14159, 2, 0.5), 3.14);
+        assert_eq!(round(1.23456, 2, 0.5), 1.23);
         assert_eq!(round(2.5, 0, 0.5), 3.0);
         assert_eq!(round(-2.5, 0, 0.5), -3.0);
         assert_eq!(round(1.23, 1, 0.3), 1.3);
@@ -457,5 +491,35 @@ mod tests {
         // the span wraps as Go's int does
         assert!(rand_int(&mut r, i64::MIN, i64::MAX).is_err());
         assert!(rand_int(&mut r, i64::MAX - 1, i64::MAX).is_ok());
+    }
+
+    fn render(t: &str) -> Result<String, String> {
+        let tpl = crate::Template::new("t").funcs(crate::sprig::funcs());
+        let mut tpl = tpl;
+        tpl.add_parse("t", t).map_err(|e| e.to_string())?;
+        tpl.execute(&Value::Nil, &crate::Options::default())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rand_int_in_templates() {
+        // the texts Go gives (recorded with the oracle)
+        let want = |call: &str| {
+            format!(
+                "template: t:1:2: executing \"t\" at <{call}>: error calling randInt: invalid argument to Intn"
+            )
+        };
+        assert_eq!(render("{{randInt 5 5}}"), Err(want("randInt 5 5")));
+        assert_eq!(render("{{randInt 5 1}}"), Err(want("randInt 5 1")));
+        assert_eq!(render("{{randInt 3 4}} {{randInt -2 -1}}"), Ok("3 -2".into()));
+        assert_eq!(render("{{printf \"%T\" (randInt 0 9)}}"), Ok("int".into()));
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            let out = render("{{randInt -5 5}}").unwrap_or_default();
+            let v: i64 = out.parse().unwrap_or(99);
+            assert!((-5..5).contains(&v), "{out}");
+            seen.insert(v);
+        }
+        assert_eq!(seen.len(), 10, "all ten values turn up: {seen:?}");
     }
 }

@@ -10,7 +10,7 @@ use ParamType::{Any, Int};
 
 /// The most elements `until`, `untilStep` and `seq` build: Go would go on until memory
 /// runs out; a template asking for more is broken either way.
-const MAX_RANGE: usize = 1 << 24;
+const MAX_RANGE: usize = 1 << 20;
 
 pub(super) fn register(m: &mut FuncMap) {
     let mut add = |name: &str, f: Function| {

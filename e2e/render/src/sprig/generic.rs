@@ -126,3 +126,111 @@ fn copy_at(v: &Value, depth: usize) -> Value {
         v => v.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::value::{Arg, ParamType, Value};
+
+    /// Values of every kind, with the edges: nil, extremes, NaN, empty and nested
+    /// collections, a map holding itself.
+    fn samples() -> Vec<Value> {
+        let nested = Value::from(serde_json::json!({"a": {"b": [1, null, {"c": "d"}]}, "e": null}));
+        let cyclic = crate::GoMap::default();
+        cyclic.insert("self", Value::Map(cyclic.clone()));
+        vec![
+            Value::Nil,
+            Value::Bool(true),
+            Value::Int(0),
+            Value::Int(-1),
+            Value::Int(3),
+            Value::Int(i64::MIN),
+            Value::Int64(i64::MAX),
+            Value::Uint8(7),
+            Value::Float(f64::NAN),
+            Value::Float(f64::INFINITY),
+            Value::Float(-0.5),
+            Value::Float(1e300),
+            Value::Float(5e-324),
+            Value::from(""),
+            Value::from("0x1p-2"),
+            Value::from("é"),
+            Value::from("-9223372036854775809"),
+            Value::slice([]),
+            Value::slice([Value::Int(1), Value::Nil, nested.clone()]),
+            Value::map::<String>([]),
+            nested,
+            Value::Map(cyclic),
+        ]
+    }
+
+    fn fits(t: ParamType, v: &Value) -> bool {
+        match t {
+            ParamType::Any | ParamType::Reflect => true,
+            ParamType::Int => matches!(v, Value::Int(_)),
+            ParamType::Int64 => matches!(v, Value::Int64(_)),
+            ParamType::Float => matches!(v, Value::Float(_)),
+            ParamType::String => matches!(v, Value::String(_)),
+            ParamType::Bool => matches!(v, Value::Bool(_)),
+            ParamType::Map => matches!(v, Value::Map(_) | Value::Nil),
+        }
+    }
+
+    /// Every function of the conv, math, defaults, lists and dicts groups, called with
+    /// every combination of sample arguments its signature accepts (variadic ones up to
+    /// two arguments, or one past the fixed ones), returns a value or an error without
+    /// panicking.
+    #[test]
+    fn never_panics() {
+        let mut m = crate::FuncMap::new();
+        super::super::conv::register(&mut m);
+        super::super::math::register(&mut m);
+        super::super::defaults::register(&mut m);
+        super::super::lists::register(&mut m);
+        super::super::dicts::register(&mut m);
+        let vals = samples();
+        let mut calls = 0;
+        for (name, f) in &m {
+            let n = f.params.len();
+            let counts: Vec<usize> = if f.variadic {
+                (n - 1..=n.max(2)).collect()
+            } else {
+                vec![n]
+            };
+            for count in counts {
+                let types: Vec<ParamType> = (0..count).map(|i| f.params[i.min(n - 1)]).collect();
+                let mut idx = vec![0usize; count];
+                loop {
+                    // fresh values each call: set, unset and merge change maps in place
+                    let fresh = samples();
+                    let args: Vec<Value> = idx.iter().map(|&i| fresh[i].clone()).collect();
+                    if args.iter().zip(&types).all(|(v, t)| fits(*t, v)) {
+                        // the cycle only where it cannot be printed or walked forever by Go either
+                        let printable = !matches!(name.as_str(), "toString" | "toDecimal" | "dict");
+                        let has_cycle = args
+                            .iter()
+                            .any(|v| matches!(v, Value::Map(m) if m.contains_key("self")));
+                        if printable || !has_cycle {
+                            let argv: Vec<Arg> = args.into_iter().map(Arg::Value).collect();
+                            let _ = f.call(&argv);
+                            calls += 1;
+                        }
+                    }
+                    // next combination
+                    let mut k = 0;
+                    while k < count {
+                        idx[k] += 1;
+                        if idx[k] < vals.len() {
+                            break;
+                        }
+                        idx[k] = 0;
+                        k += 1;
+                    }
+                    if k == count {
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(calls > 10_000, "{calls} calls");
+    }
+}

@@ -255,6 +255,7 @@ fn prepare_arg(v: Option<&Value>, t: ParamType) -> Result<Arg, String> {
         return match t {
             ParamType::Any => Ok(Arg::Value(Value::Nil)),
             ParamType::Reflect => Ok(Arg::Missing),
+            ParamType::Map => Ok(Arg::Value(Value::Nil)),
             t => Err(format!("value is nil; should be of type {}", t.go_name())),
         };
     };
@@ -268,6 +269,7 @@ fn prepare_arg(v: Option<&Value>, t: ParamType) -> Result<Arg, String> {
             return Ok(Arg::Value(Value::Int(i64::from(*i as u32))));
         }
         (ParamType::Uint32, Value::Uint8(u)) => return Ok(Arg::Value(Value::Int(i64::from(*u)))),
+        (ParamType::Map, Value::Map(_)) => true,
         (ParamType::Int, Value::Int64(i)) => return Ok(Arg::Value(Value::Int(*i))),
         (ParamType::Int64, Value::Int(i)) => return Ok(Arg::Value(Value::Int64(*i))),
         // integer kinds convert into each other

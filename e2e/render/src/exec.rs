@@ -716,6 +716,8 @@ impl<'t> State<'t> {
                     None | Some(ParamType::Reflect) => Ok(Rv::Invalid),
                     Some(ParamType::Any) => Ok(Rv::V(Value::Nil, true)),
                     Some(t) if t.can_be_nil() => Ok(Rv::V(Value::Nil, false)),
+                    // a map can be nil: the zero value
+                    Some(ParamType::Map) => Ok(Rv::V(Value::Nil, false)),
                     Some(t) => self.errorf(format!("invalid value; expected {}", t.go_name())),
                 };
             }
@@ -731,6 +733,7 @@ impl<'t> State<'t> {
             ParamType::Bool => matches!(v, Value::Bool(_)),
             ParamType::Uint32 => false,
             ParamType::Named(n) => v.type_name() == n || (matches!(v, Value::Nil) && t.can_be_nil()),
+            ParamType::Map => matches!(v, Value::Map(_)),
         };
         if matches!(t, ParamType::Any | ParamType::Reflect) {
             return Ok(Rv::V(v, iface));
@@ -764,6 +767,7 @@ impl<'t> State<'t> {
                     Some(ParamType::Any) => Ok(Rv::V(Value::Nil, true)),
                     Some(ParamType::Reflect) => Ok(Rv::Invalid),
                     Some(t) if t.can_be_nil() => Ok(Rv::V(Value::Nil, false)),
+                    Some(ParamType::Map) => Ok(Rv::V(Value::Nil, false)),
                     Some(t) => self.errorf(format!("cannot assign nil to {}", t.go_name())),
                     None => self.errorf("cannot assign nil to <nil>"),
                 };
@@ -828,6 +832,7 @@ impl<'t> State<'t> {
             },
             ParamType::Named(t) => self.errorf(format!("can't handle {n} for arg of type {t}")),
             ParamType::Any | ParamType::Reflect => self.eval_empty_interface(dot, n),
+            ParamType::Map => self.errorf(format!("can't handle {n} for arg of type {}", typ.go_name())),
         }
     }
 

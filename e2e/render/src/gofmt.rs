@@ -779,8 +779,13 @@ fn fmt_float_verb(out: &mut String, f: f64, verb: char, fl: Flags, v: &Value) {
             } else {
                 ""
             }
+        } else if neg {
+            "-"
+        } else if fl.space && !fl.plus {
+            " "
         } else {
-            sign
+            // fmt always signs a positive infinity: +Inf
+            "+"
         };
         let s = format!("{sign}{body}");
         pad(out, &s, Flags { zero: false, ..fl });

@@ -260,6 +260,9 @@ pub enum ParamType {
     /// [`Value::type_name`] is this. Pointer, slice and map types (`*...`, `[]...`,
     /// `map[...`) also take nil, as Go's nil-able kinds do.
     Named(&'static str),
+    /// `map[string]interface {}` (sprig's dict functions): a missing value or `nil`
+    /// arrives as `Nil`, Go's nil map.
+    Map,
 }
 
 impl ParamType {
@@ -283,6 +286,7 @@ impl ParamType {
             ParamType::Bool => "bool",
             ParamType::Uint32 => "uint32",
             ParamType::Named(n) => n,
+            ParamType::Map => "map[string]interface {}",
         }
     }
 }

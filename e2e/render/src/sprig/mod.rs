@@ -6,6 +6,7 @@
 
 use crate::FuncMap;
 
+pub(crate) mod cast;
 mod conv;
 mod crypto;
 pub mod dates;
@@ -14,6 +15,7 @@ mod defaults;
 mod dicts;
 mod encoding;
 mod gouni;
+mod generic;
 mod json;
 mod lists;
 mod math;

@@ -4,8 +4,10 @@
 //! `.Capabilities`, `.Release`, `.Template`, `.Subcharts`.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::value::{Arg, FuncMap, Function, GoMap, GoObject, ParamType, Value};
 use crate::{MissingKey, Options, Template};
@@ -179,15 +181,7 @@ pub fn render(chart: &Chart, top: &GoMap, opts: &EngineOptions) -> Result<BTreeM
         let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
         cb.cmp(&ca).then_with(|| b.cmp(a))
     });
-    let included: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let mut funcs = crate::sprig::funcs();
-    funcs.extend(helm_funcs(included, opts));
-    let mut t = Template::new("gotpl").funcs(funcs);
-    for name in &keys {
-        let r = &tpls[*name];
-        t.add_parse(name, &r.text)
-            .map_err(|e| cleanup_parse_error(name, &e.to_string()))?;
-    }
+    let t = parsed_set(&keys, &tpls, opts)?;
     let exec_opts = Options {
         missing_key: if opts.strict {
             MissingKey::Error
@@ -195,6 +189,7 @@ pub fn render(chart: &Chart, top: &GoMap, opts: &EngineOptions) -> Result<BTreeM
             MissingKey::Zero
         },
     };
+    INCLUDED.with(|c| c.borrow_mut().clear());
     let mut rendered = BTreeMap::new();
     for name in keys {
         let base = name.rsplit('/').next().unwrap_or(name);
@@ -215,6 +210,49 @@ pub fn render(chart: &Chart, top: &GoMap, opts: &EngineOptions) -> Result<BTreeM
         rendered.insert(name.clone(), out.replace("<no value>", ""));
     }
     Ok(rendered)
+}
+
+/// Parsed template sets by their texts: a chart version is parsed once per process.
+fn parse_cache() -> &'static Mutex<HashMap<u64, Arc<Template>>> {
+    static C: OnceLock<Mutex<HashMap<u64, Arc<Template>>>> = OnceLock::new();
+    C.get_or_init(Mutex::default)
+}
+
+/// How many parsed sets the cache keeps before it starts over.
+const PARSE_CACHE_MAX: usize = 64;
+
+/// Every template parsed into one set in Helm's order (cached by content).
+fn parsed_set(keys: &[&String], tpls: &BTreeMap<String, Renderable>, opts: &EngineOptions) -> Result<Arc<Template>, String> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (opts.strict, opts.lint).hash(&mut h);
+    for k in keys {
+        k.hash(&mut h);
+        tpls[*k].text.hash(&mut h);
+    }
+    let key = h.finish();
+    if let Some(t) = parse_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(t.clone());
+    }
+    let mut funcs = crate::sprig::funcs();
+    funcs.extend(helm_funcs(opts));
+    let mut t = Template::new("gotpl").funcs(funcs);
+    for name in keys {
+        let r = &tpls[*name];
+        t.add_parse(name, &r.text).map_err(|e| cleanup_parse_error(name, &e.to_string()))?;
+    }
+    let t = Arc::new(t);
+    let mut cache = parse_cache().lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= PARSE_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(key, t.clone());
+    Ok(t)
+}
+
+thread_local! {
+    /// Helm's includedNames: how deep each name is being included, for the render in
+    /// progress on this thread (a render runs on one thread, include and tpl within it).
+    static INCLUDED: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
 }
 
 /// recAllTpls: each chart's scope (its `.Values` table of the parent's, `.Chart`,
@@ -279,27 +317,32 @@ fn warn_wrap(s: &str) -> String {
 }
 
 /// Helm's own functions over sprig's (funcs.go and initFunMap).
-fn helm_funcs(included: Arc<Mutex<HashMap<String, usize>>>, opts: &EngineOptions) -> FuncMap {
+fn helm_funcs(opts: &EngineOptions) -> FuncMap {
     let mut m = FuncMap::new();
-    let inc = included.clone();
     m.insert(
         "include".into(),
         Function::with_context(vec![ParamType::String, ParamType::Any], false, "string", true, move |ctx, a| {
             let name = a[0].value().as_str().unwrap_or_default().to_string();
-            {
-                let mut counts = inc.lock().unwrap_or_else(|e| e.into_inner());
+            let too_deep = INCLUDED.with(|c| {
+                let mut counts = c.borrow_mut();
                 let n = counts.entry(name.clone()).or_insert(0);
                 if *n > RECURSION_MAX {
-                    return Err(format!(
-                        "rendering template has a nested reference name: {name}: unable to execute template"
-                    ));
+                    return true;
                 }
                 *n += 1;
+                false
+            });
+            if too_deep {
+                return Err(format!(
+                    "rendering template has a nested reference name: {name}: unable to execute template"
+                ));
             }
             let r = ctx.execute_template(&name, &a[1]);
-            if let Some(n) = inc.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&name) {
-                *n = n.saturating_sub(1);
-            }
+            INCLUDED.with(|c| {
+                if let Some(n) = c.borrow_mut().get_mut(&name) {
+                    *n = n.saturating_sub(1);
+                }
+            });
             r.map(|s| Arg::Value(Value::String(s))).map_err(|e| e.0)
         }),
     );

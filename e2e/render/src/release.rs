@@ -244,6 +244,56 @@ pub fn is_crd_file(name: &str) -> bool {
     }
 }
 
+/// The hooks run for `event` (`pre-install`, `post-install`, `test`, ...) in the order Helm's
+/// `execHook` runs them: by weight, then by name, otherwise in the (kind) order given; a
+/// hook listing the event twice runs twice.
+pub fn hooks_for_event<'a>(hooks: &'a [Manifest], event: &str) -> Vec<&'a Manifest> {
+    let mut out: Vec<&Manifest> = Vec::new();
+    for h in hooks {
+        if let Some(info) = &h.hook {
+            for e in &info.events {
+                if e == event {
+                    out.push(h);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        let wa = a.hook.as_ref().map_or(0, |h| h.weight);
+        let wb = b.hook.as_ref().map_or(0, |h| h.weight);
+        wa.cmp(&wb).then_with(|| a.name().cmp(b.name()))
+    });
+    out
+}
+
+impl HookInfo {
+    /// The delete policies Helm applies: `before-hook-creation` when none is given.
+    pub fn effective_delete_policies(&self) -> Vec<String> {
+        if self.delete_policies.is_empty() {
+            vec!["before-hook-creation".to_string()]
+        } else {
+            self.delete_policies.clone()
+        }
+    }
+}
+
+/// The release notes Helm keeps (not printed by `helm template`): the top chart's
+/// `templates/NOTES.txt` as rendered, or with `sub_notes` every rendered NOTES.txt joined
+/// by newlines (Helm takes those in Go's random map order; here in path order).
+pub fn release_notes(files: &BTreeMap<String, String>, chart_name: &str, sub_notes: bool) -> String {
+    let top = format!("{chart_name}/templates/NOTES.txt");
+    let mut notes = String::new();
+    for (k, v) in files {
+        if is_notes_file(k) && (sub_notes || *k == top) {
+            if !notes.is_empty() {
+                notes.push('\n');
+            }
+            notes.push_str(v);
+        }
+    }
+    notes
+}
+
 // ---------------------------------------------------------------------------------------
 // Splitting
 

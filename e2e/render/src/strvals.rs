@@ -1152,7 +1152,7 @@ impl JsonDec<'_> {
             self.p += 1;
             let c = self.next()?;
             if !c.is_ascii_digit() {
-                return Err(Self::syntax(c, "in numeric literal"));
+                return Err(Self::syntax(c, "after decimal point in numeric literal"));
             }
             digits(self);
         }
@@ -1163,7 +1163,7 @@ impl JsonDec<'_> {
                 c = self.next()?;
             }
             if !c.is_ascii_digit() {
-                return Err(Self::syntax(c, "in numeric literal"));
+                return Err(Self::syntax(c, "in exponent of numeric literal"));
             }
             digits(self);
         }
@@ -1275,6 +1275,20 @@ mod tests {
             Err("invalid character 'x' in literal true (expecting 'r')".into())
         );
         assert_eq!(d("-x"), Err("invalid character 'x' in numeric literal".into()));
+        assert_eq!(
+            d("1.x"),
+            Err("invalid character 'x' after decimal point in numeric literal".into())
+        );
+        assert_eq!(
+            d("1e+x"),
+            Err("invalid character 'x' in exponent of numeric literal".into())
+        );
+        assert_eq!(
+            d("1ex"),
+            Err("invalid character 'x' in exponent of numeric literal".into())
+        );
+        assert_eq!(d("[01]"), Err("invalid character '1' after array element".into()));
+        assert_eq!(d("1."), Err("unexpected EOF".into()));
         assert_eq!(
             d("\"\\x\""),
             Err("invalid character 'x' in string escape code".into())

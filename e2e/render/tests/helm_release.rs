@@ -509,3 +509,71 @@ fn notes_and_crd_files() {
     assert!(!release::is_crd_file("crds/README.md"));
     assert!(!release::is_crd_file("templates/crds/a.yaml"));
 }
+
+// --- action.execHook's order (hookByWeight) and default delete policy
+
+#[test]
+fn hooks_run_by_weight_then_name() {
+    let hook = |name: &str, kind: &str, ann: &str| {
+        format!("kind: {kind}\nmetadata:\n  name: {name}\n  annotations:\n{ann}\n---\n")
+    };
+    let text = [
+        hook(
+            "b",
+            "Job",
+            "    helm.sh/hook: pre-install\n    helm.sh/hook-weight: \"1\"",
+        ),
+        hook(
+            "a",
+            "Job",
+            "    helm.sh/hook: pre-install,post-install\n    helm.sh/hook-weight: \"1\"",
+        ),
+        hook(
+            "z",
+            "ConfigMap",
+            "    helm.sh/hook: pre-install\n    helm.sh/hook-weight: \"-1\"",
+        ),
+        hook(
+            "c",
+            "Secret",
+            "    helm.sh/hook: pre-install,pre-install\n    helm.sh/hook-delete-policy: hook-failed",
+        ),
+    ]
+    .concat();
+    let (hooks, _) = sort_manifests(&files(&[("c/templates/h.yaml", &text)]), INSTALL_ORDER).unwrap();
+    let names = |event: &str| -> Vec<String> {
+        release::hooks_for_event(&hooks, event)
+            .iter()
+            .map(|h| h.name().to_string())
+            .collect()
+    };
+    assert_eq!(names("pre-install"), ["z", "c", "c", "a", "b"]);
+    assert_eq!(names("post-install"), ["a"]);
+    assert!(names("test").is_empty());
+    let policies: Vec<Vec<String>> = hooks
+        .iter()
+        .map(|h| h.hook.as_ref().unwrap().effective_delete_policies())
+        .collect();
+    // hooks are in kind order: Secret, ConfigMap, Job, Job
+    assert_eq!(
+        policies,
+        [
+            vec!["hook-failed"],
+            vec!["before-hook-creation"],
+            vec!["before-hook-creation"],
+            vec!["before-hook-creation"]
+        ]
+    );
+}
+
+#[test]
+fn notes_are_the_top_charts_unless_sub_notes() {
+    let f = files(&[
+        ("c/templates/NOTES.txt", "top"),
+        ("c/charts/sub/templates/NOTES.txt", "sub"),
+        ("c/templates/cm.yaml", "kind: ConfigMap"),
+    ]);
+    assert_eq!(release::release_notes(&f, "c", false), "top");
+    assert_eq!(release::release_notes(&f, "c", true), "sub\ntop");
+    assert_eq!(release::release_notes(&f, "other", false), "");
+}

@@ -577,3 +577,55 @@ fn notes_are_the_top_charts_unless_sub_notes() {
     assert_eq!(release::release_notes(&f, "c", true), "sub\ntop");
     assert_eq!(release::release_notes(&f, "other", false), "");
 }
+
+/// Odd and random documents: errors at most, never a panic.
+#[test]
+fn never_panics_on_odd_documents() {
+    let odd = [
+        "---",
+        "- - -",
+        "? a\n: b",
+        "a: &x [*x]",
+        "!!binary aGVsbG8=",
+        "a: !!float x",
+        "{a: 1, a: 2}",
+        "key: [1, .nan]",
+        "'unterminated",
+        "~: x",
+        "[a]: b",
+        "metadata: {annotations: {helm.sh/hook: ''}}",
+        "kind: A\n...\nkind: B",
+        "\u{feff}kind: A",
+        "kind: 99999999999999999999999",
+        "kind: 1e400",
+        "metadata:\n  annotations:\n    helm.sh/hook-weight: 99999999999999999999",
+    ];
+    for d in odd {
+        let _ = read_head(d);
+        let _ = helm_template_output(
+            &files(&[("c/templates/x.yaml", d)]),
+            &[],
+            &TemplateOptions::default(),
+        );
+    }
+    let alphabet: Vec<char> = "-\n :a[]{}#'\"&*!|>.,?é\t".chars().collect();
+    let mut seed: u64 = 42;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for _ in 0..5000 {
+        let len = next() % 30;
+        let s: String = (0..len).map(|_| alphabet[next() % alphabet.len()]).collect();
+        let _ = split_manifests(&s);
+        let _ = read_head(&s);
+        let opts = TemplateOptions {
+            show_only: vec![s.chars().take(5).collect()],
+            ..Default::default()
+        };
+        let _ = helm_template_output(&files(&[("c/templates/x.yaml", &s)]), &[], &opts);
+        let _ = glob_match(&s, "templates/a.yaml");
+    }
+}

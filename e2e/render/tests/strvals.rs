@@ -783,3 +783,27 @@ fn never_panics_on_odd_input() {
         "unexpected EOF"
     );
 }
+
+/// Random lines over the parser's special characters: never a panic.
+#[test]
+fn never_panics_on_random_lines() {
+    let alphabet: Vec<char> = "ab.[]=,{}\\0192- é\"ntrue".chars().collect();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for _ in 0..20000 {
+        let len = next() % 24;
+        let s: String = (0..len).map(|_| alphabet[next() % alphabet.len()]).collect();
+        let base = gomap(typed(json!({"a": [1, {"b": 2}], "b": {"c": [null]}})));
+        let _ = strvals::parse_into(&s, &base);
+        let _ = strvals::parse_into_string(&s, &GoMap::default());
+        let _ = strvals::parse_json(&s, &base);
+        let _ = strvals::parse_literal_into(&s, &base);
+        let _ = strvals::parse_into_file(&s, &base, &mut |p: &str| Ok(Value::from(p)));
+        let _ = strvals::argocd_envsubst(&s.replace('b', "$"), &[("a".into(), "x".into())]);
+    }
+}

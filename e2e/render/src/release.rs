@@ -413,7 +413,7 @@ pub fn sort_manifests(
             let mut events = Vec::new();
             let mut unknown = false;
             for t in hook_types.split(',') {
-                let t = t.trim().to_lowercase();
+                let t = go_to_lower(t.trim());
                 match HOOK_EVENTS.iter().find(|(n, _)| *n == t) {
                     Some((_, e)) => events.push(e.to_string()),
                     None => {
@@ -432,7 +432,7 @@ pub fn sort_manifests(
                 .unwrap_or(0);
             let delete_policies = head
                 .annotation(HOOK_DELETE_ANNOTATION)
-                .map(|d| d.split(',').map(|p| p.trim().to_lowercase()).collect())
+                .map(|d| d.split(',').map(|p| go_to_lower(p.trim())).collect())
                 .unwrap_or_default();
             hooks.push(Manifest {
                 path: path.clone(),
@@ -449,6 +449,17 @@ pub fn sort_manifests(
     sort_by_kind(&mut hooks, |m| m.kind(), ordering);
     sort_by_kind(&mut generic, |m| m.kind(), ordering);
     Ok((hooks, generic))
+}
+
+/// Go's `strings.ToLower`: each character's simple lowercase (no final-sigma rule; `İ`
+/// becomes `i`).
+fn go_to_lower(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{130}' => 'i',
+            c => c.to_lowercase().next().unwrap_or(c),
+        })
+        .collect()
 }
 
 /// Go's `strconv.Atoi` (64-bit), `None` where it fails.

@@ -149,6 +149,52 @@ pub struct ArgoHelmFileParameter {
     pub path: String,
 }
 
+/// What Argo CD's repo server knows of an Application when it renders it: the build
+/// environment its `Envsubst` reads (`newEnv`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArgoBuildEnv {
+    pub app_name: String,
+    /// The destination namespace.
+    pub namespace: String,
+    pub project_name: String,
+    /// The resolved revision (a commit SHA for Git, the chart version for Helm repos).
+    pub revision: String,
+    pub source_repo_url: String,
+    pub source_path: String,
+    pub source_target_revision: String,
+}
+
+impl ArgoBuildEnv {
+    /// The variables, as Argo CD lists them (`ARGOCD_APP_REVISION_SHORT` is the first 7
+    /// bytes of the revision, `_SHORT_8` the first 8).
+    pub fn vars(&self) -> Vec<(String, String)> {
+        let short = |n: usize| {
+            let mut end = n.min(self.revision.len());
+            while !self.revision.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.revision[..end].to_string()
+        };
+        [
+            ("ARGOCD_APP_NAME", self.app_name.clone()),
+            ("ARGOCD_APP_NAMESPACE", self.namespace.clone()),
+            ("ARGOCD_APP_PROJECT_NAME", self.project_name.clone()),
+            ("ARGOCD_APP_REVISION", self.revision.clone()),
+            ("ARGOCD_APP_REVISION_SHORT", short(7)),
+            ("ARGOCD_APP_REVISION_SHORT_8", short(8)),
+            ("ARGOCD_APP_SOURCE_REPO_URL", self.source_repo_url.clone()),
+            ("ARGOCD_APP_SOURCE_PATH", self.source_path.clone()),
+            (
+                "ARGOCD_APP_SOURCE_TARGET_REVISION",
+                self.source_target_revision.clone(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
 /// Argo CD's `Envsubst` (Go's `os.Expand` over the build environment, `$$` kept as `$`):
 /// `$NAME` and `${NAME}` become the variable's value, unknown names become empty.
 pub fn argocd_envsubst(s: &str, env: &[(String, String)]) -> String {
@@ -1231,6 +1277,29 @@ mod tests {
         assert_eq!(argocd_envsubst("$ x", &env), "$ x");
         assert_eq!(argocd_envsubst("no dollar", &env), "no dollar");
         assert_eq!(argocd_envsubst("é$A", &env), "éy");
+    }
+
+    #[test]
+    fn build_env() {
+        let env = ArgoBuildEnv {
+            app_name: "app".into(),
+            revision: "0123456789abcdef".into(),
+            ..Default::default()
+        }
+        .vars();
+        assert_eq!(
+            argocd_envsubst(
+                "$ARGOCD_APP_REVISION_SHORT/${ARGOCD_APP_REVISION_SHORT_8}/$ARGOCD_APP_NAME",
+                &env
+            ),
+            "0123456/01234567/app"
+        );
+        let short = ArgoBuildEnv {
+            revision: "1.2.3".into(),
+            ..Default::default()
+        }
+        .vars();
+        assert_eq!(argocd_envsubst("$ARGOCD_APP_REVISION_SHORT", &short), "1.2.3");
     }
 
     #[test]

@@ -536,7 +536,7 @@ fn hooks_run_by_weight_then_name() {
         hook(
             "c",
             "Secret",
-            "    helm.sh/hook: pre-install,pre-install\n    helm.sh/hook-delete-policy: hook-failed",
+            "    helm.sh/hook: pre-install,pre-install\n    helm.sh/hook-delete-policy: hook-failed, ΣΣ",
         ),
     ]
     .concat();
@@ -558,7 +558,7 @@ fn hooks_run_by_weight_then_name() {
     assert_eq!(
         policies,
         [
-            vec!["hook-failed"],
+            vec!["hook-failed", "σσ"],
             vec!["before-hook-creation"],
             vec!["before-hook-creation"],
             vec!["before-hook-creation"]

@@ -1091,17 +1091,187 @@ fn check_marshal(y: &Y) -> Result<(), String> {
     }
 }
 
-fn parse_yaml(doc: &str) -> Result<Y, String> {
+/// The text up to the end of the first YAML document: before the first document marker
+/// (`...` or `---` at the start of a line, then a blank or the end of the line) that
+/// follows content. yaml.v2 stops there; what follows is never parsed.
+fn first_document(doc: &str) -> &str {
+    let mut seen_content = false;
+    let mut pos = 0;
+    for line in doc.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let marker = |m: &str| {
+            body.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        };
+        if marker("...") || marker("---") {
+            if seen_content {
+                return &doc[..pos];
+            }
+        } else {
+            let t = body.trim_start_matches([' ', '\t']);
+            let directive = pos == 0 && t.starts_with('%');
+            if !(t.is_empty() || t.starts_with('#') || directive) {
+                seen_content = true;
+            }
+        }
+        pos += line.len();
+    }
+    doc
+}
+
+fn saphyr_options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
     o.legacy_octal_numbers = true;
     o.with_snippet = false;
     o.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
     o.budget = None;
-    // yaml.v2 reads the first document only
-    match serde_saphyr::from_str_multiple_with_options::<Y, Vec<Y>>(doc, o) {
-        Ok(v) => Ok(v.into_iter().next().unwrap_or(Y::Null)),
-        Err(e) => Err(format!("yaml: {e}")),
+    o
+}
+
+/// The byte offset of a 1-based line and column (characters) in `s`.
+fn offset_of(s: &str, line: u64, column: u64) -> Option<usize> {
+    let mut pos = 0;
+    for (i, l) in s.split_inclusive('\n').enumerate() {
+        if i as u64 + 1 == line {
+            let col = usize::try_from(column.saturating_sub(1)).ok()?;
+            return Some(pos + l.char_indices().nth(col).map_or(l.len(), |(o, _)| o));
+        }
+        pos += l.len();
+    }
+    None
+}
+
+/// Parses the first YAML document as yaml.v2 does: after the root node, the document may
+/// end without a marker and what follows is never looked at.
+fn parse_yaml(doc: &str) -> Result<Y, String> {
+    let mut doc = first_document(doc);
+    // yaml.v2 does not skip a `...` before the first document's content
+    let first = doc
+        .lines()
+        .map(|l| l.trim_end_matches([' ', '\t', '\r']))
+        .enumerate()
+        .find(|(_, l)| !l.trim_start_matches([' ', '\t']).is_empty() && !l.trim_start().starts_with('#'));
+    if let Some((i, l)) = first
+        && (l == "..." || l.starts_with("... ") || l.starts_with("...\t"))
+    {
+        return Err(if i == 0 {
+            "yaml: did not find expected node content".to_string()
+        } else {
+            format!("yaml: line {i}: did not find expected node content")
+        });
+    }
+    for _ in 0..8 {
+        match serde_saphyr::from_str_multiple_with_options::<Y, Vec<Y>>(doc, saphyr_options()) {
+            Ok(v) => return Ok(v.into_iter().next().unwrap_or(Y::Null)),
+            Err(e) => {
+                let text = e.to_string();
+                if text.starts_with("did not find expected <document start>")
+                    && let Some(loc) = e.location()
+                    && let Some(off) = offset_of(doc, loc.line(), loc.column())
+                    && off < doc.len()
+                {
+                    // content after the root node: yaml.v2 ends the document before it
+                    doc = &doc[..off];
+                    continue;
+                }
+                let mut err = yaml_v2_error(&text, e.location());
+                // serde-saphyr reports a missing separator inside `[a: b ...` as the
+                // implicit flow mapping's; libyaml as the flow sequence's
+                if err.ends_with("did not find expected ',' or '}'")
+                    && let Some(loc) = e.location()
+                    && let Some(off) = offset_of(doc, loc.line(), loc.column())
+                    && innermost_bracket(&doc[..off]) == Some('[')
+                {
+                    err = format!("{}']'", &err[..err.len() - 3]);
+                }
+                return Err(err);
+            }
+        }
+    }
+    Err("yaml: unknown problem parsing YAML content".into())
+}
+
+/// The innermost flow bracket still open at the end of `s` (quoted scalars and comments
+/// skipped, roughly as a scanner would).
+fn innermost_bracket(s: &str) -> Option<char> {
+    let mut stack = Vec::new();
+    let mut chars = s.chars().peekable();
+    let mut prev = '\n';
+    while let Some(c) = chars.next() {
+        match c {
+            '[' | '{' => stack.push(c),
+            ']' | '}' => {
+                stack.pop();
+            }
+            '#' if prev == ' ' || prev == '\t' || prev == '\n' => {
+                while chars.peek().is_some_and(|&n| n != '\n') {
+                    chars.next();
+                }
+            }
+            '"' => {
+                while let Some(n) = chars.next() {
+                    if n == '\\' {
+                        chars.next();
+                    } else if n == '"' {
+                        break;
+                    }
+                }
+            }
+            '\'' if matches!(prev, ' ' | '[' | '{' | ',' | ':' | '\n') => {
+                for n in chars.by_ref() {
+                    if n == '\'' {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    stack.pop()
+}
+
+/// serde-saphyr's error worded as yaml.v2 words its errors where the problem is the same
+/// (`yaml: line N: <problem>`); other problems keep serde-saphyr's words.
+fn yaml_v2_error(text: &str, loc: Option<serde_saphyr::Location>) -> String {
+    let msg = match text.rfind(" at line ") {
+        Some(i) => &text[..i],
+        None => text,
+    };
+    let msg = match msg.strip_prefix("while ") {
+        Some(rest) => rest.split_once(", ").map_or(msg, |(_, p)| p),
+        None => msg,
+    };
+    let mut line = loc.map_or(0, |l| l.line());
+    // the same problems in libyaml's words, where they differ (found by comparing both
+    // over random documents)
+    let msg = match msg {
+        // reported where the key's line ends, not where it starts
+        "simple key expected ':'" => {
+            line += 1;
+            "could not find expected ':'"
+        }
+        "unexpected EOF while parsing a block sequence" => "did not find expected node content",
+        "unclosed quote" => "found unexpected end of stream",
+        "found a tab" => "found a tab character that violates indentation",
+        m => m,
+    };
+    // yaml.v2 prints libyaml's 0-based line for parser errors and the 1-based line for
+    // scanner errors, and no line at all when the 0-based line is 0
+    let parser_error =
+        msg.starts_with("did not find expected") || msg.starts_with("found undefined tag handle");
+    let line = if parser_error {
+        line.saturating_sub(1)
+    } else if line <= 1 {
+        0
+    } else {
+        line
+    };
+    if line == 0 {
+        format!("yaml: {msg}")
+    } else {
+        format!("yaml: line {line}: {msg}")
     }
 }
 

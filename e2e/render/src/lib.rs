@@ -23,7 +23,9 @@ mod exec;
 pub mod gofmt;
 mod lex;
 mod parse;
+pub mod release;
 pub mod sprig;
+pub mod strvals;
 pub mod value;
 
 pub use exec::CallContext;

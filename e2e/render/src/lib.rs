@@ -22,6 +22,7 @@ mod exec;
 pub mod gofmt;
 mod lex;
 mod parse;
+pub mod source;
 pub mod sprig;
 pub mod value;
 

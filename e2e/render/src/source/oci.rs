@@ -162,6 +162,15 @@ impl Session {
         })
     }
 
+    /// The full URL of a registry path.
+    pub(crate) fn full(&self, path_or_url: &str) -> String {
+        if path_or_url.contains("://") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        }
+    }
+
     fn auth_for(&self, scope: &str) -> Option<String> {
         if let Some(t) = self.tokens.lock().ok().and_then(|t| t.get(scope).cloned()) {
             return Some(format!("Bearer {t}"));
@@ -344,11 +353,11 @@ async fn tags(
         let resp = session
             .request(Method::GET, &path, &[], &[], &scope)
             .await
-            .map_err(|f| failure(chart, opts, &path, f))?;
+            .map_err(|f| failure(chart, opts, &session.full(&path), f))?;
         if resp.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        check_status(chart, opts, &path, &resp)?;
+        check_status(chart, opts, &session.full(&path), &resp)?;
         let doc: Json = serde_json::from_slice(&resp.body).unwrap_or(Json::Null);
         for t in doc
             .get("tags")
@@ -429,7 +438,7 @@ pub(crate) async fn resolve(chart: &ChartRef, opts: &FetchOptions) -> Result<Res
     let resp = session
         .request(Method::GET, &path, &accept, &[], &scope)
         .await
-        .map_err(|f| failure(chart, opts, &path, f))?;
+        .map_err(|f| failure(chart, opts, &session.full(&path), f))?;
     if resp.status == StatusCode::NOT_FOUND {
         let vs = match listed {
             Some(v) => Some(v),
@@ -440,7 +449,7 @@ pub(crate) async fn resolve(chart: &ChartRef, opts: &FetchOptions) -> Result<Res
             Some(vs) => super::no_matching_version(chart, &vs, false),
         });
     }
-    check_status(chart, opts, &path, &resp)?;
+    check_status(chart, opts, &session.full(&path), &resp)?;
     let manifest: Json = serde_json::from_slice(&resp.body).map_err(|e| {
         SourceError::new(
             ErrorKind::InvalidRepository,
@@ -520,7 +529,7 @@ impl Download {
                 .session
                 .request(Method::GET, &url, &[], &[], &scope)
                 .await
-                .map_err(|f| failure(chart, opts, &url, f))?;
+                .map_err(|f| failure(chart, opts, &self.session.full(&url), f))?;
             if got.status.is_redirection()
                 && let Some(loc) = got.header(header::LOCATION)
             {
@@ -534,9 +543,15 @@ impl Download {
             resp = Some(got);
             break;
         }
-        let resp =
-            resp.ok_or_else(|| failure(chart, opts, &url, Failure::Network("too many redirects".into())))?;
-        check_status(chart, opts, &url, &resp)?;
+        let resp = resp.ok_or_else(|| {
+            failure(
+                chart,
+                opts,
+                &self.session.full(&url),
+                Failure::Network("too many redirects".into()),
+            )
+        })?;
+        check_status(chart, opts, &self.session.full(&url), &resp)?;
         let actual = sha256_hex(&resp.body);
         let expected = self.digest.trim_start_matches("sha256:");
         if actual != expected || self.size.is_some_and(|s| s != resp.body.len() as u64) {
@@ -743,8 +758,8 @@ pub async fn push(
             &scope,
         )
         .await
-        .map_err(|f| failure(&chart, opts, &path, f))?;
-    check_status(&chart, opts, &path, &resp)?;
+        .map_err(|f| failure(&chart, opts, &session.full(&path), f))?;
+    check_status(&chart, opts, &session.full(&path), &resp)?;
     Ok(PushResult {
         reference: format!("{}/{}:{tag}", r.registry, r.repository),
         manifest_digest: format!("sha256:{}", sha256_hex(&body)),
@@ -765,8 +780,8 @@ async fn upload_blob(
     let resp = session
         .request(Method::POST, &path, &[], &[], scope)
         .await
-        .map_err(|f| failure(chart, opts, &path, f))?;
-    check_status(chart, opts, &path, &resp)?;
+        .map_err(|f| failure(chart, opts, &session.full(&path), f))?;
+    check_status(chart, opts, &session.full(&path), &resp)?;
     let location = resp.header(header::LOCATION).unwrap_or("").to_string();
     if location.is_empty() {
         return Err(SourceError::new(
@@ -785,8 +800,8 @@ async fn upload_blob(
             scope,
         )
         .await
-        .map_err(|f| failure(chart, opts, &put, f))?;
-    check_status(chart, opts, &put, &resp)
+        .map_err(|f| failure(chart, opts, &session.full(&put), f))?;
+    check_status(chart, opts, &session.full(&put), &resp)
 }
 
 #[cfg(test)]

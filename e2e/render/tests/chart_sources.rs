@@ -700,3 +700,469 @@ fn cache_import_and_corruption() {
         )
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// OCI registries: Debian's docker-registry (distribution 2.8)
+
+/// The registry binary, or None (with a note) on a machine without it, unless
+/// HUBSPOKE_RENDER_REQUIRE_REGISTRY is set.
+fn registry_binary() -> Option<PathBuf> {
+    let found = ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    if found.is_none() {
+        if std::env::var_os("HUBSPOKE_RENDER_REQUIRE_REGISTRY").is_some() {
+            panic!(
+                "docker-registry is required (HUBSPOKE_RENDER_REQUIRE_REGISTRY is set): apt-get install -y docker-registry"
+            );
+        }
+        eprintln!(
+            "note: docker-registry is not installed (apt-get install -y docker-registry); OCI test skipped"
+        );
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A registry on a free loopback port with a temporary config; stopped on drop.
+struct Registry {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    async fn start(bin: &Path, auth: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let auth = auth.replace("DIR", &dir.path().display().to_string());
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}/data\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: hubspoke-test\n{auth}",
+            dir.path().display()
+        );
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut reg = Registry {
+            child,
+            addr,
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&reg.addr).await.is_ok() {
+                return reg;
+            }
+            if let Ok(Some(status)) = reg.child.try_wait() {
+                let log = std::fs::read_to_string(reg._dir.path().join("registry.log")).unwrap_or_default();
+                panic!("docker-registry exited: {status}\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("docker-registry did not listen on {}", reg.addr);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("oci://{}{path}", self.addr)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn plain(cache: &Path) -> FetchOptions {
+    FetchOptions {
+        plain_http: true,
+        ..options(cache)
+    }
+}
+
+const CREATED: Option<&str> = Some("2024-01-01T00:00:00Z");
+
+#[tokio::test]
+async fn oci_push_pull_constraints_and_cache() {
+    let Some(bin) = registry_binary() else { return };
+    let mut reg = Registry::start(&bin, "").await;
+    let repo = reg.url("/charts");
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = plain(tmp.path());
+    for v in ["1.0.0", "1.2.0", "1.3.0+build.1", "2.0.0-rc.1"] {
+        let pushed = oci::push(&package("web", v), &repo, &opts, CREATED)
+            .await
+            .unwrap();
+        assert_eq!(
+            pushed.reference,
+            format!("{}/charts/web:{}", reg.addr, v.replace('+', "_"))
+        );
+        assert_eq!(
+            pushed.chart_digest,
+            format!("sha256:{}", sha256_hex(&package("web", v)))
+        );
+    }
+    let fetch = |name: &'static str, v: &'static str| {
+        let (repo, opts) = (repo.clone(), opts.clone());
+        async move { fetch_chart(&ChartRef::new(repo, name, v), &opts).await }
+    };
+    let exact = fetch("web", "1.0.0").await.unwrap();
+    assert_eq!(exact.digest, sha256_hex(&package("web", "1.0.0")));
+    assert_eq!(
+        names(&exact.files),
+        ["Chart.yaml", "values.yaml", "templates/deploy.yaml"]
+    );
+    let newest = fetch("web", "^1.0").await.unwrap();
+    assert_eq!(
+        newest.version, "1.3.0+build.1",
+        "the tag 1.3.0_build.1 read back as a version"
+    );
+    assert_eq!(fetch("web", "").await.unwrap().version, "1.3.0+build.1");
+    assert_eq!(fetch("web", "2.0.0-rc.1").await.unwrap().version, "2.0.0-rc.1");
+
+    let e = fetch("nope", "").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ChartNotFound);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "chart \"nope\" is not in OCI registry {repo} (no repository {}/charts/nope); check the chart name and the repository URL",
+            reg.addr
+        )
+    );
+    let e = fetch("web", "9.9.9").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::VersionNotFound);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "chart \"web\" in repository {repo}: no version matches \"9.9.9\"; available (newest first): 2.0.0-rc.1, 1.3.0+build.1, 1.2.0, 1.0.0; set the chart's version to one of them or widen the constraint"
+        )
+    );
+    let e = fetch("web", ">=3").await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "chart \"web\" in repository {repo}: no version matches \">=3\"; available (newest first): 2.0.0-rc.1, 1.3.0+build.1, 1.2.0, 1.0.0; set the chart's version to one of them or widen the constraint"
+        )
+    );
+
+    reg.stop();
+    assert_eq!(
+        fetch("web", "^1.0").await.unwrap(),
+        newest,
+        "the registry is gone: the cache answers"
+    );
+    let offline = FetchOptions {
+        offline: true,
+        ..opts.clone()
+    };
+    assert_eq!(
+        fetch_chart(&ChartRef::new(&repo, "web", "1.0.0"), &offline)
+            .await
+            .unwrap(),
+        exact
+    );
+    let e = fetch("web", "1.2.0").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unreachable);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "cannot reach OCI registry {repo} for chart \"web\" version \"1.2.0\" (http://{}/v2/charts/web/manifests/1.2.0: client error (Connect): tcp connect error: Connection refused (os error 111)) and it is not in the chart cache ({}); check the URL and the network (--plain-http for a registry without TLS), then run once with network access: hubspoke charts pull {repo} web --version '1.2.0'",
+            reg.addr,
+            tmp.path().display()
+        )
+    );
+}
+
+/// htpasswd for helm / s3cret (bcrypt, cost 4).
+const HTPASSWD: &str = "helm:$2b$04$iz80513uPPZMemcChuex7eX6xTqwplU6pPryyvr/MD69zW9Qma9y6\n";
+
+#[tokio::test]
+async fn oci_basic_auth() {
+    let Some(bin) = registry_binary() else { return };
+    let pw_dir = tempfile::tempdir().unwrap();
+    let htpasswd = pw_dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, HTPASSWD).unwrap();
+    let reg = Registry::start(
+        &bin,
+        &format!(
+            "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+            htpasswd.display()
+        ),
+    )
+    .await;
+    let repo = reg.url("/team");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = hubspoke_render::source::credentials::env_key(&repo);
+
+    let e = oci::push(&package("web", "1.0.0"), &repo, &plain(tmp.path()), CREATED)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "chart repository {repo} refused access to http://{}/v2/team/web/blobs/uploads/ (HTTP 401 Unauthorized) for chart \"web\" version \"1.0.0\": no credentials were given; set HUBSPOKE_HELM_REPO_{key}_USERNAME and HUBSPOKE_HELM_REPO_{key}_PASSWORD (or HUBSPOKE_HELM_REPO_{key}_TOKEN for a bearer token; HUBSPOKE_HELM_REPO_USERNAME/_PASSWORD/_TOKEN apply to every repository), or give an Argo CD repository Secret for {repo}",
+            reg.addr
+        )
+    );
+    let authed = FetchOptions {
+        credentials: Credentials::basic("helm", "s3cret"),
+        ..plain(tmp.path())
+    };
+    oci::push(&package("web", "1.0.0"), &repo, &authed, CREATED)
+        .await
+        .unwrap();
+    let got = fetch_chart(&ChartRef::new(&repo, "web", "~1"), &authed)
+        .await
+        .unwrap();
+    assert_eq!(got.digest, sha256_hex(&package("web", "1.0.0")));
+
+    let wrong = FetchOptions {
+        credentials: Credentials::basic("helm", "nope"),
+        ..plain(&tmp.path().join("other"))
+    };
+    let e = fetch_chart(&ChartRef::new(&repo, "web", "1.0.0"), &wrong)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert!(
+        e.to_string().contains(
+            "the credentials from the given username and password (username \"helm\") were refused"
+        ),
+        "{e}"
+    );
+}
+
+// The token server: a JWT signed with a key whose certificate the registry trusts (x5c).
+
+fn b64url(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// An ECDSA signature from DER (SEQUENCE of two INTEGERs) to JOSE's fixed r||s.
+fn der_to_jose(der: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 2; // SEQUENCE tag and (short) length
+    for _ in 0..2 {
+        assert_eq!(der[i], 0x02);
+        let len = der[i + 1] as usize;
+        let int = &der[i + 2..i + 2 + len];
+        let int = &int[int.len().saturating_sub(32)..];
+        out.extend(std::iter::repeat_n(0u8, 32 - int.len()));
+        out.extend_from_slice(int);
+        i += 2 + len;
+    }
+    out
+}
+
+struct TokenServer {
+    server: StaticServerHandle,
+    cert_pem: String,
+    issued: Arc<Mutex<Vec<String>>>,
+}
+
+type StaticServerHandle = (SocketAddr, tokio::task::JoinHandle<()>);
+
+impl TokenServer {
+    /// Grants what a scope asks to helm/s3cret, pull only to anonymous callers, refuses others.
+    async fn start(service: &'static str, issuer: &'static str) -> TokenServer {
+        use base64::Engine;
+        use rcgen::{CertificateParams, KeyPair, SigningKey};
+        let key = Arc::new(KeyPair::generate().unwrap());
+        let cert = CertificateParams::new(vec!["token-signer".to_string()])
+            .unwrap()
+            .self_signed(key.as_ref())
+            .unwrap();
+        let x5c = base64::engine::general_purpose::STANDARD.encode(cert.der());
+        let good = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("helm:s3cret")
+        );
+        let issued = Arc::new(Mutex::new(Vec::new()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log = issued.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (key, x5c, good, log) = (key.clone(), x5c.clone(), good.clone(), log.clone());
+                conns.spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (key, x5c, good, log) = (key.clone(), x5c.clone(), good.clone(), log.clone());
+                        async move {
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_string);
+                            let query = req.uri().query().unwrap_or("").to_string();
+                            let (user, push_ok) = match auth {
+                                None => ("", false),
+                                Some(a) if a == good => ("helm", true),
+                                Some(_) => {
+                                    return Ok::<_, std::convert::Infallible>(
+                                        hyper::Response::builder()
+                                            .status(401)
+                                            .body(Full::new(Bytes::new()))
+                                            .unwrap(),
+                                    );
+                                }
+                            };
+                            let mut access = Vec::new();
+                            for pair in query.split('&') {
+                                let Some(scope) = pair.strip_prefix("scope=") else {
+                                    continue;
+                                };
+                                let scope = scope.replace("%3A", ":").replace("%2F", "/").replace("%2C", ",");
+                                let mut parts = scope.splitn(2, ':');
+                                let typ = parts.next().unwrap_or("").to_string();
+                                let rest = parts.next().unwrap_or("");
+                                let (name, actions) = rest.rsplit_once(':').unwrap_or((rest, ""));
+                                let actions: Vec<&str> = actions
+                                    .split(',')
+                                    .filter(|a| *a == "pull" || (push_ok && *a == "push"))
+                                    .collect();
+                                access
+                                    .push(serde_json::json!({"type": typ, "name": name, "actions": actions}));
+                            }
+                            let now = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .unwrap()
+                                .as_secs();
+                            let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [x5c]});
+                            let claims = serde_json::json!({
+                                "iss": issuer, "sub": user, "aud": service, "exp": now + 300, "nbf": now - 10,
+                                "iat": now - 10, "jti": format!("{now}-{}", access.len()), "access": access,
+                            });
+                            let signing_input = format!(
+                                "{}.{}",
+                                b64url(header.to_string().as_bytes()),
+                                b64url(claims.to_string().as_bytes())
+                            );
+                            let sig = der_to_jose(&key.sign(signing_input.as_bytes()).unwrap());
+                            let token = format!("{signing_input}.{}", b64url(&sig));
+                            log.lock().unwrap().push(format!("{user}:{query}"));
+                            let body = serde_json::json!({"token": token}).to_string();
+                            Ok(hyper::Response::new(Full::new(Bytes::from(body))))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        TokenServer {
+            server: (addr, task),
+            cert_pem: cert.pem(),
+            issued,
+        }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.server.1.abort();
+    }
+}
+
+#[tokio::test]
+async fn oci_bearer_token_handshake() {
+    let Some(bin) = registry_binary() else { return };
+    let tokens = TokenServer::start("hubspoke-registry", "hubspoke-token-issuer").await;
+    let bundle_dir = tempfile::tempdir().unwrap();
+    let bundle = bundle_dir.path().join("token-signer.pem");
+    std::fs::write(&bundle, &tokens.cert_pem).unwrap();
+    let reg = Registry::start(
+        &bin,
+        &format!(
+            "auth:\n  token:\n    realm: http://{}/token\n    service: hubspoke-registry\n    issuer: hubspoke-token-issuer\n    rootcertbundle: {}\n",
+            tokens.server.0,
+            bundle.display()
+        ),
+    )
+    .await;
+    let repo = reg.url("/charts");
+    let tmp = tempfile::tempdir().unwrap();
+
+    // anonymous callers get pull only: a push is refused after the handshake
+    let e = oci::push(&package("web", "1.0.0"), &repo, &plain(tmp.path()), CREATED)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert!(e.to_string().starts_with(&format!(
+        "chart repository {repo} refused access to http://{}/v2/charts/web/blobs/uploads/ (HTTP 401 Unauthorized) for chart \"web\" version \"1.0.0\": no credentials were given; set HUBSPOKE_HELM_REPO_",
+        reg.addr
+    )), "{e}");
+
+    let authed = FetchOptions {
+        credentials: Credentials::basic("helm", "s3cret"),
+        ..plain(tmp.path())
+    };
+    oci::push(&package("web", "1.0.0"), &repo, &authed, CREATED)
+        .await
+        .unwrap();
+    oci::push(&package("web", "1.1.0"), &repo, &authed, CREATED)
+        .await
+        .unwrap();
+
+    // anonymous pull through the handshake (tags listed for the constraint)
+    let anon_cache = tmp.path().join("anon");
+    let got = fetch_chart(&ChartRef::new(&repo, "web", "1.x"), &plain(&anon_cache))
+        .await
+        .unwrap();
+    assert_eq!(got.version, "1.1.0");
+    assert_eq!(got.digest, sha256_hex(&package("web", "1.1.0")));
+    let issued = tokens.issued.lock().unwrap().clone();
+    assert!(
+        issued.contains(
+            &"helm:service=hubspoke-registry&scope=repository%3Acharts%2Fweb%3Apull%2Cpush".to_string()
+        ),
+        "{issued:?}"
+    );
+    assert!(
+        issued.contains(&":service=hubspoke-registry&scope=repository%3Acharts%2Fweb%3Apull".to_string()),
+        "{issued:?}"
+    );
+
+    // wrong credentials: the token endpoint refuses them
+    let wrong = FetchOptions {
+        credentials: Credentials::basic("helm", "nope"),
+        ..plain(&tmp.path().join("w"))
+    };
+    let e = fetch_chart(&ChartRef::new(&repo, "web", "1.0.0"), &wrong)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert!(
+        e.to_string().starts_with(&format!(
+            "chart repository {repo} refused access to http://{}/token?service=hubspoke-registry&scope=repository%3Acharts%2Fweb%3Apull (HTTP 401 Unauthorized) for chart \"web\" version \"1.0.0\": the credentials from the given username and password (username \"helm\") were refused",
+            tokens.server.0
+        )),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("nope"));
+}

@@ -110,7 +110,10 @@ impl HttpClient {
         headers: &[(header::HeaderName, String)],
         body: Vec<u8>,
     ) -> Result<Response, String> {
-        let mut req = http::Request::builder().method(method).uri(url);
+        let mut req = http::Request::builder().method(method).uri(url).header(
+            header::USER_AGENT,
+            concat!("hubspoke-render/", env!("CARGO_PKG_VERSION")),
+        );
         for (k, v) in headers {
             let v = HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {k}"))?;
             req = req.header(k, v);
@@ -525,13 +528,13 @@ pub(crate) async fn resolve(chart: &ChartRef, opts: &FetchOptions) -> Result<Res
     let url = resolve_chart_url(&chart.repo_url, first);
     Ok(Resolved {
         version: chosen,
-        location: Location::Http(Download {
+        location: Location::Http(Box::new(Download {
             url,
             digest: entry.digest,
             auth,
             auth_origin: repo_origin,
             client,
-        }),
+        })),
     })
 }
 

@@ -251,7 +251,7 @@ pub async fn fetch_chart(chart: &ChartRef, opts: &FetchOptions) -> Result<Fetche
         Err(e) => return Err(e),
     };
     if let Some(cache) = &opts.cache
-        && cached_versions.iter().any(|v| *v == resolved.version)
+        && cached_versions.contains(&resolved.version)
     {
         return cache.read(&chart.repo_url, &chart.name, &resolved.version);
     }
@@ -330,8 +330,8 @@ pub(crate) struct Resolved {
 }
 
 pub(crate) enum Location {
-    Http(http::Download),
-    Oci(oci::Download),
+    Http(Box<http::Download>),
+    Oci(Box<oci::Download>),
 }
 
 impl Resolved {

@@ -506,13 +506,13 @@ pub(crate) async fn resolve(chart: &ChartRef, opts: &FetchOptions) -> Result<Res
     }
     Ok(Resolved {
         version: chosen,
-        location: Location::Oci(Download {
+        location: Location::Oci(Box::new(Download {
             session,
             reference: r,
             digest,
             size: layer.get("size").and_then(|s| s.as_u64()),
             opts: opts.clone(),
-        }),
+        })),
     })
 }
 

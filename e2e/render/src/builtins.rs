@@ -263,6 +263,11 @@ fn prepare_arg(v: Option<&Value>, t: ParamType) -> Result<Arg, String> {
         (ParamType::Int, Value::Int(_)) | (ParamType::Int64, Value::Int64(_)) => true,
         (ParamType::Float, Value::Float(_)) | (ParamType::String, Value::String(_)) => true,
         (ParamType::Bool, Value::Bool(_)) => true,
+        (ParamType::Named(n), v) if v.type_name() == n => true,
+        (ParamType::Uint32, Value::Int(i) | Value::Int64(i)) => {
+            return Ok(Arg::Value(Value::Int(i64::from(*i as u32))));
+        }
+        (ParamType::Uint32, Value::Uint8(u)) => return Ok(Arg::Value(Value::Int(i64::from(*u)))),
         (ParamType::Int, Value::Int64(i)) => return Ok(Arg::Value(Value::Int(*i))),
         (ParamType::Int64, Value::Int(i)) => return Ok(Arg::Value(Value::Int64(*i))),
         // integer kinds convert into each other

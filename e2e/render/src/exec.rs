@@ -715,6 +715,7 @@ impl<'t> State<'t> {
                 return match typ {
                     None | Some(ParamType::Reflect) => Ok(Rv::Invalid),
                     Some(ParamType::Any) => Ok(Rv::V(Value::Nil, true)),
+                    Some(t) if t.can_be_nil() => Ok(Rv::V(Value::Nil, false)),
                     Some(t) => self.errorf(format!("invalid value; expected {}", t.go_name())),
                 };
             }
@@ -728,6 +729,8 @@ impl<'t> State<'t> {
             ParamType::Float => matches!(v, Value::Float(_)),
             ParamType::String => matches!(v, Value::String(_)),
             ParamType::Bool => matches!(v, Value::Bool(_)),
+            ParamType::Uint32 => false,
+            ParamType::Named(n) => v.type_name() == n || (matches!(v, Value::Nil) && t.can_be_nil()),
         };
         if matches!(t, ParamType::Any | ParamType::Reflect) {
             return Ok(Rv::V(v, iface));
@@ -760,6 +763,7 @@ impl<'t> State<'t> {
                 return match typ {
                     Some(ParamType::Any) => Ok(Rv::V(Value::Nil, true)),
                     Some(ParamType::Reflect) => Ok(Rv::Invalid),
+                    Some(t) if t.can_be_nil() => Ok(Rv::V(Value::Nil, false)),
                     Some(t) => self.errorf(format!("cannot assign nil to {}", t.go_name())),
                     None => self.errorf("cannot assign nil to <nil>"),
                 };
@@ -815,6 +819,14 @@ impl<'t> State<'t> {
                 }
                 _ => self.errorf(format!("expected float; found {n}")),
             },
+            ParamType::Uint32 => match n {
+                Operand::Number { num, .. } if num.is_uint && !num.is_complex => {
+                    let u = if num.is_int { num.int as u64 } else { num.float as u64 };
+                    Ok(Rv::V(Value::Int(i64::from(u as u32)), false))
+                }
+                _ => self.errorf(format!("expected unsigned integer; found {n}")),
+            },
+            ParamType::Named(t) => self.errorf(format!("can't handle {n} for arg of type {t}")),
             ParamType::Any | ParamType::Reflect => self.eval_empty_interface(dot, n),
         }
     }

@@ -253,9 +253,25 @@ pub enum ParamType {
     Float,
     String,
     Bool,
+    /// Go's `uint32`: an unsigned literal (truncated as reflect's SetUint does); the value
+    /// arrives as `Int`.
+    Uint32,
+    /// A Go type by name (`time.Time`, `*semver.Version`, `[]interface {}`): a value whose
+    /// [`Value::type_name`] is this. Pointer, slice and map types (`*...`, `[]...`,
+    /// `map[...`) also take nil, as Go's nil-able kinds do.
+    Named(&'static str),
 }
 
 impl ParamType {
+    /// Whether Go's type can be nil (pointers, slices, maps, interfaces).
+    pub fn can_be_nil(self) -> bool {
+        match self {
+            ParamType::Any | ParamType::Reflect => true,
+            ParamType::Named(n) => n.starts_with('*') || n.starts_with("[]") || n.starts_with("map["),
+            _ => false,
+        }
+    }
+
     pub fn go_name(self) -> &'static str {
         match self {
             ParamType::Any => "interface {}",
@@ -265,6 +281,8 @@ impl ParamType {
             ParamType::Float => "float64",
             ParamType::String => "string",
             ParamType::Bool => "bool",
+            ParamType::Uint32 => "uint32",
+            ParamType::Named(n) => n,
         }
     }
 }

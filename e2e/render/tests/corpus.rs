@@ -168,6 +168,9 @@ fn mutations_match_go() {
             ],
             1,
         );
+        if nondeterministic(&template) {
+            continue;
+        }
         let mut m = c.clone();
         m.id = format!("mutation/{i:04}");
         m.template = template;
@@ -191,4 +194,18 @@ fn mutations_match_go() {
         mismatches.len(),
         mismatches.join("\n")
     );
+}
+
+/// Whether a template may call a sprig function whose result depends on the clock or on
+/// randomness (a mutated `date "..." 0` can turn into `date "..." .x`, which is now).
+fn nondeterministic(template: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "now", "ago", "date", "dateInZone", "date_in_zone", "htmlDate", "htmlDateInZone", "durationRound",
+        "randAlphaNum", "randAlpha", "randAscii", "randNumeric", "randBytes", "randInt", "uuidv4", "shuffle",
+        "bcrypt", "htpasswd", "genPrivateKey", "genCA", "genCAWithKey", "genSelfSignedCert",
+        "genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey", "encryptAES", "getHostByName",
+    ];
+    template
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| NAMES.contains(&w))
 }

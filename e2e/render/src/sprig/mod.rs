@@ -8,7 +8,8 @@ use crate::FuncMap;
 
 mod conv;
 mod crypto;
-mod dates;
+pub mod dates;
+mod gotime;
 mod defaults;
 mod dicts;
 mod encoding;
@@ -25,8 +26,17 @@ mod strings;
 #[allow(dead_code)] // used as the groups are filled
 pub(crate) mod util;
 
-/// sprig's functions as Helm's engine sees them (no `env`, no `expandenv`).
+pub use dates::Clock;
+
+/// sprig's functions as Helm's engine sees them (no `env`, no `expandenv`), with the
+/// system clock and local zone.
 pub fn funcs() -> FuncMap {
+    funcs_with(&Clock::system())
+}
+
+/// sprig's functions with `clock` as the time source and `time.Local` (for tests that fix
+/// the time).
+pub fn funcs_with(clock: &Clock) -> FuncMap {
     let mut m = FuncMap::new();
     strings::register(&mut m);
     regex::register(&mut m);
@@ -39,7 +49,7 @@ pub fn funcs() -> FuncMap {
     lists::register(&mut m);
     dicts::register(&mut m);
     json::register(&mut m);
-    dates::register(&mut m);
+    dates::register(&mut m, clock);
     semver::register(&mut m);
     crypto::register(&mut m);
     random::register(&mut m);

@@ -626,7 +626,10 @@ pub fn render(c: &Case) -> Result<String, String> {
     let name = c.id.clone();
     let mut t = Template::new(&name);
     if c.sprig {
-        t = t.funcs(hubspoke_render::sprig::funcs());
+        // time.Local is UTC on both sides (the oracle runs with TZ=UTC); other zones are
+        // tested through explicit zone arguments
+        let clock = hubspoke_render::sprig::Clock::system().with_local_zone("UTC");
+        t = t.funcs(hubspoke_render::sprig::funcs_with(&clock));
     }
     if c.funcs {
         t = t.funcs(go_funcs().into_iter().map(|(k, f)| (k.to_string(), f)).collect());
@@ -711,6 +714,7 @@ pub fn run_oracle(bin: &Path, cases: &[Case]) -> Vec<Result<String, String>> {
         })
         .collect();
     let mut child = std::process::Command::new(bin)
+        .env("TZ", "UTC")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

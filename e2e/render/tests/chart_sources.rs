@@ -1166,3 +1166,39 @@ async fn oci_bearer_token_handshake() {
     );
     assert!(!e.to_string().contains("nope"));
 }
+
+#[tokio::test]
+async fn http_repository_with_a_bearer_token() {
+    let server = StaticServer::start(|b| repository(b, false), Some("Bearer t0ken".to_string()), None).await;
+    let repo = server.url("/charts");
+    let key = hubspoke_render::source::credentials::env_key(&repo);
+    let vars: BTreeMap<String, String> =
+        [(format!("HUBSPOKE_HELM_REPO_{key}_TOKEN"), "t0ken".to_string())].into();
+    let lookup = |k: &str| vars.get(k).cloned();
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = FetchOptions {
+        credentials: Credentials::from_env_with(&repo, &lookup),
+        ..options(tmp.path())
+    };
+    assert_eq!(
+        fetch_chart(&ChartRef::new(&repo, "db", ""), &opts)
+            .await
+            .unwrap()
+            .version,
+        "0.1.0"
+    );
+    let wrong = FetchOptions {
+        credentials: Credentials::bearer("stale"),
+        ..options(tmp.path())
+    };
+    let e = fetch_chart(&ChartRef::new(&repo, "web", ""), &wrong)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert!(
+        e.to_string()
+            .contains(": the credentials from the given token were refused; check them, or set "),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("stale"));
+}

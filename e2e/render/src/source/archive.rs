@@ -317,4 +317,55 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let files = vec![
+            ("Chart.yaml".to_string(), b"name: c\nversion: 1.0.0\n".to_vec()),
+            ("templates/a.yaml".to_string(), vec![b'a'; 3000]),
+        ];
+        let good = write_archive("c", &files).unwrap();
+        let raw = {
+            let mut d = Vec::new();
+            flate2::read::GzDecoder::new(&good[..])
+                .read_to_end(&mut d)
+                .unwrap();
+            d
+        };
+        for round in 0..400 {
+            // flip bytes in the tar stream, re-compress, and read
+            let mut t = raw.clone();
+            for _ in 0..(1 + next() % 8) {
+                let i = (next() as usize) % t.len();
+                t[i] = next() as u8;
+            }
+            if round % 3 == 0 {
+                t.truncate((next() as usize) % t.len());
+            }
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&t).unwrap();
+            let _ = read_archive(&gz.finish().unwrap());
+            // and the compressed bytes themselves
+            let mut g = good.clone();
+            let i = (next() as usize) % g.len();
+            g[i] = next() as u8;
+            let _ = read_archive(&g);
+            let _ = read_archive(&good[..(next() as usize) % good.len()]);
+            let alphabet = b"*?[]^-\\/!#a.\n ";
+            let text: Vec<u8> = (0..(next() % 64))
+                .map(|_| alphabet[(next() as usize) % alphabet.len()])
+                .collect();
+            let _ = super::super::dir::IgnoreRules::parse(&text);
+            let pat = String::from_utf8_lossy(&text).into_owned();
+            let _ = super::super::dir::glob_match(&pat, "a/b.c");
+            let _ = super::super::http::Index::parse(&text);
+        }
+    }
 }

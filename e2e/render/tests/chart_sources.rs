@@ -603,24 +603,29 @@ async fn http_repository_with_basic_auth_and_argocd_secret() {
     };
     assert_eq!(fetch_chart(&chart, &opts).await.unwrap().version, "1.2.0");
 
-    // an Argo CD repository Secret
-    let data: BTreeMap<String, Vec<u8>> = [
-        ("type", "helm"),
-        ("url", repo.as_str()),
-        ("username", "helm"),
-        ("password", "s3cret"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-    .collect();
-    let secret = ArgoRepository::from_secret("charts", "repository", &data).unwrap();
-    let secrets = [secret];
-    let found = ArgoRepository::credentials_for(&repo, &secrets).unwrap();
+    // Argo CD Secrets: a repo-creds template for every repository under the server
+    let secret = |kind: &str, url: &str, password: &str| {
+        let data: BTreeMap<String, Vec<u8>> = [
+            ("type", "helm"),
+            ("url", url),
+            ("username", "helm"),
+            ("password", password),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect();
+        ArgoRepository::from_secret("charts", kind, &data).unwrap()
+    };
+    let secrets = [
+        secret("repo-creds", &server.url(""), "s3cret"),
+        secret("repository", &server.url("/other"), "wrong"),
+    ];
     let tmp2 = tempfile::tempdir().unwrap();
     let opts = FetchOptions {
-        credentials: found.credentials.clone(),
-        ..options(tmp2.path())
+        cache: Some(Cache::new(tmp2.path())),
+        ..FetchOptions::from_argocd(&repo, &secrets, &BTreeMap::new()).unwrap()
     };
+    assert_eq!(opts.credentials.origin, "Argo CD Secret charts");
     assert_eq!(
         fetch_chart(&ChartRef::new(&repo, "web", "~1.0"), &opts)
             .await

@@ -171,6 +171,25 @@ impl FetchOptions {
         })
     }
 
+    /// The default cache, with the credentials of the Argo CD Secret that applies to
+    /// `repo_url` (a `repository` Secret with that URL, else the longest `repo-creds` prefix)
+    /// and the CA that `argocd-tls-certs-cm` holds for its host, as Argo CD would use them.
+    pub fn from_argocd(
+        repo_url: &str,
+        secrets: &[ArgoRepository],
+        tls_certs_cm: &std::collections::BTreeMap<String, String>,
+    ) -> Result<FetchOptions, SourceError> {
+        Ok(FetchOptions {
+            cache: Some(Cache::from_env()?),
+            credentials: ArgoRepository::credentials_for(repo_url, secrets)
+                .map(|s| s.credentials.clone())
+                .unwrap_or_default(),
+            ca: credentials::argocd_ca_for(repo_url, tls_certs_cm),
+            offline: false,
+            plain_http: false,
+        })
+    }
+
     /// Trusts the certificates of a PEM file.
     pub fn with_ca_file(mut self, path: &Path) -> Result<FetchOptions, SourceError> {
         self.ca = Some(std::fs::read(path).map_err(|e| {

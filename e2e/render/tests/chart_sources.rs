@@ -941,6 +941,33 @@ async fn oci_basic_auth() {
         .unwrap();
     assert_eq!(got.digest, sha256_hex(&package("web", "1.0.0")));
 
+    // an Argo CD Secret for an OCI Helm repository: no scheme in its url, enableOCI, plain HTTP
+    let registry_url = format!("{}/team", reg.addr);
+    let data: BTreeMap<String, Vec<u8>> = [
+        ("type", "helm"),
+        ("url", registry_url.as_str()),
+        ("enableOCI", "true"),
+        ("insecureOCIForceHttp", "true"),
+        ("username", "helm"),
+        ("password", "s3cret"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    .collect();
+    let argo = ArgoRepository::from_secret("registry", "repository", &data).unwrap();
+    assert_eq!(argo.repo_url(), repo);
+    let from_argo = FetchOptions {
+        cache: Some(Cache::new(tmp.path().join("argo"))),
+        ..FetchOptions::from_argocd(&argo.repo_url(), std::slice::from_ref(&argo), &BTreeMap::new()).unwrap()
+    };
+    assert!(from_argo.plain_http);
+    assert_eq!(
+        fetch_chart(&ChartRef::new(&repo, "web", "1.0.0"), &from_argo)
+            .await
+            .unwrap(),
+        got
+    );
+
     let wrong = FetchOptions {
         credentials: Credentials::basic("helm", "nope"),
         ..plain(&tmp.path().join("other"))

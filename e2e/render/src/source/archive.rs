@@ -91,8 +91,9 @@ pub fn read_archive(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         }
         let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let mode = header.mode().unwrap_or(0);
-        let is_dir =
-            kind.is_dir() || (mode & !0o7777) == 0o040000 || (header.as_bytes()[156] == 0 && raw_name.ends_with('/'));
+        let is_dir = kind.is_dir()
+            || (mode & !0o7777) == 0o040000
+            || (header.as_bytes()[156] == 0 && raw_name.ends_with('/'));
         if is_dir {
             continue;
         }

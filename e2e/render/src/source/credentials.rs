@@ -5,7 +5,8 @@
 //!   `_CA_FILE` (PEM), where KEY is the repository URL without its scheme, upper-cased, every
 //!   character other than A-Z and 0-9 turned into `_` (`https://charts.example.com/stable` →
 //!   `CHARTS_EXAMPLE_COM_STABLE`, `oci://ghcr.io/acme` → `GHCR_IO_ACME`);
-//! - `HUBSPOKE_HELM_REPO_USERNAME` / `_PASSWORD` / `_TOKEN` / `_CA_FILE` for every repository.
+//! - `HUBSPOKE_HELM_REPO_USERNAME` / `_PASSWORD` / `_TOKEN` / `_CA_FILE` for every repository;
+//! - `..._PLAIN_HTTP=true` talks plain HTTP to an OCI registry (Helm's `--plain-http`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -65,6 +66,14 @@ pub fn env_names(repo_url: &str) -> [String; 2] {
         format!("{ENV_PREFIX}_{}", env_key(repo_url)),
         ENV_PREFIX.to_string(),
     ]
+}
+
+/// Whether `_PLAIN_HTTP` is `true` for the repository (per-repository, else general).
+pub(crate) fn plain_http_from_env(repo_url: &str, lookup: &dyn Fn(&str) -> Option<String>) -> bool {
+    env_names(repo_url)
+        .into_iter()
+        .find_map(|p| lookup(&format!("{p}_PLAIN_HTTP")).filter(|v| !v.is_empty()))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
 }
 
 /// The CA file variable that applies, if any: (variable, path).
@@ -173,6 +182,8 @@ pub struct ArgoRepository {
     pub helm: bool,
     pub enable_oci: bool,
     pub insecure: bool,
+    /// `insecureOCIForceHttp`: talk plain HTTP to the OCI registry.
+    pub force_http: bool,
     pub credentials: Credentials,
 }
 
@@ -231,6 +242,7 @@ impl ArgoRepository {
             helm: typ == "helm",
             enable_oci: flag("enableOCI")?,
             insecure: flag("insecure")?,
+            force_http: flag("insecureOCIForceHttp")?,
             credentials,
         })
     }
@@ -298,6 +310,14 @@ mod tests {
         let c = Credentials::from_env_with("https://other.example.com", &lookup);
         assert_eq!(c.username.as_deref(), Some("general"));
         assert!(!format!("{c:?}").contains("gp"));
+        let plain: BTreeMap<&str, &str> = [
+            ("HUBSPOKE_HELM_REPO_127_0_0_1_5000_PLAIN_HTTP", "true"),
+            ("HUBSPOKE_HELM_REPO_PLAIN_HTTP", "false"),
+        ]
+        .into();
+        let lookup = |k: &str| plain.get(k).map(|v| v.to_string());
+        assert!(plain_http_from_env("oci://127.0.0.1:5000", &lookup));
+        assert!(!plain_http_from_env("oci://ghcr.io", &lookup));
     }
 
     #[test]

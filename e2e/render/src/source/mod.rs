@@ -167,7 +167,7 @@ impl FetchOptions {
             credentials: Credentials::from_env(repo_url),
             ca,
             offline: false,
-            plain_http: false,
+            plain_http: credentials::plain_http_from_env(repo_url, &lookup),
         })
     }
 
@@ -179,14 +179,13 @@ impl FetchOptions {
         secrets: &[ArgoRepository],
         tls_certs_cm: &std::collections::BTreeMap<String, String>,
     ) -> Result<FetchOptions, SourceError> {
+        let secret = ArgoRepository::credentials_for(repo_url, secrets);
         Ok(FetchOptions {
             cache: Some(Cache::from_env()?),
-            credentials: ArgoRepository::credentials_for(repo_url, secrets)
-                .map(|s| s.credentials.clone())
-                .unwrap_or_default(),
+            credentials: secret.map(|s| s.credentials.clone()).unwrap_or_default(),
             ca: credentials::argocd_ca_for(repo_url, tls_certs_cm),
             offline: false,
-            plain_http: false,
+            plain_http: secret.is_some_and(|s| s.force_http),
         })
     }
 

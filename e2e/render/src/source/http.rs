@@ -187,24 +187,21 @@ fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
     msg
 }
 
-/// The `Authorization` header for the credentials, if any.
+/// The `Authorization` header for the credentials, if any: a bearer token, or basic auth when
+/// both a username and a password are set.
 pub(crate) fn auth_header(creds: &Credentials) -> Option<String> {
     use base64::Engine;
     if let Some(t) = &creds.token {
         return Some(format!("Bearer {t}"));
     }
-    if creds.username.is_some() || creds.password.is_some() {
-        let pair = format!(
-            "{}:{}",
-            creds.username.as_deref().unwrap_or(""),
-            creds.password.as_deref().unwrap_or("")
-        );
-        return Some(format!(
+    // Helm sends basic auth only with both a username and a password
+    match (creds.username.as_deref(), creds.password.as_deref()) {
+        (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => Some(format!(
             "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(pair)
-        ));
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )),
+        _ => None,
     }
-    None
 }
 
 /// `scheme://authority` of a URL.

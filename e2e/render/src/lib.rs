@@ -24,6 +24,7 @@ pub mod gofmt;
 mod lex;
 mod parse;
 pub mod release;
+pub mod source;
 pub mod sprig;
 pub mod strvals;
 pub mod value;

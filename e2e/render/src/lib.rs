@@ -20,12 +20,17 @@ use std::sync::{Arc, OnceLock};
 mod builtins;
 mod exec;
 pub mod gofmt;
+pub mod gojson;
+pub mod goyaml;
+pub mod gotoml;
+pub mod helmdata;
 mod lex;
 mod parse;
 pub mod sprig;
 pub mod value;
 
 pub use exec::CallContext;
+pub use helmdata::helm_data_funcs;
 pub use parse::ParseError;
 pub use value::{Arg, FuncMap, FuncResult, Function, GoMap, GoObject, ParamType, Value};
 

@@ -1,0 +1,83 @@
+//! Helm 3.17's data functions (pkg/engine/funcs.go): toToml, fromToml, toYaml,
+//! toYamlPretty, fromYaml, fromYamlArray, toJson, fromJson, fromJsonArray. Registered after
+//! sprig's, they replace sprig's toJson and fromJson. Like Helm's, they never fail: an
+//! encoding error gives "" (toToml: the error text), a decoding error lands in the
+//! result (`Error` key, or the only element of the list).
+
+use crate::gojson::{self, Target};
+use crate::value::{Arg, Function, ParamType, Value};
+use crate::{goyaml, gotoml, FuncMap};
+
+fn arg(a: &[Arg]) -> Value {
+    a.first().map(Arg::value).unwrap_or(Value::Nil)
+}
+
+fn encoder(m: &mut FuncMap, name: &str, f: fn(&Value) -> String) {
+    m.insert(
+        name.to_string(),
+        Function::new(vec![ParamType::Any], false, "string", false, move |a: &[Arg]| {
+            Ok(Arg::Value(Value::String(f(&arg(a)))))
+        }),
+    );
+}
+
+/// A decoder into `map[string]interface {}` putting its error under "Error".
+fn map_decoder(m: &mut FuncMap, name: &str, f: fn(&str) -> Result<Value, (Value, String)>) {
+    m.insert(
+        name.to_string(),
+        Function::new(vec![ParamType::String], false, "map[string]interface {}", false, move |a: &[Arg]| {
+            let s = arg(a);
+            let v = match f(s.as_str().unwrap_or_default()) {
+                Ok(v) => v,
+                Err((v, e)) => {
+                    let m = match v {
+                        Value::Map(m) => m,
+                        _ => crate::GoMap::default(),
+                    };
+                    m.insert("Error", Value::String(e));
+                    Value::Map(m)
+                }
+            };
+            Ok(Arg::Value(v))
+        }),
+    );
+}
+
+/// A decoder into `[]interface {}` whose error becomes the only element.
+fn slice_decoder(m: &mut FuncMap, name: &str, f: fn(&str) -> Result<Value, (Value, String)>) {
+    m.insert(
+        name.to_string(),
+        Function::new(vec![ParamType::String], false, "[]interface {}", false, move |a: &[Arg]| {
+            let s = arg(a);
+            let v = match f(s.as_str().unwrap_or_default()) {
+                Ok(v) => v,
+                Err((_, e)) => Value::slice([Value::String(e)]),
+            };
+            Ok(Arg::Value(v))
+        }),
+    );
+}
+
+/// Helm's data functions, to register after [`crate::sprig::funcs`].
+pub fn helm_data_funcs() -> FuncMap {
+    let mut m = FuncMap::new();
+    encoder(&mut m, "toYaml", |v| match goyaml::marshal(v) {
+        Ok(s) => s.strip_suffix('\n').map(str::to_string).unwrap_or(s),
+        Err(_) => String::new(),
+    });
+    encoder(&mut m, "toYamlPretty", |v| match goyaml::marshal_pretty(v) {
+        Ok(s) => s.strip_suffix('\n').map(str::to_string).unwrap_or(s),
+        Err(_) => String::new(),
+    });
+    encoder(&mut m, "toJson", |v| gojson::marshal(v).unwrap_or_default());
+    encoder(&mut m, "toToml", |v| match gotoml::marshal(v) {
+        Ok(s) => s,
+        Err(e) => e,
+    });
+    map_decoder(&mut m, "fromYaml", |s| goyaml::unmarshal_into(s, Target::Map));
+    slice_decoder(&mut m, "fromYamlArray", |s| goyaml::unmarshal_into(s, Target::Slice));
+    map_decoder(&mut m, "fromJson", |s| gojson::unmarshal_into(s, Target::Map));
+    slice_decoder(&mut m, "fromJsonArray", |s| gojson::unmarshal_into(s, Target::Slice));
+    map_decoder(&mut m, "fromToml", gotoml::unmarshal_into_map);
+    m
+}

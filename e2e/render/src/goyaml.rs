@@ -201,35 +201,50 @@ fn allowed_char(c: char) -> bool {
         || (0x10000..=0x10FFFF).contains(&v)
 }
 
-/// A parser error as yaml.v2 words it.
-fn scan_error(_src: &str, e: &ScanError) -> String {
+/// A parser error as yaml.v2 words it. yaml.v2 prefixes `line N: ` only when the problem's
+/// (0-based) line is not 0: scanner errors print it 1-based, parser errors 0-based (a
+/// yaml.v2 quirk). Errors at the end of the stream sit on the line after an unterminated
+/// last line for the parser (its stream-end token), on the last line for the scanner.
+fn scan_error(src: &str, e: &ScanError) -> String {
     use granit_parser::ErrorKind as K;
-    let line = e.marker().line();
-    let msg: String = match e.kind() {
-        K::UnexpectedEofFlowSequence | K::ExpectedFlowSequenceSeparator => {
-            "did not find expected ',' or ']'".into()
+    let at = e.marker().line().saturating_sub(1);
+    let newlines = src.matches('\n').count();
+    let eof_parser = newlines + usize::from(!src.is_empty() && !src.ends_with('\n'));
+    // (message, parser error?, 0-based line)
+    let (msg, parser, line): (String, bool, usize) = match e.kind() {
+        K::UnexpectedEofFlowSequence | K::UnclosedFlowCollection { open: '[' } => {
+            ("did not find expected ',' or ']'".into(), true, eof_parser)
         }
-        K::UnexpectedEofFlowMapping | K::ExpectedFlowMappingSeparator => {
-            "did not find expected ',' or '}'".into()
+        K::UnexpectedEofFlowMapping | K::UnclosedFlowCollection { .. } => {
+            ("did not find expected ',' or '}'".into(), true, eof_parser)
         }
-        K::ExpectedBlockMappingKey | K::UnexpectedEofBlockMapping => "did not find expected key".into(),
-        K::ExpectedBlockSequenceEntry | K::UnexpectedEofBlockSequence => {
-            "did not find expected '-' indicator".into()
+        K::ExpectedFlowSequenceSeparator => ("did not find expected ',' or ']'".into(), true, at),
+        K::ExpectedFlowMappingSeparator => ("did not find expected ',' or '}'".into(), true, at),
+        K::ExpectedBlockMappingKey | K::MisplacedFlowCollectionEnd => {
+            ("did not find expected key".into(), true, at)
         }
-        K::ExpectedNodeContent => "did not find expected node content".into(),
-        K::UnexpectedEof => "found unexpected end of stream".into(),
-        K::InvalidSimpleKey => "mapping values are not allowed in this context".into(),
-        K::SimpleKeyExpected => "could not find expected ':'".into(),
-        K::TabNotAllowed | K::TabInBlockIndentation => "found character that cannot start any token".into(),
-        K::UnexpectedCharacter { .. } => "found character that cannot start any token".into(),
-        K::UndeclaredTagHandle => "found undefined tag handle".into(),
-        K::UnknownAnchor => return yerr("unknown anchor referenced"),
-        _ => e.info(),
+        K::UnexpectedEofBlockMapping => ("did not find expected key".into(), true, eof_parser),
+        K::ExpectedBlockSequenceEntry => ("did not find expected '-' indicator".into(), true, at),
+        K::UnexpectedEofBlockSequence => ("did not find expected '-' indicator".into(), true, eof_parser),
+        K::ExpectedNodeContent => ("did not find expected node content".into(), true, at),
+        K::UnexpectedEof | K::UnclosedQuotedScalar => ("found unexpected end of stream".into(), false, newlines),
+        K::InvalidSimpleKey => ("mapping values are not allowed in this context".into(), false, at),
+        K::SimpleKeyExpected => ("could not find expected ':'".into(), false, at + 1),
+        K::BlockSequenceEntryNotAllowed => {
+            ("block sequence entries are not allowed in this context".into(), false, at)
+        }
+        K::TabNotAllowed | K::TabInBlockIndentation | K::TabInIndentation | K::UnexpectedCharacter { .. } => {
+            ("found character that cannot start any token".into(), false, at)
+        }
+        K::UndeclaredTagHandle => ("found undefined tag handle".into(), true, at),
+        _ => (e.info(), false, at),
     };
-    if line > 0 {
+    if line == 0 {
+        yerr(msg)
+    } else if parser {
         yerr(format!("line {line}: {msg}"))
     } else {
-        yerr(msg)
+        yerr(format!("line {}: {msg}", line + 1))
     }
 }
 
@@ -848,7 +863,7 @@ pub fn marshal(v: &Value) -> Result<String, String> {
 /// numbers become ints, others float64; a character yaml.v2's reader refuses fails.
 fn json_to_yaml_value(v: &Value) -> Result<YVal, String> {
     let check = |s: &str| {
-        if s.chars().all(allowed_char) {
+        if s.chars().all(|c| (c as u32) < 0x20 || allowed_char(c)) {
             Ok(())
         } else {
             Err(yerr("control characters are not allowed"))
@@ -873,19 +888,55 @@ fn json_to_yaml_value(v: &Value) -> Result<YVal, String> {
         }
         Value::String(s) => {
             check(s)?;
-            YVal::Str(s.clone())
+            YVal::Str(fold_nel(s))
         }
         Value::Slice(items) => YVal::Seq(items.iter().map(json_to_yaml_value).collect::<Result<_, _>>()?),
         Value::Map(m) => {
             let mut pairs = Vec::new();
             for (k, v) in m.entries() {
                 check(&k)?;
-                pairs.push((YVal::Str(k), json_to_yaml_value(&v)?));
+                pairs.push((YVal::Str(fold_nel(&k)), json_to_yaml_value(&v)?));
             }
             YVal::Map(pairs)
         }
         Value::Object(o) => json_to_yaml_value(&Value::from(o.to_json()?))?,
     })
+}
+
+/// encoding/json leaves U+0085 (NEL) unescaped, and yaml.v2 reads it in the quoted JSON
+/// string as a line break: folded with the spaces around it into one space, or into
+/// newlines where several follow each other.
+fn fold_nel(s: &str) -> String {
+    if !s.contains('\u{85}') {
+        return s.to_string();
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c != ' ' && c != '\u{85}' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && (chars[i] == ' ' || chars[i] == '\u{85}') {
+            i += 1;
+        }
+        let run = &chars[start..i];
+        let breaks = run.iter().filter(|&&c| c == '\u{85}').count();
+        if breaks == 0 {
+            out.extend(run.iter());
+        } else if breaks == 1 {
+            out.push(' ');
+        } else {
+            for _ in 1..breaks {
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
@@ -938,7 +989,7 @@ fn v2_node(y: &YVal) -> ENode {
         YVal::Seq(items) => ENode::Seq(items.iter().map(v2_node).collect()),
         YVal::Map(pairs) => {
             let mut keys: Vec<&(YVal, YVal)> = pairs.iter().collect();
-            keys.sort_by(|a, b| key_order(&a.0, &b.0));
+            merge_sort(&mut keys, &|a, b| key_less(&a.0, &b.0));
             ENode::Map(keys.into_iter().map(|(k, v)| (v2_node(k), v2_node(v))).collect())
         }
     }
@@ -1020,21 +1071,40 @@ fn is_base60_float(s: &str) -> bool {
     i == b.len()
 }
 
-/// yaml.v2's map key order (numbers within strings compared by value).
-fn key_order(a: &YVal, b: &YVal) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let less = |a: &YVal, b: &YVal| -> bool {
-        match (a, b) {
-            (YVal::Str(a), YVal::Str(b)) => str_less(a, b),
-            _ => false,
+/// yaml.v2's map key order (numbers within strings compared by value). Not a total
+/// order for every set of keys (Go's own order is then that of its random map iteration).
+fn key_less(a: &YVal, b: &YVal) -> bool {
+    match (a, b) {
+        (YVal::Str(a), YVal::Str(b)) => str_less(a, b),
+        _ => false,
+    }
+}
+
+/// A stable merge sort that tolerates an inconsistent comparison.
+fn merge_sort<T: Clone>(v: &mut [T], less: &dyn Fn(&T, &T) -> bool) {
+    let n = v.len();
+    if n < 2 {
+        return;
+    }
+    let mid = n / 2;
+    merge_sort(&mut v[..mid], less);
+    merge_sort(&mut v[mid..], less);
+    let left = v[..mid].to_vec();
+    let right = v[mid..].to_vec();
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    while i < left.len() && j < right.len() {
+        if less(&right[j], &left[i]) {
+            v[k] = right[j].clone();
+            j += 1;
+        } else {
+            v[k] = left[i].clone();
+            i += 1;
         }
-    };
-    if less(a, b) {
-        Ordering::Less
-    } else if less(b, a) {
-        Ordering::Greater
-    } else {
-        Ordering::Equal
+        k += 1;
+    }
+    for x in left[i..].iter().chain(right[j..].iter()) {
+        v[k] = x.clone();
+        k += 1;
     }
 }
 
@@ -1136,7 +1206,7 @@ fn is_blank(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
-fn analyze(value: &str) -> Analysis {
+fn analyze(value: &str, v3: bool) -> Analysis {
     if value.is_empty() {
         return Analysis { multiline: false, flow_plain: false, block_plain: true, single_quoted: true, block: false };
     }
@@ -1147,7 +1217,7 @@ fn analyze(value: &str) -> Analysis {
         block_ind = true;
         flow_ind = true;
     }
-    let (mut line_breaks, mut special) = (false, false);
+    let (mut line_breaks, mut special, mut tabs) = (false, false, false);
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
@@ -1193,7 +1263,9 @@ fn analyze(value: &str) -> Analysis {
                 _ => {}
             }
         }
-        if !is_printable(c) {
+        if v3 && c == '\t' {
+            tabs = true;
+        } else if !is_printable(c) {
             special = true;
         }
         if c == ' ' {
@@ -1236,6 +1308,11 @@ fn analyze(value: &str) -> Analysis {
         a.block = false;
     }
     if break_space {
+        a.flow_plain = false;
+        a.block_plain = false;
+        a.single_quoted = false;
+    }
+    if tabs {
         a.flow_plain = false;
         a.block_plain = false;
         a.single_quoted = false;
@@ -1287,7 +1364,8 @@ impl Emitter {
             mapping_context: false,
             simple_key_context: false,
             best_indent: indent,
-            best_width: 80,
+            // yaml.v3's encoder does not fold long lines
+            best_width: if v3 { usize::MAX } else { 80 },
             v3,
         }
     }
@@ -1304,6 +1382,9 @@ impl Emitter {
     fn put_break(&mut self) {
         self.out.push('\n');
         self.column = 0;
+        if self.v3 {
+            self.indention = true;
+        }
     }
     fn write_str(&mut self, s: &str) {
         for c in s.chars() {
@@ -1316,6 +1397,9 @@ impl Emitter {
         } else {
             self.out.push(c);
             self.column = 0;
+            if self.v3 {
+                self.indention = true;
+            }
         }
     }
 
@@ -1340,7 +1424,9 @@ impl Emitter {
             self.put(' ');
         }
         self.whitespace = true;
-        self.indention = true;
+        if !self.v3 {
+            self.indention = true;
+        }
     }
 
     fn write_indicator(&mut self, ind: &str, need_ws: bool, is_ws: bool, is_indention: bool) {
@@ -1405,14 +1491,14 @@ impl Emitter {
 
     fn simple_key(&self, k: &ENode) -> bool {
         match k {
-            ENode::Scalar(s, _) => !analyze(s).multiline && s.len() <= 128,
+            ENode::Scalar(s, _) => !analyze(s, self.v3).multiline && s.len() <= 128,
             ENode::Seq(items) => items.is_empty(),
             ENode::Map(pairs) => pairs.is_empty(),
         }
     }
 
     fn scalar(&mut self, value: &str, requested: Style) {
-        let a = analyze(value);
+        let a = analyze(value, self.v3);
         let mut style = requested;
         if self.simple_key_context && a.multiline {
             style = Style::Double;
@@ -1606,8 +1692,10 @@ impl Emitter {
         if let Some(h) = chomp {
             self.write_indicator(h, false, false, false);
         }
-        self.put_break();
-        self.indention = true;
+        if !self.v3 {
+            self.put_break();
+            self.indention = true;
+        }
         self.whitespace = true;
         let mut breaks = true;
         for &c in &chars {
@@ -1698,7 +1786,7 @@ fn v3_node(v: &Value) -> Result<ENode, String> {
         Value::Slice(items) => ENode::Seq(items.iter().map(v3_node).collect::<Result<_, _>>()?),
         Value::Map(m) => {
             let mut entries = m.entries();
-            entries.sort_by(|a, b| key_order(&YVal::Str(a.0.clone()), &YVal::Str(b.0.clone())));
+            merge_sort(&mut entries, &|a, b| str_less(&a.0, &b.0));
             let mut pairs = Vec::new();
             for (k, v) in entries {
                 pairs.push((string_node(&k, true), v3_node(&v)?));

@@ -65,10 +65,14 @@ pub fn helm_data_funcs() -> FuncMap {
         Ok(s) => s.strip_suffix('\n').map(str::to_string).unwrap_or(s),
         Err(_) => String::new(),
     });
-    encoder(&mut m, "toYamlPretty", |v| match goyaml::marshal_pretty(v) {
-        Ok(s) => s.strip_suffix('\n').map(str::to_string).unwrap_or(s),
-        Err(_) => String::new(),
-    });
+    // yaml.v3 panics on a function value (text/template reports the panic as an error)
+    m.insert(
+        "toYamlPretty".into(),
+        Function::new(vec![ParamType::Any], false, "string", false, |a: &[Arg]| {
+            let s = goyaml::marshal_pretty(&arg(a))?;
+            Ok(Arg::Value(Value::String(s.strip_suffix('\n').map(str::to_string).unwrap_or(s))))
+        }),
+    );
     encoder(&mut m, "toJson", |v| gojson::marshal(v).unwrap_or_default());
     encoder(&mut m, "toToml", |v| match gotoml::marshal(v) {
         Ok(s) => s,

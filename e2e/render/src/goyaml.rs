@@ -32,7 +32,7 @@ enum YVal {
 
 #[derive(Debug)]
 enum Node {
-    Scalar { value: String, plain: bool, tag: String, anchor: String },
+    Scalar { value: String, plain: bool, tag: String },
     Seq(Vec<Rc<Node>>),
     Map(Vec<(Rc<Node>, Rc<Node>)>),
     Alias(Rc<Node>),
@@ -77,30 +77,14 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
     let mut names: HashMap<usize, String> = HashMap::new();
     let mut open: HashSet<usize> = HashSet::new();
     let mut root: Option<Rc<Node>> = None;
-    let mut pending_scalar: Option<(usize, Rc<Node>)> = None;
     let mut in_doc = false;
     for ev in parser {
         let (ev, _span) = ev.map_err(|e| scan_error(src, &e))?;
         // an anchor event follows the node it names
         if let Event::Anchor(id, name) = &ev {
             names.insert(*id, name.to_string());
-            if let Some((sid, n)) = pending_scalar.take() {
-                if sid == *id {
-                    let n = Rc::new(match &*n {
-                        Node::Scalar { value, plain, tag, .. } => Node::Scalar {
-                            value: value.clone(),
-                            plain: *plain,
-                            tag: tag.clone(),
-                            anchor: name.to_string(),
-                        },
-                        _ => return Err(yerr("internal error")),
-                    });
-                    anchors.insert(sid, n);
-                }
-            }
             continue;
         }
-        pending_scalar = None;
         let node: Rc<Node> = match ev {
             Event::StreamStart | Event::Comment(..) => continue,
             Event::DocumentStart(..) => {
@@ -127,11 +111,9 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
                     value: value.to_string(),
                     plain: style == ScalarStyle::Plain,
                     tag: tag.map(|t| t.to_string()).unwrap_or_default(),
-                    anchor: String::new(),
                 });
                 if anchor != 0 {
                     anchors.insert(anchor, n.clone());
-                    pending_scalar = Some((anchor, n.clone()));
                 }
                 n
             }

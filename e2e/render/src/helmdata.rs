@@ -74,10 +74,18 @@ pub fn helm_data_funcs() -> FuncMap {
         }),
     );
     encoder(&mut m, "toJson", |v| gojson::marshal(v).unwrap_or_default());
-    encoder(&mut m, "toToml", |v| match gotoml::marshal(v) {
-        Ok(s) => s,
-        Err(e) => e,
-    });
+    // the encoder's own errors come back as the text; a nil value makes it panic (on
+    // reflect's zero Value), which text/template reports as the call's error
+    m.insert(
+        "toToml".into(),
+        Function::new(vec![ParamType::Any], false, "string", false, |a: &[Arg]| {
+            let v = arg(a);
+            if matches!(v, Value::Nil) {
+                return Err("reflect: call of reflect.Value.Type on zero Value".into());
+            }
+            Ok(Arg::Value(Value::String(gotoml::marshal(&v).unwrap_or_else(|e| e))))
+        }),
+    );
     map_decoder(&mut m, "fromYaml", |s| goyaml::unmarshal_into(s, Target::Map));
     slice_decoder(&mut m, "fromYamlArray", |s| goyaml::unmarshal_into(s, Target::Slice));
     map_decoder(&mut m, "fromJson", |s| gojson::unmarshal_into(s, Target::Map));

@@ -688,7 +688,7 @@ pub fn build_oracle() -> Option<PathBuf> {
         assert!(
             std::env::var_os("HUBSPOKE_RENDER_REQUIRE_GO").is_none(),
             "HUBSPOKE_RENDER_REQUIRE_GO is set but `go` is not installed \
-             (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)"
+             (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev golang-gopkg-yaml.v3-dev golang-github-burntsushi-toml-dev)"
         );
         return None;
     }
@@ -709,7 +709,7 @@ pub fn build_oracle() -> Option<PathBuf> {
         .expect("go build");
     assert!(
         status.success(),
-        "building tools/gotmpl-oracle failed (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)"
+        "building tools/gotmpl-oracle failed (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev golang-gopkg-yaml.v3-dev golang-github-burntsushi-toml-dev)"
     );
     Some(bin)
 }

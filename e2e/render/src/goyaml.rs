@@ -63,6 +63,7 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
     if let Some(_c) = src.chars().find(|&c| !allowed_char(c)) {
         return Err(yerr("control characters are not allowed"));
     }
+    check_directives(src)?;
     let mut opts = Options::default();
     opts.emit_anchor_events = true;
     opts.emit_unresolved_aliases = true;
@@ -202,8 +203,22 @@ fn scan_error(src: &str, e: &ScanError) -> String {
         }
         K::ExpectedFlowSequenceSeparator => ("did not find expected ',' or ']'".into(), true, at),
         K::ExpectedFlowMappingSeparator => ("did not find expected ',' or '}'".into(), true, at),
-        K::ExpectedBlockMappingKey | K::MisplacedFlowCollectionEnd => {
-            ("did not find expected key".into(), true, at)
+        K::ExpectedBlockMappingKey => ("did not find expected key".into(), true, at),
+        K::MisplacedFlowCollectionEnd => {
+            // a closing bracket where a value should start, or after a complete value
+            let before = src_before(src, e.marker().index());
+            let msg = match before.trim_end_matches([' ', '\t']).chars().last() {
+                None | Some(':' | '-' | '\n' | '[' | '{' | ',') => "did not find expected node content",
+                Some(_) => "did not find expected key",
+            };
+            (msg.into(), true, at)
+        }
+        K::InvalidTrailingSingleQuotedScalar | K::InvalidTrailingDoubleQuotedScalar => {
+            if src_at(src, e.marker().index()) == Some(':') {
+                ("mapping values are not allowed in this context".into(), false, at)
+            } else {
+                ("did not find expected key".into(), true, at)
+            }
         }
         K::UnexpectedEofBlockMapping => ("did not find expected key".into(), true, eof_parser),
         K::ExpectedBlockSequenceEntry => ("did not find expected '-' indicator".into(), true, at),
@@ -228,6 +243,41 @@ fn scan_error(src: &str, e: &ScanError) -> String {
     } else {
         yerr(format!("line {}: {msg}", line + 1))
     }
+}
+
+/// The text before the `index`th character.
+fn src_before(src: &str, index: usize) -> &str {
+    match src.char_indices().nth(index) {
+        Some((b, _)) => &src[..b],
+        None => src,
+    }
+}
+
+fn src_at(src: &str, index: usize) -> Option<char> {
+    src.chars().nth(index)
+}
+
+/// yaml.v2's scanner refuses directives other than %YAML and %TAG.
+fn check_directives(src: &str) -> Result<(), String> {
+    for (n, line) in src.lines().enumerate() {
+        let t = line.trim_start_matches('\u{feff}');
+        if t.starts_with('%') {
+            let name: String = t[1..].chars().take_while(|c| !c.is_whitespace()).collect();
+            if name != "YAML" && name != "TAG" {
+                return Err(if n == 0 {
+                    yerr("found unknown directive name")
+                } else {
+                    yerr(format!("line {}: found unknown directive name", n + 1))
+                });
+            }
+            continue;
+        }
+        if t.trim().is_empty() || t.trim_start().starts_with('#') {
+            continue;
+        }
+        break;
+    }
+    Ok(())
 }
 
 struct Dec {

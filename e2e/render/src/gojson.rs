@@ -75,7 +75,13 @@ fn write_value(
         }
         Value::Map(m) => {
             let entries = m.entries();
-            write_object(out, entries.iter().map(|(k, v)| (k.as_str(), v)), html, ind, depth)?;
+            write_object(
+                out,
+                entries.iter().map(|(k, v)| (k.as_str(), v)),
+                html,
+                ind,
+                depth,
+            )?;
         }
         Value::Func(f) => return Err(format!("json: unsupported type: {}", f.type_name())),
         Value::Object(o) => {
@@ -217,7 +223,11 @@ fn digits(f: f64, bits32: bool) -> (Vec<u8>, i32) {
     };
     let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let d: Vec<u8> = mant.bytes().filter(u8::is_ascii_digit).map(|c| c - b'0').collect();
+    let d: Vec<u8> = mant
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|c| c - b'0')
+        .collect();
     if d.iter().all(|&c| c == 0) {
         return (Vec::new(), 0);
     }
@@ -255,7 +265,11 @@ fn fmt_f(d: &[u8], dp: i32, out: &mut String) {
         out.push('.');
         for k in 0..frac {
             let idx = dp + k;
-            let c = if idx < 0 { 0 } else { d.get(idx as usize).copied().unwrap_or(0) };
+            let c = if idx < 0 {
+                0
+            } else {
+                d.get(idx as usize).copied().unwrap_or(0)
+            };
             out.push((b'0' + c) as char);
         }
     }
@@ -280,7 +294,7 @@ pub fn format_float(f: f64, fmt: char, bits32: bool) -> String {
         'f' => fmt_f(&d, dp, &mut out),
         _ => {
             let exp = dp - 1;
-            if !d.is_empty() && (exp < -4 || exp >= 6) {
+            if !d.is_empty() && !(-4..6).contains(&exp) {
                 fmt_e(&d, dp, &mut out)
             } else {
                 fmt_f(&d, dp, &mut out)
@@ -293,7 +307,10 @@ pub fn format_float(f: f64, fmt: char, bits32: bool) -> String {
 /// encoding/json's float64 encoding.
 pub(crate) fn float_json(f: f64) -> Result<String, String> {
     if f.is_nan() || f.is_infinite() {
-        return Err(format!("json: unsupported value: {}", format_float(f, 'g', false)));
+        return Err(format!(
+            "json: unsupported value: {}",
+            format_float(f, 'g', false)
+        ));
     }
     let abs = f.abs();
     let e = abs != 0.0 && !(1e-6..1e21).contains(&abs);
@@ -340,7 +357,11 @@ pub fn unmarshal_into(s: &str, target: Target) -> Result<Value, (Value, String)>
     if let Err(e) = check_valid(s.as_bytes()) {
         return Err((empty(), e));
     }
-    let mut d = Decoder { b: s.as_bytes(), i: 0, err: None };
+    let mut d = Decoder {
+        b: s.as_bytes(),
+        i: 0,
+        err: None,
+    };
     let v = d.value();
     let kind = match &v {
         Value::Map(_) => "object",
@@ -354,8 +375,15 @@ pub fn unmarshal_into(s: &str, target: Target) -> Result<Value, (Value, String)>
         (Target::Any, _) | (Target::Map, "object") | (Target::Slice, "array") => v,
         (_, "null") => empty(),
         (t, k) => {
-            let ty = if t == Target::Map { "map[string]interface {}" } else { "[]interface {}" };
-            return Err((empty(), format!("json: cannot unmarshal {k} into Go value of type {ty}")));
+            let ty = if t == Target::Map {
+                "map[string]interface {}"
+            } else {
+                "[]interface {}"
+            };
+            return Err((
+                empty(),
+                format!("json: cannot unmarshal {k} into Go value of type {ty}"),
+            ));
         }
     };
     match d.err {
@@ -699,17 +727,18 @@ impl Decoder<'_> {
                             if (0xD800..0xE000).contains(&r) {
                                 // a surrogate: combined with a following \u low surrogate
                                 let mut ch = '\u{FFFD}';
-                                if r < 0xDC00
+                                let low = if r < 0xDC00
                                     && self.b.get(self.i) == Some(&b'\\')
                                     && self.b.get(self.i + 1) == Some(&b'u')
                                 {
-                                    if let Some(r2) = self.hex4(self.i + 2) {
-                                        if (0xDC00..0xE000).contains(&r2) {
-                                            let cp = 0x10000 + ((r - 0xD800) << 10) + (r2 - 0xDC00);
-                                            ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
-                                            self.i += 6;
-                                        }
-                                    }
+                                    self.hex4(self.i + 2).filter(|r2| (0xDC00..0xE000).contains(r2))
+                                } else {
+                                    None
+                                };
+                                if let Some(r2) = low {
+                                    let cp = 0x10000 + ((r - 0xD800) << 10) + (r2 - 0xDC00);
+                                    ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                                    self.i += 6;
                                 }
                                 ch
                             } else {
@@ -738,9 +767,15 @@ mod tests {
 
     #[test]
     fn marshal_basics() {
-        assert_eq!(marshal(&j(r#"{"b":1,"a":[true,null,"x<y>&"]}"#)).unwrap(), r#"{"a":[true,null,"x\u003cy\u003e\u0026"],"b":1}"#);
+        assert_eq!(
+            marshal(&j(r#"{"b":1,"a":[true,null,"x<y>&"]}"#)).unwrap(),
+            r#"{"a":[true,null,"x\u003cy\u003e\u0026"],"b":1}"#
+        );
         assert_eq!(marshal_no_html_escape(&Value::from("<a>")).unwrap(), "\"<a>\"");
-        assert_eq!(marshal(&Value::from("\u{8}\u{c}\u{1}\u{2028}")).unwrap(), "\"\\b\\f\\u0001\\u2028\"");
+        assert_eq!(
+            marshal(&Value::from("\u{8}\u{c}\u{1}\u{2028}")).unwrap(),
+            "\"\\b\\f\\u0001\\u2028\""
+        );
         assert_eq!(marshal(&Value::Int(-3)).unwrap(), "-3");
     }
 
@@ -761,7 +796,10 @@ mod tests {
         for (f, want) in cases {
             assert_eq!(marshal(&Value::Float(f)).unwrap(), want, "{f}");
         }
-        assert_eq!(marshal(&Value::Float(f64::NAN)).unwrap_err(), "json: unsupported value: NaN");
+        assert_eq!(
+            marshal(&Value::Float(f64::NAN)).unwrap_err(),
+            "json: unsupported value: NaN"
+        );
         assert_eq!(format_float(1e6, 'g', false), "1e+06");
         assert_eq!(format_float(123456.0, 'g', false), "123456");
         assert_eq!(format_float(0.0001, 'g', false), "0.0001");
@@ -772,8 +810,14 @@ mod tests {
     #[test]
     fn indent() {
         let v = j(r#"{"a":[1,{}],"b":[]}"#);
-        assert_eq!(marshal_indent(&v, "", "  ").unwrap(), "{\n  \"a\": [\n    1,\n    {}\n  ],\n  \"b\": []\n}");
-        assert_eq!(marshal_indent(&v, ">", "\t").unwrap(), "{\n>\t\"a\": [\n>\t\t1,\n>\t\t{}\n>\t],\n>\t\"b\": []\n>}");
+        assert_eq!(
+            marshal_indent(&v, "", "  ").unwrap(),
+            "{\n  \"a\": [\n    1,\n    {}\n  ],\n  \"b\": []\n}"
+        );
+        assert_eq!(
+            marshal_indent(&v, ">", "\t").unwrap(),
+            "{\n>\t\"a\": [\n>\t\t1,\n>\t\t{}\n>\t],\n>\t\"b\": []\n>}"
+        );
     }
 
     #[test]
@@ -782,14 +826,23 @@ mod tests {
         assert_eq!(e(""), "unexpected end of JSON input");
         assert_eq!(e("x"), "invalid character 'x' looking for beginning of value");
         assert_eq!(e("{\"a\" 1}"), "invalid character '1' after object key");
-        assert_eq!(e("{\"a\":1 \"b\"}"), "invalid character '\"' after object key:value pair");
+        assert_eq!(
+            e("{\"a\":1 \"b\"}"),
+            "invalid character '\"' after object key:value pair"
+        );
         assert_eq!(e("[1,]"), "invalid character ']' looking for beginning of value");
-        assert_eq!(e("{,}"), "invalid character ',' looking for beginning of object key string");
+        assert_eq!(
+            e("{,}"),
+            "invalid character ',' looking for beginning of object key string"
+        );
         assert_eq!(e("tru"), "invalid character ' ' in literal true (expecting 'e')");
         assert_eq!(e("trux"), "invalid character 'x' in literal true (expecting 'e')");
         assert_eq!(e("1 2"), "invalid character '2' after top-level value");
         assert_eq!(e("\"\n\""), "invalid character '\\n' in string literal");
-        assert_eq!(e("1e400"), "json: cannot unmarshal number 1e400 into Go value of type float64");
+        assert_eq!(
+            e("1e400"),
+            "json: cannot unmarshal number 1e400 into Go value of type float64"
+        );
         assert_eq!(
             unmarshal_into("[1]", Target::Map).unwrap_err().1,
             "json: cannot unmarshal array into Go value of type map[string]interface {}"
@@ -798,10 +851,14 @@ mod tests {
 
     #[test]
     fn unmarshal_values() {
-        let v = unmarshal(r#" {"a": [1, 2.5, "\u00e9\ud83d\ude00\ud800"], "a": {"b": null}, "c": true} "#).unwrap();
+        let v = unmarshal(r#" {"a": [1, 2.5, "\u00e9\ud83d\ude00\ud800"], "a": {"b": null}, "c": true} "#)
+            .unwrap();
         assert_eq!(marshal(&v).unwrap(), r#"{"a":{"b":null},"c":true}"#);
         let v = unmarshal(r#"["\u00e9\ud83d\ude00\ud800x", -0, 1E2]"#).unwrap();
         assert_eq!(marshal(&v).unwrap(), "[\"é😀\u{FFFD}x\",-0,100]");
-        assert_eq!(unmarshal_into("null", Target::Map).unwrap(), Value::map(Vec::<(String, Value)>::new()));
+        assert_eq!(
+            unmarshal_into("null", Target::Map).unwrap(),
+            Value::map(Vec::<(String, Value)>::new())
+        );
     }
 }

@@ -78,7 +78,8 @@ fn is_table(t: Option<TType>) -> bool {
 }
 
 fn bare(k: &str) -> bool {
-    k.chars().all(|r| r.is_ascii_alphanumeric() || r == '_' || r == '-')
+    k.chars()
+        .all(|r| r.is_ascii_alphanumeric() || r == '_' || r == '-')
 }
 
 fn quote(s: &str) -> String {
@@ -137,9 +138,12 @@ impl Enc {
         let v = object_value(v)?;
         match &v {
             Value::Nil => Ok(()),
-            Value::Bool(_) | Value::Int(_) | Value::Int64(_) | Value::Uint8(_) | Value::Float(_) | Value::String(_) => {
-                self.write_key_value(key, &v, false)
-            }
+            Value::Bool(_)
+            | Value::Int(_)
+            | Value::Int64(_)
+            | Value::Uint8(_)
+            | Value::Float(_)
+            | Value::String(_) => self.write_key_value(key, &v, false),
             Value::Slice(items) => {
                 if ttype(&v)? == Some(TType::ArrayHash) {
                     self.array_of_tables(key, items)
@@ -180,11 +184,7 @@ impl Enc {
                     if *f < 0.0 { "-inf" } else { "inf" }.to_string()
                 } else {
                     let s = format_float(*f, 'f', false);
-                    if s.contains('.') {
-                        s
-                    } else {
-                        s + ".0"
-                    }
+                    if s.contains('.') { s } else { s + ".0" }
                 };
                 self.wf(&s)
             }
@@ -199,7 +199,12 @@ impl Enc {
                 self.wf("]");
             }
             Value::Map(m) => self.map(&[], m, true)?,
-            Value::Func(f) => return Err(format!("unexpected type: {}", f.type_name().replace("interface {}", "any"))),
+            Value::Func(f) => {
+                return Err(format!(
+                    "unexpected type: {}",
+                    f.type_name().replace("interface {}", "any")
+                ));
+            }
             Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
             Value::Object(_) => {}
         }
@@ -275,7 +280,10 @@ impl Enc {
 
 /// `toml.NewEncoder(w).Encode(v)` (v1.4.0): the TOML text, or the encoder's error text.
 pub fn marshal(v: &Value) -> Result<String, String> {
-    let mut e = Enc { out: String::new(), written: false };
+    let mut e = Enc {
+        out: String::new(),
+        written: false,
+    };
     if matches!(v, Value::Nil) {
         // reflect.ValueOf(nil): the encoder's marshaler check panics on the zero Value
         return Err("reflect: call of reflect.Value.Type on zero Value".into());
@@ -288,12 +296,20 @@ fn from_item(item: &toml_edit::Item) -> Value {
     match item {
         toml_edit::Item::None => Value::Nil,
         toml_edit::Item::Value(v) => from_value(v),
-        toml_edit::Item::Table(t) => {
-            Value::map(t.iter().map(|(k, v)| (k.to_string(), from_item(v))).collect::<Vec<_>>())
-        }
+        toml_edit::Item::Table(t) => Value::map(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), from_item(v)))
+                .collect::<Vec<_>>(),
+        ),
         toml_edit::Item::ArrayOfTables(a) => Value::slice(
             a.iter()
-                .map(|t| Value::map(t.iter().map(|(k, v)| (k.to_string(), from_item(v))).collect::<Vec<_>>()))
+                .map(|t| {
+                    Value::map(
+                        t.iter()
+                            .map(|(k, v)| (k.to_string(), from_item(v)))
+                            .collect::<Vec<_>>(),
+                    )
+                })
                 .collect::<Vec<_>>(),
         ),
     }
@@ -307,9 +323,11 @@ fn from_value(v: &toml_edit::Value) -> Value {
         toml_edit::Value::Boolean(b) => Value::Bool(*b.value()),
         toml_edit::Value::Datetime(d) => Value::String(d.value().to_string()),
         toml_edit::Value::Array(a) => Value::slice(a.iter().map(from_value).collect::<Vec<_>>()),
-        toml_edit::Value::InlineTable(t) => {
-            Value::map(t.iter().map(|(k, v)| (k.to_string(), from_value(v))).collect::<Vec<_>>())
-        }
+        toml_edit::Value::InlineTable(t) => Value::map(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), from_value(v)))
+                .collect::<Vec<_>>(),
+        ),
     }
 }
 
@@ -339,19 +357,27 @@ mod tests {
 
     #[test]
     fn encodes_as_burntsushi() {
-        let d = v(serde_json::json!({"title": "x", "n": 1.0, "f": 2.5, "owner": {"name": "a b", "dob": [1, 2]}, "servers": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2", "deep": {"k": true}}], "z": {"y": {"x": {}}}}));
+        let d = v(
+            serde_json::json!({"title": "x", "n": 1.0, "f": 2.5, "owner": {"name": "a b", "dob": [1, 2]}, "servers": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2", "deep": {"k": true}}], "z": {"y": {"x": {}}}}),
+        );
         assert_eq!(
             marshal(&d).unwrap(),
             "f = 2.5\nn = 1.0\ntitle = \"x\"\n\n[owner]\n  dob = [1.0, 2.0]\n  name = \"a b\"\n\n[[servers]]\n  ip = \"10.0.0.1\"\n\n[[servers]]\n  ip = \"10.0.0.2\"\n  [servers.deep]\n    k = true\n\n[z]\n  [z.y]\n    [z.y.x]\n"
         );
-        assert_eq!(marshal(&v(serde_json::json!({"a": [1, null]}))).unwrap_err(), ERR_NIL_ELEMENT);
+        assert_eq!(
+            marshal(&v(serde_json::json!({"a": [1, null]}))).unwrap_err(),
+            ERR_NIL_ELEMENT
+        );
         assert_eq!(marshal(&Value::from("x")).unwrap(), "\"x\"");
     }
 
     #[test]
     fn decodes() {
         let m = unmarshal_into_map("a = 1\nb = [1.5, \"x\"]\n[t]\nk = true\n[[arr]]\nq = 2\n").unwrap();
-        assert_eq!(crate::gojson::marshal(&m).unwrap(), r#"{"a":1,"arr":[{"q":2}],"b":[1.5,"x"],"t":{"k":true}}"#);
+        assert_eq!(
+            crate::gojson::marshal(&m).unwrap(),
+            r#"{"a":1,"arr":[{"q":2}],"b":[1.5,"x"],"t":{"k":true}}"#
+        );
         assert!(matches!(m, Value::Map(ref g) if g.get("a") == Some(Value::Int64(1))));
         assert!(unmarshal_into_map("a = ").is_err());
     }

@@ -224,12 +224,16 @@ fn scan_error(src: &str, e: &ScanError) -> String {
         K::ExpectedBlockSequenceEntry => ("did not find expected '-' indicator".into(), true, at),
         K::UnexpectedEofBlockSequence => ("did not find expected '-' indicator".into(), true, eof_parser),
         K::ExpectedNodeContent => ("did not find expected node content".into(), true, at),
-        K::UnexpectedEof | K::UnclosedQuotedScalar => ("found unexpected end of stream".into(), false, newlines),
+        K::UnexpectedEof | K::UnclosedQuotedScalar => {
+            ("found unexpected end of stream".into(), false, newlines)
+        }
         K::InvalidSimpleKey => ("mapping values are not allowed in this context".into(), false, at),
         K::SimpleKeyExpected => ("could not find expected ':'".into(), false, at + 1),
-        K::BlockSequenceEntryNotAllowed => {
-            ("block sequence entries are not allowed in this context".into(), false, at)
-        }
+        K::BlockSequenceEntryNotAllowed => (
+            "block sequence entries are not allowed in this context".into(),
+            false,
+            at,
+        ),
         K::TabNotAllowed | K::TabInBlockIndentation | K::TabInIndentation | K::UnexpectedCharacter { .. } => {
             ("found character that cannot start any token".into(), false, at)
         }
@@ -261,8 +265,8 @@ fn src_at(src: &str, index: usize) -> Option<char> {
 fn check_directives(src: &str) -> Result<(), String> {
     for (n, line) in src.lines().enumerate() {
         let t = line.trim_start_matches('\u{feff}');
-        if t.starts_with('%') {
-            let name: String = t[1..].chars().take_while(|c| !c.is_whitespace()).collect();
+        if let Some(rest) = t.strip_prefix('%') {
+            let name: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
             if name != "YAML" && name != "TAG" {
                 return Err(if n == 0 {
                     yerr("found unknown directive name")
@@ -299,7 +303,9 @@ impl Dec {
                 self.alias_count += 1;
                 self.node(t)
             }
-            Node::Scalar { value, plain, tag, .. } => scalar(value, *plain, tag),
+            Node::Scalar {
+                value, plain, tag, ..
+            } => scalar(value, *plain, tag),
             Node::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {
@@ -394,9 +400,9 @@ fn insert(out: &mut Vec<(YVal, YVal)>, key: YVal, val: YVal) {
 
 fn is_merge(n: &Node) -> bool {
     match n {
-        Node::Scalar { value, plain, tag, .. } => {
-            value == "<<" && ((*plain && tag.is_empty()) || tag == MERGE)
-        }
+        Node::Scalar {
+            value, plain, tag, ..
+        } => value == "<<" && ((*plain && tag.is_empty()) || tag == MERGE),
         _ => false,
     }
 }
@@ -488,10 +494,10 @@ fn resolve_plain(tag: &str, s: &str) -> (&'static str, YVal) {
     }
     match s {
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
-            return (BOOL, YVal::Bool(true))
+            return (BOOL, YVal::Bool(true));
         }
         "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
-            return (BOOL, YVal::Bool(false))
+            return (BOOL, YVal::Bool(false));
         }
         "" | "~" | "null" | "Null" | "NULL" => return (NULL, YVal::Nil),
         ".nan" | ".NaN" | ".NAN" => return (FLOAT, YVal::Float(f64::NAN)),
@@ -517,10 +523,8 @@ fn resolve_plain(tag: &str, s: &str) -> (&'static str, YVal) {
             if let Some(u) = go_parse_uint(&plain) {
                 return (INT, YVal::Uint(u));
             }
-            if yaml_style_float(&plain) {
-                if let Some(f) = go_parse_float(&plain) {
-                    return (FLOAT, YVal::Float(f));
-                }
+            if let Some(f) = yaml_style_float(&plain).then(|| go_parse_float(&plain)).flatten() {
+                return (FLOAT, YVal::Float(f));
             }
             if let Some(b) = plain.strip_prefix("0b") {
                 if let Some(i) = parse_radix_i64(b, 2, false) {
@@ -529,10 +533,11 @@ fn resolve_plain(tag: &str, s: &str) -> (&'static str, YVal) {
                 if let Some(u) = parse_radix_u64(b, 2) {
                     return (INT, YVal::Uint(u));
                 }
-            } else if let Some(b) = plain.strip_prefix("-0b") {
-                if let Some(i) = parse_radix_i64(b, 2, true) {
-                    return (INT, YVal::Int(i));
-                }
+            } else if let Some(i) = plain
+                .strip_prefix("-0b")
+                .and_then(|b| parse_radix_i64(b, 2, true))
+            {
+                return (INT, YVal::Int(i));
             }
         }
         _ => {}
@@ -652,7 +657,9 @@ fn go_parse_float(s: &str) -> Option<f64> {
     if lower.starts_with("0x") || rest.contains('_') {
         return None;
     }
-    let ok = rest.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'));
+    let ok = rest
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'));
     if !ok || rest.is_empty() {
         return None;
     }
@@ -692,11 +699,9 @@ fn is_timestamp(s: &str) -> bool {
         }
         let mut n = (c0 - b'0') as u32;
         *i += 1;
-        if let Some(&c1) = b.get(*i) {
-            if c1.is_ascii_digit() {
-                n = n * 10 + (c1 - b'0') as u32;
-                *i += 1;
-            }
+        if let Some(&c1) = b.get(*i).filter(|c| c.is_ascii_digit()) {
+            n = n * 10 + (c1 - b'0') as u32;
+            *i += 1;
         }
         Some(n)
     }
@@ -749,11 +754,17 @@ fn is_timestamp(s: &str) -> bool {
         b'Z' => i + 1 == b.len(),
         b'+' | b'-' => {
             let r = &b[i + 1..];
-            r.len() == 5 && r[0].is_ascii_digit() && r[1].is_ascii_digit() && r[2] == b':' && r[3].is_ascii_digit() && r[4].is_ascii_digit() && {
-                let hh = (r[0] - b'0') * 10 + (r[1] - b'0');
-                let mm = (r[3] - b'0') * 10 + (r[4] - b'0');
-                hh <= 24 && mm <= 60
-            }
+            r.len() == 5
+                && r[0].is_ascii_digit()
+                && r[1].is_ascii_digit()
+                && r[2] == b':'
+                && r[3].is_ascii_digit()
+                && r[4].is_ascii_digit()
+                && {
+                    let hh = (r[0] - b'0') * 10 + (r[1] - b'0');
+                    let mm = (r[3] - b'0') * 10 + (r[4] - b'0');
+                    hh <= 24 && mm <= 60
+                }
         }
         _ => false,
     }
@@ -789,10 +800,16 @@ pub fn unmarshal_into(s: &str, target: Target) -> Result<Value, (Value, String)>
         (Target::Any, _) | (Target::Map, "object") | (Target::Slice, "array") => Ok(v),
         (_, "null") => Ok(empty()),
         (t, k) => {
-            let ty = if t == Target::Map { "map[string]interface {}" } else { "[]interface {}" };
+            let ty = if t == Target::Map {
+                "map[string]interface {}"
+            } else {
+                "[]interface {}"
+            };
             Err((
                 empty(),
-                format!("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {k} into Go value of type {ty}"),
+                format!(
+                    "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {k} into Go value of type {ty}"
+                ),
             ))
         }
     }
@@ -802,7 +819,10 @@ fn decode_v2(s: &str) -> Result<YVal, String> {
     let Some(root) = parse_first(s)? else {
         return Ok(YVal::Nil);
     };
-    let mut d = Dec { decode_count: 0, alias_count: 0 };
+    let mut d = Dec {
+        decode_count: 0,
+        alias_count: 0,
+    };
     d.node(&root)
 }
 
@@ -815,7 +835,10 @@ fn to_json_value(y: &YVal) -> Result<Value, String> {
         YVal::Uint(u) => Value::Float(*u as f64),
         YVal::Float(f) => {
             if f.is_nan() || f.is_infinite() {
-                return Err(format!("json: unsupported value: {}", format_float(*f, 'g', false)));
+                return Err(format!(
+                    "json: unsupported value: {}",
+                    format_float(*f, 'g', false)
+                ));
             }
             Value::Float(*f)
         }
@@ -1056,7 +1079,21 @@ fn string_node(s: &str, v3: bool) -> ENode {
 fn is_old_bool(s: &str) -> bool {
     matches!(
         s,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF"
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
     )
 }
 
@@ -1227,7 +1264,10 @@ struct Analysis {
 
 fn is_printable(c: char) -> bool {
     let v = c as u32;
-    v == 0x0A || (0x20..=0x7E).contains(&v) || (0xA0..=0xD7FF).contains(&v) || ((0xE000..=0xFFFD).contains(&v) && v != 0xFEFF)
+    v == 0x0A
+        || (0x20..=0x7E).contains(&v)
+        || (0xA0..=0xD7FF).contains(&v)
+        || ((0xE000..=0xFFFD).contains(&v) && v != 0xFEFF)
 }
 
 fn is_break(c: char) -> bool {
@@ -1240,7 +1280,13 @@ fn is_blank(c: char) -> bool {
 
 fn analyze(value: &str, v3: bool) -> Analysis {
     if value.is_empty() {
-        return Analysis { multiline: false, flow_plain: false, block_plain: true, single_quoted: true, block: false };
+        return Analysis {
+            multiline: false,
+            flow_plain: false,
+            block_plain: true,
+            single_quoted: true,
+            block: false,
+        };
     }
     let chars: Vec<char> = value.chars().collect();
     let mut block_ind = false;
@@ -1250,7 +1296,8 @@ fn analyze(value: &str, v3: bool) -> Analysis {
         flow_ind = true;
     }
     let (mut line_breaks, mut special, mut tabs) = (false, false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
@@ -1259,7 +1306,8 @@ fn analyze(value: &str, v3: bool) -> Analysis {
         let followed_by_ws = i + 1 >= n || is_blank(chars[i + 1]);
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@'
+                | '`' => {
                     flow_ind = true;
                     block_ind = true;
                 }
@@ -1269,11 +1317,9 @@ fn analyze(value: &str, v3: bool) -> Analysis {
                         block_ind = true;
                     }
                 }
-                '-' => {
-                    if followed_by_ws {
-                        flow_ind = true;
-                        block_ind = true;
-                    }
+                '-' if followed_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
                 }
                 _ => {}
             }
@@ -1286,11 +1332,9 @@ fn analyze(value: &str, v3: bool) -> Analysis {
                         block_ind = true;
                     }
                 }
-                '#' => {
-                    if preceded_by_ws {
-                        flow_ind = true;
-                        block_ind = true;
-                    }
+                '#' if preceded_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
                 }
                 _ => {}
             }
@@ -1331,7 +1375,13 @@ fn analyze(value: &str, v3: bool) -> Analysis {
         }
         preceded_by_ws = is_blank(c) || is_break(c) || c == '\0';
     }
-    let mut a = Analysis { multiline: line_breaks, flow_plain: true, block_plain: true, single_quoted: true, block: true };
+    let mut a = Analysis {
+        multiline: line_breaks,
+        flow_plain: true,
+        block_plain: true,
+        single_quoted: true,
+        block: true,
+    };
     if leading_space || leading_break || trailing_space || trailing_break {
         a.flow_plain = false;
         a.block_plain = false;
@@ -1571,7 +1621,8 @@ impl Emitter {
         while i < chars.len() {
             let c = chars[i];
             if c == ' ' {
-                if allow_breaks && !spaces && self.column > self.best_width && chars.get(i + 1) != Some(&' ') {
+                if allow_breaks && !spaces && self.column > self.best_width && chars.get(i + 1) != Some(&' ')
+                {
                     self.write_indent();
                 } else {
                     self.put(c);
@@ -1764,8 +1815,30 @@ fn resolve_v3(s: &str) -> bool {
     }
     if matches!(
         s,
-        "true" | "True" | "TRUE" | "false" | "False" | "FALSE" | "" | "~" | "null" | "Null" | "NULL" | ".nan" | ".NaN"
-            | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | "<<"
+        "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | ""
+            | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | ".nan"
+            | ".NaN"
+            | ".NAN"
+            | ".inf"
+            | ".Inf"
+            | ".INF"
+            | "+.inf"
+            | "+.Inf"
+            | "+.INF"
+            | "-.inf"
+            | "-.Inf"
+            | "-.INF"
+            | "<<"
     ) {
         return false;
     }
@@ -1786,10 +1859,12 @@ fn resolve_v3(s: &str) -> bool {
                 if parse_radix_u64(b, 2).is_some() {
                     return false;
                 }
-            } else if let Some(b) = plain.strip_prefix("-0b") {
-                if parse_radix_i64(b, 2, true).is_some() {
-                    return false;
-                }
+            } else if plain
+                .strip_prefix("-0b")
+                .and_then(|b| parse_radix_i64(b, 2, true))
+                .is_some()
+            {
+                return false;
             }
             true
         }
@@ -1841,15 +1916,24 @@ mod tests {
 
     #[test]
     fn resolution() {
-        assert_eq!(y("a: yes\nb: off\nc: 0755\nd: 0x1F\ne: 1_000\nf: .inf_\ng: ~\nh: 2001-12-14\ni: 1e3\nj: '1'"), r#"{"a":true,"b":false,"c":493,"d":31,"e":1000,"f":".inf_","g":null,"h":"2001-12-14","i":1000,"j":"1"}"#);
+        assert_eq!(
+            y("a: yes\nb: off\nc: 0755\nd: 0x1F\ne: 1_000\nf: .inf_\ng: ~\nh: 2001-12-14\ni: 1e3\nj: '1'"),
+            r#"{"a":true,"b":false,"c":493,"d":31,"e":1000,"f":".inf_","g":null,"h":"2001-12-14","i":1000,"j":"1"}"#
+        );
         assert_eq!(y("1: a\n1.5: b\ntrue: c"), r#"{"1":"a","1.5":"b","true":"c"}"#);
-        assert_eq!(unmarshal("a: .nan").unwrap_err(), "error converting YAML to JSON: json: unsupported value: NaN");
+        assert_eq!(
+            unmarshal("a: .nan").unwrap_err(),
+            "error converting YAML to JSON: json: unsupported value: NaN"
+        );
     }
 
     #[test]
     fn anchors_and_merges() {
         let doc = "base: &b {x: 1, z: 2}\nother:\n  <<: *b\n  z: 3\nlist: [*b]\ny: 1\n";
-        assert_eq!(y(doc), r#"{"base":{"x":1,"z":2},"list":[{"x":1,"z":2}],"other":{"x":1,"z":3},"true":1}"#);
+        assert_eq!(
+            y(doc),
+            r#"{"base":{"x":1,"z":2},"list":[{"x":1,"z":2}],"other":{"x":1,"z":3},"true":1}"#
+        );
     }
 
     #[test]
@@ -1865,7 +1949,9 @@ mod tests {
 
     #[test]
     fn emit() {
-        let v = Value::from(serde_json::json!({"b": [1, "two", {"c": null}], "a": "yes", "e": "", "m": "x\ny\n", "s": " lead", "k": {}}));
+        let v = Value::from(
+            serde_json::json!({"b": [1, "two", {"c": null}], "a": "yes", "e": "", "m": "x\ny\n", "s": " lead", "k": {}}),
+        );
         assert_eq!(
             marshal(&v).unwrap(),
             "a: \"yes\"\nb:\n- 1\n- two\n- c: null\ne: \"\"\nk: {}\nm: |\n  x\n  y\ns: ' lead'\n"

@@ -6,7 +6,7 @@
 
 use crate::gojson::{self, Target};
 use crate::value::{Arg, Function, ParamType, Value};
-use crate::{goyaml, gotoml, FuncMap};
+use crate::{FuncMap, gotoml, goyaml};
 
 fn arg(a: &[Arg]) -> Value {
     a.first().map(Arg::value).unwrap_or(Value::Nil)
@@ -15,9 +15,13 @@ fn arg(a: &[Arg]) -> Value {
 fn encoder(m: &mut FuncMap, name: &str, f: fn(&Value) -> String) {
     m.insert(
         name.to_string(),
-        Function::new(vec![ParamType::Any], false, "string", false, move |a: &[Arg]| {
-            Ok(Arg::Value(Value::String(f(&arg(a)))))
-        }),
+        Function::new(
+            vec![ParamType::Any],
+            false,
+            "string",
+            false,
+            move |a: &[Arg]| Ok(Arg::Value(Value::String(f(&arg(a))))),
+        ),
     );
 }
 
@@ -25,21 +29,27 @@ fn encoder(m: &mut FuncMap, name: &str, f: fn(&Value) -> String) {
 fn map_decoder(m: &mut FuncMap, name: &str, f: fn(&str) -> Result<Value, (Value, String)>) {
     m.insert(
         name.to_string(),
-        Function::new(vec![ParamType::String], false, "map[string]interface {}", false, move |a: &[Arg]| {
-            let s = arg(a);
-            let v = match f(s.as_str().unwrap_or_default()) {
-                Ok(v) => v,
-                Err((v, e)) => {
-                    let m = match v {
-                        Value::Map(m) => m,
-                        _ => crate::GoMap::default(),
-                    };
-                    m.insert("Error", Value::String(e));
-                    Value::Map(m)
-                }
-            };
-            Ok(Arg::Value(v))
-        }),
+        Function::new(
+            vec![ParamType::String],
+            false,
+            "map[string]interface {}",
+            false,
+            move |a: &[Arg]| {
+                let s = arg(a);
+                let v = match f(s.as_str().unwrap_or_default()) {
+                    Ok(v) => v,
+                    Err((v, e)) => {
+                        let m = match v {
+                            Value::Map(m) => m,
+                            _ => crate::GoMap::default(),
+                        };
+                        m.insert("Error", Value::String(e));
+                        Value::Map(m)
+                    }
+                };
+                Ok(Arg::Value(v))
+            },
+        ),
     );
 }
 
@@ -47,14 +57,20 @@ fn map_decoder(m: &mut FuncMap, name: &str, f: fn(&str) -> Result<Value, (Value,
 fn slice_decoder(m: &mut FuncMap, name: &str, f: fn(&str) -> Result<Value, (Value, String)>) {
     m.insert(
         name.to_string(),
-        Function::new(vec![ParamType::String], false, "[]interface {}", false, move |a: &[Arg]| {
-            let s = arg(a);
-            let v = match f(s.as_str().unwrap_or_default()) {
-                Ok(v) => v,
-                Err((_, e)) => Value::slice([Value::String(e)]),
-            };
-            Ok(Arg::Value(v))
-        }),
+        Function::new(
+            vec![ParamType::String],
+            false,
+            "[]interface {}",
+            false,
+            move |a: &[Arg]| {
+                let s = arg(a);
+                let v = match f(s.as_str().unwrap_or_default()) {
+                    Ok(v) => v,
+                    Err((_, e)) => Value::slice([Value::String(e)]),
+                };
+                Ok(Arg::Value(v))
+            },
+        ),
     );
 }
 
@@ -70,7 +86,9 @@ pub fn helm_data_funcs() -> FuncMap {
         "toYamlPretty".into(),
         Function::new(vec![ParamType::Any], false, "string", false, |a: &[Arg]| {
             let s = goyaml::marshal_pretty(&arg(a))?;
-            Ok(Arg::Value(Value::String(s.strip_suffix('\n').map(str::to_string).unwrap_or(s))))
+            Ok(Arg::Value(Value::String(
+                s.strip_suffix('\n').map(str::to_string).unwrap_or(s),
+            )))
         }),
     );
     encoder(&mut m, "toJson", |v| gojson::marshal(v).unwrap_or_default());
@@ -83,13 +101,19 @@ pub fn helm_data_funcs() -> FuncMap {
             if matches!(v, Value::Nil) {
                 return Err("reflect: call of reflect.Value.Type on zero Value".into());
             }
-            Ok(Arg::Value(Value::String(gotoml::marshal(&v).unwrap_or_else(|e| e))))
+            Ok(Arg::Value(Value::String(
+                gotoml::marshal(&v).unwrap_or_else(|e| e),
+            )))
         }),
     );
     map_decoder(&mut m, "fromYaml", |s| goyaml::unmarshal_into(s, Target::Map));
-    slice_decoder(&mut m, "fromYamlArray", |s| goyaml::unmarshal_into(s, Target::Slice));
+    slice_decoder(&mut m, "fromYamlArray", |s| {
+        goyaml::unmarshal_into(s, Target::Slice)
+    });
     map_decoder(&mut m, "fromJson", |s| gojson::unmarshal_into(s, Target::Map));
-    slice_decoder(&mut m, "fromJsonArray", |s| gojson::unmarshal_into(s, Target::Slice));
+    slice_decoder(&mut m, "fromJsonArray", |s| {
+        gojson::unmarshal_into(s, Target::Slice)
+    });
     map_decoder(&mut m, "fromToml", gotoml::unmarshal_into_map);
     m
 }

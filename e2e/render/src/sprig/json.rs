@@ -2,9 +2,9 @@
 //! variants (Helm's engine replaces toJson and fromJson with its own, see
 //! [`crate::helmdata`]).
 
+use crate::FuncMap;
 use crate::gojson;
 use crate::value::{Arg, Function, ParamType};
-use crate::FuncMap;
 
 use super::util::val;
 
@@ -15,10 +15,16 @@ fn string_fn(m: &mut FuncMap, name: &str, must: bool, enc: fn(&crate::Value) -> 
             enc(&v).map(|s| Arg::Value(s.into()))
         })
     } else {
-        Function::new(vec![ParamType::Any], false, "string", false, move |a: &[Arg]| {
-            let v = a.first().map(val).unwrap_or(crate::Value::Nil);
-            Ok(Arg::Value(enc(&v).unwrap_or_default().into()))
-        })
+        Function::new(
+            vec![ParamType::Any],
+            false,
+            "string",
+            false,
+            move |a: &[Arg]| {
+                let v = a.first().map(val).unwrap_or(crate::Value::Nil);
+                Ok(Arg::Value(enc(&v).unwrap_or_default().into()))
+            },
+        )
     };
     m.insert(name.to_string(), f);
 }
@@ -44,20 +50,32 @@ pub(super) fn register(m: &mut FuncMap) {
     );
     m.insert(
         "fromJson".into(),
-        Function::new(vec![ParamType::String], false, "interface {}", false, |a: &[Arg]| {
-            let s = a.first().map(val).unwrap_or(crate::Value::Nil);
-            let s = s.as_str().unwrap_or_default();
-            let v = match gojson::unmarshal_into(s, gojson::Target::Any) {
-                Ok(v) | Err((v, _)) => v,
-            };
-            Ok(Arg::Value(v))
-        }),
+        Function::new(
+            vec![ParamType::String],
+            false,
+            "interface {}",
+            false,
+            |a: &[Arg]| {
+                let s = a.first().map(val).unwrap_or(crate::Value::Nil);
+                let s = s.as_str().unwrap_or_default();
+                let v = match gojson::unmarshal_into(s, gojson::Target::Any) {
+                    Ok(v) | Err((v, _)) => v,
+                };
+                Ok(Arg::Value(v))
+            },
+        ),
     );
     m.insert(
         "mustFromJson".into(),
-        Function::new(vec![ParamType::String], false, "interface {}", true, |a: &[Arg]| {
-            let s = a.first().map(val).unwrap_or(crate::Value::Nil);
-            gojson::unmarshal(s.as_str().unwrap_or_default()).map(Arg::Value)
-        }),
+        Function::new(
+            vec![ParamType::String],
+            false,
+            "interface {}",
+            true,
+            |a: &[Arg]| {
+                let s = a.first().map(val).unwrap_or(crate::Value::Nil);
+                gojson::unmarshal(s.as_str().unwrap_or_default()).map(Arg::Value)
+            },
+        ),
     );
 }

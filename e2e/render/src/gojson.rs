@@ -3,6 +3,8 @@
 //! `Encoder` without HTML escaping (sprig's `toRawJson`) and `json.Unmarshal` into
 //! `interface {}`, `map[string]interface {}` and `[]interface {}` with Go's error texts.
 //!
+//! Decoding refuses nesting deeper than 5000 levels (Go: 10000), with Go's error text.
+//!
 //! Strings escape `\b` and `\f` as Go 1.22 and later do (Helm 3.17 is built with Go 1.23;
 //! Go 1.19 wrote `\u0008` and `\u000c`).
 
@@ -44,6 +46,16 @@ fn newline(out: &mut String, ind: Option<(&str, &str)>, depth: usize) {
 }
 
 fn write_value(
+    out: &mut String,
+    v: &Value,
+    html: bool,
+    ind: Option<(&str, &str)>,
+    depth: usize,
+) -> Result<(), String> {
+    deep(|| write_value_inner(out, v, html, ind, depth))
+}
+
+fn write_value_inner(
     out: &mut String,
     v: &Value,
     html: bool,
@@ -210,6 +222,11 @@ fn push_u00(out: &mut String, b: u32) {
     out.push_str("\\u00");
     out.push(HEX[(b >> 4) as usize & 15] as char);
     out.push(HEX[b as usize & 15] as char);
+}
+
+/// Runs `f` with room on the stack for deep nesting (Go's decoder allows 10000 levels).
+pub(crate) fn deep<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, f)
 }
 
 // ---- strconv.FormatFloat ----
@@ -409,6 +426,10 @@ fn syntax(c: u8, ctx: &str) -> String {
 
 const EOF: &str = "unexpected end of JSON input";
 
+/// Nesting refused as Go refuses more than 10000 levels; lower here, because a value
+/// nested that deep could overflow a small thread stack when dropped.
+const MAX_DEPTH: usize = 5000;
+
 struct Checker<'a> {
     b: &'a [u8],
     i: usize,
@@ -441,13 +462,17 @@ impl Checker<'_> {
         self.b.get(self.i).copied().unwrap_or(b' ')
     }
     fn value(&mut self) -> Result<(), String> {
+        deep(|| self.value_inner())
+    }
+
+    fn value_inner(&mut self) -> Result<(), String> {
         let c = self.peek()?;
         match c {
             b'{' => {
                 self.i += 1;
                 self.depth += 1;
-                if self.depth > 10000 {
-                    return Err("exceeded max depth".into());
+                if self.depth > MAX_DEPTH {
+                    return Err(syntax(c, "exceeded max depth"));
                 }
                 self.ws();
                 if self.peek()? == b'}' {
@@ -487,8 +512,8 @@ impl Checker<'_> {
             b'[' => {
                 self.i += 1;
                 self.depth += 1;
-                if self.depth > 10000 {
-                    return Err("exceeded max depth".into());
+                if self.depth > MAX_DEPTH {
+                    return Err(syntax(c, "exceeded max depth"));
                 }
                 self.ws();
                 if self.peek()? == b']' {
@@ -622,6 +647,10 @@ impl Decoder<'_> {
         self.b.get(self.i).copied().unwrap_or(0)
     }
     fn value(&mut self) -> Value {
+        deep(|| self.value_inner())
+    }
+
+    fn value_inner(&mut self) -> Value {
         self.ws();
         match self.at() {
             b'{' => {
@@ -847,6 +876,22 @@ mod tests {
             unmarshal_into("[1]", Target::Map).unwrap_err().1,
             "json: cannot unmarshal array into Go value of type map[string]interface {}"
         );
+    }
+
+    #[test]
+    fn deep_nesting() {
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let v = unmarshal(&ok).unwrap();
+        assert_eq!(marshal(&v).unwrap(), ok);
+        let too_deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(
+            unmarshal(&too_deep).unwrap_err(),
+            "invalid character '[' exceeded max depth"
+        );
+        let y = crate::goyaml::marshal(&v).unwrap();
+        assert!(y.starts_with("- - - "));
+        let _ = crate::goyaml::marshal_pretty(&v).unwrap();
+        let _ = crate::gotoml::marshal(&Value::map([("a", v)]));
     }
 
     #[test]

@@ -37,6 +37,10 @@ fn object_value(v: &Value) -> Result<Value, String> {
 
 /// `tomlTypeOfGo` (None for nil).
 fn ttype(v: &Value) -> Result<Option<TType>, String> {
+    crate::gojson::deep(|| ttype_inner(v))
+}
+
+fn ttype_inner(v: &Value) -> Result<Option<TType>, String> {
     Ok(Some(match v {
         Value::Nil => return Ok(None),
         Value::Bool(_) => TType::Bool,
@@ -135,6 +139,10 @@ impl Enc {
     }
 
     fn encode(&mut self, key: &[String], v: &Value) -> Result<(), String> {
+        crate::gojson::deep(|| self.encode_inner(key, v))
+    }
+
+    fn encode_inner(&mut self, key: &[String], v: &Value) -> Result<(), String> {
         let v = object_value(v)?;
         match &v {
             Value::Nil => Ok(()),
@@ -171,6 +179,10 @@ impl Enc {
     }
 
     fn element(&mut self, v: &Value) -> Result<(), String> {
+        crate::gojson::deep(|| self.element_inner(v))
+    }
+
+    fn element_inner(&mut self, v: &Value) -> Result<(), String> {
         let v = object_value(v)?;
         match &v {
             Value::String(s) => self.wf(&quote(s)),

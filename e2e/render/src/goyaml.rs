@@ -291,6 +291,10 @@ struct Dec {
 
 impl Dec {
     fn node(&mut self, n: &Node) -> Result<YVal, String> {
+        crate::gojson::deep(|| self.node_inner(n))
+    }
+
+    fn node_inner(&mut self, n: &Node) -> Result<YVal, String> {
         self.decode_count += 1;
         if self.alias_count > 100 && self.decode_count > 1000 {
             let ratio = self.alias_count as f64 / self.decode_count as f64;
@@ -828,6 +832,10 @@ fn decode_v2(s: &str) -> Result<YVal, String> {
 
 /// yamlToJSON's conversion, json.Marshal and json.Unmarshal into `interface {}`.
 fn to_json_value(y: &YVal) -> Result<Value, String> {
+    crate::gojson::deep(|| to_json_value_inner(y))
+}
+
+fn to_json_value_inner(y: &YVal) -> Result<Value, String> {
     Ok(match y {
         YVal::Nil => Value::Nil,
         YVal::Bool(b) => Value::Bool(*b),
@@ -917,6 +925,10 @@ pub fn marshal(v: &Value) -> Result<String, String> {
 /// The value as yaml.v2 reads back its JSON encoding (JSONToYAML's first step): integral
 /// numbers become ints, others float64; a character yaml.v2's reader refuses fails.
 fn json_to_yaml_value(v: &Value) -> Result<YVal, String> {
+    crate::gojson::deep(|| json_to_yaml_value_inner(v))
+}
+
+fn json_to_yaml_value_inner(v: &Value) -> Result<YVal, String> {
     let check = |s: &str| {
         if s.chars().all(|c| (c as u32) < 0x20 || allowed_char(c)) {
             Ok(())
@@ -1034,6 +1046,10 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 /// The emitter's view of a yaml.v2-decoded value.
 fn v2_node(y: &YVal) -> ENode {
+    crate::gojson::deep(|| v2_node_inner(y))
+}
+
+fn v2_node_inner(y: &YVal) -> ENode {
     match y {
         YVal::Nil => ENode::Scalar("null".into(), Style::Plain),
         YVal::Bool(b) => ENode::Scalar(b.to_string(), Style::Plain),
@@ -1520,7 +1536,11 @@ impl Emitter {
         self.indention = self.indention && is_indention;
     }
 
-    fn node(&mut self, n: &ENode, _sequence: bool, mapping: bool, simple_key: bool) {
+    fn node(&mut self, n: &ENode, sequence: bool, mapping: bool, simple_key: bool) {
+        crate::gojson::deep(|| self.node_inner(n, sequence, mapping, simple_key))
+    }
+
+    fn node_inner(&mut self, n: &ENode, _sequence: bool, mapping: bool, simple_key: bool) {
         self.mapping_context = mapping;
         self.simple_key_context = simple_key;
         match n {
@@ -1883,6 +1903,10 @@ pub fn marshal_pretty(v: &Value) -> Result<String, String> {
 }
 
 fn v3_node(v: &Value) -> Result<ENode, String> {
+    crate::gojson::deep(|| v3_node_inner(v))
+}
+
+fn v3_node_inner(v: &Value) -> Result<ENode, String> {
     Ok(match v {
         Value::Nil => ENode::Scalar("null".into(), Style::Plain),
         Value::Bool(b) => ENode::Scalar(b.to_string(), Style::Plain),
@@ -1957,5 +1981,55 @@ mod tests {
             "a: \"yes\"\nb:\n- 1\n- two\n- c: null\ne: \"\"\nk: {}\nm: |\n  x\n  y\ns: ' lead'\n"
         );
         assert_eq!(marshal(&Value::Nil).unwrap(), "null\n");
+    }
+
+    /// Mutated documents never panic any decoder or encoder.
+    #[test]
+    fn mutations_never_panic() {
+        let seeds = [
+            "a: &x {b: [1, 'two', \"3\"], c: |\n  lit\n}\nd: *x\n<<: *x\n? [k]\n: v\n",
+            "- !!binary aGk=\n- !!int 0x1F\n- {a: 1, a: 2}\n- 2001-12-14\n- .inf\n---\n- x\n",
+            "{\"a\": [1, 2.5e10, null, true, \"\\u00e9\\ud83d\\ude00\"], \"b\": {}}",
+            "[servers]\nalpha = { ip = \"10.0.0.1\", ports = [1, 2] }\n[[p]]\nn = 1.5\n",
+        ];
+        let inserts = [
+            '[', ']', '{', '}', ':', ' ', '\n', '\t', '-', '&', '*', '!', '|', '>', '"', '\'', '#', '%',
+            '\\', 'é', '\u{85}', '\u{2028}', '\u{feff}', '0',
+        ];
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for round in 0..4000 {
+            let mut chars: Vec<char> = seeds[round % seeds.len()].chars().collect();
+            for _ in 0..1 + next(4) {
+                if chars.is_empty() {
+                    break;
+                }
+                let at = next(chars.len());
+                match next(3) {
+                    0 => {
+                        chars.remove(at);
+                    }
+                    1 => chars.insert(at, inserts[next(inserts.len())]),
+                    _ => chars.truncate(at),
+                }
+            }
+            let doc: String = chars.into_iter().collect();
+            for t in [Target::Any, Target::Map, Target::Slice] {
+                let (Ok(v) | Err((v, _))) = unmarshal_into(&doc, t);
+                let _ = marshal(&v);
+                let _ = marshal_pretty(&v);
+                let _ = crate::gotoml::marshal(&v);
+                let (Ok(v) | Err((v, _))) = gojson::unmarshal_into(&doc, t);
+                let _ = marshal(&v);
+                let _ = gojson::marshal_indent(&v, "", "  ");
+            }
+            let (Ok(v) | Err((v, _))) = crate::gotoml::unmarshal_into_map(&doc);
+            let _ = crate::gotoml::marshal(&v);
+        }
     }
 }

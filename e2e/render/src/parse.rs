@@ -1182,6 +1182,92 @@ fn parse_go_float(text: &str) -> Option<f64> {
     Some(v)
 }
 
+/// strconv.ParseFloat(s, 64)'s error for a token fmt's scanner produced, if any.
+fn parse_float_err(s: &str) -> Option<String> {
+    let lower = s.to_ascii_lowercase();
+    let body = lower.trim_start_matches(['+', '-']);
+    let ok = matches!(body, "inf" | "infinity" | "nan") || parse_go_float(s).is_some() || {
+        // hexadecimal mantissa with its required binary exponent
+        body.strip_prefix("0x").is_some_and(|h| {
+            let (m, e) = h.split_once('p').unwrap_or((h, ""));
+            let e = e.trim_start_matches(['+', '-']);
+            m.chars().any(|c| c.is_ascii_hexdigit())
+                && m.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == '_')
+                && !e.is_empty()
+                && e.chars().all(|c| c.is_ascii_digit() || c == '_')
+        })
+    };
+    if ok {
+        return None;
+    }
+    let num = crate::gofmt::quote(s, false);
+    let range = !body.is_empty() && body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'));
+    Some(if range && s.parse::<f64>().is_ok_and(f64::is_infinite) {
+        format!("strconv.ParseFloat: parsing {num}: value out of range")
+    } else {
+        format!("strconv.ParseFloat: parsing {num}: invalid syntax")
+    })
+}
+
+/// The error `fmt.Sscan(text, &c)` gives for a complex128 `c`, as Go's parser scans
+/// complex constants (`1+2i`).
+fn sscan_complex(text: &str) -> Result<(), String> {
+    const ERR: &str = "syntax error scanning complex number";
+    let b: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let accept = |i: &mut usize, set: &str| -> bool {
+        match b.get(*i) {
+            Some(&c) if set.contains(c) => {
+                *i += 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    let float_token = |i: &mut usize| -> String {
+        let start = *i;
+        if accept(i, "nN") && accept(i, "aA") && accept(i, "nN") {
+            return b[start..*i].iter().collect();
+        }
+        accept(i, "+-");
+        if accept(i, "iI") && accept(i, "nN") && accept(i, "fF") {
+            return b[start..*i].iter().collect();
+        }
+        let mut digits = "0123456789_";
+        let mut exp = "eEpP";
+        if accept(i, "0") && accept(i, "xX") {
+            digits = "0123456789aAbBcCdDeEfF_";
+            exp = "pP";
+        }
+        while accept(i, digits) {}
+        if accept(i, ".") {
+            while accept(i, digits) {}
+        }
+        if accept(i, exp) {
+            accept(i, "+-");
+            while accept(i, "0123456789_") {}
+        }
+        b[start..*i].iter().collect()
+    };
+    let parens = accept(&mut i, "(");
+    let real = float_token(&mut i);
+    let sign_at = i;
+    if !accept(&mut i, "+-") {
+        return Err(ERR.into());
+    }
+    let sign = b[sign_at];
+    let imag = format!("{sign}{}", float_token(&mut i));
+    if !accept(&mut i, "i") || (parens && !accept(&mut i, ")")) {
+        return Err(ERR.into());
+    }
+    for part in [real, imag] {
+        if let Some(e) = parse_float_err(&part) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 fn new_number(text: &str, typ: ItemType) -> Result<Number, String> {
     let mut n = Number {
         text: text.to_string(),
@@ -1205,7 +1291,11 @@ fn new_number(text: &str, typ: ItemType) -> Result<Number, String> {
         n.is_float = true;
         return Ok(n);
     }
-    // complex constants are recognised (values of complex type are not supported)
+    // complex constants are recognised (values of complex type are not supported); Go
+    // scans a complex item with fmt.Sscan, whose errors it reports
+    if typ == ItemType::Complex {
+        sscan_complex(text)?;
+    }
     if typ == ItemType::Complex || (text.ends_with('i') && parse_go_float(&text[..text.len() - 1]).is_some())
     {
         n.is_complex = true;

@@ -68,10 +68,15 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
     opts.emit_anchor_events = true;
     opts.emit_unresolved_aliases = true;
     opts.emit_comments = false;
+    // as libyaml: no line feed added to a block scalar ending the input, a BOM inside a
+    // document is content
+    opts.block_scalar_eof_without_line_feed = true;
+    opts.bom_inside_document_as_content = true;
     let parser = Parser::new_from_str_with_options(src, opts);
     enum Frame {
         Seq(Vec<Rc<Node>>, usize),
-        Map(Vec<(Rc<Node>, Rc<Node>)>, Option<Rc<Node>>, usize),
+        /// pairs, the pending key, the anchor, whether in flow style
+        Map(Vec<(Rc<Node>, Rc<Node>)>, Option<Rc<Node>>, usize, bool),
     }
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Rc<Node>> = HashMap::new();
@@ -80,7 +85,25 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
     let mut root: Option<Rc<Node>> = None;
     let mut in_doc = false;
     for ev in parser {
-        let (ev, _span) = ev.map_err(|e| scan_error(src, &e))?;
+        let (ev, span) = ev.map_err(|e| scan_error(src, &e))?;
+        // yaml.v2 wants a key before a block mapping's ':' (an implicit empty key is an
+        // error there; `? ` makes it explicit)
+        if let (Event::Scalar(v, ScalarStyle::Plain, _, None), Some(Frame::Map(_, None, _, false))) =
+            (&ev, stack.last())
+        {
+            if (v.is_empty() || v == "~")
+                && span.indent.is_none()
+                && span.start.index() == span.end.index()
+                && src_at(src, span.start.index()) == Some(':')
+            {
+                let line = src_before(src, span.start.index()).matches('\n').count();
+                return Err(if line == 0 {
+                    yerr("did not find expected key")
+                } else {
+                    yerr(format!("line {line}: did not find expected key"))
+                });
+            }
+        }
         // an anchor event follows the node it names
         if let Event::Anchor(id, name) = &ev {
             names.insert(*id, name.to_string());
@@ -125,11 +148,12 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
                 stack.push(Frame::Seq(Vec::new(), anchor));
                 continue;
             }
-            Event::MappingStart(_, anchor, _) => {
+            Event::MappingStart(style, anchor, _) => {
                 if anchor != 0 {
                     open.insert(anchor);
                 }
-                stack.push(Frame::Map(Vec::new(), None, anchor));
+                let flow = style == granit_parser::StructureStyle::Flow;
+                stack.push(Frame::Map(Vec::new(), None, anchor, flow));
                 continue;
             }
             Event::SequenceEnd => match stack.pop() {
@@ -144,7 +168,7 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
                 _ => return Err(yerr("internal error")),
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(pairs, _, anchor)) => {
+                Some(Frame::Map(pairs, _, anchor, _)) => {
                     let n = Rc::new(Node::Map(pairs));
                     if anchor != 0 {
                         open.remove(&anchor);
@@ -161,7 +185,7 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
                 root = Some(node);
             }
             Some(Frame::Seq(items, _)) => items.push(node),
-            Some(Frame::Map(pairs, key, _)) => match key.take() {
+            Some(Frame::Map(pairs, key, _, _)) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => pairs.push((k, node)),
             },
@@ -193,52 +217,68 @@ fn scan_error(src: &str, e: &ScanError) -> String {
     let at = e.marker().line().saturating_sub(1);
     let newlines = src.matches('\n').count();
     let eof_parser = newlines + usize::from(!src.is_empty() && !src.ends_with('\n'));
+    let idx = e.marker().index();
+    let before = src_before(src, idx);
+    let last = src.trim_end().chars().last();
+    // in a flow collection left open at the end: a node was expected after `[`, `{`, `,`, `:`
+    let eof_flow = |closer: char| -> (String, bool, usize) {
+        if matches!(last, Some('[' | '{' | ',' | ':')) {
+            ("did not find expected node content".into(), true, eof_parser)
+        } else {
+            (format!("did not find expected ',' or '{closer}'"), true, eof_parser)
+        }
+    };
     // (message, parser error?, 0-based line)
     let (msg, parser, line): (String, bool, usize) = match e.kind() {
-        K::UnexpectedEofFlowSequence | K::UnclosedFlowCollection { open: '[' } => {
-            ("did not find expected ',' or ']'".into(), true, eof_parser)
-        }
-        K::UnexpectedEofFlowMapping | K::UnclosedFlowCollection { .. } => {
-            ("did not find expected ',' or '}'".into(), true, eof_parser)
+        K::UnexpectedEofFlowSequence | K::UnclosedFlowCollection { open: '[' } => eof_flow(']'),
+        K::UnexpectedEofFlowMapping | K::UnclosedFlowCollection { .. } => eof_flow('}'),
+        K::MismatchedFlowCollectionEnd { open, .. } => {
+            let closer = if *open == '[' { ']' } else { '}' };
+            (format!("did not find expected ',' or '{closer}'"), true, at)
         }
         K::ExpectedFlowSequenceSeparator => ("did not find expected ',' or ']'".into(), true, at),
         K::ExpectedFlowMappingSeparator => ("did not find expected ',' or '}'".into(), true, at),
         K::ExpectedBlockMappingKey => ("did not find expected key".into(), true, at),
         K::MisplacedFlowCollectionEnd => {
-            // a closing bracket where a value should start, or after a complete value
-            let before = src_before(src, e.marker().index());
+            // a closing bracket where a value should start, or where a key should
             let msg = match before.trim_end_matches([' ', '\t']).chars().last() {
-                None | Some(':' | '-' | '\n' | '[' | '{' | ',') => "did not find expected node content",
+                None | Some(':' | '-' | '[' | '{' | ',') => "did not find expected node content",
                 Some(_) => "did not find expected key",
             };
             (msg.into(), true, at)
         }
-        K::InvalidTrailingSingleQuotedScalar | K::InvalidTrailingDoubleQuotedScalar => {
-            if src_at(src, e.marker().index()) == Some(':') {
-                ("mapping values are not allowed in this context".into(), false, at)
-            } else {
-                ("did not find expected key".into(), true, at)
-            }
+        K::InvalidTrailingSingleQuotedScalar | K::InvalidTrailingDoubleQuotedScalar => match src_at(src, idx) {
+            Some(':') => ("mapping values are not allowed in this context".into(), false, at),
+            Some('|' | '>') => ("did not find expected comment or line break".into(), false, at),
+            _ => ("did not find expected key".into(), true, at),
+        },
+        K::CommentInterceptedScalar => ("did not find expected key".into(), true, at + 1),
+        K::TabInPlainScalar => {
+            ("found a tab character that violates indentation".into(), false, next_tab_line(src, at))
         }
         K::UnexpectedEofBlockMapping => ("did not find expected key".into(), true, eof_parser),
         K::ExpectedBlockSequenceEntry => ("did not find expected '-' indicator".into(), true, at),
         K::UnexpectedEofBlockSequence => ("did not find expected '-' indicator".into(), true, eof_parser),
         K::ExpectedNodeContent => ("did not find expected node content".into(), true, at),
-        K::UnexpectedEof | K::UnclosedQuotedScalar => {
-            ("found unexpected end of stream".into(), false, newlines)
-        }
+        K::UnexpectedEof | K::UnclosedQuotedScalar => ("found unexpected end of stream".into(), false, newlines),
         K::InvalidSimpleKey => ("mapping values are not allowed in this context".into(), false, at),
-        K::SimpleKeyExpected => ("could not find expected ':'".into(), false, at + 1),
-        K::BlockSequenceEntryNotAllowed => (
-            "block sequence entries are not allowed in this context".into(),
-            false,
-            at,
-        ),
+        K::SimpleKeyExpected => ("could not find expected ':'".into(), false, stale_key_line(src, idx)),
+        K::BlockSequenceEntryNotAllowed => {
+            ("block sequence entries are not allowed in this context".into(), false, at)
+        }
         K::TabNotAllowed | K::TabInBlockIndentation | K::TabInIndentation | K::UnexpectedCharacter { .. } => {
             ("found character that cannot start any token".into(), false, at)
         }
         K::UndeclaredTagHandle => ("found undefined tag handle".into(), true, at),
-        _ => (e.info(), false, at),
+        _ => {
+            // libyaml's problem without its context ("while scanning ...")
+            let info = e.info();
+            let problem = match info.strip_prefix("while ") {
+                Some(rest) => rest.split_once(", ").map_or(info.as_str(), |(_, p)| p),
+                None => info.as_str(),
+            };
+            (problem.replace("hexadecimal", "hexdecimal"), false, at)
+        }
     };
     if line == 0 {
         yerr(msg)
@@ -247,6 +287,55 @@ fn scan_error(src: &str, e: &ScanError) -> String {
     } else {
         yerr(format!("line {}: {msg}", line + 1))
     }
+}
+
+/// Where libyaml finds a required simple key stale: at the first token after the key's
+/// plain scalar, which goes on over more indented lines (0-based line).
+fn stale_key_line(src: &str, index: usize) -> usize {
+    let before = src_before(src, index);
+    let mut line = before.matches('\n').count();
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    let lines: Vec<&str> = src.split('\n').collect();
+    // the stream end sits on the line after an unterminated last line
+    let eof = src.matches('\n').count() + usize::from(!src.is_empty() && !src.ends_with('\n'));
+    let mut first = true;
+    loop {
+        let Some(text) = lines.get(line) else { return eof };
+        if !first && line + 1 == lines.len() && text.is_empty() {
+            return eof;
+        }
+        let content = if first { text.chars().skip(col).collect::<String>() } else { text.to_string() };
+        if !first {
+            let indent = text.chars().take_while(|&c| c == ' ').count();
+            let t = text.trim();
+            if t.is_empty() {
+                line += 1;
+                continue;
+            }
+            if indent <= col || t.starts_with('#') {
+                return line;
+            }
+        }
+        first = false;
+        if content.contains(": ") || content.trim_end().ends_with(':') || content.contains(" #") {
+            return line;
+        }
+        line += 1;
+        if line >= lines.len() {
+            return eof;
+        }
+    }
+}
+
+/// The first line from `from` on whose indentation holds a tab.
+fn next_tab_line(src: &str, from: usize) -> usize {
+    for (n, l) in src.split('\n').enumerate().skip(from + 1) {
+        let ws: String = l.chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+        if ws.contains('\t') {
+            return n;
+        }
+    }
+    from
 }
 
 /// The text before the `index`th character.

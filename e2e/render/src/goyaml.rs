@@ -1283,11 +1283,22 @@ fn merge_sort<T: Clone>(v: &mut [T], less: &dyn Fn(&T, &T) -> bool) {
 }
 
 fn str_less(a: &str, b: &str) -> bool {
+    str_less_v(a, b, false)
+}
+
+/// yaml.v3's order: as yaml.v2's, but after a common digit a letter sorts first.
+fn str_less_v3(a: &str, b: &str) -> bool {
+    str_less_v(a, b, true)
+}
+
+fn str_less_v(a: &str, b: &str, v3: bool) -> bool {
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
     let mut i = 0;
+    let mut digits = false;
     while i < ar.len() && i < br.len() {
         if ar[i] == br[i] {
+            digits = is_go_digit(ar[i]);
             i += 1;
             continue;
         }
@@ -1297,7 +1308,7 @@ fn str_less(a: &str, b: &str) -> bool {
             return ar[i] < br[i];
         }
         if al || bl {
-            return bl;
+            return if v3 && digits { al } else { bl };
         }
         let (mut an, mut bn): (i64, i64) = (0, 0);
         if ar[i] == '0' || br[i] == '0' {
@@ -2006,7 +2017,7 @@ fn v3_node_inner(v: &Value) -> Result<ENode, String> {
         Value::Slice(items) => ENode::Seq(items.iter().map(v3_node).collect::<Result<_, _>>()?),
         Value::Map(m) => {
             let mut entries = m.entries();
-            merge_sort(&mut entries, &|a, b| str_less(&a.0, &b.0));
+            merge_sort(&mut entries, &|a, b| str_less_v3(&a.0, &b.0));
             let mut pairs = Vec::new();
             for (k, v) in entries {
                 pairs.push((string_node(&k, true), v3_node(&v)?));

@@ -8,11 +8,131 @@
 //! bare value (1.2.0: "toml: top-level values must be Go maps or structs").
 //!
 //! The decoder reads documents with toml_edit; its error texts are toml_edit's (prefixed
-//! `toml: `), not BurntSushi's, and datetimes decode to their RFC 3339 text rather than a
-//! `time.Time`.
+//! `toml: line N: `), not BurntSushi's. Datetimes decode to a `time.Time` ([`TomlTime`])
+//! printed, encoded to JSON and to TOML as Go prints BurntSushi's values.
+
+use std::any::Any;
+use std::sync::Arc;
 
 use crate::gojson::format_float;
-use crate::value::{GoMap, Value};
+use crate::value::{GoMap, GoObject, Value};
+
+/// Which of TOML's four datetime forms (BurntSushi marks the local ones with named
+/// locations: `datetime-local`, `date-local`, `time-local`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TomlTimeKind {
+    /// With an offset (minutes east of UTC; `Z` is UTC).
+    Offset {
+        minutes: i32,
+        utc: bool,
+    },
+    LocalDatetime,
+    LocalDate,
+    LocalTime,
+}
+
+/// A TOML datetime as BurntSushi/toml decodes it: a Go `time.Time`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TomlTime {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub nanosecond: u32,
+    pub kind: TomlTimeKind,
+}
+
+impl TomlTime {
+    fn frac(&self) -> String {
+        if self.nanosecond == 0 {
+            return String::new();
+        }
+        let s = format!(".{:09}", self.nanosecond);
+        s.trim_end_matches('0').to_string()
+    }
+    fn offset_minutes(&self) -> i32 {
+        match self.kind {
+            TomlTimeKind::Offset { minutes, .. } => minutes,
+            _ => 0,
+        }
+    }
+    fn numeric_offset(&self, colon: bool) -> String {
+        let m = self.offset_minutes();
+        let sign = if m < 0 { '-' } else { '+' };
+        let a = m.unsigned_abs();
+        if colon {
+            format!("{sign}{:02}:{:02}", a / 60, a % 60)
+        } else {
+            format!("{sign}{:02}{:02}", a / 60, a % 60)
+        }
+    }
+    fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+    fn clock(&self) -> String {
+        format!(
+            "{:02}:{:02}:{:02}{}",
+            self.hour,
+            self.minute,
+            self.second,
+            self.frac()
+        )
+    }
+    /// time.RFC3339Nano, as encoding/json writes a `time.Time`.
+    pub fn rfc3339_nano(&self) -> String {
+        let zone = match self.kind {
+            TomlTimeKind::Offset { minutes, .. } if minutes != 0 => self.numeric_offset(true),
+            _ => "Z".to_string(),
+        };
+        format!("{}T{}{zone}", self.date(), self.clock())
+    }
+    /// How BurntSushi's encoder writes it.
+    pub fn toml(&self) -> String {
+        match self.kind {
+            TomlTimeKind::LocalDatetime => format!("{}T{}", self.date(), self.clock()),
+            TomlTimeKind::LocalDate => self.date(),
+            TomlTimeKind::LocalTime => self.clock(),
+            TomlTimeKind::Offset { .. } => self.rfc3339_nano(),
+        }
+    }
+}
+
+impl GoObject for TomlTime {
+    fn type_name(&self) -> String {
+        "time.Time".into()
+    }
+    /// time.Time's String: `2006-01-02 15:04:05.999999999 -0700 MST`.
+    fn format_v(&self) -> String {
+        let zone = match self.kind {
+            TomlTimeKind::Offset { utc: true, .. } => "UTC".to_string(),
+            TomlTimeKind::Offset { .. } => self.numeric_offset(false),
+            TomlTimeKind::LocalDatetime => "datetime-local".into(),
+            TomlTimeKind::LocalDate => "date-local".into(),
+            TomlTimeKind::LocalTime => "time-local".into(),
+        };
+        format!(
+            "{} {} {} {zone}",
+            self.date(),
+            self.clock(),
+            self.numeric_offset(false)
+        )
+    }
+    fn to_json(&self) -> Result<serde_json::Value, String> {
+        Ok(serde_json::Value::String(self.rfc3339_nano()))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn toml_time(v: &Value) -> Option<&TomlTime> {
+    match v {
+        Value::Object(o) => o.as_any().downcast_ref::<TomlTime>(),
+        _ => None,
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum TType {
@@ -30,6 +150,7 @@ const ERR_NO_KEY: &str = "toml: top-level values must be Go maps or structs";
 
 fn object_value(v: &Value) -> Result<Value, String> {
     match v {
+        Value::Object(_) if toml_time(v).is_some() => Ok(v.clone()),
         Value::Object(o) => Ok(Value::from(o.to_json()?)),
         v => Ok(v.clone()),
     }
@@ -54,6 +175,7 @@ fn ttype_inner(v: &Value) -> Result<Option<TType>, String> {
                 TType::Array
             }
         }
+        Value::Object(_) if toml_time(v).is_some() => TType::String,
         Value::Map(_) | Value::Object(_) => TType::Hash,
         Value::Func(_) => return Err("unsupported type: func".into()),
     }))
@@ -161,7 +283,7 @@ impl Enc {
             }
             Value::Map(m) => self.table(key, m),
             Value::Func(_) => Err(format!("unsupported type for key '{}': func", key_string(key))),
-            Value::Object(_) => Ok(()),
+            Value::Object(_) => self.write_key_value(key, &v, false),
         }
     }
 
@@ -218,7 +340,11 @@ impl Enc {
                 ));
             }
             Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
-            Value::Object(_) => {}
+            Value::Object(_) => {
+                if let Some(t) = toml_time(&v) {
+                    self.wf(&t.toml());
+                }
+            }
         }
         Ok(())
     }
@@ -333,7 +459,7 @@ fn from_value(v: &toml_edit::Value) -> Value {
         toml_edit::Value::Integer(i) => Value::Int64(*i.value()),
         toml_edit::Value::Float(f) => Value::Float(*f.value()),
         toml_edit::Value::Boolean(b) => Value::Bool(*b.value()),
-        toml_edit::Value::Datetime(d) => Value::String(d.value().to_string()),
+        toml_edit::Value::Datetime(d) => from_datetime(d.value()),
         toml_edit::Value::Array(a) => Value::slice(a.iter().map(from_value).collect::<Vec<_>>()),
         toml_edit::Value::InlineTable(t) => Value::map(
             t.iter()
@@ -341,6 +467,43 @@ fn from_value(v: &toml_edit::Value) -> Value {
                 .collect::<Vec<_>>(),
         ),
     }
+}
+
+fn from_datetime(d: &toml_edit::Datetime) -> Value {
+    let (year, month, day) = d
+        .date
+        .map_or((0, 1, 1), |x| (x.year as i32, x.month as u32, x.day as u32));
+    let (hour, minute, second, nanosecond) = d.time.map_or((0, 0, 0, 0), |t| {
+        (
+            t.hour as u32,
+            t.minute as u32,
+            t.second.unwrap_or(0) as u32,
+            t.nanosecond.unwrap_or(0),
+        )
+    });
+    let kind = match (d.date.is_some(), d.time.is_some(), d.offset) {
+        (_, _, Some(toml_edit::Offset::Z)) => TomlTimeKind::Offset {
+            minutes: 0,
+            utc: true,
+        },
+        (_, _, Some(toml_edit::Offset::Custom { minutes })) => TomlTimeKind::Offset {
+            minutes: minutes as i32,
+            utc: false,
+        },
+        (true, true, None) => TomlTimeKind::LocalDatetime,
+        (true, false, None) => TomlTimeKind::LocalDate,
+        _ => TomlTimeKind::LocalTime,
+    };
+    Value::Object(Arc::new(TomlTime {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanosecond,
+        kind,
+    }))
 }
 
 /// `toml.Unmarshal(data, &m)` with `m` a `map[string]interface {}`: the table, or an

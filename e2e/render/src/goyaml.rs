@@ -225,7 +225,11 @@ fn scan_error(src: &str, e: &ScanError) -> String {
         if matches!(last, Some('[' | '{' | ',' | ':')) {
             ("did not find expected node content".into(), true, eof_parser)
         } else {
-            (format!("did not find expected ',' or '{closer}'"), true, eof_parser)
+            (
+                format!("did not find expected ',' or '{closer}'"),
+                true,
+                eof_parser,
+            )
         }
     };
     // (message, parser error?, 0-based line)
@@ -247,25 +251,36 @@ fn scan_error(src: &str, e: &ScanError) -> String {
             };
             (msg.into(), true, at)
         }
-        K::InvalidTrailingSingleQuotedScalar | K::InvalidTrailingDoubleQuotedScalar => match src_at(src, idx) {
+        K::InvalidTrailingSingleQuotedScalar | K::InvalidTrailingDoubleQuotedScalar => match src_at(src, idx)
+        {
             Some(':') => ("mapping values are not allowed in this context".into(), false, at),
             Some('|' | '>') => ("did not find expected comment or line break".into(), false, at),
             _ => ("did not find expected key".into(), true, at),
         },
         K::CommentInterceptedScalar => ("did not find expected key".into(), true, at + 1),
-        K::TabInPlainScalar => {
-            ("found a tab character that violates indentation".into(), false, next_tab_line(src, at))
-        }
+        K::TabInPlainScalar => (
+            "found a tab character that violates indentation".into(),
+            false,
+            next_tab_line(src, at),
+        ),
         K::UnexpectedEofBlockMapping => ("did not find expected key".into(), true, eof_parser),
         K::ExpectedBlockSequenceEntry => ("did not find expected '-' indicator".into(), true, at),
         K::UnexpectedEofBlockSequence => ("did not find expected '-' indicator".into(), true, eof_parser),
         K::ExpectedNodeContent => ("did not find expected node content".into(), true, at),
-        K::UnexpectedEof | K::UnclosedQuotedScalar => ("found unexpected end of stream".into(), false, newlines),
-        K::InvalidSimpleKey => ("mapping values are not allowed in this context".into(), false, at),
-        K::SimpleKeyExpected => ("could not find expected ':'".into(), false, stale_key_line(src, idx)),
-        K::BlockSequenceEntryNotAllowed => {
-            ("block sequence entries are not allowed in this context".into(), false, at)
+        K::UnexpectedEof | K::UnclosedQuotedScalar => {
+            ("found unexpected end of stream".into(), false, newlines)
         }
+        K::InvalidSimpleKey => ("mapping values are not allowed in this context".into(), false, at),
+        K::SimpleKeyExpected => (
+            "could not find expected ':'".into(),
+            false,
+            stale_key_line(src, idx),
+        ),
+        K::BlockSequenceEntryNotAllowed => (
+            "block sequence entries are not allowed in this context".into(),
+            false,
+            at,
+        ),
         K::TabNotAllowed | K::TabInBlockIndentation | K::TabInIndentation | K::UnexpectedCharacter { .. } => {
             ("found character that cannot start any token".into(), false, at)
         }
@@ -304,7 +319,11 @@ fn stale_key_line(src: &str, index: usize) -> usize {
         if !first && line + 1 == lines.len() && text.is_empty() {
             return eof;
         }
-        let content = if first { text.chars().skip(col).collect::<String>() } else { text.to_string() };
+        let content = if first {
+            text.chars().skip(col).collect::<String>()
+        } else {
+            text.to_string()
+        };
         if !first {
             let indent = text.chars().take_while(|&c| c == ' ').count();
             let t = text.trim();

@@ -117,3 +117,61 @@ pub fn helm_data_funcs() -> FuncMap {
     map_decoder(&mut m, "fromToml", gotoml::unmarshal_into_map);
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Options, Template};
+
+    fn exec(src: &str, data: serde_json::Value) -> String {
+        let mut t = Template::new("t")
+            .funcs(crate::sprig::funcs())
+            .funcs(helm_data_funcs());
+        t.add_parse("t", src).unwrap();
+        t.execute(&Value::from(data), &Options::default()).unwrap()
+    }
+
+    #[test]
+    fn registers_helms_data_functions() {
+        let m = helm_data_funcs();
+        for f in [
+            "toToml",
+            "fromToml",
+            "toYaml",
+            "toYamlPretty",
+            "fromYaml",
+            "fromYamlArray",
+            "toJson",
+            "fromJson",
+            "fromJsonArray",
+        ] {
+            assert!(m.contains_key(f), "{f}");
+        }
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let doc =
+            "replicaCount: 2\nimage:\n  repository: nginx\n  tag: \"1.25\"\nports: [80, 443]\nenabled: yes\n";
+        assert_eq!(
+            exec("{{fromYaml .d | toJson}}", serde_json::json!({"d": doc})),
+            r#"{"enabled":true,"image":{"repository":"nginx","tag":"1.25"},"ports":[80,443],"replicaCount":2}"#
+        );
+        assert_eq!(
+            exec("{{fromYaml .d | toYaml}}", serde_json::json!({"d": doc})),
+            "enabled: true\nimage:\n  repository: nginx\n  tag: \"1.25\"\nports:\n- 80\n- 443\nreplicaCount: 2"
+        );
+        assert_eq!(
+            exec("{{(fromJson .d).Error}}", serde_json::json!({"d": "{"})),
+            "unexpected end of JSON input"
+        );
+        assert_eq!(
+            exec("{{fromYamlArray .d}}", serde_json::json!({"d": "a: 1"})),
+            "[error unmarshaling JSON: while decoding JSON: json: cannot unmarshal object into Go value of type []interface {}]"
+        );
+        assert_eq!(
+            exec("{{toToml .}}", serde_json::json!({"a": {"b": 1}})),
+            "[a]\n  b = 1.0\n"
+        );
+    }
+}

@@ -1201,7 +1201,10 @@ fn parse_float_err(s: &str) -> Option<String> {
         return None;
     }
     let num = crate::gofmt::quote(s, false);
-    let range = !body.is_empty() && body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'));
+    let range = !body.is_empty()
+        && body
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'));
     Some(if range && s.parse::<f64>().is_ok_and(f64::is_infinite) {
         format!("strconv.ParseFloat: parsing {num}: value out of range")
     } else {

@@ -90,19 +90,17 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
         // error there; `? ` makes it explicit)
         if let (Event::Scalar(v, ScalarStyle::Plain, _, None), Some(Frame::Map(_, None, _, false))) =
             (&ev, stack.last())
+            && (v.is_empty() || v == "~")
+            && span.indent.is_none()
+            && span.start.index() == span.end.index()
+            && src_at(src, span.start.index()) == Some(':')
         {
-            if (v.is_empty() || v == "~")
-                && span.indent.is_none()
-                && span.start.index() == span.end.index()
-                && src_at(src, span.start.index()) == Some(':')
-            {
-                let line = src_before(src, span.start.index()).matches('\n').count();
-                return Err(if line == 0 {
-                    yerr("did not find expected key")
-                } else {
-                    yerr(format!("line {line}: did not find expected key"))
-                });
-            }
+            let line = src_before(src, span.start.index()).matches('\n').count();
+            return Err(if line == 0 {
+                yerr("did not find expected key")
+            } else {
+                yerr(format!("line {line}: did not find expected key"))
+            });
         }
         // an anchor event follows the node it names
         if let Event::Anchor(id, name) = &ev {

@@ -1068,7 +1068,11 @@ fn json_to_yaml_value_inner(v: &Value) -> Result<YVal, String> {
             let mut pairs = Vec::new();
             for (k, v) in m.entries() {
                 check(&k)?;
-                pairs.push((YVal::Str(fold_nel(&k)), json_to_yaml_value(&v)?));
+                if k.contains('\u{85}') {
+                    // a line break in a flow mapping's (simple) key
+                    return Err(yerr("mapping values are not allowed in this context"));
+                }
+                pairs.push((YVal::Str(k), json_to_yaml_value(&v)?));
             }
             YVal::Map(pairs)
         }

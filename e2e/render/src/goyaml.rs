@@ -63,6 +63,14 @@ fn parse_first(src: &str) -> Result<Option<Rc<Node>>, String> {
     if let Some(_c) = src.chars().find(|&c| !allowed_char(c)) {
         return Err(yerr("control characters are not allowed"));
     }
+    if src.contains('\u{85}') {
+        // YAML 1.1 (yaml.v2) breaks lines at NEL and reads it as a line feed
+        return parse_events(&src.replace('\u{85}', "\n"));
+    }
+    parse_events(src)
+}
+
+fn parse_events(src: &str) -> Result<Option<Rc<Node>>, String> {
     check_directives(src)?;
     let mut opts = Options::default();
     opts.emit_anchor_events = true;
@@ -2102,6 +2110,30 @@ mod tests {
             "a: \"yes\"\nb:\n- 1\n- two\n- c: null\ne: \"\"\nk: {}\nm: |\n  x\n  y\ns: ' lead'\n"
         );
         assert_eq!(marshal(&Value::Nil).unwrap(), "null\n");
+    }
+
+    /// NEL breaks lines as in YAML 1.1 (expectations from Go's yaml.v2).
+    #[test]
+    fn nel_breaks_lines() {
+        let cases = [
+            ("a: x\u{85}b: y\n", r#"{"a":"x","b":true}"#),
+            ("k: \"a\u{85}b\"\n", r#"{"k":"a b"}"#),
+            ("k: |\n  a\u{85}  b\n", r#"{"k":"a\nb\n"}"#),
+            ("k: plain\u{85}  more\n", r#"{"k":"plain more"}"#),
+            ("k: 'x\u{85}\u{85}y'\n", r#"{"k":"x\ny"}"#),
+            ("k: a \u{85} b\n", r#"{"k":"a b"}"#),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(
+                gojson::marshal(&unmarshal(doc).unwrap()).unwrap(),
+                want,
+                "{doc:?}"
+            );
+        }
+        assert_eq!(
+            unmarshal("\"q\u{85}k\": v\n").unwrap_err(),
+            "error converting YAML to JSON: yaml: line 2: mapping values are not allowed in this context"
+        );
     }
 
     /// Mutated documents never panic any decoder or encoder.

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,9 +15,8 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/BurntSushi/toml"
-	"github.com/ghodss/yaml"
 	sprig "github.com/Masterminds/sprig"
+	"github.com/ghodss/yaml"
 )
 
 // chartScope is one chart of the tree: its metadata (Chart.yaml fields), files (base64),
@@ -34,30 +32,30 @@ type chartScope struct {
 }
 
 type chartCase struct {
-	Root         chartScope             `json:"root"`
-	Values       json.RawMessage        `json:"values"`
-	Release      map[string]interface{} `json:"release"`
-	KubeVersion  string                 `json:"kubeVersion"`
-	APIVersions  []string               `json:"apiVersions"`
+	Root        chartScope             `json:"root"`
+	Values      json.RawMessage        `json:"values"`
+	Release     map[string]interface{} `json:"release"`
+	KubeVersion string                 `json:"kubeVersion"`
+	APIVersions []string               `json:"apiVersions"`
 }
 
 // Metadata mirrors Helm's chart.Metadata (the fields templates read).
 type Metadata struct {
-	Name         string            `json:"name,omitempty"`
-	Home         string            `json:"home,omitempty"`
-	Sources      []string          `json:"sources,omitempty"`
-	Version      string            `json:"version,omitempty"`
-	Description  string            `json:"description,omitempty"`
-	Keywords     []string          `json:"keywords,omitempty"`
-	Icon         string            `json:"icon,omitempty"`
-	APIVersion   string            `json:"apiVersion,omitempty"`
-	Condition    string            `json:"condition,omitempty"`
-	Tags         string            `json:"tags,omitempty"`
-	AppVersion   string            `json:"appVersion,omitempty"`
-	Deprecated   bool              `json:"deprecated,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-	KubeVersion  string            `json:"kubeVersion,omitempty"`
-	Type         string            `json:"type,omitempty"`
+	Name        string            `json:"name,omitempty"`
+	Home        string            `json:"home,omitempty"`
+	Sources     []string          `json:"sources,omitempty"`
+	Version     string            `json:"version,omitempty"`
+	Description string            `json:"description,omitempty"`
+	Keywords    []string          `json:"keywords,omitempty"`
+	Icon        string            `json:"icon,omitempty"`
+	APIVersion  string            `json:"apiVersion,omitempty"`
+	Condition   string            `json:"condition,omitempty"`
+	Tags        string            `json:"tags,omitempty"`
+	AppVersion  string            `json:"appVersion,omitempty"`
+	Deprecated  bool              `json:"deprecated,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	KubeVersion string            `json:"kubeVersion,omitempty"`
+	Type        string            `json:"type,omitempty"`
 }
 
 type files map[string][]byte
@@ -77,7 +75,7 @@ func (f files) AsConfig() string {
 	for k, v := range f {
 		m[path.Base(k)] = string(v)
 	}
-	return toYAML(m)
+	return filesYAML(m)
 }
 func (f files) AsSecrets() string {
 	if f == nil {
@@ -87,7 +85,7 @@ func (f files) AsSecrets() string {
 	for k, v := range f {
 		m[path.Base(k)] = base64.StdEncoding.EncodeToString(v)
 	}
-	return toYAML(m)
+	return filesYAML(m)
 }
 func (f files) Lines(p string) []string {
 	if f == nil || f[p] == nil {
@@ -125,7 +123,7 @@ type Capabilities struct {
 	APIVersions VersionSet
 }
 
-func toYAML(v interface{}) string {
+func filesYAML(v interface{}) string {
 	data, err := yaml.Marshal(v)
 	if err != nil {
 		return ""
@@ -133,63 +131,19 @@ func toYAML(v interface{}) string {
 	return strings.TrimSuffix(string(data), "\n")
 }
 
-// helmFuncMap is Helm's funcMap(): sprig without env/expandenv plus Helm's data functions.
+// helmFuncMap is Helm's funcMap(): sprig without env/expandenv, Helm's data functions
+// (helmFuncs, main.go), lookup's empty answer and getHostByName off (DNS disabled).
 func helmFuncMap() template.FuncMap {
 	f := sprig.TxtFuncMap()
 	delete(f, "env")
 	delete(f, "expandenv")
-	extra := template.FuncMap{
-		"toToml": func(v interface{}) string {
-			b := bytes.NewBuffer(nil)
-			if err := toml.NewEncoder(b).Encode(v); err != nil {
-				return err.Error()
-			}
-			return b.String()
-		},
-		"toYaml": toYAML,
-		"fromYaml": func(str string) map[string]interface{} {
-			m := map[string]interface{}{}
-			if err := yaml.Unmarshal([]byte(str), &m); err != nil {
-				m["Error"] = err.Error()
-			}
-			return m
-		},
-		"fromYamlArray": func(str string) []interface{} {
-			a := []interface{}{}
-			if err := yaml.Unmarshal([]byte(str), &a); err != nil {
-				a = []interface{}{err.Error()}
-			}
-			return a
-		},
-		"toJson": func(v interface{}) string {
-			data, err := json.Marshal(v)
-			if err != nil {
-				return ""
-			}
-			return string(data)
-		},
-		"fromJson": func(str string) map[string]interface{} {
-			m := make(map[string]interface{})
-			if err := json.Unmarshal([]byte(str), &m); err != nil {
-				m["Error"] = err.Error()
-			}
-			return m
-		},
-		"fromJsonArray": func(str string) []interface{} {
-			a := []interface{}{}
-			if err := json.Unmarshal([]byte(str), &a); err != nil {
-				a = []interface{}{err.Error()}
-			}
-			return a
-		},
-		"lookup": func(string, string, string, string) (map[string]interface{}, error) {
-			return map[string]interface{}{}, nil
-		},
-		"getHostByName": func(string) string { return "" },
-	}
-	for k, v := range extra {
+	for k, v := range helmFuncs {
 		f[k] = v
 	}
+	f["lookup"] = func(string, string, string, string) (map[string]interface{}, error) {
+		return map[string]interface{}{}, nil
+	}
+	f["getHostByName"] = func(string) string { return "" }
 	return f
 }
 
@@ -249,7 +203,10 @@ func recAll(c chartScope, fullPath string, isRoot bool, templates map[string]ren
 		fs[k] = b
 	}
 	next := map[string]interface{}{
-		"Chart":        struct{ Metadata; IsRoot bool }{c.Metadata, isRoot},
+		"Chart": struct {
+			Metadata
+			IsRoot bool
+		}{c.Metadata, isRoot},
 		"Files":        fs,
 		"Release":      vals["Release"],
 		"Capabilities": vals["Capabilities"],

@@ -18,7 +18,10 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/BurntSushi/toml"
 	sprig "github.com/Masterminds/sprig"
+	"github.com/ghodss/yaml"
+	yamlv3 "gopkg.in/yaml.v3"
 )
 
 type tcase struct {
@@ -27,6 +30,8 @@ type tcase struct {
 	Data       json.RawMessage `json:"data"`
 	MissingKey string          `json:"missingkey"`
 	Sprig      bool            `json:"sprig"`
+	// Helm registers Helm 3.17's data functions (pkg/engine/funcs.go) after sprig's.
+	Helm bool `json:"helm"`
 	// Funcs registers the functions below as a FuncMap too (for user-function cases).
 	Funcs bool `json:"funcs"`
 	// Chart renders a chart's templates as Helm's engine does (chart.go).
@@ -45,6 +50,79 @@ var funcs = map[string]interface{}{
 	"join":  func(sep string, parts ...string) string { return strings.Join(parts, sep) },
 	"twice": func(x interface{}) []interface{} { return []interface{}{x, x} },
 	"add64": func(a, b int64) int64 { return a + b },
+}
+
+// helmFuncs are Helm 3.17's toToml, fromToml, toYaml, toYamlPretty, fromYaml,
+// fromYamlArray, toJson, fromJson and fromJsonArray, as pkg/engine/funcs.go defines them.
+// ghodss/yaml (Debian) stands in for sigs.k8s.io/yaml v1.4.0: the same JSON round trip
+// over yaml.v2 2.4.0 (sigs.k8s.io vendors an identical copy); BurntSushi/toml is Debian's
+// 1.2.0 where Helm has 1.4.0.
+var helmFuncs = template.FuncMap{
+	"toToml": func(v interface{}) string {
+		b := bytes.NewBuffer(nil)
+		if err := toml.NewEncoder(b).Encode(v); err != nil {
+			return err.Error()
+		}
+		return b.String()
+	},
+	"fromToml": func(str string) map[string]interface{} {
+		m := make(map[string]interface{})
+		if err := toml.Unmarshal([]byte(str), &m); err != nil {
+			m["Error"] = err.Error()
+		}
+		return m
+	},
+	"toYaml": func(v interface{}) string {
+		data, err := yaml.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSuffix(string(data), "\n")
+	},
+	"toYamlPretty": func(v interface{}) string {
+		var data bytes.Buffer
+		enc := yamlv3.NewEncoder(&data)
+		enc.SetIndent(2)
+		if err := enc.Encode(v); err != nil {
+			return ""
+		}
+		return strings.TrimSuffix(data.String(), "\n")
+	},
+	"fromYaml": func(str string) map[string]interface{} {
+		m := map[string]interface{}{}
+		if err := yaml.Unmarshal([]byte(str), &m); err != nil {
+			m["Error"] = err.Error()
+		}
+		return m
+	},
+	"fromYamlArray": func(str string) []interface{} {
+		a := []interface{}{}
+		if err := yaml.Unmarshal([]byte(str), &a); err != nil {
+			a = []interface{}{err.Error()}
+		}
+		return a
+	},
+	"toJson": func(v interface{}) string {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return string(data)
+	},
+	"fromJson": func(str string) map[string]interface{} {
+		m := make(map[string]interface{})
+		if err := json.Unmarshal([]byte(str), &m); err != nil {
+			m["Error"] = err.Error()
+		}
+		return m
+	},
+	"fromJsonArray": func(str string) []interface{} {
+		a := []interface{}{}
+		if err := json.Unmarshal([]byte(str), &a); err != nil {
+			a = []interface{}{err.Error()}
+		}
+		return a
+	},
 }
 
 func convert(v interface{}) (interface{}, error) {
@@ -121,6 +199,9 @@ func render(c tcase) (out string, err error) {
 	t := template.New(name)
 	if c.Sprig {
 		t = t.Funcs(sprig.TxtFuncMap())
+	}
+	if c.Helm {
+		t = t.Funcs(helmFuncs)
 	}
 	if c.Funcs {
 		t = t.Funcs(funcs)

@@ -472,7 +472,11 @@ impl<'t> State<'t> {
             && !t.contains(['p', 'P']);
         let is_rune = t.starts_with('\'');
         if num.is_complex {
-            return self.errorf(format!("complex constant {t} is not supported"));
+            let (re, im) = num.complex;
+            return Ok(Rv::V(
+                Value::Object(std::sync::Arc::new(Complex128 { re, im })),
+                false,
+            ));
         }
         if num.is_float && !is_hex_int && !is_rune && t.contains(['.', 'e', 'E', 'p', 'P']) {
             return Ok(Rv::V(Value::Float(num.float), false));
@@ -807,7 +811,7 @@ impl<'t> State<'t> {
                 _ => self.errorf(format!("expected string; found {n}")),
             },
             ParamType::Int | ParamType::Int64 => match n {
-                Operand::Number { num, .. } if num.is_int && !num.is_complex => Ok(Rv::V(
+                Operand::Number { num, .. } if num.is_int => Ok(Rv::V(
                     if typ == ParamType::Int {
                         Value::Int(num.int)
                     } else {
@@ -818,9 +822,7 @@ impl<'t> State<'t> {
                 _ => self.errorf(format!("expected integer; found {n}")),
             },
             ParamType::Float => match n {
-                Operand::Number { num, .. } if num.is_float && !num.is_complex => {
-                    Ok(Rv::V(Value::Float(num.float), false))
-                }
+                Operand::Number { num, .. } if num.is_float => Ok(Rv::V(Value::Float(num.float), false)),
                 _ => self.errorf(format!("expected float; found {n}")),
             },
             ParamType::Uint32 => match n {
@@ -859,5 +861,29 @@ impl<'t> State<'t> {
             Rv::V(v, _) => self.out.push_str(&gofmt::format_v(v)),
         }
         Ok(())
+    }
+}
+
+/// A complex constant's value (Go's `complex128`): printed as fmt prints it; no arithmetic
+/// or comparison.
+struct Complex128 {
+    re: f64,
+    im: f64,
+}
+
+impl crate::GoObject for Complex128 {
+    fn type_name(&self) -> String {
+        "complex128".into()
+    }
+    fn format_v(&self) -> String {
+        let im = gofmt::format_v(&Value::Float(self.im));
+        let sign = if im.starts_with(['-', '+']) { "" } else { "+" };
+        format!("({}{sign}{im}i)", gofmt::format_v(&Value::Float(self.re)))
+    }
+    fn to_json(&self) -> Result<serde_json::Value, String> {
+        Err("json: unsupported type: complex128".into())
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

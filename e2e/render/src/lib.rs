@@ -21,6 +21,10 @@ mod builtins;
 pub mod chart;
 mod exec;
 pub mod gofmt;
+pub mod gojson;
+pub mod gotoml;
+pub mod goyaml;
+pub mod helmdata;
 mod lex;
 mod parse;
 pub mod release;
@@ -30,6 +34,7 @@ pub mod strvals;
 pub mod value;
 
 pub use exec::CallContext;
+pub use helmdata::helm_data_funcs;
 pub use parse::ParseError;
 pub use value::{Arg, FuncMap, FuncResult, Function, GoMap, GoObject, ParamType, Value};
 

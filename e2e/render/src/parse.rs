@@ -28,6 +28,8 @@ pub(crate) struct Number {
     pub is_complex: bool,
     pub int: i64,
     pub float: f64,
+    /// The complex128 value (real, imaginary) of a complex constant.
+    pub complex: (f64, f64),
 }
 
 #[derive(Clone, Debug)]
@@ -1182,6 +1184,143 @@ fn parse_go_float(text: &str) -> Option<f64> {
     Some(v)
 }
 
+/// strconv.ParseFloat(s, 64)'s error for a token fmt's scanner produced, if any.
+fn parse_float_err(s: &str) -> Option<String> {
+    let lower = s.to_ascii_lowercase();
+    let body = lower.trim_start_matches(['+', '-']);
+    let ok = matches!(body, "inf" | "infinity" | "nan") || parse_go_float(s).is_some() || {
+        // hexadecimal mantissa with its required binary exponent
+        body.strip_prefix("0x").is_some_and(|h| {
+            let (m, e) = h.split_once('p').unwrap_or((h, ""));
+            let e = e.trim_start_matches(['+', '-']);
+            m.chars().any(|c| c.is_ascii_hexdigit())
+                && m.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == '_')
+                && !e.is_empty()
+                && e.chars().all(|c| c.is_ascii_digit() || c == '_')
+        })
+    };
+    if ok {
+        return None;
+    }
+    let num = crate::gofmt::quote(s, false);
+    let range = !body.is_empty()
+        && body
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'));
+    Some(if range && s.parse::<f64>().is_ok_and(f64::is_infinite) {
+        format!("strconv.ParseFloat: parsing {num}: value out of range")
+    } else {
+        format!("strconv.ParseFloat: parsing {num}: invalid syntax")
+    })
+}
+
+/// The error `fmt.Sscan(text, &c)` gives for a complex128 `c`, as Go's parser scans
+/// complex constants (`1+2i`).
+fn sscan_complex(text: &str) -> Result<(f64, f64), String> {
+    const ERR: &str = "syntax error scanning complex number";
+    let b: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let accept = |i: &mut usize, set: &str| -> bool {
+        match b.get(*i) {
+            Some(&c) if set.contains(c) => {
+                *i += 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    let float_token = |i: &mut usize| -> String {
+        let start = *i;
+        if accept(i, "nN") && accept(i, "aA") && accept(i, "nN") {
+            return b[start..*i].iter().collect();
+        }
+        accept(i, "+-");
+        if accept(i, "iI") && accept(i, "nN") && accept(i, "fF") {
+            return b[start..*i].iter().collect();
+        }
+        let mut digits = "0123456789_";
+        let mut exp = "eEpP";
+        if accept(i, "0") && accept(i, "xX") {
+            digits = "0123456789aAbBcCdDeEfF_";
+            exp = "pP";
+        }
+        while accept(i, digits) {}
+        if accept(i, ".") {
+            while accept(i, digits) {}
+        }
+        if accept(i, exp) {
+            accept(i, "+-");
+            while accept(i, "0123456789_") {}
+        }
+        b[start..*i].iter().collect()
+    };
+    let parens = accept(&mut i, "(");
+    let real = float_token(&mut i);
+    let sign_at = i;
+    if !accept(&mut i, "+-") {
+        return Err(ERR.into());
+    }
+    let sign = b[sign_at];
+    let imag = format!("{sign}{}", float_token(&mut i));
+    if !accept(&mut i, "i") || (parens && !accept(&mut i, ")")) {
+        return Err(ERR.into());
+    }
+    for part in [&real, &imag] {
+        if let Some(e) = parse_float_err(part) {
+            return Err(e);
+        }
+    }
+    Ok((float_value(&real), float_value(&imag)))
+}
+
+/// The value of a float token strconv.ParseFloat accepted.
+fn float_value(s: &str) -> f64 {
+    if let Some(f) = parse_go_float(s) {
+        return f;
+    }
+    let lower = s.to_ascii_lowercase();
+    let neg = lower.starts_with('-');
+    let body = lower.trim_start_matches(['+', '-']);
+    let v = match body {
+        "inf" | "infinity" => f64::INFINITY,
+        "nan" => f64::NAN,
+        _ => body.strip_prefix("0x").map_or(0.0, hex_float_value),
+    };
+    if neg { -v } else { v }
+}
+
+/// A hexadecimal float's value (`1.8p3`, the part after `0x`).
+fn hex_float_value(h: &str) -> f64 {
+    let h = h.replace('_', "");
+    let (m, e) = h.split_once('p').unwrap_or((&h, "0"));
+    let (int, frac) = m.split_once('.').unwrap_or((m, ""));
+    let mut v = 0.0;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16).unwrap_or(0) as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16).unwrap_or(0) as f64 * scale;
+        scale /= 16.0;
+    }
+    v * 2f64.powi(e.parse::<i32>().unwrap_or(0))
+}
+
+/// Go's `simplifyComplex`: a complex constant with no imaginary part is also a float (and
+/// an integer where integral).
+fn simplify_complex(n: &mut Number) {
+    let (re, im) = n.complex;
+    n.is_float = im == 0.0;
+    if n.is_float {
+        n.float = re;
+        n.is_int = re.is_finite() && re.fract() == 0.0 && re.abs() < 9.2e18;
+        if n.is_int {
+            n.int = re as i64;
+        }
+        n.is_uint = re.is_finite() && re.fract() == 0.0 && (0.0..1.8e19).contains(&re);
+    }
+}
+
 fn new_number(text: &str, typ: ItemType) -> Result<Number, String> {
     let mut n = Number {
         text: text.to_string(),
@@ -1191,6 +1330,7 @@ fn new_number(text: &str, typ: ItemType) -> Result<Number, String> {
         is_complex: false,
         int: 0,
         float: 0.0,
+        complex: (0.0, 0.0),
     };
     if typ == ItemType::CharConstant {
         let (c, byte, tail) = unquote_char(&text[1..], '\'').map_err(|_| "invalid syntax".to_string())?;
@@ -1205,10 +1345,18 @@ fn new_number(text: &str, typ: ItemType) -> Result<Number, String> {
         n.is_float = true;
         return Ok(n);
     }
-    // complex constants are recognised (values of complex type are not supported)
-    if typ == ItemType::Complex || (text.ends_with('i') && parse_go_float(&text[..text.len() - 1]).is_some())
-    {
+    // complex constants are recognised (values of complex type are not supported); Go
+    // scans a complex item with fmt.Sscan, whose errors it reports
+    if typ == ItemType::Complex {
+        n.complex = sscan_complex(text)?;
         n.is_complex = true;
+        simplify_complex(&mut n);
+        return Ok(n);
+    }
+    if let Some(im) = text.strip_suffix('i').and_then(parse_go_float) {
+        n.complex = (0.0, im);
+        n.is_complex = true;
+        simplify_complex(&mut n);
         return Ok(n);
     }
     let (i, u) = parse_go_int(text);

@@ -18,6 +18,8 @@ pub struct Case {
     pub funcs: bool,
     /// Registers sprig's functions (as Helm's engine: without env and expandenv).
     pub sprig: bool,
+    /// Registers Helm's data functions (toYaml, fromJson, toToml...) after sprig's.
+    pub helm: bool,
     /// For behaviour of a Go newer than the oracle's (Go 1.19 from Debian): the Go version
     /// and the expected result, written from that Go's documentation and source since the
     /// oracle cannot give it.
@@ -32,6 +34,9 @@ struct File {
     /// Every case of the file uses sprig.
     #[serde(default)]
     sprig: bool,
+    /// Every case of the file uses sprig and Helm's data functions.
+    #[serde(default)]
+    helm: bool,
     cases: Vec<FileCase>,
 }
 
@@ -47,6 +52,8 @@ struct FileCase {
     funcs: bool,
     #[serde(default)]
     sprig: bool,
+    #[serde(default)]
+    helm: bool,
     #[serde(default)]
     go: Option<String>,
     #[serde(default)]
@@ -82,7 +89,8 @@ pub fn hand_written() -> Vec<Case> {
                     .unwrap_or(serde_json::Value::Null),
                 missingkey: c.missingkey.unwrap_or_else(|| "default".into()),
                 funcs: c.funcs,
-                sprig: c.sprig || file.sprig,
+                sprig: c.sprig || file.sprig || c.helm || file.helm,
+                helm: c.helm || file.helm,
                 newer_go: c.go.map(|v| {
                     let want = match (c.output, c.error) {
                         (_, Some(e)) => Err(e),
@@ -347,6 +355,7 @@ pub fn generated(n: usize) -> Vec<Case> {
             missingkey,
             funcs: false,
             sprig: false,
+            helm: false,
             newer_go: None,
         });
     }
@@ -544,6 +553,7 @@ pub fn generated_typed(n: usize) -> Vec<Case> {
             missingkey: r.pick(&["default", "default", "zero"]).to_string(),
             funcs: false,
             sprig: false,
+            helm: false,
             newer_go: None,
         })
         .collect()
@@ -631,6 +641,9 @@ pub fn render(c: &Case) -> Result<String, String> {
         let clock = hubspoke_render::sprig::Clock::system().with_local_zone("UTC");
         t = t.funcs(hubspoke_render::sprig::funcs_with(&clock));
     }
+    if c.helm {
+        t = t.funcs(hubspoke_render::helm_data_funcs());
+    }
     if c.funcs {
         t = t.funcs(go_funcs().into_iter().map(|(k, f)| (k.to_string(), f)).collect());
     }
@@ -678,7 +691,7 @@ pub fn build_oracle() -> Option<PathBuf> {
         assert!(
             std::env::var_os("HUBSPOKE_RENDER_REQUIRE_GO").is_none(),
             "HUBSPOKE_RENDER_REQUIRE_GO is set but `go` is not installed \
-             (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)"
+             (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev golang-gopkg-yaml.v3-dev golang-github-burntsushi-toml-dev)"
         );
         return None;
     }
@@ -699,7 +712,7 @@ pub fn build_oracle() -> Option<PathBuf> {
         .expect("go build");
     assert!(
         status.success(),
-        "building tools/gotmpl-oracle failed (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)"
+        "building tools/gotmpl-oracle failed (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev golang-gopkg-yaml.v3-dev golang-github-burntsushi-toml-dev)"
     );
     Some(bin)
 }
@@ -709,7 +722,7 @@ pub fn run_oracle(bin: &Path, cases: &[Case]) -> Vec<Result<String, String>> {
     let input: Vec<serde_json::Value> = cases
         .iter()
         .map(|c| {
-            serde_json::json!({"name": c.id, "template": c.template, "data": c.data, "missingkey": c.missingkey, "funcs": c.funcs, "sprig": c.sprig})
+            serde_json::json!({"name": c.id, "template": c.template, "data": c.data, "missingkey": c.missingkey, "funcs": c.funcs, "sprig": c.sprig, "helm": c.helm})
         })
         .collect();
     run_oracle_json(bin, &input)

@@ -168,7 +168,7 @@ fn mutations_match_go() {
             ],
             1,
         );
-        if nondeterministic(&template) {
+        if nondeterministic(&template) || version_dependent(&template) {
             continue;
         }
         let mut m = c.clone();
@@ -208,4 +208,10 @@ fn nondeterministic(template: &str) -> bool {
     template
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .any(|w| NAMES.contains(&w))
+}
+
+/// Whether a template may hit a behaviour that differs between the oracle's libraries
+/// (Debian's) and Helm's: semver 3.3.0 rewrites a hyphen range with a trailing space.
+fn version_dependent(template: &str) -> bool {
+    template.contains("semverCompare") && template.contains(" - ")
 }

@@ -84,26 +84,81 @@ fn pem_encode(kind: &str, der: &[u8]) -> String {
     s
 }
 
-/// Go's base64 `StdEncoding` decoder: padding required, `\r` and `\n` skipped, trailing
-/// bits not checked.
+/// Go's base64 `StdEncoding.DecodeString`: padding required, `\r` and `\n` skipped,
+/// trailing bits not checked; errors name the input byte Go's decoder stops at.
 fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
-    use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-    const ENGINE: GeneralPurpose = GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new()
-            .with_decode_allow_trailing_bits(true)
-            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-    );
-    let _ = general_purpose::STANDARD;
-    let cleaned: String = s.chars().filter(|&c| c != '\r' && c != '\n').collect();
-    ENGINE.decode(cleaned.as_bytes()).map_err(|e| {
-        let at = match e {
-            base64::DecodeError::InvalidByte(i, _) | base64::DecodeError::InvalidLastSymbol(i, _) => i,
-            base64::DecodeError::InvalidLength(n) => n - n % 4,
-            base64::DecodeError::InvalidPadding => cleaned.find('=').unwrap_or(0),
-        };
-        format!("illegal base64 data at input byte {at}")
-    })
+    let src = s.as_bytes();
+    let corrupt = |i: usize| format!("illegal base64 data at input byte {i}");
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let skip_newlines = |mut si: usize| {
+        while si < src.len() && (src[si] == b'\n' || src[si] == b'\r') {
+            si += 1;
+        }
+        si
+    };
+    let mut out = Vec::with_capacity(src.len() / 4 * 3);
+    let mut si = 0;
+    loop {
+        let mut quantum = [0u32; 4];
+        let mut j = 0;
+        let mut end = false;
+        let mut trailing: Option<usize> = None;
+        while j < 4 {
+            if si == src.len() {
+                if j == 0 {
+                    return Ok(out);
+                }
+                return Err(corrupt(si - j));
+            }
+            let c = src[si];
+            si += 1;
+            if let Some(v) = value(c) {
+                quantum[j] = v;
+                j += 1;
+                continue;
+            }
+            if c == b'\n' || c == b'\r' {
+                continue;
+            }
+            if c != b'=' || j < 2 {
+                return Err(corrupt(si - 1));
+            }
+            if j == 2 {
+                si = skip_newlines(si);
+                if si == src.len() {
+                    return Err(corrupt(src.len()));
+                }
+                if src[si] != b'=' {
+                    return Err(corrupt(si - 1));
+                }
+                si += 1;
+            }
+            si = skip_newlines(si);
+            if si < src.len() {
+                trailing = Some(si);
+            }
+            end = true;
+            break;
+        }
+        let n = (quantum[0] << 18) | (quantum[1] << 12) | (quantum[2] << 6) | quantum[3];
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..j.saturating_sub(1)]);
+        if let Some(i) = trailing {
+            return Err(corrupt(i));
+        }
+        if end {
+            return Ok(out);
+        }
+    }
 }
 
 /// Go's `pem.Decode`, simplified: the type and bytes of the first well-formed block.
@@ -543,7 +598,7 @@ fn decrypt_aes(password: &str, crypt64: &str) -> Result<String, String> {
     }
     let crypt = b64_decode(crypt64)?;
     // Go slices [:16] within the decoded buffer's capacity, then [16:] within its length
-    let cap = crypt64.chars().filter(|&c| c != '\r' && c != '\n').count() / 4 * 3;
+    let cap = crypt64.len() / 4 * 3;
     if crypt.len() < 16 {
         return Err(if cap < 16 {
             format!("runtime error: slice bounds out of range [:16] with capacity {cap}")

@@ -821,7 +821,11 @@ impl<'t> State<'t> {
             },
             ParamType::Uint32 => match n {
                 Operand::Number { num, .. } if num.is_uint && !num.is_complex => {
-                    let u = if num.is_int { num.int as u64 } else { num.float as u64 };
+                    let u = if num.is_int {
+                        num.int as u64
+                    } else {
+                        num.float as u64
+                    };
                     Ok(Rv::V(Value::Int(i64::from(u as u32)), false))
                 }
                 _ => self.errorf(format!("expected unsigned integer; found {n}")),

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use base64::Engine;
 use rand::{Rng, RngCore};
 
+use crate::FuncMap;
 use crate::gofmt;
 use crate::value::{Arg, FuncResult, Function, GoObject, ParamType, Value};
-use crate::FuncMap;
 
 // ---- small DER and PEM helpers ----
 
@@ -166,7 +166,7 @@ fn pem_decode(s: &str) -> Option<(String, Vec<u8>)> {
     let mut rest = s;
     while let Some(i) = rest.find("-----BEGIN ") {
         let after = &rest[i + 11..];
-        let Some(j) = after.find("-----") else { return None };
+        let j = after.find("-----")?;
         let kind = &after[..j];
         let body_start = &after[j + 5..];
         let end_marker = format!("-----END {kind}-----");
@@ -201,7 +201,9 @@ enum PrivKey {
 
 /// PKCS#8's inner private key, if `der` is a PKCS#8 `PrivateKeyInfo`.
 fn pkcs8_inner(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let (0x30, content, _) = der_read(der)? else { return None };
+    let (0x30, content, _) = der_read(der)? else {
+        return None;
+    };
     let items = der_items(content)?;
     match items.as_slice() {
         [(0x02, _), (0x30, alg), (0x04, key), ..] => {
@@ -287,7 +289,8 @@ fn parse_private_key_pem(s: &str) -> Result<PrivKey, String> {
 }
 
 fn new_rsa_key(bits: rcgen::RsaKeySize) -> Result<rcgen::KeyPair, String> {
-    rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, bits).map_err(|e| format!("error generating rsa key: {e}"))
+    rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, bits)
+        .map_err(|e| format!("error generating rsa key: {e}"))
 }
 
 // ---- certificates ----
@@ -328,18 +331,25 @@ impl GoObject for CertObj {
 
 /// sprig's `getNetIPs` over a `[]interface {}` argument.
 fn net_ips(v: &Value) -> Result<Vec<IpAddr>, String> {
-    let Value::Slice(items) = v else { return Ok(Vec::new()) };
+    let Value::Slice(items) = v else {
+        return Ok(Vec::new());
+    };
     items
         .iter()
         .map(|ip| match ip {
             Value::String(s) => s.parse::<IpAddr>().map_err(|_| format!("error parsing ip: {s}")),
-            other => Err(format!("error parsing ip: {} is not a string", gofmt::format_v(other))),
+            other => Err(format!(
+                "error parsing ip: {} is not a string",
+                gofmt::format_v(other)
+            )),
         })
         .collect()
 }
 
 fn dns_names(v: &Value) -> Result<Vec<String>, String> {
-    let Value::Slice(items) = v else { return Ok(Vec::new()) };
+    let Value::Slice(items) = v else {
+        return Ok(Vec::new());
+    };
     items
         .iter()
         .map(|d| match d {
@@ -404,7 +414,9 @@ fn signing(key: &PrivKey) -> Result<&rcgen::KeyPair, String> {
 
 fn self_signed(p: rcgen::CertificateParams, key: &PrivKey) -> FuncResult {
     let kp = signing(key)?;
-    let cert = p.self_signed(kp).map_err(|e| format!("error creating certificate: {e}"))?;
+    let cert = p
+        .self_signed(kp)
+        .map_err(|e| format!("error creating certificate: {e}"))?;
     Ok(Arg::Value(cert_value(cert.pem(), key_pem(kp))))
 }
 
@@ -433,7 +445,9 @@ fn gen_signed(cn: &str, ips: &Value, dns: &Value, days: i64, ca: &Value, key: &P
     let ca_spki = match x509_parser::parse_x509_certificate(&ca_der) {
         Ok((_, c)) => c.public_key().raw.to_vec(),
         Err(_) => {
-            return Err("error parsing certificate: decodedSignerCert.Bytes: x509: malformed certificate".into());
+            return Err(
+                "error parsing certificate: decodedSignerCert.Bytes: x509: malformed certificate".into(),
+            );
         }
     };
     let signer = parse_private_key_pem(&ca_key).map_err(|e| format!("error parsing private key: {e}"))?;
@@ -441,7 +455,9 @@ fn gen_signed(cn: &str, ips: &Value, dns: &Value, days: i64, ca: &Value, key: &P
     p.use_authority_key_identifier_extension = true;
     let signer = signing(&signer)?;
     if rcgen::PublicKeyData::subject_public_key_info(signer) != ca_spki {
-        return Err("error creating certificate: x509: provided PrivateKey doesn't match parent's PublicKey".into());
+        return Err(
+            "error creating certificate: x509: provided PrivateKey doesn't match parent's PublicKey".into(),
+        );
     }
     let kp = signing(key)?;
     let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)
@@ -662,10 +678,13 @@ pub(super) fn register(m: &mut FuncMap) {
     use ParamType::{Int, Named, String as Str, Uint32};
     let list = Named("[]interface {}");
     let cert = Named(CERT_TYPE);
-    let mut add = |name: &str, params: Vec<ParamType>, result: &str, err: bool, f: fn(&[Arg]) -> FuncResult| {
-        m.insert(name.into(), Function::new(params, false, result, err, f));
-    };
-    add("bcrypt", vec![Str], "string", false, |a| string_result(bcrypt_hash(&s(a, 0))));
+    let mut add =
+        |name: &str, params: Vec<ParamType>, result: &str, err: bool, f: fn(&[Arg]) -> FuncResult| {
+            m.insert(name.into(), Function::new(params, false, result, err, f));
+        };
+    add("bcrypt", vec![Str], "string", false, |a| {
+        string_result(bcrypt_hash(&s(a, 0)))
+    });
     add("htpasswd", vec![Str, Str], "string", false, |a| {
         let user = s(a, 0);
         if user.contains(':') {
@@ -673,16 +692,32 @@ pub(super) fn register(m: &mut FuncMap) {
         }
         string_result(format!("{user}:{}", bcrypt_hash(&s(a, 1))))
     });
-    add("derivePassword", vec![Uint32, Str, Str, Str, Str], "string", false, |a| {
-        string_result(derive_password(n(a, 0) as u32, &s(a, 1), &s(a, 2), &s(a, 3), &s(a, 4)))
-    });
+    add(
+        "derivePassword",
+        vec![Uint32, Str, Str, Str, Str],
+        "string",
+        false,
+        |a| {
+            string_result(derive_password(
+                n(a, 0) as u32,
+                &s(a, 1),
+                &s(a, 2),
+                &s(a, 3),
+                &s(a, 4),
+            ))
+        },
+    );
     add("genPrivateKey", vec![Str], "string", false, |a| {
         let typ = s(a, 0);
         let key = match typ.as_str() {
             "" | "rsa" => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096),
             "ecdsa" => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
             "ed25519" => rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519),
-            "dsa" => return string_result("failed to generate dsa params: DSA keys are not supported here".into()),
+            "dsa" => {
+                return string_result(
+                    "failed to generate dsa params: DSA keys are not supported here".into(),
+                );
+            }
             _ => return string_result(format!("Unknown type {typ}")),
         };
         string_result(match key {
@@ -712,24 +747,52 @@ pub(super) fn register(m: &mut FuncMap) {
         let key = parse_private_key_pem(&s(a, 2)).map_err(|e| format!("parsing private key: {e}"))?;
         gen_ca(&s(a, 0), n(a, 1), &key)
     });
-    add("genSelfSignedCert", vec![Str, list, list, Int], CERT_TYPE, true, |a| {
-        let key = PrivKey::Signing(new_rsa_key(rcgen::RsaKeySize::_2048)?);
-        self_signed(base_params(&s(a, 0), &v(a, 1), &v(a, 2), n(a, 3))?, &key)
+    add(
+        "genSelfSignedCert",
+        vec![Str, list, list, Int],
+        CERT_TYPE,
+        true,
+        |a| {
+            let key = PrivKey::Signing(new_rsa_key(rcgen::RsaKeySize::_2048)?);
+            self_signed(base_params(&s(a, 0), &v(a, 1), &v(a, 2), n(a, 3))?, &key)
+        },
+    );
+    add(
+        "genSelfSignedCertWithKey",
+        vec![Str, list, list, Int, Str],
+        CERT_TYPE,
+        true,
+        |a| {
+            let key = parse_private_key_pem(&s(a, 4)).map_err(|e| format!("parsing private key: {e}"))?;
+            self_signed(base_params(&s(a, 0), &v(a, 1), &v(a, 2), n(a, 3))?, &key)
+        },
+    );
+    add(
+        "genSignedCert",
+        vec![Str, list, list, Int, cert],
+        CERT_TYPE,
+        true,
+        |a| {
+            let key = PrivKey::Signing(new_rsa_key(rcgen::RsaKeySize::_2048)?);
+            gen_signed(&s(a, 0), &v(a, 1), &v(a, 2), n(a, 3), &v(a, 4), &key)
+        },
+    );
+    add(
+        "genSignedCertWithKey",
+        vec![Str, list, list, Int, cert, Str],
+        CERT_TYPE,
+        true,
+        |a| {
+            let key = parse_private_key_pem(&s(a, 5)).map_err(|e| format!("parsing private key: {e}"))?;
+            gen_signed(&s(a, 0), &v(a, 1), &v(a, 2), n(a, 3), &v(a, 4), &key)
+        },
+    );
+    add("encryptAES", vec![Str, Str], "string", true, |a| {
+        string_result(encrypt_aes(&s(a, 0), &s(a, 1)))
     });
-    add("genSelfSignedCertWithKey", vec![Str, list, list, Int, Str], CERT_TYPE, true, |a| {
-        let key = parse_private_key_pem(&s(a, 4)).map_err(|e| format!("parsing private key: {e}"))?;
-        self_signed(base_params(&s(a, 0), &v(a, 1), &v(a, 2), n(a, 3))?, &key)
+    add("decryptAES", vec![Str, Str], "string", true, |a| {
+        string_result(decrypt_aes(&s(a, 0), &s(a, 1))?)
     });
-    add("genSignedCert", vec![Str, list, list, Int, cert], CERT_TYPE, true, |a| {
-        let key = PrivKey::Signing(new_rsa_key(rcgen::RsaKeySize::_2048)?);
-        gen_signed(&s(a, 0), &v(a, 1), &v(a, 2), n(a, 3), &v(a, 4), &key)
-    });
-    add("genSignedCertWithKey", vec![Str, list, list, Int, cert, Str], CERT_TYPE, true, |a| {
-        let key = parse_private_key_pem(&s(a, 5)).map_err(|e| format!("parsing private key: {e}"))?;
-        gen_signed(&s(a, 0), &v(a, 1), &v(a, 2), n(a, 3), &v(a, 4), &key)
-    });
-    add("encryptAES", vec![Str, Str], "string", true, |a| string_result(encrypt_aes(&s(a, 0), &s(a, 1))));
-    add("decryptAES", vec![Str, Str], "string", true, |a| string_result(decrypt_aes(&s(a, 0), &s(a, 1))?));
     add("randBytes", vec![Int], "string", true, |a| {
         let count = n(a, 0);
         let Ok(count) = usize::try_from(count) else {
@@ -750,7 +813,8 @@ mod tests {
     fn render(text: &str) -> Result<String, String> {
         let mut t = Template::new("t").funcs(crate::sprig::funcs());
         t.add_parse("t", text).map_err(|e| e.to_string())?;
-        t.execute(&Value::Nil, &Options::default()).map_err(|e| e.to_string())
+        t.execute(&Value::Nil, &Options::default())
+            .map_err(|e| e.to_string())
     }
 
     fn der_of(pem: &str) -> Vec<u8> {
@@ -811,7 +875,11 @@ mod tests {
         let der = der_of(&pem);
         let (_, content, _) = der_read(&der).unwrap();
         let items = der_items(content).unwrap();
-        assert_eq!(items.len(), 9, "RSAPrivateKey: version, n, e, d, p, q, dp, dq, qinv");
+        assert_eq!(
+            items.len(),
+            9,
+            "RSAPrivateKey: version, n, e, d, p, q, dp, dq, qinv"
+        );
         assert!(pem.lines().all(|l| l.len() <= 64));
         assert!(matches!(parse_private_key_pem(&pem), Ok(PrivKey::Signing(_))));
     }
@@ -900,7 +968,9 @@ mod tests {
             "{{$ca := genCAWithKey \"ca\" 10 .}}{{$s := genSelfSignedCertWithKey \"self\" nil (list \"x.y\") 5 .}}{{$g := genSignedCertWithKey \"leaf\" nil nil 1 $ca .}}{{$ca.Key}}|{{$s.Key}}|{{$g.Key}}|{{$s.Cert}}|{{$g.Cert}}",
         )
         .unwrap();
-        let out = t.execute(&Value::String(key.clone()), &Options::default()).unwrap();
+        let out = t
+            .execute(&Value::String(key.clone()), &Options::default())
+            .unwrap();
         let parts: Vec<&str> = out.split('|').collect();
         assert_eq!(parts[0], key);
         assert_eq!(parts[1], key);

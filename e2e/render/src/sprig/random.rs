@@ -3,8 +3,8 @@
 
 use rand::Rng;
 
-use crate::value::{Arg, Function, ParamType, Value};
 use crate::FuncMap;
+use crate::value::{Arg, Function, ParamType, Value};
 
 const LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const DIGITS: &[u8] = b"0123456789";
@@ -64,7 +64,8 @@ mod tests {
         register(&mut m);
         let mut t = Template::new("t").funcs(m);
         t.add_parse("t", text).map_err(|e| e.to_string())?;
-        t.execute(&Value::Nil, &Options::default()).map_err(|e| e.to_string())
+        t.execute(&Value::Nil, &Options::default())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -79,7 +80,10 @@ mod tests {
         let s = render("{{randAscii 500}}").unwrap();
         assert!(s.len() == 500 && s.bytes().all(|c| (32..=126).contains(&c)));
         // with 500 draws from 95 characters, a space and a tilde are near certain
-        assert_ne!(render("{{randAlphaNum 20}}").unwrap(), render("{{randAlphaNum 20}}").unwrap());
+        assert_ne!(
+            render("{{randAlphaNum 20}}").unwrap(),
+            render("{{randAlphaNum 20}}").unwrap()
+        );
         assert_eq!(render("[{{randAlpha 0}}{{randAlpha -5}}]").unwrap(), "[]");
         assert!(render("{{randAlpha \"x\"}}").is_err());
     }

@@ -703,6 +703,25 @@ mod tests {
     }
 
     #[test]
+    fn extreme_values_do_not_panic() {
+        let c = Clock::fixed(0, 0, "UTC");
+        for t in [
+            "{{(now.AddDate 9223372036854775807 -9223372036854775808 9223372036854775807).Year}}",
+            "{{(now.AddDate -9223372036854775808 9223372036854775807 -9223372036854775808)}}",
+            "{{now.Add 9223372036854775807}} {{now.Add -9223372036854775808}}",
+            "{{(now.Truncate 9223372036854775807)}} {{now.Round 3}}",
+            "{{date \"2006-01-02 __2 Mon\" 9223372036854775807}} {{date \"2006\" -9223372036854775808}}",
+            "{{dateInZone \"2006 MST\" 9223372036854775807 \"Europe/Paris\"}}",
+            "{{duration \"-9223372036854775808\"}} {{durationRound \"-2562047h47m16.854775808s\"}}",
+            "{{mustDateModify \"2562047h47m16.854775807s\" now}}",
+            "{{toDate \".0000000000000 05.999999999999 __2 002 Z07:00:00 -07\" \"x\"}}",
+            "{{toDate \"05.99999999999\" \"01.12345678901234\"}} {{toDate \"05,000\" \"01,123\"}}",
+        ] {
+            let _ = render(&c, t);
+        }
+    }
+
+    #[test]
     fn system_now_has_a_monotonic_reading() {
         let c = Clock::system().with_local_zone("UTC");
         let s = render(&c, "{{now}}").unwrap();

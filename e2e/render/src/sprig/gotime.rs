@@ -246,7 +246,7 @@ impl GoTime {
         nsec: i64,
         loc: Loc,
     ) -> GoTime {
-        let (year, m) = norm(year, month - 1, 12);
+        let (year, m) = norm(year, month.wrapping_sub(1), 12);
         let (sec, nsec) = norm(sec, nsec, NANOS_PER_SEC);
         let (min, sec) = norm(min, sec, 60);
         let (hour, min) = norm(hour, min, 60);
@@ -278,7 +278,7 @@ impl GoTime {
         let days = local.div_euclid(86_400);
         let secs = local.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
-        let yday = days.wrapping_sub(days_from_civil(year, 1, 1)) + 1;
+        let yday = days.wrapping_sub(days_from_civil(year, 1, 1)).wrapping_add(1);
         Civil {
             year,
             month,

@@ -560,8 +560,8 @@ impl<'t> State<'t> {
         if let Value::Object(o) = &v {
             // Go looks for a method first, then an exported field
             if let Some(method) = o.method(name) {
-                let at = self.at;
-                return self.eval_call(dot, &method, false, at, name, args, final_);
+                // Go reports a method's errors at the field, chain or variable naming it
+                return self.eval_call(dot, &method, false, At::Op(node), name, args, final_);
             }
             if let Some(field) = o.field(name) {
                 if has_args {

@@ -798,6 +798,9 @@ pub(super) fn register(m: &mut FuncMap) {
         let Ok(count) = usize::try_from(count) else {
             return Err("runtime error: makeslice: len out of range".into());
         };
+        if count > (1 << 48) {
+            return Err("runtime error: makeslice: len out of range".into());
+        }
         let mut buf = vec![0u8; count];
         rand::rng().fill(&mut buf[..]);
         string_result(base64::engine::general_purpose::STANDARD.encode(buf))
@@ -997,6 +1000,72 @@ mod tests {
             ])
             .unwrap();
         assert_eq!(r.value().type_name(), "sprig.certificate");
+    }
+
+    #[test]
+    fn fast_functions_never_panic() {
+        let pool = [
+            Value::Nil,
+            Value::Int(0),
+            Value::Int(-1),
+            Value::Int(7),
+            Value::Int(i64::MAX),
+            Value::Int(i64::MIN),
+            Value::Int64(i64::MIN),
+            Value::Float(f64::NAN),
+            Value::String(String::new()),
+            Value::String("x".into()),
+            Value::String("é日\u{0}".into()),
+            Value::String("AAAAAAAAAAAAAAAAAAAAAA==".into()),
+            Value::String(">= 1.2, < 3 || 1 - 2".into()),
+            Value::String("2006-01-02T15:04:05.999999999Z07:00 MST __2 002 .000".into()),
+            Value::slice([Value::String("1.2.3.4".into()), Value::Int(1)]),
+            Value::map([("a", Value::Int(1))]),
+            super::super::dates::time_value(super::super::gotime::GoTime::from_unix(
+                i64::MAX,
+                super::super::gotime::Loc::utc(),
+            )),
+            super::super::dates::time_value(super::super::gotime::GoTime::zero()),
+        ];
+        let skip = [
+            "bcrypt",
+            "htpasswd",
+            "derivePassword",
+            "genPrivateKey",
+            "genCA",
+            "genCAWithKey",
+            "genSelfSignedCert",
+            "genSelfSignedCertWithKey",
+            "genSignedCert",
+            "genSignedCertWithKey",
+            "getHostByName",
+            "now",
+            "uuidv4",
+        ];
+        let mut m = FuncMap::new();
+        register(&mut m);
+        crate::sprig::dates::register_for_tests(&mut m);
+        super::super::semver::register(&mut m);
+        super::super::random::register(&mut m);
+        for (name, f) in &m {
+            if skip.contains(&name.as_str()) {
+                continue;
+            }
+            let n = f.params.len();
+            let mut idx = vec![0usize; n];
+            'all: loop {
+                let args: Vec<Arg> = idx.iter().map(|&i| Arg::Value(pool[i].clone())).collect();
+                let _ = f.call(&args);
+                for k in 0..n {
+                    idx[k] += 1;
+                    if idx[k] < pool.len() {
+                        continue 'all;
+                    }
+                    idx[k] = 0;
+                }
+                break;
+            }
+        }
     }
 
     #[test]

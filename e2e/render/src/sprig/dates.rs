@@ -626,6 +626,12 @@ pub(super) fn register(m: &mut FuncMap, clock: &Clock) {
     );
 }
 
+/// Registers the date functions with a fixed clock (for other groups' tests).
+#[cfg(test)]
+pub(crate) fn register_for_tests(m: &mut FuncMap) {
+    register(m, &Clock::fixed(1_700_000_000, 0, "Europe/Paris"));
+}
+
 /// `time.Duration.Round(m)`: to the nearest multiple of `m`, halfway away from zero,
 /// saturating.
 fn round_duration(d: i64, m: i64) -> i64 {

@@ -42,6 +42,11 @@ pub(super) fn register(m: &mut FuncMap) {
                     Some(Value::Int(n)) => n,
                     _ => 0,
                 };
+                // goutils makes a []rune of the count: past Go's allocation limit (2^48
+                // bytes) that panics, which text/template reports as the call's error
+                if n > (1 << 46) {
+                    return Err("runtime error: makeslice: len out of range".into());
+                }
                 Ok(Arg::Value(Value::String(random_from(&set, n))))
             }),
         );

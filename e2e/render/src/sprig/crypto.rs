@@ -1051,17 +1051,16 @@ mod tests {
             if skip.contains(&name.as_str()) {
                 continue;
             }
-            let n = f.params.len();
-            let mut idx = vec![0usize; n];
+            let mut idx = vec![0usize; f.params.len()];
             'all: loop {
                 let args: Vec<Arg> = idx.iter().map(|&i| Arg::Value(pool[i].clone())).collect();
                 let _ = f.call(&args);
-                for k in 0..n {
-                    idx[k] += 1;
-                    if idx[k] < pool.len() {
+                for i in idx.iter_mut() {
+                    *i += 1;
+                    if *i < pool.len() {
                         continue 'all;
                     }
-                    idx[k] = 0;
+                    *i = 0;
                 }
                 break;
             }

@@ -21,7 +21,7 @@ mod paths;
 mod random;
 mod reflect;
 mod regex;
-mod semver;
+pub(crate) mod semver;
 mod strings;
 #[allow(dead_code)] // used as the groups are filled
 pub(crate) mod util;

@@ -405,10 +405,21 @@ fn base_params(cn: &str, ips: &Value, dns: &Value, days: i64) -> Result<rcgen::C
     Ok(p)
 }
 
+/// The key as a certificate signer: Go's DSA keys are no `crypto.Signer`.
 fn signing(key: &PrivKey) -> Result<&rcgen::KeyPair, String> {
     match key {
         PrivKey::Signing(k) => Ok(k),
-        PrivKey::Dsa => Err("error creating certificate: x509: unsupported key type *dsa.PrivateKey".into()),
+        PrivKey::Dsa => {
+            Err("error creating certificate: x509: certificate private key does not implement crypto.Signer".into())
+        }
+    }
+}
+
+/// The key as the certified (subject) key: Go cannot put a DSA public key in a certificate.
+fn subject_key(key: &PrivKey) -> Result<&rcgen::KeyPair, String> {
+    match key {
+        PrivKey::Signing(k) => Ok(k),
+        PrivKey::Dsa => Err("error creating certificate: x509: unsupported public key type: *dsa.PublicKey".into()),
     }
 }
 
@@ -454,12 +465,10 @@ fn gen_signed(cn: &str, ips: &Value, dns: &Value, days: i64, ca: &Value, key: &P
     let mut p = base_params(cn, ips, dns, days)?;
     p.use_authority_key_identifier_extension = true;
     let signer = signing(&signer)?;
+    let kp = subject_key(key)?;
     if rcgen::PublicKeyData::subject_public_key_info(signer) != ca_spki {
-        return Err(
-            "error creating certificate: x509: provided PrivateKey doesn't match parent's PublicKey".into(),
-        );
+        return Err("error creating certificate: x509: provided PrivateKey doesn't match parent's PublicKey".into());
     }
-    let kp = signing(key)?;
     let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)
         .map_err(|e| format!("error creating certificate: {e}"))?;
     let cert = p

@@ -288,6 +288,81 @@ fn parse_private_key_pem(s: &str) -> Result<PrivKey, String> {
     }
 }
 
+/// A DER INTEGER of an unsigned big-endian magnitude.
+fn der_uint(bytes: &[u8]) -> Vec<u8> {
+    let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
+    let mut content = Vec::with_capacity(trimmed.len() + 1);
+    if trimmed.first().is_none_or(|&b| b & 0x80 != 0) {
+        content.push(0);
+    }
+    content.extend(trimmed);
+    der_write(0x02, &content)
+}
+
+/// A DSA key with L = 2048 and N = 256 (Go's `dsa.L2048N256`), as sprig's `DSA PRIVATE
+/// KEY` block: version, P, Q, G, Y, X.
+#[allow(unsafe_code)]
+fn generate_dsa_pem() -> Result<String, String> {
+    use aws_lc_sys as sys;
+    struct Owned(*mut sys::DSA);
+    impl Drop for Owned {
+        fn drop(&mut self) {
+            // SAFETY: the pointer came from DSA_new and is freed once, here
+            unsafe { sys::DSA_free(self.0) }
+        }
+    }
+    /// The magnitude of a BIGNUM owned by a live DSA.
+    unsafe fn bn_bytes(bn: *const sys::BIGNUM) -> Vec<u8> {
+        if bn.is_null() {
+            return Vec::new();
+        }
+        // SAFETY: bn is a valid BIGNUM of the caller's live DSA; the buffer holds
+        // BN_num_bytes bytes, which BN_bn2bin writes
+        unsafe {
+            let n = sys::BN_num_bytes(bn) as usize;
+            let mut out = vec![0u8; n];
+            sys::BN_bn2bin(bn, out.as_mut_ptr());
+            out
+        }
+    }
+    // SAFETY: plain calls into aws-lc on a DSA this function owns; out-pointers are locals
+    unsafe {
+        let dsa = Owned(sys::DSA_new());
+        if dsa.0.is_null() {
+            return Err("failed to generate dsa params: out of memory".into());
+        }
+        let ok = sys::DSA_generate_parameters_ex(
+            dsa.0,
+            2048,
+            std::ptr::null(),
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        if ok != 1 {
+            return Err("failed to generate dsa params: parameter generation failed".into());
+        }
+        if sys::DSA_generate_key(dsa.0) != 1 {
+            return Err("failed to generate private key: key generation failed".into());
+        }
+        let (mut p, mut q, mut g) = (std::ptr::null(), std::ptr::null(), std::ptr::null());
+        sys::DSA_get0_pqg(dsa.0, &mut p, &mut q, &mut g);
+        let (mut y, mut x) = (std::ptr::null(), std::ptr::null());
+        sys::DSA_get0_key(dsa.0, &mut y, &mut x);
+        let body = [
+            der_write(0x02, &[0]),
+            der_uint(&bn_bytes(p)),
+            der_uint(&bn_bytes(q)),
+            der_uint(&bn_bytes(g)),
+            der_uint(&bn_bytes(y)),
+            der_uint(&bn_bytes(x)),
+        ]
+        .concat();
+        Ok(pem_encode("DSA PRIVATE KEY", &der_write(0x30, &body)))
+    }
+}
+
 fn new_rsa_key(bits: rcgen::RsaKeySize) -> Result<rcgen::KeyPair, String> {
     rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, bits)
         .map_err(|e| format!("error generating rsa key: {e}"))
@@ -723,9 +798,9 @@ pub(super) fn register(m: &mut FuncMap) {
             "ecdsa" => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
             "ed25519" => rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519),
             "dsa" => {
-                return string_result(
-                    "failed to generate dsa params: DSA keys are not supported here".into(),
-                );
+                return string_result(match generate_dsa_pem() {
+                    Ok(pem) | Err(pem) => pem,
+                });
             }
             _ => return string_result(format!("Unknown type {typ}")),
         };
@@ -1074,6 +1149,20 @@ mod tests {
                 break;
             }
         }
+    }
+
+    #[test]
+    fn dsa_keys_as_go_writes_them() {
+        let pem = render("{{genPrivateKey \"dsa\"}}").unwrap();
+        assert!(pem.starts_with("-----BEGIN DSA PRIVATE KEY-----\n"), "{pem}");
+        let der = der_of(&pem);
+        let (_, content, _) = der_read(&der).unwrap();
+        let items = der_items(content).unwrap();
+        assert_eq!(items.len(), 6);
+        let mag = |i: usize| items[i].1.iter().skip_while(|&&b| b == 0).count();
+        assert_eq!(mag(1), 256, "P is 2048 bits");
+        assert_eq!(mag(2), 32, "Q is 256 bits");
+        assert!(matches!(parse_private_key_pem(&pem), Ok(PrivKey::Dsa)));
     }
 
     #[test]

@@ -484,9 +484,10 @@ fn base_params(cn: &str, ips: &Value, dns: &Value, days: i64) -> Result<rcgen::C
 fn signing(key: &PrivKey) -> Result<&rcgen::KeyPair, String> {
     match key {
         PrivKey::Signing(k) => Ok(k),
-        PrivKey::Dsa => {
-            Err("error creating certificate: x509: certificate private key does not implement crypto.Signer".into())
-        }
+        PrivKey::Dsa => Err(
+            "error creating certificate: x509: certificate private key does not implement crypto.Signer"
+                .into(),
+        ),
     }
 }
 
@@ -494,7 +495,9 @@ fn signing(key: &PrivKey) -> Result<&rcgen::KeyPair, String> {
 fn subject_key(key: &PrivKey) -> Result<&rcgen::KeyPair, String> {
     match key {
         PrivKey::Signing(k) => Ok(k),
-        PrivKey::Dsa => Err("error creating certificate: x509: unsupported public key type: *dsa.PublicKey".into()),
+        PrivKey::Dsa => {
+            Err("error creating certificate: x509: unsupported public key type: *dsa.PublicKey".into())
+        }
     }
 }
 
@@ -542,7 +545,9 @@ fn gen_signed(cn: &str, ips: &Value, dns: &Value, days: i64, ca: &Value, key: &P
     let signer = signing(&signer)?;
     let kp = subject_key(key)?;
     if rcgen::PublicKeyData::subject_public_key_info(signer) != ca_spki {
-        return Err("error creating certificate: x509: provided PrivateKey doesn't match parent's PublicKey".into());
+        return Err(
+            "error creating certificate: x509: provided PrivateKey doesn't match parent's PublicKey".into(),
+        );
     }
     let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), signer)
         .map_err(|e| format!("error creating certificate: {e}"))?;

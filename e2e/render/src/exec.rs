@@ -564,8 +564,8 @@ impl<'t> State<'t> {
         if let Value::Object(o) = &v {
             // Go looks for a method first, then an exported field
             if let Some(method) = o.method(name) {
-                let at = self.at;
-                return self.eval_call(dot, &method, false, at, name, args, final_);
+                // Go reports a method's errors at the field, chain or variable naming it
+                return self.eval_call(dot, &method, false, At::Op(node), name, args, final_);
             }
             if let Some(field) = o.field(name) {
                 if has_args {
@@ -827,7 +827,11 @@ impl<'t> State<'t> {
             },
             ParamType::Uint32 => match n {
                 Operand::Number { num, .. } if num.is_uint && !num.is_complex => {
-                    let u = if num.is_int { num.int as u64 } else { num.float as u64 };
+                    let u = if num.is_int {
+                        num.int as u64
+                    } else {
+                        num.float as u64
+                    };
                     Ok(Rv::V(Value::Int(i64::from(u as u32)), false))
                 }
                 _ => self.errorf(format!("expected unsigned integer; found {n}")),

@@ -95,8 +95,8 @@ impl std::fmt::Display for Item {
             ItemType::Error => write!(f, "{}", self.val),
             t if t.is_keyword() => write!(f, "<{}>", self.val),
             _ => {
-                if self.val.chars().count() > 10 {
-                    // Go's %.10q: the first ten runes, quoted
+                if self.val.len() > 10 {
+                    // Go tests the length in bytes, then %.10q quotes the first ten runes
                     let head: String = self.val.chars().take(10).collect();
                     write!(f, "{}...", crate::gofmt::quote(&head, false))
                 } else {

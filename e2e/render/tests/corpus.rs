@@ -168,7 +168,7 @@ fn mutations_match_go() {
             ],
             1,
         );
-        if nondeterministic(&template) {
+        if nondeterministic(&template) || version_dependent(&template) {
             continue;
         }
         let mut m = c.clone();
@@ -200,12 +200,42 @@ fn mutations_match_go() {
 /// randomness (a mutated `date "..." 0` can turn into `date "..." .x`, which is now).
 fn nondeterministic(template: &str) -> bool {
     const NAMES: &[&str] = &[
-        "now", "ago", "date", "dateInZone", "date_in_zone", "htmlDate", "htmlDateInZone", "durationRound",
-        "randAlphaNum", "randAlpha", "randAscii", "randNumeric", "randBytes", "randInt", "uuidv4", "shuffle",
-        "bcrypt", "htpasswd", "genPrivateKey", "genCA", "genCAWithKey", "genSelfSignedCert",
-        "genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey", "encryptAES", "getHostByName",
+        "now",
+        "ago",
+        "date",
+        "dateInZone",
+        "date_in_zone",
+        "htmlDate",
+        "htmlDateInZone",
+        "durationRound",
+        "randAlphaNum",
+        "randAlpha",
+        "randAscii",
+        "randNumeric",
+        "randBytes",
+        "randInt",
+        "uuidv4",
+        "shuffle",
+        "bcrypt",
+        "htpasswd",
+        "genPrivateKey",
+        "genCA",
+        "genCAWithKey",
+        "genSelfSignedCert",
+        "genSelfSignedCertWithKey",
+        "genSignedCert",
+        "genSignedCertWithKey",
+        "encryptAES",
+        "getHostByName",
     ];
     template
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .any(|w| NAMES.contains(&w))
+}
+
+/// Whether a template may hit a behaviour that differs between the oracle's libraries
+/// (Debian's) and Helm's: semver 3.3.0 rewrites a hyphen range with a trailing space, and
+/// Go 1.20+ time parse errors name the value where the failing element began.
+fn version_dependent(template: &str) -> bool {
+    (template.contains("semverCompare") && template.contains(" - ")) || template.contains("mustToDate")
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::gotime::{self, GoTime, Loc};
-use crate::value::{Arg, FuncResult, Function, GoObject, ParamType, Value};
 use crate::FuncMap;
+use crate::value::{Arg, FuncResult, Function, GoObject, ParamType, Value};
 
 type NowFn = dyn Fn() -> GoTime + Send + Sync;
 
@@ -153,10 +153,18 @@ impl GoObject for TimeObj {
             "String" => method0("string", move || Value::String(t.to_go_string())),
             "Unix" => method0("int64", move || Value::Int64(t.unix)),
             "UnixMilli" => method0("int64", move || {
-                Value::Int64(t.unix.wrapping_mul(1000).wrapping_add(i64::from(t.nsec / 1_000_000)))
+                Value::Int64(
+                    t.unix
+                        .wrapping_mul(1000)
+                        .wrapping_add(i64::from(t.nsec / 1_000_000)),
+                )
             }),
             "UnixMicro" => method0("int64", move || {
-                Value::Int64(t.unix.wrapping_mul(1_000_000).wrapping_add(i64::from(t.nsec / 1000)))
+                Value::Int64(
+                    t.unix
+                        .wrapping_mul(1_000_000)
+                        .wrapping_add(i64::from(t.nsec / 1000)),
+                )
             }),
             "UnixNano" => method0("int64", move || {
                 Value::Int64(
@@ -181,7 +189,9 @@ impl GoObject for TimeObj {
             }),
             "Format" => Function::new(vec![ParamType::String], false, "string", false, move |a| {
                 let layout = a.first().map(Arg::value);
-                ok(Value::String(t.format(layout.as_ref().and_then(Value::as_str).unwrap_or(""))))
+                ok(Value::String(
+                    t.format(layout.as_ref().and_then(Value::as_str).unwrap_or("")),
+                ))
             }),
             "Add" => Function::new(vec![ParamType::Int64], false, "time.Time", false, move |a| {
                 ok(time_value(t.add(arg_i64(a, 0))))
@@ -191,7 +201,13 @@ impl GoObject for TimeObj {
                 false,
                 "time.Time",
                 false,
-                move |a| ok(time_value(t.add_date(arg_i64(a, 0), arg_i64(a, 1), arg_i64(a, 2)))),
+                move |a| {
+                    ok(time_value(t.add_date(
+                        arg_i64(a, 0),
+                        arg_i64(a, 1),
+                        arg_i64(a, 2),
+                    )))
+                },
             ),
             "Sub" => Function::new(
                 vec![ParamType::Named("time.Time")],
@@ -203,16 +219,22 @@ impl GoObject for TimeObj {
             "Before" | "After" | "Equal" | "Compare" => {
                 let which = name.to_string();
                 let result = if which == "Compare" { "int" } else { "bool" };
-                Function::new(vec![ParamType::Named("time.Time")], false, result, false, move |a| {
-                    let u = arg_time(a, 0);
-                    let ord = t.nanos().cmp(&u.nanos());
-                    ok(match which.as_str() {
-                        "Before" => Value::Bool(ord.is_lt()),
-                        "After" => Value::Bool(ord.is_gt()),
-                        "Equal" => Value::Bool(ord.is_eq()),
-                        _ => Value::Int(ord as i64),
-                    })
-                })
+                Function::new(
+                    vec![ParamType::Named("time.Time")],
+                    false,
+                    result,
+                    false,
+                    move |a| {
+                        let u = arg_time(a, 0);
+                        let ord = t.nanos().cmp(&u.nanos());
+                        ok(match which.as_str() {
+                            "Before" => Value::Bool(ord.is_lt()),
+                            "After" => Value::Bool(ord.is_gt()),
+                            "Equal" => Value::Bool(ord.is_eq()),
+                            _ => Value::Int(ord as i64),
+                        })
+                    },
+                )
             }
             "Truncate" | "Round" => {
                 let round = name == "Round";
@@ -309,7 +331,10 @@ struct NamedInt {
 }
 
 fn month_value(m: i64) -> Value {
-    let name = match usize::try_from(m - 1).ok().and_then(|i| gotime::LONG_MONTHS.get(i)) {
+    let name = match usize::try_from(m - 1)
+        .ok()
+        .and_then(|i| gotime::LONG_MONTHS.get(i))
+    {
         Some(n) => n.to_string(),
         None => format!("%!Month({m})"),
     };
@@ -460,7 +485,9 @@ pub(super) fn register(m: &mut FuncMap, clock: &Clock) {
     let c = clock.clone();
     add(
         &["now"],
-        Function::new(vec![], false, "time.Time", false, move |_| ok(time_value(c.now()))),
+        Function::new(vec![], false, "time.Time", false, move |_| {
+            ok(time_value(c.now()))
+        }),
     );
 
     let c = clock.clone();
@@ -473,7 +500,10 @@ pub(super) fn register(m: &mut FuncMap, clock: &Clock) {
                 v => as_time(&v).cloned().unwrap_or_else(|| now.clone()),
             };
             let d = now.sub(&t);
-            ok(Value::String(gotime::duration_string(round_duration(d, 1_000_000_000))))
+            ok(Value::String(gotime::duration_string(round_duration(
+                d,
+                1_000_000_000,
+            ))))
         }),
     );
 
@@ -488,21 +518,36 @@ pub(super) fn register(m: &mut FuncMap, clock: &Clock) {
     add(
         &["dateInZone", "date_in_zone"],
         Function::new(vec![Str, Any, Str], false, "string", false, move |a| {
-            ok(Value::String(date_in_zone(&sarg(a, 0), &varg(a, 1), &sarg(a, 2), &c)))
+            ok(Value::String(date_in_zone(
+                &sarg(a, 0),
+                &varg(a, 1),
+                &sarg(a, 2),
+                &c,
+            )))
         }),
     );
     let c = clock.clone();
     add(
         &["htmlDate"],
         Function::new(vec![Any], false, "string", false, move |a| {
-            ok(Value::String(date_in_zone("2006-01-02", &varg(a, 0), "Local", &c)))
+            ok(Value::String(date_in_zone(
+                "2006-01-02",
+                &varg(a, 0),
+                "Local",
+                &c,
+            )))
         }),
     );
     let c = clock.clone();
     add(
         &["htmlDateInZone"],
         Function::new(vec![Any, Str], false, "string", false, move |a| {
-            ok(Value::String(date_in_zone("2006-01-02", &varg(a, 0), &sarg(a, 1), &c)))
+            ok(Value::String(date_in_zone(
+                "2006-01-02",
+                &varg(a, 0),
+                &sarg(a, 1),
+                &c,
+            )))
         }),
     );
 
@@ -532,7 +577,9 @@ pub(super) fn register(m: &mut FuncMap, clock: &Clock) {
                 Value::Int64(n) => n,
                 _ => 0,
             };
-            ok(Value::String(gotime::duration_string(n.wrapping_mul(1_000_000_000))))
+            ok(Value::String(gotime::duration_string(
+                n.wrapping_mul(1_000_000_000),
+            )))
         }),
     );
 
@@ -579,6 +626,12 @@ pub(super) fn register(m: &mut FuncMap, clock: &Clock) {
     );
 }
 
+/// Registers the date functions with a fixed clock (for other groups' tests).
+#[cfg(test)]
+pub(crate) fn register_for_tests(m: &mut FuncMap) {
+    register(m, &Clock::fixed(1_700_000_000, 0, "Europe/Paris"));
+}
+
 /// `time.Duration.Round(m)`: to the nearest multiple of `m`, halfway away from zero,
 /// saturating.
 fn round_duration(d: i64, m: i64) -> i64 {
@@ -622,10 +675,19 @@ mod tests {
         );
         assert_eq!(render(&c, "{{ago 1699996400}}").unwrap(), "1h0m0s");
         assert_eq!(render(&c, "{{now | unixEpoch}}").unwrap(), "1700000000");
-        assert_eq!(render(&c, "{{durationRound (toDate \"2006\" \"2020\")}}").unwrap(), "3y");
-        assert_eq!(render(&c, "{{date \"2006-01-02 MST\" .}}").unwrap(), "2023-11-14 CET");
+        assert_eq!(
+            render(&c, "{{durationRound (toDate \"2006\" \"2020\")}}").unwrap(),
+            "3y"
+        );
+        assert_eq!(
+            render(&c, "{{date \"2006-01-02 MST\" .}}").unwrap(),
+            "2023-11-14 CET"
+        );
         assert_eq!(render(&c, "{{(now.Add 3600000000000).Hour}}").unwrap(), "0");
-        assert_eq!(render(&c, "{{now.Month}} {{now.Weekday}}").unwrap(), "November Tuesday");
+        assert_eq!(
+            render(&c, "{{now.Month}} {{now.Weekday}}").unwrap(),
+            "November Tuesday"
+        );
     }
 
     #[test]
@@ -644,6 +706,25 @@ mod tests {
         let far = GoTime::from_unix(253_402_300_800, Loc::utc());
         assert!(TimeObj(far).to_json().is_err());
         assert_eq!(DurationObj(1500).to_json().unwrap(), serde_json::json!(1500));
+    }
+
+    #[test]
+    fn extreme_values_do_not_panic() {
+        let c = Clock::fixed(0, 0, "UTC");
+        for t in [
+            "{{(now.AddDate 9223372036854775807 -9223372036854775808 9223372036854775807).Year}}",
+            "{{(now.AddDate -9223372036854775808 9223372036854775807 -9223372036854775808)}}",
+            "{{now.Add 9223372036854775807}} {{now.Add -9223372036854775808}}",
+            "{{(now.Truncate 9223372036854775807)}} {{now.Round 3}}",
+            "{{date \"2006-01-02 __2 Mon\" 9223372036854775807}} {{date \"2006\" -9223372036854775808}}",
+            "{{dateInZone \"2006 MST\" 9223372036854775807 \"Europe/Paris\"}}",
+            "{{duration \"-9223372036854775808\"}} {{durationRound \"-2562047h47m16.854775808s\"}}",
+            "{{mustDateModify \"2562047h47m16.854775807s\" now}}",
+            "{{toDate \".0000000000000 05.999999999999 __2 002 Z07:00:00 -07\" \"x\"}}",
+            "{{toDate \"05.99999999999\" \"01.12345678901234\"}} {{toDate \"05,000\" \"01,123\"}}",
+        ] {
+            let _ = render(&c, t);
+        }
     }
 
     #[test]

@@ -76,10 +76,7 @@ impl Loc {
             LocKind::Utc => ("UTC".into(), 0),
             LocKind::Fixed { abbr, offset } => (abbr.clone(), *offset),
             LocKind::Tz(tz) => {
-                let clamped = unix.clamp(
-                    jiff::Timestamp::MIN.as_second(),
-                    jiff::Timestamp::MAX.as_second(),
-                );
+                let clamped = unix.clamp(jiff::Timestamp::MIN.as_second(), jiff::Timestamp::MAX.as_second());
                 let ts = jiff::Timestamp::from_second(clamped).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
                 let info = tz.to_offset_info(ts);
                 (info.abbreviation().to_string(), info.offset().seconds())
@@ -239,8 +236,17 @@ impl GoTime {
 
     /// `time.Date(...)`, normalising out-of-range fields as Go does.
     #[allow(clippy::too_many_arguments)]
-    pub fn date(year: i64, month: i64, day: i64, hour: i64, min: i64, sec: i64, nsec: i64, loc: Loc) -> GoTime {
-        let (year, m) = norm(year, month - 1, 12);
+    pub fn date(
+        year: i64,
+        month: i64,
+        day: i64,
+        hour: i64,
+        min: i64,
+        sec: i64,
+        nsec: i64,
+        loc: Loc,
+    ) -> GoTime {
+        let (year, m) = norm(year, month.wrapping_sub(1), 12);
         let (sec, nsec) = norm(sec, nsec, NANOS_PER_SEC);
         let (min, sec) = norm(min, sec, 60);
         let (hour, min) = norm(hour, min, 60);
@@ -272,7 +278,7 @@ impl GoTime {
         let days = local.div_euclid(86_400);
         let secs = local.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
-        let yday = days.wrapping_sub(days_from_civil(year, 1, 1)) + 1;
+        let yday = days.wrapping_sub(days_from_civil(year, 1, 1)).wrapping_add(1);
         Civil {
             year,
             month,
@@ -614,7 +620,10 @@ fn format(t: &GoTime, layout: &str) -> String {
                 append_int(&mut b, i64::from(zone / 60), 2);
                 let colon = matches!(
                     std,
-                    Std::Iso8601ColonTz | Std::NumColonTz | Std::Iso8601ColonSecondsTz | Std::NumColonSecondsTz
+                    Std::Iso8601ColonTz
+                        | Std::NumColonTz
+                        | Std::Iso8601ColonSecondsTz
+                        | Std::NumColonSecondsTz
                 );
                 if colon {
                     b.push(':');
@@ -624,7 +633,10 @@ fn format(t: &GoTime, layout: &str) -> String {
                 }
                 if matches!(
                     std,
-                    Std::Iso8601SecondsTz | Std::NumSecondsTz | Std::NumColonSecondsTz | Std::Iso8601ColonSecondsTz
+                    Std::Iso8601SecondsTz
+                        | Std::NumSecondsTz
+                        | Std::NumColonSecondsTz
+                        | Std::Iso8601ColonSecondsTz
                 ) {
                     if colon {
                         b.push(':');
@@ -827,13 +839,23 @@ fn parse_time_zone(value: &[u8]) -> Option<usize> {
         return Some(4);
     }
     if value.starts_with(b"GMT") {
-        return Some(3 + if value.len() > 3 { parse_signed_offset(&value[3..]) } else { 0 });
+        return Some(
+            3 + if value.len() > 3 {
+                parse_signed_offset(&value[3..])
+            } else {
+                0
+            },
+        );
     }
     if value[0] == b'+' || value[0] == b'-' {
         let n = parse_signed_offset(value);
         return (n > 0).then_some(n);
     }
-    let upper = value.iter().take(6).take_while(|c| c.is_ascii_uppercase()).count();
+    let upper = value
+        .iter()
+        .take(6)
+        .take_while(|c| c.is_ascii_uppercase())
+        .count();
     match upper {
         5 if value[4] == b'T' => Some(5),
         4 if value[3] == b'T' || value.starts_with(b"WITA") => Some(4),
@@ -842,8 +864,16 @@ fn parse_time_zone(value: &[u8]) -> Option<usize> {
     }
 }
 
+/// A numeric zone offset's sign, hours, minutes, seconds and length in the value.
+type OffsetParts<'a> = (u8, &'a [u8], &'a [u8], &'a [u8], usize);
+
 /// `time.ParseInLocation(layout, value, loc)`, with `local` as `time.Local`.
-pub(crate) fn parse_in_location(layout_s: &str, value_s: &str, default_loc: &Loc, local: &Loc) -> Result<GoTime, String> {
+pub(crate) fn parse_in_location(
+    layout_s: &str,
+    value_s: &str,
+    default_loc: &Loc,
+    local: &Loc,
+) -> Result<GoTime, String> {
     let mut layout = layout_s.as_bytes();
     let mut value = value_s.as_bytes();
     let (mut am, mut pm) = (false, false);
@@ -858,13 +888,25 @@ pub(crate) fn parse_in_location(layout_s: &str, value_s: &str, default_loc: &Loc
         value = match skip(value, prefix) {
             Ok(v) => v,
             Err(v) => {
-                return Err(parse_error(layout_s, value_s, &String::from_utf8_lossy(prefix), v, ""));
+                return Err(parse_error(
+                    layout_s,
+                    value_s,
+                    &String::from_utf8_lossy(prefix),
+                    v,
+                    "",
+                ));
             }
         };
         let Some((std, len)) = std else {
             if !value.is_empty() {
                 let extra = String::from_utf8_lossy(value).into_owned();
-                return Err(parse_error(layout_s, value_s, "", value, &format!(": extra text: {}", quote(&extra))));
+                return Err(parse_error(
+                    layout_s,
+                    value_s,
+                    "",
+                    value,
+                    &format!(": extra text: {}", quote(&extra)),
+                ));
             }
             break;
         };
@@ -1006,7 +1048,11 @@ pub(crate) fn parse_in_location(layout_s: &str, value_s: &str, default_loc: &Loc
                 } else {
                     let p = &value[..2];
                     value = &value[2..];
-                    let (up, low) = if std == Std::PM { (b"PM", b"AM") } else { (b"pm", b"am") };
+                    let (up, low) = if std == Std::PM {
+                        (b"PM", b"AM")
+                    } else {
+                        (b"pm", b"am")
+                    };
                     if p == up {
                         pm = true;
                     } else if p == low {
@@ -1032,22 +1078,21 @@ pub(crate) fn parse_in_location(layout_s: &str, value_s: &str, default_loc: &Loc
                     value = &value[1..];
                     z = Some(Loc::utc());
                 } else {
-                    let parts: Option<(u8, &[u8], &[u8], &[u8], usize)> = match std {
-                        Std::Iso8601ColonTz | Std::NumColonTz => {
-                            (value.len() >= 6 && value[3] == b':')
-                                .then(|| (value[0], &value[1..3], &value[4..6], &b"00"[..], 6))
-                        }
-                        Std::NumShortTz | Std::Iso8601ShortTz => {
-                            (value.len() >= 3).then(|| (value[0], &value[1..3], &b"00"[..], &b"00"[..], 3))
-                        }
-                        Std::Iso8601ColonSecondsTz | Std::NumColonSecondsTz => {
-                            (value.len() >= 9 && value[3] == b':' && value[6] == b':')
-                                .then(|| (value[0], &value[1..3], &value[4..6], &value[7..9], 9))
-                        }
-                        Std::Iso8601SecondsTz | Std::NumSecondsTz => (value.len() >= 7)
-                            .then(|| (value[0], &value[1..3], &value[3..5], &value[5..7], 7)),
-                        _ => (value.len() >= 5).then(|| (value[0], &value[1..3], &value[3..5], &b"00"[..], 5)),
-                    };
+                    let parts: Option<OffsetParts<'_>> =
+                        match std {
+                            Std::Iso8601ColonTz | Std::NumColonTz => (value.len() >= 6 && value[3] == b':')
+                                .then(|| (value[0], &value[1..3], &value[4..6], &b"00"[..], 6)),
+                            Std::NumShortTz | Std::Iso8601ShortTz => (value.len() >= 3)
+                                .then(|| (value[0], &value[1..3], &b"00"[..], &b"00"[..], 3)),
+                            Std::Iso8601ColonSecondsTz | Std::NumColonSecondsTz => {
+                                (value.len() >= 9 && value[3] == b':' && value[6] == b':')
+                                    .then(|| (value[0], &value[1..3], &value[4..6], &value[7..9], 9))
+                            }
+                            Std::Iso8601SecondsTz | Std::NumSecondsTz => (value.len() >= 7)
+                                .then(|| (value[0], &value[1..3], &value[3..5], &value[5..7], 7)),
+                            _ => (value.len() >= 5)
+                                .then(|| (value[0], &value[1..3], &value[3..5], &b"00"[..], 5)),
+                        };
                     match parts {
                         None => ok = false,
                         Some((sign, h, m, s, n)) => {
@@ -1142,7 +1187,13 @@ pub(crate) fn parse_in_location(layout_s: &str, value_s: &str, default_loc: &Loc
             }
         }
         if !(1..=365).contains(&yday) {
-            return Err(parse_error(layout_s, value_s, "", value, ": day-of-year out of range"));
+            return Err(parse_error(
+                layout_s,
+                value_s,
+                "",
+                value,
+                ": day-of-year out of range",
+            ));
         }
         if m == 0 {
             const BEFORE: [i64; 13] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
@@ -1153,11 +1204,23 @@ pub(crate) fn parse_in_location(layout_s: &str, value_s: &str, default_loc: &Loc
             d = yday - BEFORE[(m - 1) as usize];
         }
         if month >= 0 && month != m {
-            return Err(parse_error(layout_s, value_s, "", value, ": day-of-year does not match month"));
+            return Err(parse_error(
+                layout_s,
+                value_s,
+                "",
+                value,
+                ": day-of-year does not match month",
+            ));
         }
         month = m;
         if day >= 0 && day != d {
-            return Err(parse_error(layout_s, value_s, "", value, ": day-of-year does not match day"));
+            return Err(parse_error(
+                layout_s,
+                value_s,
+                "",
+                value,
+                ": day-of-year does not match day",
+            ));
         }
         day = d;
     } else {
@@ -1203,7 +1266,16 @@ pub(crate) fn parse_in_location(layout_s: &str, value_s: &str, default_loc: &Loc
         t.loc = Loc::fixed(&zone_name, offset as i32);
         return Ok(t);
     }
-    Ok(GoTime::date(year, month, day, hour, min, sec, nsec, default_loc.clone()))
+    Ok(GoTime::date(
+        year,
+        month,
+        day,
+        hour,
+        min,
+        sec,
+        nsec,
+        default_loc.clone(),
+    ))
 }
 
 // ---- durations ----
@@ -1258,11 +1330,9 @@ pub(crate) fn parse_duration(orig: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration {}", quote(orig));
     let mut s = orig.as_bytes();
     let mut neg = false;
-    if let Some(&c) = s.first() {
-        if c == b'-' || c == b'+' {
-            neg = c == b'-';
-            s = &s[1..];
-        }
+    if let Some(&c @ (b'-' | b'+')) = s.first() {
+        neg = c == b'-';
+        s = &s[1..];
     }
     if s == b"0" {
         return Ok(0);
@@ -1392,7 +1462,13 @@ mod tests {
         assert_eq!(parse_duration("1.5h"), Ok(5400 * NANOS_PER_SEC));
         assert_eq!(parse_duration("-.5s"), Ok(-500_000_000));
         assert_eq!(parse_duration("x").unwrap_err(), "time: invalid duration \"x\"");
-        assert_eq!(parse_duration("1").unwrap_err(), "time: missing unit in duration \"1\"");
-        assert_eq!(parse_duration("1d").unwrap_err(), "time: unknown unit \"d\" in duration \"1d\"");
+        assert_eq!(
+            parse_duration("1").unwrap_err(),
+            "time: missing unit in duration \"1\""
+        );
+        assert_eq!(
+            parse_duration("1d").unwrap_err(),
+            "time: unknown unit \"d\" in duration \"1d\""
+        );
     }
 }

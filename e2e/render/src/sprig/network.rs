@@ -5,8 +5,8 @@ use std::net::ToSocketAddrs;
 
 use rand::Rng;
 
-use crate::value::{Arg, Function, ParamType, Value};
 use crate::FuncMap;
+use crate::value::{Arg, Function, ParamType, Value};
 
 /// The addresses of `name` (an IP literal is its own address), without duplicates.
 fn lookup_host(name: &str) -> Vec<String> {
@@ -60,7 +60,10 @@ mod tests {
         let got = call("localhost").unwrap().value();
         let s = got.as_str().unwrap().to_string();
         assert!(s == "127.0.0.1" || s == "::1", "{s}");
-        assert_eq!(call("10.1.2.3").unwrap().value(), Value::String("10.1.2.3".into()));
+        assert_eq!(
+            call("10.1.2.3").unwrap().value(),
+            Value::String("10.1.2.3".into())
+        );
         assert_eq!(call("").unwrap_err(), "invalid argument to Intn");
         assert!(call("no-such-host.invalid").is_err());
     }

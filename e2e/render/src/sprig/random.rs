@@ -3,8 +3,8 @@
 
 use rand::Rng;
 
-use crate::value::{Arg, Function, ParamType, Value};
 use crate::FuncMap;
+use crate::value::{Arg, Function, ParamType, Value};
 
 const LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const DIGITS: &[u8] = b"0123456789";
@@ -42,6 +42,11 @@ pub(super) fn register(m: &mut FuncMap) {
                     Some(Value::Int(n)) => n,
                     _ => 0,
                 };
+                // goutils makes a []rune of the count: past Go's allocation limit (2^48
+                // bytes) that panics, which text/template reports as the call's error
+                if n > (1 << 46) {
+                    return Err("runtime error: makeslice: len out of range".into());
+                }
                 Ok(Arg::Value(Value::String(random_from(&set, n))))
             }),
         );
@@ -64,7 +69,8 @@ mod tests {
         register(&mut m);
         let mut t = Template::new("t").funcs(m);
         t.add_parse("t", text).map_err(|e| e.to_string())?;
-        t.execute(&Value::Nil, &Options::default()).map_err(|e| e.to_string())
+        t.execute(&Value::Nil, &Options::default())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -79,7 +85,10 @@ mod tests {
         let s = render("{{randAscii 500}}").unwrap();
         assert!(s.len() == 500 && s.bytes().all(|c| (32..=126).contains(&c)));
         // with 500 draws from 95 characters, a space and a tilde are near certain
-        assert_ne!(render("{{randAlphaNum 20}}").unwrap(), render("{{randAlphaNum 20}}").unwrap());
+        assert_ne!(
+            render("{{randAlphaNum 20}}").unwrap(),
+            render("{{randAlphaNum 20}}").unwrap()
+        );
         assert_eq!(render("[{{randAlpha 0}}{{randAlpha -5}}]").unwrap(), "[]");
         assert!(render("{{randAlpha \"x\"}}").is_err());
     }

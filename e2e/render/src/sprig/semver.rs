@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
 
-use crate::value::{Arg, FuncResult, Function, GoObject, ParamType, Value};
 use crate::FuncMap;
+use crate::value::{Arg, FuncResult, Function, GoObject, ParamType, Value};
 
 /// Go's RE2 `\s` (ASCII whitespace, unlike Rust's Unicode `\s`).
 const WS: &str = r"[\t\n\f\r ]";
@@ -164,11 +164,7 @@ impl Version {
     }
 
     fn v_prefix(&self) -> &str {
-        if self.original.starts_with('v') {
-            "v"
-        } else {
-            ""
-        }
+        if self.original.starts_with('v') { "v" } else { "" }
     }
 
     fn with_original(mut self, prefix: &str) -> Version {
@@ -298,7 +294,14 @@ impl Constraint {
         let c = self;
         let pre_blocked = !v.pre.is_empty() && c.con.pre.is_empty();
         match c.op.as_str() {
-            "" | "=" => !pre_blocked && if c.dirty { c.tilde(v) } else { v.compare(&c.con).is_eq() },
+            "" | "=" => {
+                !pre_blocked
+                    && if c.dirty {
+                        c.tilde(v)
+                    } else {
+                        v.compare(&c.con).is_eq()
+                    }
+            }
             "!=" => c.not_equal(v),
             ">" => {
                 if pre_blocked {
@@ -350,7 +353,7 @@ impl Constraint {
         if v.major != c.con.major {
             return false;
         }
-        !(v.minor != c.con.minor && !c.minor_dirty)
+        v.minor == c.con.minor || c.minor_dirty
     }
 
     fn caret(&self, v: &Version) -> bool {
@@ -435,7 +438,12 @@ impl Constraints {
             if found.is_empty() {
                 found.push(v);
             }
-            ors.push(found.into_iter().map(Constraint::parse).collect::<Result<Vec<_>, _>>()?);
+            ors.push(
+                found
+                    .into_iter()
+                    .map(Constraint::parse)
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
         }
         Ok(Constraints { ors })
     }
@@ -483,7 +491,12 @@ fn str_arg(a: &[Arg], i: usize) -> String {
 
 impl GoObject for VersionObj {
     fn type_name(&self) -> String {
-        if self.ptr { "*semver.Version" } else { "semver.Version" }.into()
+        if self.ptr {
+            "*semver.Version"
+        } else {
+            "semver.Version"
+        }
+        .into()
     }
 
     fn method(&self, name: &str) -> Option<Function> {
@@ -498,9 +511,18 @@ impl GoObject for VersionObj {
             "Patch" => m0("uint64", Box::new(move || uint64(v.patch))),
             "Prerelease" => m0("string", Box::new(move || Value::String(v.pre.clone()))),
             "Metadata" => m0("string", Box::new(move || Value::String(v.metadata.clone()))),
-            "IncMajor" => m0("semver.Version", Box::new(move || version_value(v.inc(b'M'), false))),
-            "IncMinor" => m0("semver.Version", Box::new(move || version_value(v.inc(b'm'), false))),
-            "IncPatch" => m0("semver.Version", Box::new(move || version_value(v.inc(b'p'), false))),
+            "IncMajor" => m0(
+                "semver.Version",
+                Box::new(move || version_value(v.inc(b'M'), false)),
+            ),
+            "IncMinor" => m0(
+                "semver.Version",
+                Box::new(move || version_value(v.inc(b'm'), false)),
+            ),
+            "IncPatch" => m0(
+                "semver.Version",
+                Box::new(move || version_value(v.inc(b'p'), false)),
+            ),
             "SetPrerelease" | "SetMetadata" => {
                 let pre = name == "SetPrerelease";
                 Function::new(vec![ParamType::String], false, "semver.Version", true, move |a| {
@@ -533,7 +555,8 @@ impl GoObject for VersionObj {
                     result,
                     false,
                     move |a| {
-                        let o = arg_version(a).ok_or("runtime error: invalid memory address or nil pointer dereference")?;
+                        let o = arg_version(a)
+                            .ok_or("runtime error: invalid memory address or nil pointer dereference")?;
                         let d = v.compare(&o);
                         Ok(Arg::Value(match which.as_str() {
                             "Compare" => Value::Int(d as i64),

@@ -67,6 +67,86 @@ func (f files) GetBytes(name string) []byte {
 	return []byte{}
 }
 func (f files) Get(name string) string { return string(f.GetBytes(name)) }
+// Glob matches names as gobwas/glob compiled with '/' as the separator (`*` within a
+// segment, `**` across, `?`, `[...]`, `[!...]`, `{a,b}`), translated to a regexp here;
+// a pattern that does not compile matches everything, as Helm falls back to "**".
+func (f files) Glob(pattern string) files {
+	re, err := globRegexp(pattern)
+	nf := files{}
+	for name, contents := range f {
+		if err != nil || re.MatchString(name) {
+			nf[name] = contents
+		}
+	}
+	return nf
+}
+
+func globRegexp(p string) (*regexp.Regexp, error) {
+	var sb strings.Builder
+	sb.WriteString("^")
+	depth := 0
+	rs := []rune(p)
+	for i := 0; i < len(rs); i++ {
+		c := rs[i]
+		switch {
+		case c == '*' && i+1 < len(rs) && rs[i+1] == '*':
+			sb.WriteString(".*")
+			i++
+		case c == '*':
+			sb.WriteString("[^/]*")
+		case c == '?':
+			sb.WriteString("[^/]")
+		case c == '\\':
+			if i+1 >= len(rs) {
+				return nil, fmt.Errorf("unexpected end")
+			}
+			i++
+			sb.WriteString(regexp.QuoteMeta(string(rs[i])))
+		case c == '[':
+			j := i + 1
+			neg := j < len(rs) && rs[j] == '!'
+			if neg {
+				j++
+			}
+			k := j
+			for k < len(rs) && rs[k] != ']' {
+				k++
+			}
+			if k >= len(rs) {
+				return nil, fmt.Errorf("unclosed [")
+			}
+			sb.WriteString("[")
+			if neg {
+				sb.WriteString("^")
+			}
+			for _, r := range rs[j:k] {
+				if r == '-' {
+					sb.WriteRune(r)
+				} else {
+					sb.WriteString(regexp.QuoteMeta(string(r)))
+				}
+			}
+			sb.WriteString("]")
+			i = k
+		case c == '{':
+			depth++
+			sb.WriteString("(?:")
+		case c == '}' && depth > 0:
+			depth--
+			sb.WriteString(")")
+		case c == ',' && depth > 0:
+			sb.WriteString("|")
+		default:
+			sb.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	if depth != 0 {
+		return nil, fmt.Errorf("unclosed {")
+	}
+	sb.WriteString("$")
+	return regexp.Compile(sb.String())
+}
+
 func (f files) AsConfig() string {
 	if f == nil {
 		return ""

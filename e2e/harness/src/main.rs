@@ -151,6 +151,17 @@ enum Command {
         #[command(subcommand)]
         command: RenderCommand,
     },
+    /// Helm charts rendered as Helm 3.17 renders them, without a helm binary.
+    Helm {
+        #[command(subcommand)]
+        command: HelmCommand,
+    },
+    /// The chart cache ($HUBSPOKE_CACHE_DIR, default ~/.cache/hubspoke/charts): fill it
+    /// while the network is there, or import packaged charts on machines without it.
+    Charts {
+        #[command(subcommand)]
+        command: ChartsCommand,
+    },
     /// The embedded `sim` environment.
     Sim {
         #[command(subcommand)]
@@ -245,6 +256,101 @@ enum Output {
     Json,
 }
 
+#[derive(clap::Args, Clone, Default)]
+struct ChartArgs {
+    /// A chart directory, a packaged chart (.tgz), oci://HOST/PATH/CHART, or a chart name
+    /// in --repo.
+    chart: String,
+    /// The HTTP(S) chart repository holding CHART.
+    #[arg(long, value_name = "URL")]
+    repo: Option<String>,
+    /// An exact version or a semver constraint (default: the newest).
+    #[arg(long, value_name = "VERSION")]
+    version: Option<String>,
+    /// Use only the cache, never the network.
+    #[arg(long)]
+    offline: bool,
+    /// CA certificates (PEM) for an HTTPS repository or registry.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum HelmCommand {
+    /// Print what `helm template` prints for a chart: its manifests under `# Source:`
+    /// headers, in Helm's order, hooks last.
+    #[command(after_help = EXIT_CODES)]
+    Template {
+        #[command(flatten)]
+        chart: ChartArgs,
+        /// The release name.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The release namespace.
+        #[arg(long, short = 'n', value_name = "NS")]
+        namespace: Option<String>,
+        /// Values files, merged in order (repeatable).
+        #[arg(long = "values", short = 'f', value_name = "FILE")]
+        values: Vec<PathBuf>,
+        /// Set values (repeatable): a.b=c,d[0]=e
+        #[arg(long = "set", value_name = "K=V")]
+        set: Vec<String>,
+        /// Set string values, never typed (repeatable).
+        #[arg(long = "set-string", value_name = "K=V")]
+        set_string: Vec<String>,
+        /// Set JSON values (repeatable): a={"b":1}
+        #[arg(long = "set-json", value_name = "K=JSON")]
+        set_json: Vec<String>,
+        /// Set values from files' contents (repeatable): key=path
+        #[arg(long = "set-file", value_name = "K=FILE")]
+        set_file: Vec<String>,
+        /// Set a literal string value (repeatable).
+        #[arg(long = "set-literal", value_name = "K=V")]
+        set_literal: Vec<String>,
+        /// The Kubernetes version templates see (default v1.32.0, as Helm 3.17).
+        #[arg(long, value_name = "VERSION")]
+        kube_version: Option<String>,
+        /// More API versions for .Capabilities.APIVersions (repeatable).
+        #[arg(long = "api-versions", short = 'a', value_name = "GROUP/VERSION")]
+        api_versions: Vec<String>,
+        /// Print the CRDs of crds/ directories first.
+        #[arg(long)]
+        include_crds: bool,
+        /// Leave out test hooks.
+        #[arg(long)]
+        skip_tests: bool,
+        /// Leave out hooks.
+        #[arg(long)]
+        no_hooks: bool,
+        /// Only these templates (repeatable), e.g. templates/deployment.yaml.
+        #[arg(long = "show-only", short = 's', value_name = "PATH")]
+        show_only: Vec<String>,
+        /// Do not validate values against values.schema.json.
+        #[arg(long)]
+        skip_schema_validation: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChartsCommand {
+    /// Fetch a chart from its repository into the cache (run once with network; later runs
+    /// read the cache).
+    #[command(after_help = EXIT_CODES)]
+    Pull {
+        #[command(flatten)]
+        chart: ChartArgs,
+    },
+    /// Put a packaged chart (.tgz) into the cache under the repository it comes from.
+    #[command(after_help = EXIT_CODES)]
+    Import {
+        /// The packaged chart.
+        file: PathBuf,
+        /// The repository URL it belongs to (https://... or oci://...).
+        #[arg(long, value_name = "URL")]
+        repo: String,
+    },
+}
+
 #[derive(Subcommand)]
 enum RenderCommand {
     /// Render a plain Go template with JSON data as dot and print the output, or
@@ -318,6 +424,17 @@ fn main() -> ExitCode {
             eprintln!("error: {}", e.message);
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+fn helm_args(c: ChartArgs) -> hubspoke::render::HelmTemplate {
+    hubspoke::render::HelmTemplate {
+        chart: c.chart,
+        repo: c.repo,
+        version: c.version,
+        offline: c.offline,
+        ca_file: c.ca_file,
+        ..Default::default()
     }
 }
 
@@ -485,6 +602,60 @@ async fn run(command: Command) -> Result<ExitCode, hubspoke::Error> {
                 Ok(ExitCode::from(3))
             }
         },
+        Command::Helm {
+            command:
+                HelmCommand::Template {
+                    chart,
+                    name,
+                    namespace,
+                    values,
+                    set,
+                    set_string,
+                    set_json,
+                    set_file,
+                    set_literal,
+                    kube_version,
+                    api_versions,
+                    include_crds,
+                    skip_tests,
+                    no_hooks,
+                    show_only,
+                    skip_schema_validation,
+                },
+        } => {
+            let mut h = helm_args(chart);
+            h.name = name;
+            h.namespace = namespace;
+            h.values_files = values;
+            h.set = hubspoke_render::strvals::SetOptions {
+                json_values: set_json,
+                values: set,
+                string_values: set_string,
+                file_values: set_file,
+                literal_values: set_literal,
+            };
+            h.kube_version = kube_version;
+            h.api_versions = api_versions;
+            h.include_crds = include_crds;
+            h.skip_tests = skip_tests;
+            h.no_hooks = no_hooks;
+            h.show_only = show_only;
+            h.skip_schema_validation = skip_schema_validation;
+            print!("{}", hubspoke::render::helm_template(&h).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Charts {
+            command: ChartsCommand::Pull { chart },
+        } => {
+            println!("{}", hubspoke::render::charts_pull(&helm_args(chart)).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Charts {
+            command: ChartsCommand::Import { file, repo },
+        } => {
+            println!("{}", hubspoke::render::charts_import(&file, &repo)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { root } => {
             let report = hubspoke::validate::validate(&root);
             for n in &report.notes {

@@ -43,7 +43,10 @@ fn go_errors_print_error_and_exit_3() {
     );
     let out = run(dir.path(), "{{if}}", "{}", &[]);
     assert_eq!(out.status.code(), Some(3));
-    assert_eq!(text(&out.stdout), "ERROR: template: t.tmpl:1: missing value for if\n");
+    assert_eq!(
+        text(&out.stdout),
+        "ERROR: template: t.tmpl:1: missing value for if\n"
+    );
     let out = run(dir.path(), "{{.x.y}}", "{}", &["--missingkey", "error"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(

@@ -61,7 +61,10 @@ spec:
 
 fn chart_files(name: &str, templates: usize, subcharts: &[&str]) -> Vec<File> {
     let mut files = vec![
-        File::new("Chart.yaml", format!("apiVersion: v2\nname: {name}\nversion: 1.0.0\nappVersion: \"3.1\"\n")),
+        File::new(
+            "Chart.yaml",
+            format!("apiVersion: v2\nname: {name}\nversion: 1.0.0\nappVersion: \"3.1\"\n"),
+        ),
         File::new(
             "values.yaml",
             "replicas: 2\ncommonLabels:\n  team: platform\nconfig:\n  a: 1\n  b: [x, y]\nenv:\n  LOG: info\n  RELEASE: '{{ .Release.Name }}'\ncontainers:\n  - name: App\n    image: registry/app\n    ports: [8080, 9090]\n  - name: Sidecar\n    image: registry/side\n    tag: '1.0'\nnodeSelector:\n  kubernetes.io/os: linux\n",
@@ -83,7 +86,10 @@ fn chart_files(name: &str, templates: usize, subcharts: &[&str]) -> Vec<File> {
 }
 
 fn main() {
-    let iters: usize = std::env::var("HUBSPOKE_BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let iters: usize = std::env::var("HUBSPOKE_BENCH_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let files = chart_files("platform", 60, &["addons", "policies", "registry"]);
     let templates = files.iter().filter(|f| f.name.contains("templates/t")).count();
     let opts = RenderOptions::default();

@@ -155,6 +155,9 @@ fn length(a: &[Arg]) -> FuncResult {
         Some(Value::String(s)) => Ok(Arg::Value(Value::Int(s.len() as i64))),
         Some(Value::Slice(s)) => Ok(Arg::Value(Value::Int(s.len() as i64))),
         Some(Value::Map(m)) => Ok(Arg::Value(Value::Int(m.len() as i64))),
+        Some(Value::Object(o)) if o.map_entries().is_some() => Ok(Arg::Value(Value::Int(
+            o.map_entries().map_or(0, |e| e.len()) as i64,
+        ))),
         Some(v) => Err(format!("len of type {}", v.type_name())),
     }
 }

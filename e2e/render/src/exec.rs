@@ -137,7 +137,7 @@ fn truth(v: &Rv) -> bool {
             Value::Map(m) => !m.is_empty(),
             Value::Func(_) => true,
             // a struct is always true, a pointer to one is non-nil
-            Value::Object(_) => true,
+            Value::Object(o) => o.map_entries().is_none_or(|e| !e.is_empty()),
         },
     }
 }
@@ -341,7 +341,14 @@ impl<'t> State<'t> {
                 }
                 return Ok(());
             }
+            Rv::V(Value::Object(o), _) if o.map_entries().is_some_and(|e| !e.is_empty()) => {
+                for (k, e) in o.map_entries().unwrap_or_default() {
+                    one(self, Rv::V(Value::String(k), false), Rv::V(e, false))?;
+                }
+                return Ok(());
+            }
             Rv::V(Value::Slice(_) | Value::Map(_), _) | Rv::Invalid => {}
+            Rv::V(Value::Object(o), _) if o.map_entries().is_some() => {}
             Rv::V(v, _) => {
                 // Go reports it at the node evaluated last (the pipeline's)
                 return self.errorf(format!("range can't iterate over {}", gofmt::format_v(v)));

@@ -74,13 +74,66 @@ fn slice_decoder(m: &mut FuncMap, name: &str, f: fn(&str) -> Result<Value, (Valu
     );
 }
 
+/// Helm's `toYAML`: sigs.k8s.io/yaml without the final newline; "" when it cannot
+/// marshal.
+pub fn to_yaml(v: &Value) -> String {
+    match goyaml::marshal(v) {
+        Ok(s) => s.strip_suffix('\n').map(str::to_string).unwrap_or(s),
+        Err(_) => String::new(),
+    }
+}
+
+/// Argo CD's ApplicationSet `toYaml`, `fromYaml` and `fromYamlArray`
+/// (applicationset/utils/template_functions.go, v3.2.0): as Helm's, but their errors fail
+/// the template instead of being swallowed or put into an `Error` key.
+pub fn argocd_yaml_funcs() -> FuncMap {
+    let mut m = FuncMap::new();
+    m.insert(
+        "toYaml".into(),
+        Function::new(vec![ParamType::Any], false, "string", true, |a: &[Arg]| {
+            let s = goyaml::marshal(&arg(a))?;
+            Ok(Arg::Value(Value::String(
+                s.strip_suffix('\n').map(str::to_string).unwrap_or(s),
+            )))
+        }),
+    );
+    m.insert(
+        "fromYaml".into(),
+        Function::new(
+            vec![ParamType::String],
+            false,
+            "map[string]interface {}",
+            true,
+            |a: &[Arg]| {
+                let text = arg(a);
+                goyaml::unmarshal_into(text.as_str().unwrap_or_default(), Target::Map)
+                    .map(Arg::Value)
+                    .map_err(|(_, e)| e)
+            },
+        ),
+    );
+    m.insert(
+        "fromYamlArray".into(),
+        Function::new(
+            vec![ParamType::String],
+            false,
+            "[]interface {}",
+            true,
+            |a: &[Arg]| {
+                let text = arg(a);
+                goyaml::unmarshal_into(text.as_str().unwrap_or_default(), Target::Slice)
+                    .map(Arg::Value)
+                    .map_err(|(_, e)| e)
+            },
+        ),
+    );
+    m
+}
+
 /// Helm's data functions, to register after [`crate::sprig::funcs`].
 pub fn helm_data_funcs() -> FuncMap {
     let mut m = FuncMap::new();
-    encoder(&mut m, "toYaml", |v| match goyaml::marshal(v) {
-        Ok(s) => s.strip_suffix('\n').map(str::to_string).unwrap_or(s),
-        Err(_) => String::new(),
-    });
+    encoder(&mut m, "toYaml", to_yaml);
     // yaml.v3 panics on a function value (text/template reports the panic as an error)
     m.insert(
         "toYamlPretty".into(),

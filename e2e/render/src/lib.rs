@@ -34,7 +34,7 @@ pub mod strvals;
 pub mod value;
 
 pub use exec::CallContext;
-pub use helmdata::helm_data_funcs;
+pub use helmdata::{argocd_yaml_funcs, helm_data_funcs};
 pub use parse::ParseError;
 pub use value::{Arg, FuncMap, FuncResult, Function, GoMap, GoObject, ParamType, Value};
 

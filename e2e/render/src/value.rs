@@ -117,6 +117,11 @@ pub trait GoObject: Send + Sync {
     /// encoding/json's marshalling.
     fn to_json(&self) -> Result<serde_json::Value, String>;
     fn as_any(&self) -> &dyn Any;
+    /// For a Go map type with methods (Helm's `.Files`): its entries, so `range`, `len`,
+    /// `index` and truthiness treat it as the map it is.
+    fn map_entries(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
 }
 
 impl Value {

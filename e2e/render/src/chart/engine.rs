@@ -102,6 +102,13 @@ impl Default for Capabilities {
     }
 }
 
+/// Helm's `ParseKubeVersion` (`--kube-version`): a semantic version, printed `v` +
+/// Masterminds' String() (`1.30` becomes `v1.30.0`).
+pub fn parse_kube_version(v: &str) -> Result<String, String> {
+    let sv = crate::sprig::semver::Version::parse(v)?;
+    Ok(format!("v{}", sv.to_go_string()))
+}
+
 /// The release a chart is rendered for (`.Release`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReleaseOptions {
@@ -222,7 +229,11 @@ fn parse_cache() -> &'static Mutex<HashMap<u64, Arc<Template>>> {
 const PARSE_CACHE_MAX: usize = 64;
 
 /// Every template parsed into one set in Helm's order (cached by content).
-fn parsed_set(keys: &[&String], tpls: &BTreeMap<String, Renderable>, opts: &EngineOptions) -> Result<Arc<Template>, String> {
+fn parsed_set(
+    keys: &[&String],
+    tpls: &BTreeMap<String, Renderable>,
+    opts: &EngineOptions,
+) -> Result<Arc<Template>, String> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (opts.strict, opts.lint).hash(&mut h);
     for k in keys {
@@ -234,11 +245,13 @@ fn parsed_set(keys: &[&String], tpls: &BTreeMap<String, Renderable>, opts: &Engi
         return Ok(t.clone());
     }
     let mut funcs = crate::sprig::funcs();
+    funcs.extend(crate::helmdata::helm_data_funcs());
     funcs.extend(helm_funcs(opts));
     let mut t = Template::new("gotpl").funcs(funcs);
     for name in keys {
         let r = &tpls[*name];
-        t.add_parse(name, &r.text).map_err(|e| cleanup_parse_error(name, &e.to_string()))?;
+        t.add_parse(name, &r.text)
+            .map_err(|e| cleanup_parse_error(name, &e.to_string()))?;
     }
     let t = Arc::new(t);
     let mut cache = parse_cache().lock().unwrap_or_else(|e| e.into_inner());
@@ -321,30 +334,36 @@ fn helm_funcs(opts: &EngineOptions) -> FuncMap {
     let mut m = FuncMap::new();
     m.insert(
         "include".into(),
-        Function::with_context(vec![ParamType::String, ParamType::Any], false, "string", true, move |ctx, a| {
-            let name = a[0].value().as_str().unwrap_or_default().to_string();
-            let too_deep = INCLUDED.with(|c| {
-                let mut counts = c.borrow_mut();
-                let n = counts.entry(name.clone()).or_insert(0);
-                if *n > RECURSION_MAX {
-                    return true;
+        Function::with_context(
+            vec![ParamType::String, ParamType::Any],
+            false,
+            "string",
+            true,
+            move |ctx, a| {
+                let name = a[0].value().as_str().unwrap_or_default().to_string();
+                let too_deep = INCLUDED.with(|c| {
+                    let mut counts = c.borrow_mut();
+                    let n = counts.entry(name.clone()).or_insert(0);
+                    if *n > RECURSION_MAX {
+                        return true;
+                    }
+                    *n += 1;
+                    false
+                });
+                if too_deep {
+                    return Err(format!(
+                        "rendering template has a nested reference name: {name}: unable to execute template"
+                    ));
                 }
-                *n += 1;
-                false
-            });
-            if too_deep {
-                return Err(format!(
-                    "rendering template has a nested reference name: {name}: unable to execute template"
-                ));
-            }
-            let r = ctx.execute_template(&name, &a[1]);
-            INCLUDED.with(|c| {
-                if let Some(n) = c.borrow_mut().get_mut(&name) {
-                    *n = n.saturating_sub(1);
-                }
-            });
-            r.map(|s| Arg::Value(Value::String(s))).map_err(|e| e.0)
-        }),
+                let r = ctx.execute_template(&name, &a[1]);
+                INCLUDED.with(|c| {
+                    if let Some(n) = c.borrow_mut().get_mut(&name) {
+                        *n = n.saturating_sub(1);
+                    }
+                });
+                r.map(|s| Arg::Value(Value::String(s))).map_err(|e| e.0)
+            },
+        ),
     );
     let strict = opts.strict;
     m.insert(
@@ -835,7 +854,7 @@ impl FilesObject {
                 .iter()
                 .map(|(k, v)| (path_base(k).to_string(), Value::String(f(v)))),
         );
-        super::yamlshim::to_yaml(&m)
+        crate::helmdata::to_yaml(&m)
     }
 }
 
@@ -906,6 +925,14 @@ impl GoObject for FilesObject {
             }),
             _ => return None,
         })
+    }
+    fn map_entries(&self) -> Option<Vec<(String, Value)>> {
+        Some(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::slice(v.iter().map(|b| Value::Uint8(*b)))))
+                .collect(),
+        )
     }
     fn format_v(&self) -> String {
         let parts: Vec<String> = self

@@ -8,7 +8,6 @@ pub mod install;
 pub mod metadata;
 pub mod schema;
 pub mod values;
-mod yamlshim;
 
 use std::collections::BTreeMap;
 
@@ -93,7 +92,7 @@ impl Chart {
         let mut metadata: Option<Metadata> = None;
         for f in &files {
             if f.name == "Chart.yaml" {
-                let v = yamlshim::unmarshal(&f.data).map_err(|e| format!("cannot load Chart.yaml: {e}"))?;
+                let v = read_yaml(&f.data).map_err(|e| format!("cannot load Chart.yaml: {e}"))?;
                 let mut md = Metadata::from_value(&v).map_err(|e| format!("cannot load Chart.yaml: {e}"))?;
                 if md.api_version.is_empty() {
                     md.api_version = "v1".into();
@@ -114,7 +113,7 @@ impl Chart {
             match f.name.as_str() {
                 "Chart.yaml" => {}
                 "Chart.lock" | "requirements.lock" => {
-                    yamlshim::unmarshal(&f.data).map_err(|e| format!("cannot load {}: {e}", f.name))?;
+                    read_yaml(&f.data).map_err(|e| format!("cannot load {}: {e}", f.name))?;
                     if f.name == "requirements.lock"
                         && metadata.as_ref().is_some_and(|m| m.api_version == "v1")
                     {
@@ -122,8 +121,7 @@ impl Chart {
                     }
                 }
                 "values.yaml" => {
-                    let v =
-                        yamlshim::unmarshal(&f.data).map_err(|e| format!("cannot load values.yaml: {e}"))?;
+                    let v = read_yaml(&f.data).map_err(|e| format!("cannot load values.yaml: {e}"))?;
                     chart.values = match v {
                         Value::Map(m) => m,
                         Value::Nil => GoMap::default(),
@@ -144,8 +142,7 @@ impl Chart {
                 "values.schema.json" => chart.schema = Some(f.data),
                 "requirements.yaml" => {
                     let md = metadata.get_or_insert_with(Metadata::default);
-                    let v = yamlshim::unmarshal(&f.data)
-                        .map_err(|e| format!("cannot load requirements.yaml: {e}"))?;
+                    let v = read_yaml(&f.data).map_err(|e| format!("cannot load requirements.yaml: {e}"))?;
                     if let Value::Map(m) = &v {
                         md.dependencies = metadata::decode_dependencies(m.get("dependencies"), "Metadata")
                             .map_err(|e| format!("cannot load requirements.yaml: {e}"))?;
@@ -203,6 +200,11 @@ impl Chart {
         }
         Ok(chart)
     }
+}
+
+/// A YAML file of a chart, decoded as Helm decodes it (sigs.k8s.io/yaml: numbers float64).
+fn read_yaml(data: &[u8]) -> Result<Value, String> {
+    crate::goyaml::unmarshal(&String::from_utf8_lossy(data))
 }
 
 /// Whether `v` is a valid semantic version (Masterminds semver's NewVersion).

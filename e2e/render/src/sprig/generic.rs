@@ -172,6 +172,8 @@ mod tests {
             ParamType::String => matches!(v, Value::String(_)),
             ParamType::Bool => matches!(v, Value::Bool(_)),
             ParamType::Map => matches!(v, Value::Map(_) | Value::Nil),
+            ParamType::Uint32 => false,
+            ParamType::Named(n) => v.type_name() == n,
         }
     }
 

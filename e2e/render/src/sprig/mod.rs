@@ -13,9 +13,9 @@ pub mod dates;
 mod defaults;
 mod dicts;
 mod encoding;
-mod gouni;
 mod generic;
 mod gotime;
+mod gouni;
 mod json;
 mod lists;
 mod math;
@@ -26,7 +26,6 @@ mod reflect;
 mod regex;
 pub(crate) mod semver;
 mod strings;
-#[allow(dead_code)] // used as the groups are filled
 pub(crate) mod util;
 
 pub use dates::Clock;

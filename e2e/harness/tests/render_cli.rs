@@ -51,7 +51,7 @@ fn go_errors_print_error_and_exit_3() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         text(&out.stdout),
-        "ERROR: template: t.tmpl:1:3: executing \"t.tmpl\" at <.x.y>: map has no entry for key \"x\"\n"
+        "ERROR: template: t.tmpl:1:4: executing \"t.tmpl\" at <.x.y>: map has no entry for key \"x\"\n"
     );
 }
 

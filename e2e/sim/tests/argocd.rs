@@ -1028,7 +1028,10 @@ async fn git_files_and_list_generators_in_fasttemplate_mode_with_a_template_patc
             Some("ErrorOccurred"),
             Some("True"),
             Some("RenderTemplateParamsError"),
-            Some("function \"chomp\" not defined")
+            // Argo CD's Render.Replace wraps Go's parse error with the template text
+            Some(
+                "failed to parse template tenant-{{ .path.basename }}-{{ chomp .path.filename }}: template: :1: function \"chomp\" not defined"
+            )
         )
     );
     // fixed: the patched app (replicas 2: spoke-a) syncs itself, the other does not

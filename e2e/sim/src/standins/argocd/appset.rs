@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams
 use serde_json::{Map, Value, json};
 
 use super::Shared;
-use super::gotemplate::{Template, sanitize_name};
+use super::gotemplate::{self, sanitize_name};
 use super::repo::SourceFile;
 
 type Params = Map<String, Value>;
@@ -153,11 +153,20 @@ fn fasttemplate(s: &str, params: &Params) -> String {
     out
 }
 
+/// `goTemplateOptions` as Go template options (the only one Argo CD documents).
+fn go_options(strict: bool) -> Vec<String> {
+    if strict {
+        vec!["missingkey=error".to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Renders every string of `v` (keys included) with the parameters.
 fn render_value(v: &Value, params: &Params, go: bool, strict: bool) -> Result<Value, String> {
     let render = |s: &str| -> Result<String, String> {
         if go {
-            Template::parse(s)?.execute(&Value::Object(params.clone()), strict)
+            gotemplate::render(s, params, &go_options(strict))
         } else {
             Ok(fasttemplate(s, params))
         }
@@ -525,6 +534,15 @@ fn condition(t: &str, status: &str, reason: &str, message: &str) -> Value {
 pub async fn reconcile(shared: Arc<Shared>, set: Value) -> Result<Duration, String> {
     let ns = crate::meta::namespace(&set).to_string();
     let name = crate::meta::name(&set).to_string();
+    // the ApplicationSet as the API server has it now: a reconcile triggered by one of its
+    // Applications may run before the watch delivered the set's own latest change, and must
+    // not undo an edit the newer spec allows (ignoreApplicationDifferences, a policy change)
+    let fresh: Api<DynamicObject> = Api::namespaced_with(shared.hub.clone(), &ns, &super::application_sets());
+    let set = match fresh.get_opt(&name).await {
+        Ok(Some(s)) => serde_json::to_value(s).unwrap_or(set),
+        Ok(None) => return Ok(Duration::from_secs(3600)),
+        Err(_) => set,
+    };
     let uid = set
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
@@ -572,7 +590,7 @@ pub async fn reconcile(shared: Arc<Shared>, set: Value) -> Result<Duration, Stri
             let rendered = render_value(&template, p, go, strict).and_then(|mut app| {
                 if let Some(patch) = spec.get("templatePatch").and_then(Value::as_str) {
                     let text = if go {
-                        Template::parse(patch)?.execute(&Value::Object(p.clone()), strict)?
+                        gotemplate::render(patch, p, &go_options(strict))?
                     } else {
                         fasttemplate(patch, p)
                     };
@@ -630,6 +648,15 @@ pub async fn reconcile(shared: Arc<Shared>, set: Value) -> Result<Duration, Stri
                 .is_some_and(|rs| rs.iter().any(|r| r["uid"] == uid.as_str()))
         })
         .collect();
+    // the set changed while its Applications were generated (a reconcile triggered by an
+    // Application edit racing an edit of the set): start over with the newer spec rather
+    // than apply the older one over the Applications just listed
+    let started = set.pointer("/metadata/generation").cloned();
+    if let Ok(Some(now)) = fresh.get_opt(&name).await
+        && now.metadata.generation.map(serde_json::Value::from) != started
+    {
+        return Ok(Duration::ZERO);
+    }
     if error.is_none() {
         for (app_name, tpl) in &desired {
             let mut finalizers = tpl.pointer("/metadata/finalizers").cloned().unwrap_or(json!([]));

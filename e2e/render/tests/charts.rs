@@ -150,3 +150,104 @@ fn the_platform_chart_renders_as_helms_engine_does() {
         "parent values override the subchart's defaults"
     );
 }
+
+/// The workload chart with its subchart packaged as charts/sidecar-1.2.0.tgz (built here).
+fn workload_with_packaged_subchart() -> Vec<File> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/charts/workload");
+    let mut files = read_dir(&dir);
+    let sub = vec![
+        ("Chart.yaml".to_string(), b"apiVersion: v2\nname: sidecar\nversion: 1.2.0\n".to_vec()),
+        ("values.yaml".to_string(), b"mode: fast\nport: 15001\n".to_vec()),
+        (
+            "values.schema.json".to_string(),
+            br#"{"type": "object", "properties": {"mode": {"enum": ["fast", "safe"]}, "port": {"type": "integer"}}}"#.to_vec(),
+        ),
+        (
+            "templates/cm.yaml".to_string(),
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-sidecar\ndata:\n  mode: {{ .Values.mode | quote }}\n  port: {{ .Values.port | quote }}\n  parent: {{ .Chart.IsRoot | quote }}\n".to_vec(),
+        ),
+    ];
+    let tgz = hubspoke_render::source::archive::write_archive("sidecar", &sub).expect("package");
+    files.push(File::new("charts/sidecar-1.2.0.tgz", tgz));
+    files
+}
+
+fn load_workload() -> Chart {
+    let archive = |data: &[u8]| -> Result<Vec<File>, String> {
+        Ok(hubspoke_render::source::archive::read_archive(data)?
+            .into_iter()
+            .map(|(n, d)| File::new(n, d))
+            .collect())
+    };
+    Chart::load_files(workload_with_packaged_subchart(), &archive).expect("load")
+}
+
+#[test]
+fn a_packaged_subchart_and_hooks_render_as_helms_engine_does() {
+    let values = hubspoke_render::GoMap::default();
+    hubspoke_render::strvals::parse_into("sidecar.mode=fast", &values).unwrap();
+    let out = compare_with_go(load_workload(), &values, &RenderOptions::default()).expect("render");
+    assert!(
+        out.contains("--- workload/charts/sidecar/templates/cm.yaml"),
+        "{out}"
+    );
+    assert!(
+        out.contains("mode: \"fast\""),
+        "--set reaches the packaged subchart: {out}"
+    );
+    assert!(out.contains("port: \"15001\""), "{out}");
+    assert!(
+        out.contains("\"helm.sh/hook\": pre-install,pre-upgrade"),
+        "hooks render with their annotations"
+    );
+}
+
+fn schema_error(set: &str) -> String {
+    let values = hubspoke_render::GoMap::default();
+    hubspoke_render::strvals::parse_into(set, &values).unwrap();
+    install::render_chart(load_workload(), &values, &RenderOptions::default()).unwrap_err()
+}
+
+#[test]
+fn schema_violations_are_reported_as_helm_reports_them() {
+    assert_eq!(
+        schema_error("replicas=0"),
+        "values don't meet the specifications of the schema(s) in the following chart(s):\nworkload:\n- replicas: Must be greater than or equal to 1\n"
+    );
+    assert_eq!(
+        schema_error("image=ab"),
+        "values don't meet the specifications of the schema(s) in the following chart(s):\nworkload:\n- image: String length must be greater than or equal to 3\n"
+    );
+    assert_eq!(
+        schema_error("image=null"),
+        "values don't meet the specifications of the schema(s) in the following chart(s):\nworkload:\n- (root): image is required\n"
+    );
+    // a subchart's schema validates its own table
+    assert_eq!(
+        schema_error("sidecar.mode=slow"),
+        "values don't meet the specifications of the schema(s) in the following chart(s):\nsidecar:\n- mode: mode must be one of the following: \"fast\", \"safe\"\n"
+    );
+    // the schema can be skipped, as with --skip-schema-validation
+    let values = hubspoke_render::GoMap::default();
+    hubspoke_render::strvals::parse_into("replicas=0", &values).unwrap();
+    let opts = RenderOptions {
+        skip_schema_validation: true,
+        ..RenderOptions::default()
+    };
+    assert!(install::render_chart(load_workload(), &values, &opts).is_ok());
+}
+
+#[test]
+fn required_and_fail_end_the_render_as_helm_does() {
+    let values = hubspoke_render::GoMap::default();
+    hubspoke_render::strvals::parse_into("image=", &values).unwrap();
+    let opts = RenderOptions {
+        skip_schema_validation: true,
+        ..RenderOptions::default()
+    };
+    let err = compare_with_go(load_workload(), &values, &opts).unwrap_err();
+    assert_eq!(
+        err,
+        "execution error at (workload/templates/deployment.yaml:11:20): image is required"
+    );
+}

@@ -13,29 +13,13 @@ use hubspoke_render::chart::engine::{self, EngineOptions};
 use hubspoke_render::chart::install::{self, RenderOptions};
 use hubspoke_render::chart::{Chart, File};
 
+/// A chart directory's files, as hubspoke-render's directory source reads them.
 fn read_dir(root: &Path) -> Vec<File> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<File>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .expect("chart dir")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let name = p
-                    .strip_prefix(root)
-                    .expect("prefix")
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push(File::new(name, std::fs::read(&p).expect("read")));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out
+    hubspoke_render::source::dir::read_dir(root)
+        .expect("chart dir")
+        .into_iter()
+        .map(|(n, d)| File::new(n, d))
+        .collect()
 }
 
 fn load(name: &str) -> Chart {

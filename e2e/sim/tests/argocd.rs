@@ -647,7 +647,7 @@ async fn a_kyverno_denial_on_the_spoke_fails_the_sync_with_the_webhook_text() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_are_refused() {
+async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_are_fetched() {
     use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
     let e = setup(WorkloadOptions::default()).await;
     let server = e.env.spokes[0].url();
@@ -712,15 +712,23 @@ async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_
             .is_some()
     );
 
-    // any other chart: a ComparisonError saying what the sim renders
+    // any other chart is fetched from its repository (unreachable here): a ComparisonError
+    // naming chart, version, repository and how to cache it
     let apps2 = create_app(&e.hub, chart_app("ingress", "ingress-nginx")).await;
     let app = wait_app(&apps2, "ingress", "a ComparisonError", |a| {
         a.pointer("/status/conditions/0/type") == Some(&json!("ComparisonError"))
     })
     .await;
-    assert_eq!(
-        app["status"]["conditions"][0]["message"],
-        "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = helm chart \"ingress-nginx\" from https://kyverno.github.io/kyverno/ cannot be rendered by the hubspoke sim: it renders the charts argo-cd and kyverno by installing their stand-ins, and git directories of plain YAML/JSON manifests"
+    let msg = app["status"]["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = cannot reach chart repository https://kyverno.github.io/kyverno/ for chart \"ingress-nginx\" version \"3.5.2\" ("),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with(
+            "hubspoke charts pull https://kyverno.github.io/kyverno/ ingress-nginx --version '3.5.2'"
+        ),
+        "{msg}"
     );
 
     // uninstalling (deleting the Application) removes Kyverno, webhook included

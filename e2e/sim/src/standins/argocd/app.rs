@@ -14,9 +14,9 @@ use kube::discovery::{ApiCapabilities, Scope};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
+use super::Shared;
 use super::clusters::Cluster;
 use super::health::{self, Health};
-use super::{Shared, manifests};
 
 pub const FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 pub const FIELD_MANAGER: &str = "argocd-controller";
@@ -142,6 +142,51 @@ fn sources(app: &Value) -> Vec<Value> {
     }
 }
 
+/// Argo CD's `GetRefSources`: `$<ref>` → the source, for multi-source Applications; ref
+/// names checked first.
+fn ref_sources(srcs: &[Value]) -> Result<BTreeMap<String, super::reposerver::RefTarget>, String> {
+    let mut out = BTreeMap::new();
+    if srcs.len() <= 1 {
+        return Ok(out);
+    }
+    let str_of = |s: &Value, k: &str| s.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut seen = BTreeSet::new();
+    for s in srcs {
+        let r = str_of(s, "ref");
+        if r.is_empty() {
+            continue;
+        }
+        if !r
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "failed to get ref sources: sources.ref {r} cannot contain any special characters except '_' and '-'"
+            ));
+        }
+        if !seen.insert(r.clone()) {
+            return Err(
+                "failed to get ref sources: invalid sources: multiple sources had the same `ref` key".into(),
+            );
+        }
+    }
+    for s in srcs {
+        let r = str_of(s, "ref");
+        if r.is_empty() {
+            continue;
+        }
+        out.insert(
+            format!("${r}"),
+            super::reposerver::RefTarget {
+                repo_url: str_of(s, "repoURL"),
+                target_revision: str_of(s, "targetRevision"),
+                chart: str_of(s, "chart"),
+            },
+        );
+    }
+    Ok(out)
+}
+
 fn multi_source(app: &Value) -> bool {
     app.pointer("/spec/sources")
         .and_then(Value::as_array)
@@ -220,7 +265,8 @@ impl Shared {
         }
     }
 
-    /// Renders every source of the Application at its resolved revision.
+    /// Renders every source of the Application at its resolved revision, through the repo
+    /// server (`GetRefSources` first: the `ref` names are checked before any source is read).
     async fn render(
         &self,
         app: &Value,
@@ -228,6 +274,10 @@ impl Shared {
     ) -> Result<(Vec<String>, Vec<Value>, Vec<&'static str>), String> {
         let srcs = sources(app);
         let n = srcs.len();
+        let multi = multi_source(app);
+        let refs = ref_sources(&srcs)?;
+        let (kube_version, api_versions) = self.versions_info(dest).await?;
+        let settings = self.kustomize_build_options().await;
         let mut revisions = Vec::new();
         let mut objects = Vec::new();
         let mut types = Vec::new();
@@ -238,7 +288,10 @@ impl Shared {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            if let Some(chart) = src.get("chart").and_then(Value::as_str) {
+            // the charts whose stand-ins the sim runs in place of their workloads
+            if let Some(chart) = src.get("chart").and_then(Value::as_str)
+                && matches!(chart, "kyverno" | "argo-cd")
+            {
                 let objs = self.render_chart(app, chart, &url, dest).await.map_err(wrap)?;
                 revisions.push(
                     src.get("targetRevision")
@@ -250,65 +303,83 @@ impl Shared {
                 types.push("Helm");
                 continue;
             }
-            let kustomize_options = src
-                .get("kustomize")
-                .and_then(Value::as_object)
-                .is_some_and(|m| !m.is_empty());
-            if kustomize_options || src.get("helm").is_some() || src.get("plugin").is_some() {
-                return Err(wrap(format!(
-                    "rpc error: code = Unknown desc = source {} of {url} sets kustomize options, helm values or a plugin, which the hubspoke sim does not render (it renders git directories of plain YAML/JSON manifests and kustomizations as they are)",
-                    i + 1
-                )));
-            }
-            let rev = src
-                .get("targetRevision")
-                .and_then(Value::as_str)
-                .unwrap_or("HEAD")
-                .to_string();
-            let repos = self.repos.clone();
-            let path = src.get("path").and_then(Value::as_str).unwrap_or("").to_string();
-            let recurse = src
-                .pointer("/directory/recurse")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let include = src
-                .pointer("/directory/include")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let exclude = src
-                .pointer("/directory/exclude")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let (sha, files, kind) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-                let sha = repos.resolve(&url, &rev).map_err(|e| {
-                    if e.starts_with("unable to resolve") {
-                        format!("rpc error: code = Internal desc = unable to resolve git revision {rev}: {e}")
-                    } else {
-                        format!("rpc error: code = Unknown desc = {e}")
-                    }
-                })?;
-                let files = repos
-                    .files(&url, &sha, &path, recurse)
-                    .map_err(|e| format!("rpc error: code = Unknown desc = {e}"))?;
-                if files.iter().any(|f| is_kustomization(&f.path)) {
-                    let built = kustomize_build(&repos, &url, &sha, &path)
-                        .map_err(|e| format!("rpc error: code = Unknown desc = {e}"))?;
-                    return Ok((sha, vec![built], "Kustomize"));
-                }
-                Ok((sha, files, "Directory"))
-            })
-            .await
-            .map_err(|e| wrap(e.to_string()))?
-            .map_err(wrap)?;
-            let objs = manifests::objects(&files, &include, &exclude)
-                .map_err(|e| wrap(format!("rpc error: code = Unknown desc = {e}")))?;
-            revisions.push(sha);
-            objects.extend(objs);
-            types.push(kind);
+            let request = super::reposerver::Request {
+                app_name: self.instance_name(app),
+                project: app
+                    .pointer("/spec/project")
+                    .and_then(Value::as_str)
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("default")
+                    .to_string(),
+                namespace: app
+                    .pointer("/spec/destination/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                source: src,
+                multi_source: multi,
+                refs: &refs,
+                kube_version: kube_version.clone(),
+                api_versions: api_versions.clone(),
+                kustomize_build_options: settings.clone(),
+            };
+            let generated = self.reposerver.generate(&request).await.map_err(wrap)?;
+            revisions.push(generated.revision);
+            objects.extend(generated.objects);
+            types.push(generated.source_type);
         }
         Ok((revisions, objects, types))
+    }
+
+    /// The destination's version and API versions as the controller sends them to the repo
+    /// server (`GetVersionsInfo`, `APIResourcesToStrings(..., true)`), kept a few seconds
+    /// per cluster as Argo CD keeps its cluster cache.
+    async fn versions_info(&self, dest: &(Cluster, Client)) -> Result<(String, Vec<String>), String> {
+        let (cluster, client) = dest;
+        if let Some((at, v, a)) = self.versions.lock().await.get(&cluster.server)
+            && at.elapsed() < Duration::from_secs(5)
+        {
+            return Ok((v.clone(), a.clone()));
+        }
+        let fail = |e: kube::Error| {
+            format!(
+                "failed to get cluster version for cluster {:?}: {e}",
+                cluster.server
+            )
+        };
+        let info = client.apiserver_version().await.map_err(fail)?;
+        let discovery = kube::discovery::Discovery::new(client.clone())
+            .run()
+            .await
+            .map_err(fail)?;
+        let mut set = BTreeSet::new();
+        for group in discovery.groups() {
+            for (ar, _) in group.recommended_resources() {
+                let gv = ar.api_version.clone();
+                set.insert(format!("{gv}/{}", ar.kind));
+                set.insert(gv);
+            }
+        }
+        let versions: Vec<String> = set.into_iter().collect();
+        let kube_version = info.git_version;
+        self.versions.lock().await.insert(
+            cluster.server.clone(),
+            (std::time::Instant::now(), kube_version.clone(), versions.clone()),
+        );
+        Ok((kube_version, versions))
+    }
+
+    /// `kustomize.buildOptions` in `argocd-cm`.
+    async fn kustomize_build_options(&self) -> String {
+        let cm: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(self.hub.clone(), &self.namespace);
+        cm.get_opt("argocd-cm")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.data)
+            .and_then(|d| d.get("kustomize.buildOptions").cloned())
+            .unwrap_or_default()
     }
 
     /// "Renders" the charts the sim knows by running their stand-in on the destination:
@@ -444,20 +515,13 @@ impl Shared {
                     .set(&mut obj, &instance, &dest_ns)
                     .map_err(|e| format!("failed to set app instance tracking info on manifest: {e}"))?;
             }
-            let wave = obj
-                .pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
-                .and_then(Value::as_str)
-                .and_then(|w| w.trim().parse().ok())
-                .unwrap_or(0);
+            let wave = super::hooks::wave(&obj);
             let version = api_version
                 .rsplit_once('/')
                 .map(|(_, v)| v)
                 .unwrap_or(&api_version)
                 .to_string();
-            let hook = obj
-                .pointer("/metadata/annotations/argocd.argoproj.io~1hook")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let role = super::hooks::role(&obj);
             let target = Target {
                 key,
                 version,
@@ -466,10 +530,10 @@ impl Shared {
                 namespaced,
                 wave,
             };
-            match hook {
-                Some(h) if h.split(',').any(|t| t.trim() == "Skip") => {}
-                Some(h) => hooks.push((h, target)),
-                None => targets.push(target),
+            match role {
+                super::hooks::Role::Skipped => {}
+                super::hooks::Role::Hook(types) => hooks.push((types.join(","), target)),
+                super::hooks::Role::Resource => targets.push(target),
             }
         }
         let mut live = BTreeMap::new();
@@ -527,63 +591,6 @@ impl Shared {
             extra,
         })
     }
-}
-
-fn is_kustomization(path: &str) -> bool {
-    matches!(path, "kustomization.yaml" | "kustomization.yml" | "Kustomization")
-}
-
-/// Builds a kustomization as Argo CD's repo server does, with kustomize (the one built into
-/// kubectl): the commit is written to a scratch directory (bases may live elsewhere in the
-/// repository) and `kubectl kustomize <path>` renders it.
-fn kustomize_build(
-    repos: &super::repo::Repositories,
-    url: &str,
-    sha: &str,
-    path: &str,
-) -> Result<super::repo::SourceFile, String> {
-    let (_, files) = repos.tree(url, sha)?;
-    let dir = std::env::temp_dir().join(format!(
-        "hubspoke-kustomize-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    ));
-    let cleanup = |r: Result<super::repo::SourceFile, String>| {
-        let _ = std::fs::remove_dir_all(&dir);
-        r
-    };
-    for f in &files {
-        let p = dir.join(&f.path);
-        if let Some(parent) = p.parent()
-            && let Err(e) = std::fs::create_dir_all(parent)
-        {
-            return cleanup(Err(format!("writing the checkout: {e}")));
-        }
-        if let Err(e) = std::fs::write(&p, &f.content) {
-            return cleanup(Err(format!("writing the checkout: {e}")));
-        }
-    }
-    let out = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir.join(path.trim_matches('/')))
-        .output();
-    let result = match out {
-        Err(e) => Err(format!(
-            "`kustomize build {path}` failed: kubectl, whose kustomize the sim uses, could not run: {e}"
-        )),
-        Ok(o) if !o.status.success() => Err(format!(
-            "`kustomize build {path}` failed exit status {}: {}",
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stderr)
-                .trim()
-                .replace(&dir.display().to_string(), "")
-        )),
-        Ok(o) => Ok(super::repo::SourceFile {
-            path: "kustomize-build.yaml".into(),
-            content: o.stdout,
-        }),
-    };
-    cleanup(result)
 }
 
 fn dyn_api(client: &Client, ar: &ApiResource, namespaced: bool, ns: &str) -> Api<DynamicObject> {
@@ -817,14 +824,7 @@ impl Shared {
             .collect();
         hooks.sort_by_key(|t| (t.wave, kind_order(&t.key.kind), t.key.name.clone()));
         for t in hooks {
-            let policies: Vec<String> = t
-                .object
-                .pointer("/metadata/annotations/argocd.argoproj.io~1hook-delete-policy")
-                .and_then(Value::as_str)
-                .unwrap_or("BeforeHookCreation")
-                .split(',')
-                .map(|p| p.trim().to_string())
-                .collect();
+            let policies = super::hooks::delete_policies(&t.object);
             let api = dyn_api(client, &t.ar, t.namespaced, &t.key.namespace);
             let mut name = t.key.name.clone();
             let hook_result = |name: &str, hook_phase: &str, message: &str| {

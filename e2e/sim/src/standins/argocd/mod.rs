@@ -15,6 +15,7 @@ mod crds;
 pub mod diff;
 pub mod gotemplate;
 pub mod health;
+pub mod lua;
 pub mod manifests;
 pub mod repo;
 pub mod tracking;

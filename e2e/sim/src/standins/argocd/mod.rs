@@ -12,12 +12,14 @@ mod app;
 mod appset;
 mod clusters;
 mod crds;
+mod customizations;
 pub mod diff;
 pub mod gotemplate;
 pub mod health;
 pub mod lua;
 pub mod manifests;
 pub mod repo;
+pub mod settings;
 pub mod tracking;
 
 use std::sync::Arc;

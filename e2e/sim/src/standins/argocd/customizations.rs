@@ -42,16 +42,18 @@ pub fn builtin(group: &str, kind: &str) -> Option<Check> {
         ("cert-manager.io", "ClusterIssuer") => |o| ready(o, "Initializing ClusterIssuer", None),
         ("external-secrets.io", "ExternalSecret") => |o| ready(o, "Waiting for ExternalSecret", None),
         ("external-secrets.io", "SecretStore") => |o| ready(o, "Waiting for SecretStore", None),
-        ("external-secrets.io", "ClusterSecretStore") => {
-            |o| ready(o, "Waiting for ClusterSecretStore", None)
-        }
+        ("external-secrets.io", "ClusterSecretStore") => |o| ready(o, "Waiting for ClusterSecretStore", None),
         ("external-secrets.io", "PushSecret") => |o| ready(o, "Waiting for PushSecret", None),
         ("external-secrets.io", "ClusterExternalSecret") => cluster_external_secret,
         ("kyverno.io", "Policy") => kyverno_policy,
         ("karpenter.sh", "NodePool") => |o| ready(o, "Waiting for NodePool to be ready", None),
-        ("karpenter.k8s.aws", "EC2NodeClass") => {
-            |o| ready(o, "Waiting for EC2NodeClass to be ready", Some("EC2NodeClass is ready"))
-        }
+        ("karpenter.k8s.aws", "EC2NodeClass") => |o| {
+            ready(
+                o,
+                "Waiting for EC2NodeClass to be ready",
+                Some("EC2NodeClass is ready"),
+            )
+        },
         _ => return None,
     })
 }
@@ -140,8 +142,7 @@ fn cluster_external_secret(obj: &Value) -> Result<Assessment, String> {
         if is(last, "type", "Ready") && is(last, "status", "True") {
             return h(Health::Healthy, text(last, "message"));
         }
-        if (is(last, "type", "PartiallyReady") || is(last, "type", "NotReady"))
-            && is(last, "status", "True")
+        if (is(last, "type", "PartiallyReady") || is(last, "type", "NotReady")) && is(last, "status", "True")
         {
             return h(Health::Degraded, text(last, "message"));
         }
@@ -296,7 +297,8 @@ mod tests {
     /// Runs the check for `apiVersion`/`kind` on an object with these fields.
     fn check(api_version: &str, kind: &str, fields: Value) -> Result<(Health, String), String> {
         let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-        let mut obj = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": "ns"}});
+        let mut obj =
+            json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": "ns"}});
         for (k, v) in fields.as_object().unwrap() {
             obj[k] = v.clone();
         }
@@ -318,40 +320,92 @@ mod tests {
     #[test]
     fn cert_manager() {
         let v = "cert-manager.io/v1";
-        assert_eq!(check(v, "Certificate", json!({})), ok(Health::Progressing, "Waiting for certificate"));
+        assert_eq!(
+            check(v, "Certificate", json!({})),
+            ok(Health::Progressing, "Waiting for certificate")
+        );
         // progressing_issuing / progressing_issuing_last: Issuing wins wherever it is
         let issuing = json!({"type": "Issuing", "status": "True", "reason": "DoesNotExist", "message": "Issuing certificate as Secret does not exist"});
         let not_ready = json!({"type": "Ready", "status": "False", "reason": "DoesNotExist", "message": "Issuing certificate as Secret does not exist"});
         assert_eq!(
-            check(v, "Certificate", conds(json!([issuing.clone(), not_ready.clone()]))),
-            ok(Health::Progressing, "Issuing certificate as Secret does not exist")
+            check(
+                v,
+                "Certificate",
+                conds(json!([issuing.clone(), not_ready.clone()]))
+            ),
+            ok(
+                Health::Progressing,
+                "Issuing certificate as Secret does not exist"
+            )
         );
         assert_eq!(
             check(v, "Certificate", conds(json!([not_ready, issuing]))),
-            ok(Health::Progressing, "Issuing certificate as Secret does not exist")
+            ok(
+                Health::Progressing,
+                "Issuing certificate as Secret does not exist"
+            )
         );
         let invalid = "Resource validation failed: spec.acme.config: Required value: no ACME solver configuration specified for domain \"cd.apps.argoproj.io\"";
         assert_eq!(
-            check(v, "Certificate", conds(json!([{"type": "Ready", "status": "False", "reason": "ErrorIssuerConfig", "message": invalid}]))),
+            check(
+                v,
+                "Certificate",
+                conds(
+                    json!([{"type": "Ready", "status": "False", "reason": "ErrorIssuerConfig", "message": invalid}])
+                )
+            ),
             ok(Health::Degraded, invalid)
         );
         assert_eq!(
-            check(v, "Certificate", conds(json!([{"type": "Ready", "status": "True", "reason": "CertIssued", "message": "Certificate issued successfully"}]))),
+            check(
+                v,
+                "Certificate",
+                conds(
+                    json!([{"type": "Ready", "status": "True", "reason": "CertIssued", "message": "Certificate issued successfully"}])
+                )
+            ),
             ok(Health::Healthy, "Certificate issued successfully")
         );
         assert_eq!(
-            check(v, "Certificate", conds(json!([{"type": "Ready", "status": "True", "message": "Certificate renewed successfully"}]))),
+            check(
+                v,
+                "Certificate",
+                conds(
+                    json!([{"type": "Ready", "status": "True", "message": "Certificate renewed successfully"}])
+                )
+            ),
             ok(Health::Healthy, "Certificate renewed successfully")
         );
-        for (kind, waiting) in [("Issuer", "Initializing issuer"), ("ClusterIssuer", "Initializing ClusterIssuer")] {
+        for (kind, waiting) in [
+            ("Issuer", "Initializing issuer"),
+            ("ClusterIssuer", "Initializing ClusterIssuer"),
+        ] {
             assert_eq!(check(v, kind, json!({})), ok(Health::Progressing, waiting));
             assert_eq!(
-                check(v, kind, conds(json!([{"type": "Ready", "status": "True", "reason": "ACMEAccountRegistered", "message": "The ACME account was registered with the ACME server"}]))),
-                ok(Health::Healthy, "The ACME account was registered with the ACME server")
+                check(
+                    v,
+                    kind,
+                    conds(
+                        json!([{"type": "Ready", "status": "True", "reason": "ACMEAccountRegistered", "message": "The ACME account was registered with the ACME server"}])
+                    )
+                ),
+                ok(
+                    Health::Healthy,
+                    "The ACME account was registered with the ACME server"
+                )
             );
             assert_eq!(
-                check(v, kind, conds(json!([{"type": "Ready", "status": "False", "reason": "ErrRegisterACMEAccount", "message": "Failed to verify ACME account: acme: : 404 page not found\n"}]))),
-                ok(Health::Degraded, "Failed to verify ACME account: acme: : 404 page not found\n")
+                check(
+                    v,
+                    kind,
+                    conds(
+                        json!([{"type": "Ready", "status": "False", "reason": "ErrRegisterACMEAccount", "message": "Failed to verify ACME account: acme: : 404 page not found\n"}])
+                    )
+                ),
+                ok(
+                    Health::Degraded,
+                    "Failed to verify ACME account: acme: : 404 page not found\n"
+                )
             );
         }
     }
@@ -359,35 +413,78 @@ mod tests {
     #[test]
     fn external_secrets() {
         let v = "external-secrets.io/v1beta1";
-        assert_eq!(check(v, "ExternalSecret", json!({})), ok(Health::Progressing, "Waiting for ExternalSecret"));
+        assert_eq!(
+            check(v, "ExternalSecret", json!({})),
+            ok(Health::Progressing, "Waiting for ExternalSecret")
+        );
         let degraded = "could not get secret data from provider: key \"secret/sa/example\" from ExternalSecret \"test-degraded\"";
         assert_eq!(
-            check(v, "ExternalSecret", conds(json!([{"type": "Ready", "status": "False", "reason": "SecretSyncedError", "message": degraded}]))),
+            check(
+                v,
+                "ExternalSecret",
+                conds(
+                    json!([{"type": "Ready", "status": "False", "reason": "SecretSyncedError", "message": degraded}])
+                )
+            ),
             ok(Health::Degraded, degraded)
         );
         assert_eq!(
-            check(v, "ExternalSecret", conds(json!([{"type": "Ready", "status": "True", "reason": "SecretSynced", "message": "Secret was synced"}]))),
+            check(
+                v,
+                "ExternalSecret",
+                conds(
+                    json!([{"type": "Ready", "status": "True", "reason": "SecretSynced", "message": "Secret was synced"}])
+                )
+            ),
             ok(Health::Healthy, "Secret was synced")
         );
         for kind in ["SecretStore", "ClusterSecretStore"] {
             assert_eq!(
-                check(v, kind, conds(json!([{"type": "Ready", "status": "False", "reason": "InvalidProviderConfig", "message": "unable to validate store"}]))),
+                check(
+                    v,
+                    kind,
+                    conds(
+                        json!([{"type": "Ready", "status": "False", "reason": "InvalidProviderConfig", "message": "unable to validate store"}])
+                    )
+                ),
                 ok(Health::Degraded, "unable to validate store")
             );
             assert_eq!(
-                check(v, kind, conds(json!([{"type": "Ready", "status": "True", "reason": "Valid", "message": "store validated"}]))),
+                check(
+                    v,
+                    kind,
+                    conds(
+                        json!([{"type": "Ready", "status": "True", "reason": "Valid", "message": "store validated"}])
+                    )
+                ),
                 ok(Health::Healthy, "store validated")
             );
-            assert_eq!(check(v, kind, json!({})), ok(Health::Progressing, &format!("Waiting for {kind}")));
+            assert_eq!(
+                check(v, kind, json!({})),
+                ok(Health::Progressing, &format!("Waiting for {kind}"))
+            );
         }
-        assert_eq!(check(v, "PushSecret", json!({})), ok(Health::Progressing, "Waiting for PushSecret"));
+        assert_eq!(
+            check(v, "PushSecret", json!({})),
+            ok(Health::Progressing, "Waiting for PushSecret")
+        );
         let push = "set secret failed: could not write remote ref test to target secretstore my-store: Error making API request.";
         assert_eq!(
-            check(v, "PushSecret", conds(json!([{"type": "Ready", "status": "False", "reason": "Errored", "message": push}]))),
+            check(
+                v,
+                "PushSecret",
+                conds(json!([{"type": "Ready", "status": "False", "reason": "Errored", "message": push}]))
+            ),
             ok(Health::Degraded, push)
         );
         assert_eq!(
-            check(v, "PushSecret", conds(json!([{"type": "Ready", "status": "True", "reason": "Synced", "message": "PushSecret synced successfully"}]))),
+            check(
+                v,
+                "PushSecret",
+                conds(
+                    json!([{"type": "Ready", "status": "True", "reason": "Synced", "message": "PushSecret synced successfully"}])
+                )
+            ),
             ok(Health::Healthy, "PushSecret synced successfully")
         );
     }
@@ -396,16 +493,33 @@ mod tests {
     fn cluster_external_secrets_look_at_the_last_condition() {
         let v = "external-secrets.io/v1beta1";
         let k = "ClusterExternalSecret";
-        assert_eq!(check(v, k, json!({})), ok(Health::Progressing, "Waiting for ClusterExternalSecret"));
-        let failed = json!({"type": "PartiallyReady", "status": "True", "message": "one or more namespaces failed"});
-        assert_eq!(check(v, k, conds(json!([failed.clone()]))), ok(Health::Degraded, "one or more namespaces failed"));
         assert_eq!(
-            check(v, k, conds(json!([{"type": "NotReady", "status": "True", "message": "one or more namespaces failed"}]))),
+            check(v, k, json!({})),
+            ok(Health::Progressing, "Waiting for ClusterExternalSecret")
+        );
+        let failed =
+            json!({"type": "PartiallyReady", "status": "True", "message": "one or more namespaces failed"});
+        assert_eq!(
+            check(v, k, conds(json!([failed.clone()]))),
+            ok(Health::Degraded, "one or more namespaces failed")
+        );
+        assert_eq!(
+            check(
+                v,
+                k,
+                conds(
+                    json!([{"type": "NotReady", "status": "True", "message": "one or more namespaces failed"}])
+                )
+            ),
             ok(Health::Degraded, "one or more namespaces failed")
         );
         // healthy.yaml: PartiallyReady, then a Ready without message
         assert_eq!(
-            check(v, k, conds(json!([failed.clone(), {"type": "Ready", "status": "True"}]))),
+            check(
+                v,
+                k,
+                conds(json!([failed.clone(), {"type": "Ready", "status": "True"}]))
+            ),
             ok(Health::Healthy, "")
         );
         assert_eq!(
@@ -433,17 +547,26 @@ mod tests {
         assert!(builtin("kyverno.io", "ClusterPolicy").is_none());
         let pool = |c: Value| check("karpenter.sh/v1", "NodePool", conds(c));
         assert_eq!(
-            pool(json!([{"type": "ValidationSucceeded", "status": "True"}, {"type": "Ready", "status": "False", "reason": "NodeClassNotReady", "message": "NodePool is not ready"}])),
+            pool(
+                json!([{"type": "ValidationSucceeded", "status": "True"}, {"type": "Ready", "status": "False", "reason": "NodeClassNotReady", "message": "NodePool is not ready"}])
+            ),
             ok(Health::Degraded, "NodePool is not ready")
         );
         assert_eq!(
-            pool(json!([{"type": "Ready", "status": "True", "reason": "Ready", "message": "NodePool is ready"}])),
+            pool(
+                json!([{"type": "Ready", "status": "True", "reason": "Ready", "message": "NodePool is ready"}])
+            ),
             ok(Health::Healthy, "NodePool is ready")
         );
-        assert_eq!(pool(json!([])), ok(Health::Progressing, "Waiting for NodePool to be ready"));
+        assert_eq!(
+            pool(json!([])),
+            ok(Health::Progressing, "Waiting for NodePool to be ready")
+        );
         let class = |c: Value| check("karpenter.k8s.aws/v1", "EC2NodeClass", conds(c));
         assert_eq!(
-            class(json!([{"type": "Ready", "status": "False", "reason": "SubnetsNotFound", "message": "EC2NodeClass is not ready"}])),
+            class(
+                json!([{"type": "Ready", "status": "False", "reason": "SubnetsNotFound", "message": "EC2NodeClass is not ready"}])
+            ),
             ok(Health::Degraded, "EC2NodeClass is not ready")
         );
         // the healthy message is the script's, not the condition's
@@ -461,26 +584,69 @@ mod tests {
         let k = "CustomResourceDefinition";
         let established = json!({"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"});
         let names_ok = json!({"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"});
-        assert_eq!(check(v, k, conds(json!([names_ok.clone(), established.clone()]))), ok(Health::Healthy, "CRD is healthy"));
         assert_eq!(
-            check(v, k, conds(json!([{"type": "NamesAccepted", "status": "False", "reason": "InitialNamesNotAccepted", "message": "the initial names have not been accepted"}]))),
-            ok(Health::Degraded, "CRD names have not been accepted: the initial names have not been accepted")
+            check(v, k, conds(json!([names_ok.clone(), established.clone()]))),
+            ok(Health::Healthy, "CRD is healthy")
         );
         assert_eq!(
-            check(v, k, conds(json!([established.clone(), {"type": "NonStructuralSchema", "status": "True", "reason": "Violations", "message": "spec.preserveUnknownFields: Invalid value: true: must be false"}]))),
-            ok(Health::Degraded, "Schema violations found: spec.preserveUnknownFields: Invalid value: true: must be false")
+            check(
+                v,
+                k,
+                conds(
+                    json!([{"type": "NamesAccepted", "status": "False", "reason": "InitialNamesNotAccepted", "message": "the initial names have not been accepted"}])
+                )
+            ),
+            ok(
+                Health::Degraded,
+                "CRD names have not been accepted: the initial names have not been accepted"
+            )
         );
-        assert_eq!(check(v, k, conds(json!([names_ok]))), ok(Health::Degraded, "CRD is not established"));
         assert_eq!(
-            check(v, k, conds(json!([established, {"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress", "message": "user has deleted the CRD"}]))),
-            ok(Health::Progressing, "CRD is terminating: user has deleted the CRD")
+            check(
+                v,
+                k,
+                conds(
+                    json!([established.clone(), {"type": "NonStructuralSchema", "status": "True", "reason": "Violations", "message": "spec.preserveUnknownFields: Invalid value: true: must be false"}])
+                )
+            ),
+            ok(
+                Health::Degraded,
+                "Schema violations found: spec.preserveUnknownFields: Invalid value: true: must be false"
+            )
         );
         assert_eq!(
-            check(v, k, json!({"metadata": {"name": "x", "deletionTimestamp": "2024-12-10T10:00:00Z"}})),
+            check(v, k, conds(json!([names_ok]))),
+            ok(Health::Degraded, "CRD is not established")
+        );
+        assert_eq!(
+            check(
+                v,
+                k,
+                conds(
+                    json!([established, {"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress", "message": "user has deleted the CRD"}])
+                )
+            ),
+            ok(
+                Health::Progressing,
+                "CRD is terminating: user has deleted the CRD"
+            )
+        );
+        assert_eq!(
+            check(
+                v,
+                k,
+                json!({"metadata": {"name": "x", "deletionTimestamp": "2024-12-10T10:00:00Z"}})
+            ),
             ok(Health::Progressing, "CRD is terminating")
         );
-        assert_eq!(check(v, k, json!({"status": {}})), ok(Health::Progressing, "Status conditions not found"));
-        assert_eq!(check(v, k, conds(json!([]))), ok(Health::Progressing, "Status conditions not found"));
+        assert_eq!(
+            check(v, k, json!({"status": {}})),
+            ok(Health::Progressing, "Status conditions not found")
+        );
+        assert_eq!(
+            check(v, k, conds(json!([]))),
+            ok(Health::Progressing, "Status conditions not found")
+        );
         assert_eq!(
             check(v, k, json!({})),
             Err("<string>:10: attempt to index a non-table object(nil) with key 'conditions'".into())
@@ -495,16 +661,22 @@ mod tests {
     fn pod_disruption_budgets_and_cron_jobs() {
         let pdb = |s: Value| check("policy/v1", "PodDisruptionBudget", s);
         assert_eq!(
-            pdb(conds(json!([{"type": "DisruptionAllowed", "status": "True", "reason": "SufficientPods"}]))),
+            pdb(conds(
+                json!([{"type": "DisruptionAllowed", "status": "True", "reason": "SufficientPods"}])
+            )),
             ok(Health::Healthy, "PodDisruptionBudget has SufficientPods")
         );
         assert_eq!(pdb(json!({})), ok(Health::Progressing, "Waiting for status"));
         assert_eq!(
-            pdb(conds(json!([{"type": "DisruptionAllowed", "status": "False", "reason": "SyncFailed"}]))),
+            pdb(conds(
+                json!([{"type": "DisruptionAllowed", "status": "False", "reason": "SyncFailed"}])
+            )),
             ok(Health::Degraded, "PodDisruptionBudget has SyncFailed")
         );
         assert_eq!(
-            pdb(conds(json!([{"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods"}]))),
+            pdb(conds(
+                json!([{"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods"}])
+            )),
             ok(Health::Healthy, "PodDisruptionBudget has InsufficientPods")
         );
         let cron = |spec: Value, status: Value| {
@@ -516,26 +688,56 @@ mod tests {
         };
         let spec = json!({"schedule": "* * * * *"});
         assert_eq!(
-            cron(spec.clone(), json!({"lastScheduleTime": "2024-01-01T10:00:00Z", "lastSuccessfulTime": "2024-01-01T10:00:05Z"})),
-            ok(Health::Healthy, "CronJob has completed its last execution successfully")
+            cron(
+                spec.clone(),
+                json!({"lastScheduleTime": "2024-01-01T10:00:00Z", "lastSuccessfulTime": "2024-01-01T10:00:05Z"})
+            ),
+            ok(
+                Health::Healthy,
+                "CronJob has completed its last execution successfully"
+            )
         );
-        assert_eq!(cron(spec.clone(), json!({})), ok(Health::Healthy, "CronJob has not been scheduled yet"));
         assert_eq!(
-            cron(spec.clone(), json!({"lastScheduleTime": "2024-01-01T11:00:00Z", "lastSuccessfulTime": "2024-01-01T10:00:05Z"})),
-            ok(Health::Degraded, "CronJob has not completed its last execution successfully")
+            cron(spec.clone(), json!({})),
+            ok(Health::Healthy, "CronJob has not been scheduled yet")
+        );
+        assert_eq!(
+            cron(
+                spec.clone(),
+                json!({"lastScheduleTime": "2024-01-01T11:00:00Z", "lastSuccessfulTime": "2024-01-01T10:00:05Z"})
+            ),
+            ok(
+                Health::Degraded,
+                "CronJob has not completed its last execution successfully"
+            )
         );
         assert_eq!(
             cron(spec.clone(), json!({"lastScheduleTime": "2024-01-01T11:00:00Z"})),
-            ok(Health::Healthy, "The Cronjob never completed succesfully. It may not be healthy")
+            ok(
+                Health::Healthy,
+                "The Cronjob never completed succesfully. It may not be healthy"
+            )
         );
         assert_eq!(
-            cron(spec.clone(), json!({"active": [{"name": "j"}], "lastScheduleTime": "2024-01-01T11:00:00Z", "lastSuccessfulTime": "2024-01-01T10:00:05Z"})),
-            ok(Health::Healthy, "The job is running. Its last execution may not have been successful")
+            cron(
+                spec.clone(),
+                json!({"active": [{"name": "j"}], "lastScheduleTime": "2024-01-01T11:00:00Z", "lastSuccessfulTime": "2024-01-01T10:00:05Z"})
+            ),
+            ok(
+                Health::Healthy,
+                "The job is running. Its last execution may not have been successful"
+            )
         );
         assert_eq!(
-            cron(json!({"suspend": true}), json!({"lastScheduleTime": "2024-01-01T11:00:00Z"})),
+            cron(
+                json!({"suspend": true}),
+                json!({"lastScheduleTime": "2024-01-01T11:00:00Z"})
+            ),
             ok(Health::Healthy, "CronJob is Suspended")
         );
-        assert_eq!(cron(spec, Value::Null), ok(Health::Progressing, "Waiting for CronJob"));
+        assert_eq!(
+            cron(spec, Value::Null),
+            ok(Health::Progressing, "Waiting for CronJob")
+        );
     }
 }

@@ -457,11 +457,8 @@ fn hpa(obj: &Value) -> Result<Option<Assessment>, CheckError> {
             else {
                 return Ok(h(Health::Progressing, "Waiting to Autoscale"));
             };
-            from_annotation = serde_json::from_str::<Vec<Value>>(text).map_err(|e| {
-                fail(format!(
-                    "failed to convert conditions annotation to typed: {e}"
-                ))
-            })?;
+            from_annotation = serde_json::from_str::<Vec<Value>>(text)
+                .map_err(|e| fail(format!("failed to convert conditions annotation to typed: {e}")))?;
             &from_annotation
         }
         _ => {
@@ -876,11 +873,11 @@ return hs"#;
     fn a_custom_check_replaces_the_built_in_one() {
         let cert = certificate("True");
         assert_eq!(assess(&cert).unwrap().message, "from cert-manager");
-        let c = checks(&[("resource.customizations.health.cert-manager.io_Certificate", FROM_PHASE)]);
-        assert_eq!(
-            c.assess(&cert),
-            Ok(h(Health::Degraded, "phase not Ready"))
-        );
+        let c = checks(&[(
+            "resource.customizations.health.cert-manager.io_Certificate",
+            FROM_PHASE,
+        )]);
+        assert_eq!(c.assess(&cert), Ok(h(Health::Degraded, "phase not Ready")));
         // also over gitops-engine's Go checks; an empty script leaves the built-in in place
         let cm = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "status": {"phase": "Ready"}});
         assert_eq!(
@@ -902,12 +899,30 @@ return hs"#;
         let yaml = "\"*.example.com/*\":\n  health.lua: |\n    return {status=\"Suspended\", message=\"wildcard\"}\nwidgets.example.com/Widget:\n  health.lua: |\n    return {status=\"Healthy\", message=\"exact\"}\n";
         let c = checks(&[("resource.customizations", yaml)]);
         let obj = |api: &str, kind: &str| json!({"apiVersion": api, "kind": kind, "metadata": {"name": "w"}});
-        assert_eq!(c.assess(&obj("widgets.example.com/v1", "Widget")).unwrap().unwrap().message, "exact");
-        assert_eq!(c.assess(&obj("widgets.example.com/v1", "Gadget")).unwrap().unwrap().message, "wildcard");
+        assert_eq!(
+            c.assess(&obj("widgets.example.com/v1", "Widget"))
+                .unwrap()
+                .unwrap()
+                .message,
+            "exact"
+        );
+        assert_eq!(
+            c.assess(&obj("widgets.example.com/v1", "Gadget"))
+                .unwrap()
+                .unwrap()
+                .message,
+            "wildcard"
+        );
         assert_eq!(c.assess(&obj("other.io/v1", "Gadget")), Ok(None));
         // `all` (*/*) needs a group: core kinds' keys have no slash
-        let all = checks(&[("resource.customizations.health.all", "return {status=\"Degraded\"}")]);
-        assert_eq!(all.assess(&obj("x.io/v1", "Y")).unwrap().unwrap().status, Health::Degraded);
+        let all = checks(&[(
+            "resource.customizations.health.all",
+            "return {status=\"Degraded\"}",
+        )]);
+        assert_eq!(
+            all.assess(&obj("x.io/v1", "Y")).unwrap().unwrap().status,
+            Health::Degraded
+        );
         assert_eq!(all.assess(&obj("v1", "ConfigMap")), Ok(None));
     }
 
@@ -932,22 +947,36 @@ return hs"#;
         let run = |script: &str| {
             checks(&[("resource.customizations.health.example.com_Thing", script)]).assess(&obj)
         };
-        assert_eq!(run("return {status=\"Bogus\", message=\"m\"}"), Ok(h(Health::Unknown, "Lua returned an invalid health status")));
-        assert_eq!(run("return {message=\"m\"}"), Ok(h(Health::Unknown, "Lua returned an invalid health status")));
+        assert_eq!(
+            run("return {status=\"Bogus\", message=\"m\"}"),
+            Ok(h(Health::Unknown, "Lua returned an invalid health status"))
+        );
+        assert_eq!(
+            run("return {message=\"m\"}"),
+            Ok(h(Health::Unknown, "Lua returned an invalid health status"))
+        );
         assert_eq!(run("return nil"), Ok(h(Health::Empty, "")));
         assert_eq!(run("return nil").unwrap().unwrap().to_json(), json!({}));
         assert_eq!(
             run("error(\"no status yet\")"),
             Err(CheckError {
-                health: Assessment { status: Health::Unknown, message: "<string>:1: no status yet".into() },
+                health: Assessment {
+                    status: Health::Unknown,
+                    message: "<string>:1: no status yet".into()
+                },
                 error: "failed to get resource health for ns/t: <string>:1: no status yet".into(),
             })
         );
         assert_eq!(
             run("return 1"),
             Err(CheckError {
-                health: Assessment { status: Health::Unknown, message: "expect table output from Lua script, not number".into() },
-                error: "failed to get resource health for ns/t: expect table output from Lua script, not number".into(),
+                health: Assessment {
+                    status: Health::Unknown,
+                    message: "expect table output from Lua script, not number".into()
+                },
+                error:
+                    "failed to get resource health for ns/t: expect table output from Lua script, not number"
+                        .into(),
             })
         );
     }
@@ -955,28 +984,49 @@ return hs"#;
     #[test]
     fn horizontal_pod_autoscalers() {
         let hpa = |api: &str, extra: Value| {
-            let mut o = json!({"apiVersion": api, "kind": "HorizontalPodAutoscaler", "metadata": {"name": "a"}});
+            let mut o =
+                json!({"apiVersion": api, "kind": "HorizontalPodAutoscaler", "metadata": {"name": "a"}});
             for (k, v) in extra.as_object().unwrap() {
                 o[k] = v.clone();
             }
             assess(&o).unwrap()
         };
-        assert_eq!(hpa("autoscaling/v2", json!({})), h(Health::Progressing, "Waiting to Autoscale").unwrap());
         assert_eq!(
-            hpa("autoscaling/v2", json!({"status": {"conditions": [{"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale", "message": "the HPA controller was able to get the target's current scale"}]}})),
-            h(Health::Healthy, "the HPA controller was able to get the target's current scale").unwrap()
+            hpa("autoscaling/v2", json!({})),
+            h(Health::Progressing, "Waiting to Autoscale").unwrap()
         );
         assert_eq!(
-            hpa("autoscaling/v2", json!({"status": {"conditions": [{"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric", "message": "missing metrics"}]}})),
+            hpa(
+                "autoscaling/v2",
+                json!({"status": {"conditions": [{"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale", "message": "the HPA controller was able to get the target's current scale"}]}})
+            ),
+            h(
+                Health::Healthy,
+                "the HPA controller was able to get the target's current scale"
+            )
+            .unwrap()
+        );
+        assert_eq!(
+            hpa(
+                "autoscaling/v2",
+                json!({"status": {"conditions": [{"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric", "message": "missing metrics"}]}})
+            ),
             h(Health::Degraded, "missing metrics").unwrap()
         );
         assert_eq!(
-            hpa("autoscaling/v1", json!({"metadata": {"name": "a", "annotations": {"autoscaling.alpha.kubernetes.io/conditions": "[{\"type\":\"AbleToScale\",\"status\":\"True\",\"message\":\"ok\"}]"}}})),
+            hpa(
+                "autoscaling/v1",
+                json!({"metadata": {"name": "a", "annotations": {"autoscaling.alpha.kubernetes.io/conditions": "[{\"type\":\"AbleToScale\",\"status\":\"True\",\"message\":\"ok\"}]"}}})
+            ),
             h(Health::Healthy, "ok").unwrap()
         );
         assert_eq!(
             hpa("autoscaling/v3", json!({})),
-            h(Health::Unknown, "unsupported HPA GVK: autoscaling/v3, Kind=HorizontalPodAutoscaler").unwrap()
+            h(
+                Health::Unknown,
+                "unsupported HPA GVK: autoscaling/v3, Kind=HorizontalPodAutoscaler"
+            )
+            .unwrap()
         );
     }
 
@@ -984,41 +1034,96 @@ return hs"#;
     fn application_health_follows_set_application_health() {
         let none = Checks::default();
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}, "spec": {}, "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
-        let m = |group: &'static str, kind: &'static str, live: Option<&'static Value>| Managed { group, kind, namespace: "ns", name: "x", live };
+        let m = |group: &'static str, kind: &'static str, live: Option<&'static Value>| Managed {
+            group,
+            kind,
+            namespace: "ns",
+            name: "x",
+            live,
+        };
         let pod: &'static Value = Box::leak(Box::new(pod));
         // a missing ConfigMap shows Missing but leaves the app Healthy; a missing Pod does not
-        let a = application(&none, "argocd", "app", &[m("", "ConfigMap", None), m("", "Pod", Some(pod))]);
+        let a = application(
+            &none,
+            "argocd",
+            "app",
+            &[m("", "ConfigMap", None), m("", "Pod", Some(pod))],
+        );
         assert_eq!(a.status, Health::Healthy);
         assert_eq!(a.resources[0], h(Health::Missing, ""));
-        assert_eq!(application(&none, "argocd", "app", &[m("", "Pod", None)]).status, Health::Missing);
+        assert_eq!(
+            application(&none, "argocd", "app", &[m("", "Pod", None)]).status,
+            Health::Missing
+        );
         // ... unless argocd-cm has an override for the kind
-        let with = checks(&[("resource.customizations.ignoreDifferences.ConfigMap", "jsonPointers: [/data]")]);
-        assert_eq!(application(&with, "argocd", "app", &[m("", "ConfigMap", None)]).status, Health::Missing);
+        let with = checks(&[(
+            "resource.customizations.ignoreDifferences.ConfigMap",
+            "jsonPointers: [/data]",
+        )]);
+        assert_eq!(
+            application(&with, "argocd", "app", &[m("", "ConfigMap", None)]).status,
+            Health::Missing
+        );
         // ignore-healthcheck: no health recorded, no effect
-        let ignored: &'static Value = Box::leak(Box::new(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "q", "annotations": {"argocd.argoproj.io/ignore-healthcheck": "true"}}, "status": {"phase": "Failed"}})));
+        let ignored: &'static Value = Box::leak(Box::new(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "q", "annotations": {"argocd.argoproj.io/ignore-healthcheck": "true"}}, "status": {"phase": "Failed"}}),
+        ));
         let a = application(&none, "argocd", "app", &[m("", "Pod", Some(ignored))]);
         assert_eq!((a.status, a.resources[0].clone()), (Health::Healthy, None));
         // child Applications: Degraded counts, Missing and Unknown do not
-        let app_check = checks(&[("resource.customizations.health.argoproj.io_Application", "return {status=obj.status.health.status}")]);
+        let app_check = checks(&[(
+            "resource.customizations.health.argoproj.io_Application",
+            "return {status=obj.status.health.status}",
+        )]);
         let child = |s: &str| -> &'static Value {
-            Box::leak(Box::new(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": "child", "namespace": "argocd"}, "status": {"health": {"status": s}}})))
+            Box::leak(Box::new(
+                json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": "child", "namespace": "argocd"}, "status": {"health": {"status": s}}}),
+            ))
         };
-        let m_app = |live| Managed { group: "argoproj.io", kind: "Application", namespace: "argocd", name: "child", live: Some(live) };
-        assert_eq!(application(&app_check, "argocd", "parent", &[m_app(child("Degraded"))]).status, Health::Degraded);
-        assert_eq!(application(&app_check, "argocd", "parent", &[m_app(child("Missing"))]).status, Health::Healthy);
-        assert_eq!(application(&app_check, "argocd", "parent", &[m_app(child("Unknown"))]).status, Health::Healthy);
+        let m_app = |live| Managed {
+            group: "argoproj.io",
+            kind: "Application",
+            namespace: "argocd",
+            name: "child",
+            live: Some(live),
+        };
+        assert_eq!(
+            application(&app_check, "argocd", "parent", &[m_app(child("Degraded"))]).status,
+            Health::Degraded
+        );
+        assert_eq!(
+            application(&app_check, "argocd", "parent", &[m_app(child("Missing"))]).status,
+            Health::Healthy
+        );
+        assert_eq!(
+            application(&app_check, "argocd", "parent", &[m_app(child("Unknown"))]).status,
+            Health::Healthy
+        );
         // without the custom check a child Application has no health at all
-        assert_eq!(application(&none, "argocd", "parent", &[m_app(child("Degraded"))]).resources[0], None);
+        assert_eq!(
+            application(&none, "argocd", "parent", &[m_app(child("Degraded"))]).resources[0],
+            None
+        );
         // the Application itself is skipped
-        assert_eq!(application(&app_check, "argocd", "child", &[m_app(child("Degraded"))]).status, Health::Healthy);
+        assert_eq!(
+            application(&app_check, "argocd", "child", &[m_app(child("Degraded"))]).status,
+            Health::Healthy
+        );
         // a failing check: Unknown, and the first failure becomes the ComparisonError
         let failing = checks(&[("resource.customizations.health.Pod", "error(\"bad\")")]);
-        let a = application(&failing, "argocd", "app", &[m("", "Pod", Some(pod)), m("", "Pod", Some(ignored))]);
+        let a = application(
+            &failing,
+            "argocd",
+            "app",
+            &[m("", "Pod", Some(pod)), m("", "Pod", Some(ignored))],
+        );
         assert_eq!(a.status, Health::Unknown);
         assert_eq!(a.resources[0], h(Health::Unknown, "<string>:1: bad"));
         assert_eq!(
             a.error.as_deref(),
-            Some("error setting app health: failed to get resource health for \"Pod\" with name \"p\" in namespace \"ns\": failed to get resource health for ns/p: <string>:1: bad")
+            Some(
+                "error setting app health: failed to get resource health for \"Pod\" with name \"p\" in namespace \"ns\": failed to get resource health for ns/p: <string>:1: bad"
+            )
         );
     }
 }

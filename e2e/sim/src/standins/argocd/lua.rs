@@ -187,11 +187,7 @@ pub fn encode(v: &mlua::Value) -> Result<Value, String> {
 
 type EncodeError = (usize, String);
 
-fn encode_at(
-    v: &mlua::Value,
-    depth: usize,
-    visited: &mut HashSet<usize>,
-) -> Result<Value, EncodeError> {
+fn encode_at(v: &mlua::Value, depth: usize, visited: &mut HashSet<usize>) -> Result<Value, EncodeError> {
     let fail = |m: &str| Err((depth, m.to_string()));
     match v {
         mlua::Value::Nil => Ok(Value::Null),
@@ -350,22 +346,43 @@ mod tests {
         assert_eq!(run("return nil"), Ok(LuaHealth::default()));
         assert_eq!(run("local x = 1"), Ok(LuaHealth::default()));
         // the last returned value counts
-        assert_eq!(run(r#"return {status="Healthy"}, 5"#), Err("expect table output from Lua script, not number".into()));
+        assert_eq!(
+            run(r#"return {status="Healthy"}, 5"#),
+            Err("expect table output from Lua script, not number".into())
+        );
         assert_eq!(run(r#"return 5, {status="Healthy"}"#), ok("Healthy", ""));
-        assert_eq!(run(r#"return "Healthy""#), Err("expect table output from Lua script, not string".into()));
-        assert_eq!(run("return true"), Err("expect table output from Lua script, not boolean".into()));
-        assert_eq!(run("return print"), Err("expect table output from Lua script, not function".into()));
+        assert_eq!(
+            run(r#"return "Healthy""#),
+            Err("expect table output from Lua script, not string".into())
+        );
+        assert_eq!(
+            run("return true"),
+            Err("expect table output from Lua script, not boolean".into())
+        );
+        assert_eq!(
+            run("return print"),
+            Err("expect table output from Lua script, not function".into())
+        );
         // {} encodes as [], which does not decode into a health
         assert_eq!(run("return {}"), Ok(LuaHealth::default()));
         assert_eq!(run(r#"return {"Healthy"}"#), Ok(LuaHealth::default()));
         // a status of the wrong type: json's UnmarshalTypeError, so an empty health
         assert_eq!(run("return {status=1}"), Ok(LuaHealth::default()));
-        assert_eq!(run(r#"return {status="Healthy", message=false}"#), Ok(LuaHealth::default()));
+        assert_eq!(
+            run(r#"return {status="Healthy", message=false}"#),
+            Ok(LuaHealth::default())
+        );
         // no status at all decodes and is checked (the caller makes it Unknown)
         assert_eq!(run(r#"return {message="hi"}"#), ok("", "hi"));
         // field names match as encoding/json matches them
-        assert_eq!(run(r#"return {Status="Healthy", MESSAGE="m"}"#), ok("Healthy", "m"));
-        assert_eq!(run(r#"return {status="Healthy", extra={1,2}}"#), ok("Healthy", ""));
+        assert_eq!(
+            run(r#"return {Status="Healthy", MESSAGE="m"}"#),
+            ok("Healthy", "m")
+        );
+        assert_eq!(
+            run(r#"return {status="Healthy", extra={1,2}}"#),
+            ok("Healthy", "")
+        );
     }
 
     #[test]
@@ -427,7 +444,10 @@ mod tests {
         );
         assert_eq!(
             run_health(&json!({}), probe, true),
-            ok("Healthy", "table table table table function function function table")
+            ok(
+                "Healthy",
+                "table table table table function function function table"
+            )
         );
         // string methods need the string library
         let upper = r#"return {status="Healthy", message=("x"):upper()}"#;
@@ -448,12 +468,7 @@ mod tests {
 
     #[test]
     fn runaway_memory_is_an_error() {
-        let e = run_health(
-            &json!({}),
-            r#"local s = "x" while true do s = s .. s end"#,
-            true,
-        )
-        .unwrap_err();
+        let e = run_health(&json!({}), r#"local s = "x" while true do s = s .. s end"#, true).unwrap_err();
         assert!(e.contains("memory"), "{e}");
     }
 

@@ -75,9 +75,7 @@ pub struct ResourceOverrides(pub BTreeMap<String, ResourceOverride>);
 
 impl ResourceOverrides {
     /// GetResourceOverrides without the compare options' additions.
-    pub fn from_config_map(
-        data: Option<&BTreeMap<String, String>>,
-    ) -> Result<ResourceOverrides, String> {
+    pub fn from_config_map(data: Option<&BTreeMap<String, String>>) -> Result<ResourceOverrides, String> {
         let mut out = BTreeMap::new();
         let Some(data) = data else {
             return Ok(ResourceOverrides(out));
@@ -177,10 +175,7 @@ fn parse_ignore_diff(text: &str) -> Result<IgnoreDiff, String> {
     Ok(IgnoreDiff {
         json_pointers: string_list(v.get("jsonPointers"), "jsonPointers")?,
         jq_path_expressions: string_list(v.get("jqPathExpressions"), "jqPathExpressions")?,
-        managed_fields_managers: string_list(
-            v.get("managedFieldsManagers"),
-            "managedFieldsManagers",
-        )?,
+        managed_fields_managers: string_list(v.get("managedFieldsManagers"), "managedFieldsManagers")?,
     })
 }
 
@@ -198,7 +193,11 @@ fn parse_customizations(text: &str) -> Result<BTreeMap<String, ResourceOverride>
     let entries = match v {
         Value::Null => return Ok(BTreeMap::new()),
         Value::Object(m) => m,
-        other => return Err(format!("resource.customizations: expected a mapping, got {other}")),
+        other => {
+            return Err(format!(
+                "resource.customizations: expected a mapping, got {other}"
+            ));
+        }
     };
     let mut out = BTreeMap::new();
     for (key, raw) in entries {
@@ -265,23 +264,38 @@ mod tests {
     #[test]
     fn split_keys_name_group_and_kind() {
         let o = overrides(&[
-            ("resource.customizations.health.cert-manager.io_Certificate", "return {}"),
-            ("resource.customizations.useOpenLibs.cert-manager.io_Certificate", "true"),
+            (
+                "resource.customizations.health.cert-manager.io_Certificate",
+                "return {}",
+            ),
+            (
+                "resource.customizations.useOpenLibs.cert-manager.io_Certificate",
+                "true",
+            ),
             ("resource.customizations.health.ConfigMap", "return nil"),
             (
                 "resource.customizations.ignoreDifferences.all",
                 "jsonPointers:\n- /spec/replicas\nmanagedFieldsManagers: [kube-controller-manager]",
             ),
-            ("resource.customizations.knownTypeFields.apps_Deployment", "- field: spec.template.spec\n  type: core/v1/PodSpec"),
+            (
+                "resource.customizations.knownTypeFields.apps_Deployment",
+                "- field: spec.template.spec\n  type: core/v1/PodSpec",
+            ),
             ("application.instanceLabelKey", "x"),
         ])
         .unwrap();
         let cert = o.get("cert-manager.io/Certificate").unwrap();
-        assert_eq!((cert.health_lua.as_str(), cert.use_open_libs), ("return {}", true));
+        assert_eq!(
+            (cert.health_lua.as_str(), cert.use_open_libs),
+            ("return {}", true)
+        );
         assert_eq!(o.get("ConfigMap").unwrap().health_lua, "return nil");
         let all = o.get("*/*").unwrap();
         assert_eq!(all.ignore_differences.json_pointers, ["/spec/replicas"]);
-        assert_eq!(all.ignore_differences.managed_fields_managers, ["kube-controller-manager"]);
+        assert_eq!(
+            all.ignore_differences.managed_fields_managers,
+            ["kube-controller-manager"]
+        );
         assert_eq!(o.get("apps/Deployment").unwrap().known_type_fields.len(), 1);
         assert_eq!(o.0.len(), 4);
     }
@@ -320,7 +334,10 @@ mod tests {
         assert!(overrides(&[("resource.customizations", "Pod:\n  health.lua: 5\n")]).is_err());
         // keys with fewer than four parts are skipped; so is the YAML key when empty
         assert_eq!(
-            overrides(&[("resource.customizations.health", "x"), ("resource.customizations", "")]),
+            overrides(&[
+                ("resource.customizations.health", "x"),
+                ("resource.customizations", "")
+            ]),
             Ok(ResourceOverrides::default())
         );
         let s = Settings::from_config_map(Some(&cm(&[("resource.customizations.x.Pod", "1")])));

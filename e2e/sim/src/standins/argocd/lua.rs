@@ -486,7 +486,7 @@ mod tests {
         fn arbitrary(next: &mut dyn FnMut() -> u64, depth: u32) -> Value {
             match next() % if depth > 4 { 5 } else { 7 } {
                 0 => Value::Null,
-                1 => Value::Bool(next() % 2 == 0),
+                1 => Value::Bool(next().is_multiple_of(2)),
                 2 => json!((next() % 2000) as f64 / 7.0 - 100.0),
                 3 => json!(i64::MAX - (next() % 3) as i64),
                 4 => {

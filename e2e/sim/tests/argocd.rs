@@ -1543,3 +1543,149 @@ async fn a_matrix_renders_its_second_generator_with_the_firsts_parameters_and_se
     let app = apps.get("tenant-web-spoke-a").await.unwrap();
     assert_eq!(app.data["spec"]["info"][0]["value"], "nginx:1.27");
 }
+
+/// A custom Lua health check in `argocd-cm`, as the docs' cert-manager example declares one.
+const WIDGET_HEALTH: &str = r#"hs = {}
+if obj.status ~= nil and obj.status.phase == "Failed" then
+  hs.status = "Degraded"
+  hs.message = "widget failed: " .. obj.status.reason
+  return hs
+end
+if obj.status ~= nil and obj.status.phase == "Ready" then
+  hs.status = "Healthy"
+  hs.message = "widget ready"
+  return hs
+end
+hs.status = "Progressing"
+hs.message = "Waiting for widget"
+return hs
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_resource_gets_its_health_from_a_lua_check_in_argocd_cm() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let e = setup(WorkloadOptions::default()).await;
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
+        },
+    }))
+    .unwrap();
+    Api::<CustomResourceDefinition>::all(e.spoke.clone())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(e.hub.clone(), "argocd");
+    cms.patch(
+        "argocd-cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"resource.customizations.health.example.com_Widget": WIDGET_HEALTH}})),
+    )
+    .await
+    .unwrap();
+    write(
+        &e.repo_path,
+        "apps/widgets/widget.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n",
+    );
+    git(&e.repo_path, &["add", "-A"]);
+    git(&e.repo_path, &["commit", "-q", "-m", "widget"]);
+    let apps = create_app(
+        &e.hub,
+        application("widgets", &e.env.spokes[0].url(), "apps/widgets", "main", true),
+    )
+    .await;
+    let widget_health = |app: &Value| {
+        app["status"]["resources"]
+            .as_array()
+            .and_then(|rs| rs.iter().find(|r| r["kind"] == "Widget"))
+            .map(|r| r["health"].clone())
+    };
+    let app = wait_app(&apps, "widgets", "Synced and Progressing", |a| {
+        a.pointer("/status/sync/status") == Some(&json!("Synced"))
+            && a.pointer("/status/health/status") == Some(&json!("Progressing"))
+    })
+    .await;
+    assert_eq!(
+        widget_health(&app),
+        Some(json!({"status": "Progressing", "message": "Waiting for widget"}))
+    );
+
+    let widgets: Api<DynamicObject> = Api::namespaced_with(
+        e.spoke.clone(),
+        "web",
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v1", "Widget"), "widgets"),
+    );
+    let set_status = |status: Value| {
+        let widgets = widgets.clone();
+        async move {
+            widgets
+                .patch_status(
+                    "w",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": status})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    set_status(json!({"phase": "Failed", "reason": "disk full"})).await;
+    let app = wait_app(&apps, "widgets", "Degraded", |a| {
+        a.pointer("/status/health/status") == Some(&json!("Degraded"))
+    })
+    .await;
+    assert_eq!(
+        widget_health(&app),
+        Some(json!({"status": "Degraded", "message": "widget failed: disk full"}))
+    );
+
+    set_status(json!({"phase": "Ready"})).await;
+    let app = wait_app(&apps, "widgets", "Synced and Healthy", synced_healthy).await;
+    assert_eq!(
+        widget_health(&app),
+        Some(json!({"status": "Healthy", "message": "widget ready"}))
+    );
+
+    // a check that fails: the resource is Unknown with the error, the Application Unknown
+    // with a ComparisonError naming the resource
+    cms.patch(
+        "argocd-cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"resource.customizations.health.example.com_Widget": "error(\"no widgets today\")"}})),
+    )
+    .await
+    .unwrap();
+    let app = wait_app(&apps, "widgets", "Unknown", |a| {
+        a.pointer("/status/health/status") == Some(&json!("Unknown"))
+    })
+    .await;
+    assert_eq!(
+        widget_health(&app),
+        Some(json!({"status": "Unknown", "message": "<string>:1: no widgets today"}))
+    );
+    let conditions = app["status"]["conditions"].as_array().unwrap();
+    assert_eq!(conditions.len(), 1, "{conditions:?}");
+    assert_eq!(conditions[0]["type"], "ComparisonError");
+    assert_eq!(
+        conditions[0]["message"],
+        "error setting app health: failed to get resource health for \"Widget\" with name \"w\" in namespace \"web\": failed to get resource health for web/w: <string>:1: no widgets today"
+    );
+
+    // overrides Argo CD cannot load leave the comparison Unknown
+    cms.patch(
+        "argocd-cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"resource.customizations.health.example.com_Widget": WIDGET_HEALTH, "resource.customizations.useOpenLibs.example.com_Widget": "sometimes"}})),
+    )
+    .await
+    .unwrap();
+    wait_app(&apps, "widgets", "sync Unknown", |a| {
+        a.pointer("/status/sync/status") == Some(&json!("Unknown"))
+            && a.pointer("/status/health/status") == Some(&json!("Unknown"))
+    })
+    .await;
+}

@@ -22,6 +22,7 @@ pub const FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 pub const FIELD_MANAGER: &str = "argocd-controller";
 const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 
+use super::settings::Settings;
 use super::tracking::Settings as TrackingSettings;
 pub use super::tracking::Tracking;
 
@@ -90,6 +91,8 @@ struct Comparison {
     live: BTreeMap<Key, Option<Value>>,
     /// Live objects tracked by this app that no manifest declares any more.
     extra: Vec<(Key, String, Value, ApiResource)>,
+    /// The health checks of the settings the comparison ran with (syncs use them too).
+    checks: health::Checks,
 }
 
 fn kind_order(kind: &str) -> usize {
@@ -255,13 +258,13 @@ impl Shared {
         }
     }
 
-    /// The tracking settings in the hub's `argocd-cm` (Argo CD's defaults without one).
-    async fn tracking(&self) -> TrackingSettings {
+    /// The settings in the hub's `argocd-cm` (Argo CD's defaults without one).
+    async fn settings(&self) -> Settings {
         let cm: Api<k8s_openapi::api::core::v1::ConfigMap> =
             Api::namespaced(self.hub.clone(), &self.namespace);
         match cm.get_opt("argocd-cm").await {
-            Ok(Some(c)) => TrackingSettings::from_config_map(c.data.as_ref()),
-            _ => TrackingSettings::default(),
+            Ok(Some(c)) => Settings::from_config_map(c.data.as_ref()),
+            _ => Settings::default(),
         }
     }
 
@@ -466,6 +469,7 @@ impl Shared {
         objects: Vec<Value>,
         revisions: Vec<String>,
         tracking: &TrackingSettings,
+        checks: &health::Checks,
     ) -> Result<Comparison, String> {
         let instance = self.instance_name(app);
         let dest_ns = app
@@ -589,6 +593,7 @@ impl Shared {
             hooks,
             live,
             extra,
+            checks: checks.clone(),
         })
     }
 }
@@ -621,20 +626,19 @@ struct Assessed {
     sync: &'static str,
     resources: Vec<Value>,
     health: Health,
+    /// The ComparisonError of a failed health check.
+    health_error: Option<String>,
     images: Vec<String>,
 }
 
-fn assess(cmp: &Comparison) -> Assessed {
+fn assess(cmp: &Comparison, app: &Value) -> Assessed {
     let mut resources = Vec::new();
     let mut any_out = false;
-    let mut app_health = Health::Healthy;
-    let mut has_live = false;
     let mut images = BTreeSet::new();
+    let mut managed = Vec::new();
     for t in &cmp.targets {
-        let live = cmp.live.get(&t.key).cloned().flatten();
-        let synced = live
-            .as_ref()
-            .is_some_and(|l| super::diff::satisfies(&t.object, l));
+        let live = cmp.live.get(&t.key).and_then(Option::as_ref);
+        let synced = live.is_some_and(|l| super::diff::satisfies(&t.object, l));
         any_out |= !synced;
         let mut r = json!({
             "group": t.key.group, "version": t.version, "kind": t.key.kind,
@@ -644,45 +648,47 @@ fn assess(cmp: &Comparison) -> Assessed {
         if t.wave != 0 {
             r["syncWave"] = json!(t.wave);
         }
-        match &live {
-            None => r["health"] = json!({"status": "Missing"}),
-            Some(l) => {
-                has_live = true;
-                images.extend(images_of(l));
-                if let Some(h) = health::assess(l) {
-                    let mut hv = json!({"status": h.status.as_str()});
-                    if !h.message.is_empty() {
-                        hv["message"] = json!(h.message);
-                    }
-                    r["health"] = hv;
-                    if h.status > app_health {
-                        app_health = h.status;
-                    }
-                }
-            }
+        if let Some(l) = live {
+            images.extend(images_of(l));
         }
-        for k in ["group", "namespace"] {
-            if r[k] == "" {
-                r.as_object_mut().expect("object").remove(k);
-            }
-        }
+        managed.push(health::Managed {
+            group: &t.key.group,
+            kind: &t.key.kind,
+            namespace: &t.key.namespace,
+            name: &t.key.name,
+            live,
+        });
         resources.push(r);
     }
     for (key, version, live, _) in &cmp.extra {
         any_out = true;
-        let mut r = json!({
+        resources.push(json!({
             "group": key.group, "version": version, "kind": key.kind, "namespace": key.namespace, "name": key.name,
             "status": "OutOfSync", "requiresPruning": true,
+        }));
+        managed.push(health::Managed {
+            group: &key.group,
+            kind: &key.kind,
+            namespace: &key.namespace,
+            name: &key.name,
+            live: Some(live),
         });
-        if let Some(h) = health::assess(live) {
-            r["health"] = json!({"status": h.status.as_str()});
+    }
+    let app_health = health::application(
+        &cmp.checks,
+        crate::meta::namespace(app),
+        crate::meta::name(app),
+        &managed,
+    );
+    for (r, h) in resources.iter_mut().zip(&app_health.resources) {
+        if let Some(h) = h {
+            r["health"] = h.to_json();
         }
         for k in ["group", "namespace"] {
             if r[k] == "" {
                 r.as_object_mut().expect("object").remove(k);
             }
         }
-        resources.push(r);
     }
     resources.sort_by(|a, b| {
         let k = |r: &Value| {
@@ -695,13 +701,11 @@ fn assess(cmp: &Comparison) -> Assessed {
         };
         k(a).cmp(&k(b))
     });
-    if !cmp.targets.is_empty() && !has_live && Health::Missing > app_health {
-        app_health = Health::Missing;
-    }
     Assessed {
         sync: if any_out { "OutOfSync" } else { "Synced" },
         resources,
-        health: app_health,
+        health: app_health.status,
+        health_error: app_health.error,
         images: images.into_iter().collect(),
     }
 }
@@ -766,6 +770,7 @@ impl Shared {
     async fn wait_healthy(
         &self,
         client: &Client,
+        checks: &health::Checks,
         in_wave: &[&Target],
         write_progress: &(dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync),
     ) {
@@ -781,7 +786,7 @@ impl Shared {
                     .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
                 let healthy = match &live {
                     None => false,
-                    Some(l) => health::assess(l).is_none_or(|h| h.status == Health::Healthy),
+                    Some(l) => checks.health(l).is_none_or(|h| h.status == Health::Healthy),
                 };
                 if !healthy {
                     waiting.push(format!("{}/{}/{}", t.key.group, t.key.kind, t.key.name));
@@ -884,7 +889,7 @@ impl Shared {
                     break (false, "hook was deleted before it completed".to_string());
                 };
                 let runs = matches!(t.key.kind.as_str(), "Job" | "Pod");
-                match health::assess(&live) {
+                match cmp.checks.health(&live) {
                     Some(h) if runs && h.status == Health::Healthy => break (true, h.message),
                     Some(h) if runs && h.status == Health::Degraded => break (false, h.message),
                     Some(_) if runs => {
@@ -1004,7 +1009,8 @@ impl Shared {
             if Some(*wave) != last_wave {
                 // the next wave waits for this one to be healthy
                 let wave: Vec<&Target> = in_wave.iter().map(|t| **t).collect();
-                self.wait_healthy(client, &wave, &write_progress).await;
+                self.wait_healthy(client, &cmp.checks, &wave, &write_progress)
+                    .await;
             }
         }
         if failed.is_empty() {
@@ -1060,7 +1066,8 @@ impl Shared {
             if ok && post {
                 // PostSync hooks run once everything is healthy
                 let all: Vec<&Target> = cmp.targets.iter().collect();
-                self.wait_healthy(client, &all, &write_progress).await;
+                self.wait_healthy(client, &cmp.checks, &all, &write_progress)
+                    .await;
                 ok = self
                     .run_hooks(client, cmp, "PostSync", &mut results, &write_progress)
                     .await;
@@ -1123,10 +1130,19 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
         Some(fresh) => serde_json::to_value(fresh).map_err(|e| e.to_string())?,
         None => return Ok(Duration::from_secs(3600)),
     };
-    let tracking = shared.tracking().await;
+    let settings = shared.settings().await;
+    let tracking = &settings.tracking;
+    // resource overrides that do not load leave the comparison Unknown, as in Argo CD
+    let checks = match &settings.overrides {
+        Ok(o) => Some(health::Checks::new(o.clone())),
+        Err(e) => {
+            tracing::info!("Basic comparison settings cannot be loaded, using unknown comparison: {e}");
+            None
+        }
+    };
 
     if app.pointer("/metadata/deletionTimestamp").is_some() {
-        return delete_app(&shared, &apps, &app, &tracking).await;
+        return delete_app(&shared, &apps, &app, tracking).await;
     }
     // project
     let project = app
@@ -1189,7 +1205,7 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
     }
     let mut next = shared.resync;
     let mut comparison = None;
-    if let Some((_, client)) = &cluster {
+    if let (Some((_, client)), Some(checks)) = (&cluster, &checks) {
         match shared.render(&app, cluster.as_ref().expect("resolved")).await {
             Err(msg) => conditions.push(condition(
                 "ComparisonError",
@@ -1201,7 +1217,10 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
                 } else {
                     status["sourceType"] = json!(types.first().copied().unwrap_or("Directory"));
                 }
-                match shared.compare(&app, client, objects, revisions, &tracking).await {
+                match shared
+                    .compare(&app, client, objects, revisions, tracking, checks)
+                    .await
+                {
                     Err(msg) => conditions.push(condition("ComparisonError", &msg)),
                     Ok(c) => comparison = Some(c),
                 }
@@ -1210,7 +1229,10 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
     }
     match &comparison {
         Some(cmp) => {
-            let a = assess(cmp);
+            let a = assess(cmp, &app);
+            if let Some(e) = &a.health_error {
+                conditions.push(condition("ComparisonError", e));
+            }
             status["sync"] = json!({"status": a.sync, "comparedTo": compared_to});
             if multi_source(&app) {
                 status["sync"]["revisions"] = json!(cmp.revisions);
@@ -1256,7 +1278,7 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
     {
         let prune = auto.get("prune") == Some(&json!(true));
         let self_heal = auto.get("selfHeal") == Some(&json!(true));
-        let a = assess(cmp);
+        let a = assess(cmp, &app);
         let prune_only = a
             .resources
             .iter()

@@ -12,12 +12,15 @@ mod app;
 mod appset;
 mod clusters;
 mod crds;
+mod customizations;
 pub mod diff;
 pub mod gotemplate;
 pub mod health;
 pub mod hooks;
+pub mod lua;
 pub mod repo;
 pub mod reposerver;
+pub mod settings;
 pub mod tracking;
 
 use std::sync::Arc;

@@ -2209,3 +2209,55 @@ async fn rolling_sync_runs_only_with_progressive_syncs_enabled_and_then_step_by_
     );
     drop(env);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_selectors_see_flattened_parameters_and_go_templates_keep_typed_maps_whole() {
+    let (_env, hub, _spokes, _repo, _w, _argo) = three_spokes().await;
+    let set = |name: &str, go: bool, generators: Value| {
+        let tag = |t: &str| {
+            if go {
+                format!("{{{{ .{t} }}}}")
+            } else {
+                format!("{{{{{t}}}}}")
+            }
+        };
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "goTemplate": go,
+                "generators": generators,
+                "template": {
+                    "metadata": {"name": format!("{name}-{}", tag("name"))},
+                    "spec": {"project": "default", "source": {"repoURL": REPO_URL, "path": "apps/web"},
+                        "destination": {"name": "spoke-a", "namespace": "web"}},
+                },
+            },
+        })
+    };
+    let prod = json!({"matchLabels": {"metadata.labels.environment": "prod"}});
+    // flat parameters: metadata.labels.<key> is a parameter of its own
+    create_appset(
+        &hub,
+        set("flat", false, json!([{"clusters": {}, "selector": prod}])),
+    )
+    .await;
+    // goTemplate: a cluster's labels are a map[string]string, which flattening leaves whole
+    // (printed as Go prints a map); a list element's nested map is flattened
+    let typed = "map[argocd.argoproj.io/secret-type:cluster enable_web:true environment:dev]";
+    create_appset(
+        &hub,
+        set(
+            "go",
+            true,
+            json!([
+                {"clusters": {}, "selector": prod},
+                {"clusters": {}, "selector": {"matchLabels": {"metadata.labels": typed}}},
+                {"list": {"elements": [{"name": "x", "labels": {"env": "prod"}}, {"name": "y", "labels": {"env": "dev"}}]},
+                    "selector": {"matchLabels": {"labels.env": "prod"}}},
+            ]),
+        ),
+    )
+    .await;
+    wait_app_names(&hub, "go", &["flat-spoke-a", "go-spoke-b", "go-x"]).await;
+}

@@ -229,14 +229,13 @@ async fn validate(
         let exists = match known.get(project) {
             Some(e) => *e,
             None => {
-                if project.is_empty() {
-                    return Err("resource name may not be empty".into());
-                }
-                let e = projects
-                    .get_opt(project)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .is_some();
+                // read through the controller's cache: an empty name is simply not found
+                let e = !project.is_empty()
+                    && projects
+                        .get_opt(project)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .is_some();
                 known.insert(project.to_string(), e);
                 e
             }
@@ -292,9 +291,6 @@ async fn create_or_update(
     for g in generated {
         let name = crate::meta::name(g).to_string();
         let result: Result<(), String> = async {
-            if name.is_empty() {
-                return Err("resource name may not be empty".to_string());
-            }
             let mut app_spec = g.get("spec").cloned().unwrap_or(json!({}));
             render::normalize_spec(&mut app_spec);
             let meta = |k: &str, empty: Value| g.pointer(&format!("/metadata/{k}")).cloned().unwrap_or(empty);

@@ -401,15 +401,17 @@ impl Generators<'_> {
             .and_then(Value::as_str)
             .unwrap_or_default();
         if !project.contains("{{") {
-            if project.is_empty() {
-                return Err("error getting project : resource name may not be empty".into());
-            }
+            // read through the controller's cache, so an empty name is simply not found
             let projects: Api<DynamicObject> = Api::namespaced_with(
                 shared.hub.clone(),
                 &shared.namespace,
                 &crate::standins::argocd::app_projects(),
             );
-            match projects.get_opt(project).await {
+            let found = match project {
+                "" => Ok(None),
+                p => projects.get_opt(p).await,
+            };
+            match found {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     return Err(format!(

@@ -122,28 +122,22 @@ fn edit(
 ) -> Result<(), String> {
     let subst = |s: &str| hubspoke_render::strvals::argocd_envsubst(s, env);
     let mut changes: Vec<(String, Box<Edit>)> = Vec::new();
-    let prefix = str_at(opts, "/namePrefix").to_string();
-    if !prefix.is_empty() {
-        let v = prefix.clone();
-        changes.push((
-            format!("set nameprefix -- {prefix}"),
-            Box::new(move |m| {
-                m.insert("namePrefix".into(), json!(v));
-                Ok(())
-            }),
-        ));
-    }
-    let suffix = str_at(opts, "/nameSuffix").to_string();
-    if !suffix.is_empty() {
-        let v = suffix.clone();
-        changes.push((
-            format!("set namesuffix -- {suffix}"),
-            Box::new(move |m| {
-                m.insert("nameSuffix".into(), json!(v));
-                Ok(())
-            }),
-        ));
-    }
+    // `kustomize edit set <what> -- VALUE`: one field of the kustomization
+    let set_field =
+        |changes: &mut Vec<(String, Box<Edit>)>, option: &str, what: &str, field: &'static str| {
+            let value = str_at(opts, option).to_string();
+            if !value.is_empty() {
+                changes.push((
+                    format!("set {what} -- {value}"),
+                    Box::new(move |m| {
+                        m.insert(field.into(), json!(value));
+                        Ok(())
+                    }),
+                ));
+            }
+        };
+    set_field(&mut changes, "/namePrefix", "nameprefix", "namePrefix");
+    set_field(&mut changes, "/nameSuffix", "namesuffix", "nameSuffix");
     let images: Vec<String> = opts
         .get("images")
         .and_then(Value::as_array)
@@ -239,17 +233,7 @@ fn edit(
             }),
         ));
     }
-    let namespace = str_at(opts, "/namespace").to_string();
-    if !namespace.is_empty() {
-        let v = namespace.clone();
-        changes.push((
-            format!("set namespace -- {namespace}"),
-            Box::new(move |m| {
-                m.insert("namespace".into(), json!(v));
-                Ok(())
-            }),
-        ));
-    }
+    set_field(&mut changes, "/namespace", "namespace", "namespace");
     for (args, change) in &changes {
         let (path, mut m) = read_kustomization(app).map_err(|e| edit_failed(args, e))?;
         change(&mut m).map_err(|e| edit_failed(args, e))?;

@@ -20,11 +20,11 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Map, Value, json};
 
+use crate::apimachinery::meta;
+use crate::apimachinery::selector::LabelSelector;
+use crate::apimachinery::status::{ApiError, ApiResult};
 use crate::auth::User;
-use crate::meta;
-use crate::selector::LabelSelector;
 use crate::server::{State, Target};
-use crate::status::{ApiError, ApiResult};
 use crate::store::object_key;
 
 const MUTATING: &str = "admissionregistration.k8s.io/mutatingwebhookconfigurations";

@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde_json::{Value, json};
 
-use crate::meta;
+use crate::apimachinery::meta;
 use crate::store::{Store, object_key};
 
 /// The issuer (and default API audience) of bound tokens.

@@ -4,10 +4,10 @@
 use http::Method;
 use serde_json::Value;
 
+use crate::apimachinery::meta;
+use crate::apimachinery::status::{ApiError, GroupResource};
 use crate::auth::User;
 use crate::http::Query;
-use crate::meta;
-use crate::status::{ApiError, GroupResource};
 use crate::store::{Store, object_key};
 
 const RBAC: &str = "rbac.authorization.k8s.io";

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::apimachinery::meta;
 use crate::crd::CLEANUP_FINALIZER;
 use crate::handlers::{DeleteOpts, WriteOpts, delete_object, finish_write, with_type_meta};
 use crate::managed::Operation;
-use crate::meta;
 use crate::server::{State, Target};
 use crate::store::{Event, EventType, ReadError, object_key};
 
@@ -256,9 +256,9 @@ fn aggregate_cluster_roles(state: &State) {
         else {
             continue;
         };
-        let selectors: Vec<crate::selector::LabelSelector> = selectors
+        let selectors: Vec<crate::apimachinery::selector::LabelSelector> = selectors
             .iter()
-            .filter_map(|s| crate::selector::LabelSelector::from_label_selector(s).ok())
+            .filter_map(|s| crate::apimachinery::selector::LabelSelector::from_label_selector(s).ok())
             .collect();
         let mut rules: Vec<Value> = Vec::new();
         for other in roles.values() {

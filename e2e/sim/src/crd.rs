@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::apimachinery::status::Cause;
+use crate::apimachinery::validation::is_dns1123_label;
 use crate::registry::{Column, ResourceType, ScaleSpec, VersionInfo};
-use crate::status::Cause;
-use crate::validation::is_dns1123_label;
 
 /// The finalizer kube-apiserver puts on every CRD so its objects are deleted with it.
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
@@ -21,7 +21,7 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
     let group = str_at(crd, "/spec/group");
     let plural = str_at(crd, "/spec/names/plural");
     let kind = str_at(crd, "/spec/names/kind");
-    let name = crate::meta::name(crd);
+    let name = crate::apimachinery::meta::name(crd);
     if !group.is_empty() && !plural.is_empty() && name != format!("{plural}.{group}") {
         out.push(Cause::invalid(
             "metadata.name",
@@ -41,10 +41,10 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
     if plural.is_empty() {
         out.push(Cause::required("spec.names.plural"));
     } else if !is_dns1123_label(plural) {
-        out.extend(crate::validation::name_causes(
+        out.extend(crate::apimachinery::validation::name_causes(
             "spec.names.plural",
             plural,
-            crate::registry::NameRule::Label,
+            crate::apimachinery::validation::NameRule::Label,
         ));
     }
     if kind.is_empty() {
@@ -52,10 +52,10 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
     }
     let singular = str_at(crd, "/spec/names/singular");
     if !singular.is_empty() && !is_dns1123_label(singular) {
-        out.extend(crate::validation::name_causes(
+        out.extend(crate::apimachinery::validation::name_causes(
             "spec.names.singular",
             singular,
-            crate::registry::NameRule::Label,
+            crate::apimachinery::validation::NameRule::Label,
         ));
     }
     match str_at(crd, "/spec/scope") {
@@ -103,10 +103,10 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
         }
         let vname = v.get("name").and_then(Value::as_str).unwrap_or("");
         if !is_dns1123_label(vname) {
-            out.extend(crate::validation::name_causes(
+            out.extend(crate::apimachinery::validation::name_causes(
                 &format!("spec.versions[{i}].name"),
                 vname,
-                crate::registry::NameRule::Label,
+                crate::apimachinery::validation::NameRule::Label,
             ));
         }
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::meta;
+use crate::apimachinery::meta;
 use crate::registry::ResourceType;
 
 fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {

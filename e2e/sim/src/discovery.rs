@@ -5,10 +5,10 @@ use base64::Engine;
 use http::Response;
 use serde_json::{Map, Value, json};
 
+use crate::apimachinery::status::ApiError;
 use crate::http::{Accept, Body, Request, error_response, json_response};
 use crate::registry::ResourceType;
 use crate::server::State;
-use crate::status::ApiError;
 
 const VERBS: &[&str] = &[
     "create",

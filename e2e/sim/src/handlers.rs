@@ -7,13 +7,13 @@ use base64::Engine;
 use http::{Method, Response};
 use serde_json::{Map, Value, json};
 
+use crate::apimachinery::meta;
+use crate::apimachinery::selector::{FieldSelector, LabelSelector};
+use crate::apimachinery::status::{ApiError, ApiResult, Cause, GroupResource};
 use crate::http::{Accept, Body, Request, decode_body, object_response};
-use crate::meta;
 use crate::registry::ResourceType;
 use crate::schema::{Checker, Mode, Node};
-use crate::selector::{FieldSelector, LabelSelector};
 use crate::server::{State, Target};
-use crate::status::{ApiError, ApiResult, Cause, GroupResource};
 use crate::store::{WriteError, object_key};
 
 pub async fn dispatch(
@@ -943,8 +943,8 @@ pub fn prepare(
         check_required,
     )?;
     let name = meta::name(&new).to_string();
-    let mut causes = crate::validation::name_causes("metadata.name", &name, rt.name_rule());
-    causes.extend(crate::validation::metadata_causes(&new));
+    let mut causes = crate::apimachinery::validation::name_causes("metadata.name", &name, rt.name_rule());
+    causes.extend(crate::apimachinery::validation::metadata_causes(&new));
     causes.extend(crate::typecheck::validate(rt, &new, old));
     if !causes.is_empty() {
         return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));

@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use serde_json::Value;
 
-use crate::status::ApiError;
+use crate::apimachinery::status::ApiError;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -100,7 +100,7 @@ impl Query {
                     "meta.k8s.io",
                     "CreateOptions",
                     "",
-                    vec![crate::status::Cause::not_supported(
+                    vec![crate::apimachinery::status::Cause::not_supported(
                         "dryRun",
                         &Value::String(d.clone()),
                         &["All".to_string()],

@@ -8,6 +8,7 @@
 //! hub and its spokes.
 
 mod admission;
+pub mod apimachinery;
 pub mod auth;
 pub mod authz;
 pub mod builtin;
@@ -21,7 +22,6 @@ pub mod faults;
 mod handlers;
 mod http;
 pub mod managed;
-pub mod meta;
 mod openapi;
 mod patch;
 mod pods;
@@ -31,18 +31,17 @@ pub mod registry;
 mod reviews;
 mod scale;
 pub mod schema;
-pub mod selector;
 mod server;
 pub mod standins;
-pub mod status;
 pub mod store;
 mod table;
 pub mod tasks;
 pub mod tls;
 mod typecheck;
-pub mod validation;
 mod watch;
 
+/// The stand-ins reach object metadata at its old path.
+pub use apimachinery::meta;
 pub use cluster::{SimCluster, StartError, write_private};
 pub use env::{SimEnvironment, spoke_name};
 pub use server::{KUBE_VERSION, ServerConfig};

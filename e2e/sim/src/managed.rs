@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::apimachinery::status::{ApiError, ApiResult};
 use crate::registry::ResourceType;
 use crate::schema::{ListType, Node};
-use crate::status::{ApiError, ApiResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
@@ -505,7 +505,7 @@ fn write_entries(obj: &mut Value, mut entries: Vec<Entry>) {
     entries.sort_by(|a, b| {
         (a.operation != "Apply", &a.time, &a.manager).cmp(&(b.operation != "Apply", &b.time, &b.manager))
     });
-    let md = crate::meta::meta_mut(obj);
+    let md = crate::apimachinery::meta::meta_mut(obj);
     if entries.is_empty() {
         md.remove("managedFields");
     } else {

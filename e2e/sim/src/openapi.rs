@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use http::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 
+use crate::apimachinery::status::ApiError;
 use crate::http::{Body, Request, error_response, full};
 use crate::registry::ResourceType;
 use crate::schema::REF_PREFIX;
 use crate::server::State;
-use crate::status::ApiError;
 
 struct Doc {
     hash: String,

@@ -4,13 +4,13 @@
 use http::Response;
 use serde_json::{Map, Value, json};
 
+use crate::apimachinery::meta;
+use crate::apimachinery::status::{ApiError, ApiResult, Cause};
 use crate::handlers::{Origin, WriteOpts, admitted_write, with_type_meta, with_warnings};
 use crate::http::{Accept, Body, Request, decode_body, object_response};
 use crate::managed::Operation;
-use crate::meta;
 use crate::schema::Node;
 use crate::server::{State, Target};
-use crate::status::{ApiError, ApiResult, Cause};
 use crate::store::object_key;
 
 const APPLY: &str = "application/apply-patch+yaml";

@@ -4,10 +4,10 @@
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::apimachinery::meta;
+use crate::apimachinery::status::{ApiError, ApiResult, GroupResource};
 use crate::http::{Accept, Body, Request, decode_body, object_response, text_response};
-use crate::meta;
 use crate::server::{State, Target};
-use crate::status::{ApiError, ApiResult, GroupResource};
 use crate::store::object_key;
 
 fn stored_pod(state: &State, target: &Target) -> ApiResult<Value> {
@@ -102,7 +102,7 @@ pub fn log(state: &State, req: &Request, target: &Target) -> ApiResult<Response<
         let ts = started
             .parse::<jiff::Timestamp>()
             .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S.%fZ").to_string())
-            .unwrap_or_else(|_| crate::meta::now_rfc3339());
+            .unwrap_or_else(|_| crate::apimachinery::meta::now_rfc3339());
         line = format!("{ts} {line}");
     }
     if req.query.int("tailLines")? == Some(0) {
@@ -114,7 +114,7 @@ pub fn log(state: &State, req: &Request, target: &Target) -> ApiResult<Response<
                 "",
                 "PodLogOptions",
                 "",
-                vec![crate::status::Cause::invalid(
+                vec![crate::apimachinery::status::Cause::invalid(
                     "limitBytes",
                     &json!(limit),
                     "must be greater than 0",
@@ -141,7 +141,11 @@ pub fn bind(state: &State, req: &Request, accept: &Accept, target: &Target) -> A
             "",
             "Binding",
             name,
-            vec![crate::status::Cause::invalid(field, &json!(value), detail)],
+            vec![crate::apimachinery::status::Cause::invalid(
+                field,
+                &json!(value),
+                detail,
+            )],
         )
     };
     if !kind.is_empty() && kind != "Node" {
@@ -152,7 +156,7 @@ pub fn bind(state: &State, req: &Request, accept: &Accept, target: &Target) -> A
             "",
             "Binding",
             name,
-            vec![crate::status::Cause::new(
+            vec![crate::apimachinery::status::Cause::new(
                 "FieldValueRequired",
                 "target.name",
                 "Required value",
@@ -192,7 +196,7 @@ pub fn bind(state: &State, req: &Request, accept: &Accept, target: &Target) -> A
             new["metadata"]["annotations"][k] = v.clone();
         }
     }
-    let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::meta::now_rfc3339()});
+    let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::apimachinery::meta::now_rfc3339()});
     let conditions = new["status"]["conditions"]
         .as_array()
         .cloned()

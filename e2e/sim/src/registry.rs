@@ -4,18 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-/// How `metadata.name` is validated (mirrors the per-type name validators of kube-apiserver).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NameRule {
-    /// DNS-1123 subdomain (most types).
-    Subdomain,
-    /// DNS-1123 label (namespaces).
-    Label,
-    /// DNS-1035 label (services).
-    Dns1035,
-    /// Any path segment name (RBAC types).
-    PathSegment,
-}
+use crate::apimachinery::validation::NameRule;
 
 /// A column of `kubectl get` output (`metav1.TableColumnDefinition` plus where its value is).
 #[derive(Clone, Debug, PartialEq)]
@@ -88,8 +77,8 @@ impl ResourceType {
         format!("{}/{}", self.group, self.plural)
     }
 
-    pub fn group_resource(&self) -> crate::status::GroupResource {
-        crate::status::GroupResource::new(&self.group, &self.plural)
+    pub fn group_resource(&self) -> crate::apimachinery::status::GroupResource {
+        crate::apimachinery::status::GroupResource::new(&self.group, &self.plural)
     }
 
     pub fn api_version(&self, version: &str) -> String {

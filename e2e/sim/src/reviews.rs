@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use http::Response;
 use serde_json::{Map, Value, json};
 
+use crate::apimachinery::meta;
+use crate::apimachinery::status::{ApiError, ApiResult, Cause};
 use crate::auth::{ISSUER, User, bound_claims};
 use crate::authz::{Attributes, authorize, grants};
 use crate::handlers::check_type_meta;
 use crate::http::{Accept, Body, Request, decode_body, object_response};
-use crate::meta;
 use crate::server::{State, Target};
-use crate::status::{ApiError, ApiResult, Cause};
 use crate::store::object_key;
 
 fn user_info(u: &User) -> Value {
@@ -85,7 +85,7 @@ pub fn token_request(
         let bname = b.get("name").and_then(Value::as_str).unwrap_or("");
         let obj = state.store.get(storage, &object_key(ns, bname)).ok_or_else(|| {
             ApiError::not_found(
-                &crate::status::GroupResource::new("", storage.trim_start_matches('/')),
+                &crate::apimachinery::status::GroupResource::new("", storage.trim_start_matches('/')),
                 bname,
             )
         })?;
@@ -93,7 +93,7 @@ pub fn token_request(
             && uid != meta::uid(&obj)
         {
             return Err(ApiError::conflict(
-                &crate::status::GroupResource::new("", storage.trim_start_matches('/')),
+                &crate::apimachinery::status::GroupResource::new("", storage.trim_start_matches('/')),
                 bname,
                 &format!(
                     "the UID in the bound object reference ({uid}) does not match the UID in record. The object might have been deleted and then recreated"

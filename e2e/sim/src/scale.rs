@@ -3,12 +3,12 @@
 use http::Response;
 use serde_json::{Value, json};
 
+use crate::apimachinery::meta;
+use crate::apimachinery::status::{ApiError, ApiResult};
 use crate::handlers::{WriteOpts, admitted_write, with_type_meta, with_warnings};
 use crate::http::{Accept, Body, object_response};
-use crate::meta;
 use crate::registry::ResourceType;
 use crate::server::{State, Target};
-use crate::status::{ApiError, ApiResult};
 use crate::store::object_key;
 
 fn selector_string(sel: &Value) -> String {
@@ -119,7 +119,7 @@ pub async fn update_scale(
             "autoscaling",
             "Scale",
             target.name(),
-            vec![crate::status::Cause::invalid(
+            vec![crate::apimachinery::status::Cause::invalid(
                 "spec.replicas",
                 &replicas,
                 "must be greater than or equal to 0",

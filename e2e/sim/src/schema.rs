@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-use crate::status::Cause;
+use crate::apimachinery::status::Cause;
 
 static EMPTY_DEFS: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
 

@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::apimachinery::status::ApiError;
 use crate::http::{
     Accept, Body, MAX_BODY, Query, Request, User, error_response, json_response, text_response,
 };
 use crate::registry::{Registry, ResourceType};
-use crate::status::ApiError;
 use crate::store::Store;
 
 /// Tunables of one API server.
@@ -228,7 +228,7 @@ fn impersonate(
     state: &State,
     user: User,
     headers: &http::HeaderMap,
-) -> Result<User, crate::status::ApiError> {
+) -> Result<User, crate::apimachinery::status::ApiError> {
     let get_all = |name: &str| -> Vec<String> {
         headers
             .get_all(name)
@@ -248,13 +248,13 @@ fn impersonate(
         .collect();
     let Some(name) = target_user else {
         if !groups.is_empty() || uid.is_some() || !extras.is_empty() {
-            return Err(crate::status::ApiError::internal(
+            return Err(crate::apimachinery::status::ApiError::internal(
                 "requested [{Kind:Group ...}] without impersonating a user",
             ));
         }
         return Ok(user);
     };
-    let check = |a: crate::authz::Attributes| -> Result<(), crate::status::ApiError> {
+    let check = |a: crate::authz::Attributes| -> Result<(), crate::apimachinery::status::ApiError> {
         let d = crate::authz::authorize(&state.store, &user, &a);
         if d.allowed {
             Ok(())

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use imbl::OrdMap;
 use serde_json::Value;
 
-use crate::meta;
+use crate::apimachinery::meta;
 
 /// The key of one object inside its storage: `namespace/name`, or `name` when cluster-scoped.
 pub fn object_key(namespace: &str, name: &str) -> String {

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::meta;
+use crate::apimachinery::meta;
 use crate::registry::{Column, ResourceType};
 
 /// `duration.HumanDuration` from k8s.io/apimachinery.

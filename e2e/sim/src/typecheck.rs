@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
+use crate::apimachinery::selector::LabelSelector;
+use crate::apimachinery::status::Cause;
 use crate::registry::ResourceType;
-use crate::selector::LabelSelector;
-use crate::status::Cause;
 
 fn go_string_map(m: Option<&Value>) -> String {
     let mut parts: Vec<String> = m

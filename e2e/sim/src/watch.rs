@@ -11,12 +11,12 @@ use hyper::body::Frame;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::apimachinery::meta;
+use crate::apimachinery::status::{ApiError, ApiResult};
 use crate::handlers::{Selectors, parse_rv, with_type_meta};
 use crate::http::{Accept, Body, Request};
-use crate::meta;
 use crate::registry::ResourceType;
 use crate::server::{State, Target};
-use crate::status::{ApiError, ApiResult};
 use crate::store::{EventType, ReadError};
 
 /// The longest a watch stays open without an explicit timeoutSeconds (kube-apiserver's
@@ -92,7 +92,7 @@ fn list_options_forbidden(field: &str, why: &str) -> ApiError {
         "meta.k8s.io",
         "ListOptions",
         "",
-        vec![crate::status::Cause::forbidden(field, why)],
+        vec![crate::apimachinery::status::Cause::forbidden(field, why)],
     )
 }
 
@@ -115,7 +115,7 @@ pub fn serve(
             fs.push(',');
         }
         fs.push_str(&format!("metadata.name={name}"));
-        selectors.fields = crate::selector::FieldSelector::parse(&fs, &supported)?;
+        selectors.fields = crate::apimachinery::selector::FieldSelector::parse(&fs, &supported)?;
     }
     let bookmarks = req.query.flag("allowWatchBookmarks")?;
     let send_initial = match req.query.get("sendInitialEvents") {

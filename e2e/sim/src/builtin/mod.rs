@@ -18,7 +18,8 @@ use k8s_openapi::{NamespaceResourceScope, Resource};
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
-use crate::registry::{BuiltinMeta, NameRule, ResourceType, VersionInfo};
+use crate::apimachinery::validation::NameRule;
+use crate::registry::{BuiltinMeta, ResourceType, VersionInfo};
 use crate::schema::REF_PREFIX;
 
 struct Info {

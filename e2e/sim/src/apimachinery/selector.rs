@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::status::ApiError;
+use crate::apimachinery::status::ApiError;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Op {
@@ -49,7 +49,7 @@ fn valid_label_key(k: &str) -> bool {
         None => (None, k),
     };
     if let Some(p) = prefix
-        && (p.is_empty() || p.len() > 253 || !crate::validation::is_dns1123_subdomain(p))
+        && (p.is_empty() || p.len() > 253 || !crate::apimachinery::validation::is_dns1123_subdomain(p))
     {
         return false;
     }
@@ -244,7 +244,7 @@ impl LabelSelector {
         if self.reqs.is_empty() {
             return true;
         }
-        let labels: BTreeMap<&str, &str> = crate::meta::string_map(obj, "labels").collect();
+        let labels: BTreeMap<&str, &str> = crate::apimachinery::meta::string_map(obj, "labels").collect();
         self.matches_map(&labels)
     }
 }
@@ -291,7 +291,7 @@ impl FieldSelector {
 
     pub fn matches(&self, obj: &Value) -> bool {
         self.reqs.iter().all(|(field, eq, value)| {
-            let actual = crate::meta::at_path(obj, field)
+            let actual = crate::apimachinery::meta::at_path(obj, field)
                 .map(|v| match v {
                     Value::String(s) => s.clone(),
                     Value::Null => String::new(),

@@ -2,8 +2,20 @@
 
 use serde_json::Value;
 
-use crate::registry::NameRule;
-use crate::status::Cause;
+use crate::apimachinery::status::Cause;
+
+/// How `metadata.name` is validated (mirrors the per-type name validators of kube-apiserver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameRule {
+    /// DNS-1123 subdomain (most types).
+    Subdomain,
+    /// DNS-1123 label (namespaces).
+    Label,
+    /// DNS-1035 label (services).
+    Dns1035,
+    /// Any path segment name (RBAC types).
+    PathSegment,
+}
 
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
@@ -104,7 +116,7 @@ fn qualified_name_causes(field: &str, key: &str) -> Vec<Cause> {
 /// Validates labels and annotation keys of an object's metadata.
 pub fn metadata_causes(obj: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
-    for (k, v) in crate::meta::string_map(obj, "labels") {
+    for (k, v) in crate::apimachinery::meta::string_map(obj, "labels") {
         out.extend(qualified_name_causes("metadata.labels", k));
         let ok = v.is_empty() || is_qualified_name_part(v);
         if !ok {
@@ -115,10 +127,10 @@ pub fn metadata_causes(obj: &Value) -> Vec<Cause> {
             ));
         }
     }
-    for (k, _) in crate::meta::string_map(obj, "annotations") {
+    for (k, _) in crate::apimachinery::meta::string_map(obj, "annotations") {
         out.extend(qualified_name_causes("metadata.annotations", &k.to_lowercase()));
     }
-    let total: usize = crate::meta::string_map(obj, "annotations")
+    let total: usize = crate::apimachinery::meta::string_map(obj, "annotations")
         .map(|(k, v)| k.len() + v.len())
         .sum();
     if total > 262_144 {

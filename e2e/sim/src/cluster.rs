@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::handlers::create_internal;
-use crate::registry::Registry;
 use crate::server::{ServerConfig, State};
 use crate::store::Store;
 use crate::tls::ClusterPki;
@@ -65,7 +64,7 @@ impl SimCluster {
         })?;
         let state = Arc::new(State {
             name: name.to_string(),
-            registry: RwLock::new(Registry::with_builtins()),
+            registry: RwLock::new(crate::apis::builtin::registry()),
             store: Store::new(config.event_log_capacity),
             admin_token: random_token(),
             config,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::apimachinery::meta;
-use crate::crd::CLEANUP_FINALIZER;
+use crate::apis::crd::CLEANUP_FINALIZER;
 use crate::handlers::{DeleteOpts, WriteOpts, delete_object, finish_write, with_type_meta};
 use crate::managed::Operation;
 use crate::server::{State, Target};
@@ -293,7 +293,7 @@ fn handle(state: &State, e: &Event) {
     if &*e.storage == CRD_STORAGE {
         match e.kind {
             EventType::Deleted => {
-                if let Some(rt) = crate::crd::resource_type(&e.object) {
+                if let Some(rt) = crate::apis::crd::resource_type(&e.object) {
                     state.registry_mut().remove(&rt.group, &rt.plural);
                     state.openapi.invalidate();
                 }
@@ -355,7 +355,7 @@ fn handle(state: &State, e: &Event) {
 }
 
 fn reconcile_crd(state: &State, crd: &Value) {
-    let Some(rt) = crate::crd::resource_type(crd) else {
+    let Some(rt) = crate::apis::crd::resource_type(crd) else {
         return;
     };
     let storage = rt.storage_key();
@@ -419,7 +419,7 @@ fn reconcile_crd(state: &State, crd: &Value) {
         state.registry_mut().upsert(rt);
         state.openapi.invalidate();
     }
-    let status = crate::crd::established_status(crd, &meta::now_rfc3339());
+    let status = crate::apis::crd::established_status(crd, &meta::now_rfc3339());
     if crd.get("status") != Some(&status) {
         let mut new = crd.clone();
         new["status"] = status;

@@ -6,8 +6,8 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use crate::apimachinery::status::ApiError;
+use crate::apis::types::ResourceType;
 use crate::http::{Accept, Body, Request, error_response, json_response};
-use crate::registry::ResourceType;
 use crate::server::State;
 
 const VERBS: &[&str] = &[

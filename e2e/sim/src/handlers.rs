@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 use crate::apimachinery::meta;
 use crate::apimachinery::selector::{FieldSelector, LabelSelector};
 use crate::apimachinery::status::{ApiError, ApiResult, Cause, GroupResource};
+use crate::apis::schema::{Checker, Mode, Node};
+use crate::apis::types::ResourceType;
 use crate::http::{Accept, Body, Request, decode_body, object_response};
-use crate::registry::ResourceType;
-use crate::schema::{Checker, Mode, Node};
 use crate::server::{State, Target};
 use crate::store::{WriteError, object_key};
 
@@ -575,7 +575,7 @@ pub fn walk_schema(
     obj: &mut Value,
     check_required: bool,
 ) -> ApiResult<(Vec<String>, Vec<Cause>)> {
-    let defs = crate::builtin::definitions();
+    let defs = crate::apis::builtin::definitions();
     let mut unknown = Vec::new();
     let mut causes = Vec::new();
     match &rt.builtin {
@@ -932,7 +932,7 @@ pub fn prepare(
     }
 
     // Defaults, schema, type-specific rules.
-    crate::defaults::apply(rt, &mut new, old);
+    crate::apis::defaults::apply(rt, &mut new, old);
     let check_required = true;
     let mut warnings = check_schema(
         rt,
@@ -945,7 +945,7 @@ pub fn prepare(
     let name = meta::name(&new).to_string();
     let mut causes = crate::apimachinery::validation::name_causes("metadata.name", &name, rt.name_rule());
     causes.extend(crate::apimachinery::validation::metadata_causes(&new));
-    causes.extend(crate::typecheck::validate(rt, &new, old));
+    causes.extend(crate::apis::typecheck::validate(rt, &new, old));
     if !causes.is_empty() {
         return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
     }

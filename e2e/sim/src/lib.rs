@@ -9,13 +9,11 @@
 
 mod admission;
 pub mod apimachinery;
+pub mod apis;
 pub mod auth;
 pub mod authz;
-pub mod builtin;
 mod cluster;
 mod controllers;
-mod crd;
-mod defaults;
 mod discovery;
 mod env;
 pub mod faults;
@@ -27,17 +25,14 @@ mod patch;
 mod pods;
 mod protobuf;
 mod rbac_bootstrap;
-pub mod registry;
 mod reviews;
 mod scale;
-pub mod schema;
 mod server;
 pub mod standins;
 pub mod store;
 mod table;
 pub mod tasks;
 pub mod tls;
-mod typecheck;
 mod watch;
 
 /// The stand-ins reach object metadata at its old path.

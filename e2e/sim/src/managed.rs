@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::apimachinery::status::{ApiError, ApiResult};
-use crate::registry::ResourceType;
-use crate::schema::{ListType, Node};
+use crate::apis::schema::{ListType, Node};
+use crate::apis::types::ResourceType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
@@ -262,7 +262,7 @@ pub fn object_set(
     subresource: Option<&str>,
     mark_maps: bool,
 ) -> FieldSet {
-    let defs = crate::builtin::definitions();
+    let defs = crate::apis::builtin::definitions();
     let crd_schema = rt.version(version).and_then(|v| v.schema.clone());
     let root: Option<Node<'_>> = match (&rt.builtin, &crd_schema) {
         (Some(b), _) => defs.defs.get(&b.definition).map(|d| Node::new(d, &defs.defs)),
@@ -632,7 +632,7 @@ pub fn merge_applied(live: &Value, applied: &Value, node: Option<Node<'_>>) -> V
 
 fn root_node<'a>(
     rt: &ResourceType,
-    defs: &'a crate::builtin::Definitions,
+    defs: &'a crate::apis::builtin::Definitions,
     crd: &'a Option<std::sync::Arc<Value>>,
 ) -> Option<Node<'a>> {
     match (&rt.builtin, crd) {
@@ -654,7 +654,7 @@ pub fn apply(
     subresource: Option<&str>,
     now: &str,
 ) -> ApiResult<Value> {
-    let defs = crate::builtin::definitions();
+    let defs = crate::apis::builtin::definitions();
     let crd = rt.version(version).and_then(|v| v.schema.clone());
     let root = root_node(rt, &defs, &crd);
     let sub = match subresource {

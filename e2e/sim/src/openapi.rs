@@ -8,9 +8,9 @@ use http::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::apimachinery::status::ApiError;
+use crate::apis::schema::REF_PREFIX;
+use crate::apis::types::ResourceType;
 use crate::http::{Body, Request, error_response, full};
-use crate::registry::ResourceType;
-use crate::schema::REF_PREFIX;
 use crate::server::State;
 
 struct Doc {
@@ -368,7 +368,7 @@ fn collect_refs(v: &Value, out: &mut VecDeque<String>) {
 }
 
 fn gv_document(state: &State, group: &str, version: &str) -> Value {
-    let defs = crate::builtin::definitions();
+    let defs = crate::apis::builtin::definitions();
     let types = state.registry().in_group_version(group, version);
     let base = if group.is_empty() {
         format!("/api/{version}")
@@ -523,7 +523,7 @@ pub fn serve_v2(state: &State, req: &Request) -> Response<Body> {
     if !accepts_json(req) {
         return error_response(&ApiError::not_acceptable(&["application/json"]));
     }
-    let defs = crate::builtin::definitions();
+    let defs = crate::apis::builtin::definitions();
     let mut definitions: HashMap<String, Value> = HashMap::new();
     for (k, v) in &defs.defs {
         let text = serde_json::to_string(v)

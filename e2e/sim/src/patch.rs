@@ -6,10 +6,10 @@ use serde_json::{Map, Value, json};
 
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult, Cause};
+use crate::apis::schema::Node;
 use crate::handlers::{Origin, WriteOpts, admitted_write, with_type_meta, with_warnings};
 use crate::http::{Accept, Body, Request, decode_body, object_response};
 use crate::managed::Operation;
-use crate::schema::Node;
 use crate::server::{State, Target};
 use crate::store::object_key;
 
@@ -119,7 +119,7 @@ pub async fn patch(
             }
             (Some(live), false) => {
                 let live_typed = with_type_meta(live, rt, &target.version);
-                let defs = crate::builtin::definitions();
+                let defs = crate::apis::builtin::definitions();
                 let root = rt
                     .builtin
                     .as_ref()
@@ -471,8 +471,8 @@ fn go_map(m: &Map<String, Value>) -> String {
 mod tests {
     use super::*;
 
-    fn pod_spec_schema() -> std::sync::Arc<crate::builtin::Definitions> {
-        crate::builtin::definitions()
+    fn pod_spec_schema() -> std::sync::Arc<crate::apis::builtin::Definitions> {
+        crate::apis::builtin::definitions()
     }
 
     #[test]

@@ -23,7 +23,7 @@ struct Field {
 
 static TABLE: LazyLock<HashMap<String, HashMap<u32, Field>>> = LazyLock::new(|| {
     let raw: HashMap<String, Vec<Field>> =
-        serde_json::from_str(include_str!("builtin/protobuf.json")).expect("protobuf.json is valid");
+        serde_json::from_str(include_str!("apis/builtin/protobuf.json")).expect("protobuf.json is valid");
     raw.into_iter()
         .map(|(k, v)| (k, v.into_iter().map(|f| (f.n, f)).collect()))
         .collect()

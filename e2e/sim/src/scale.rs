@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult};
+use crate::apis::types::ResourceType;
 use crate::handlers::{WriteOpts, admitted_write, with_type_meta, with_warnings};
 use crate::http::{Accept, Body, object_response};
-use crate::registry::ResourceType;
 use crate::server::{State, Target};
 use crate::store::object_key;
 

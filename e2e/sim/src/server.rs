@@ -14,10 +14,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::apimachinery::status::ApiError;
+use crate::apis::types::{Registry, ResourceType};
 use crate::http::{
     Accept, Body, MAX_BODY, Query, Request, User, error_response, json_response, text_response,
 };
-use crate::registry::{Registry, ResourceType};
 use crate::store::Store;
 
 /// Tunables of one API server.

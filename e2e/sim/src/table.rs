@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::apimachinery::meta;
-use crate::registry::{Column, ResourceType};
+use crate::apis::types::{Column, ResourceType};
 
 /// `duration.HumanDuration` from k8s.io/apimachinery.
 pub fn human_duration(secs: i64) -> String {

@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult};
+use crate::apis::types::ResourceType;
 use crate::handlers::{Selectors, parse_rv, with_type_meta};
 use crate::http::{Accept, Body, Request};
-use crate::registry::ResourceType;
 use crate::server::{State, Target};
 use crate::store::{EventType, ReadError};
 

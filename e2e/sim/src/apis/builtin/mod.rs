@@ -19,8 +19,8 @@ use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
 use crate::apimachinery::validation::NameRule;
-use crate::registry::{BuiltinMeta, ResourceType, VersionInfo};
-use crate::schema::REF_PREFIX;
+use crate::apis::schema::REF_PREFIX;
+use crate::apis::types::{BuiltinMeta, Registry, ResourceType, VersionInfo};
 
 struct Info {
     short: &'static [&'static str],
@@ -88,6 +88,11 @@ pub fn definitions() -> Arc<Definitions> {
 
 pub fn resource_types() -> Vec<Arc<ResourceType>> {
     TYPES.clone()
+}
+
+/// The registry of a new cluster: the built-in types, no custom resources yet.
+pub fn registry() -> Registry {
+    Registry::new(resource_types())
 }
 
 /// Invokes `$cb!(Type, Info)` for every built-in type, in discovery order within each group.
@@ -451,7 +456,7 @@ fn singular_of(kind: &str) -> String {
 
 fn make_type<T: Resource + JsonSchema + 'static>(info: Info) -> Arc<ResourceType> {
     let namespaced = TypeId::of::<T::Scope>() == TypeId::of::<NamespaceResourceScope>();
-    let scale = info.scale.then(|| crate::registry::ScaleSpec {
+    let scale = info.scale.then(|| crate::apis::types::ScaleSpec {
         spec_replicas_path: ".spec.replicas".into(),
         status_replicas_path: ".status.replicas".into(),
         label_selector_path: Some(".status.selector".into()),
@@ -612,7 +617,7 @@ fn normalize_refs(v: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{ListType, Node};
+    use crate::apis::schema::{ListType, Node};
 
     #[test]
     fn builtin_schemas_carry_list_semantics() {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::apimachinery::selector::LabelSelector;
 use crate::apimachinery::status::Cause;
-use crate::registry::ResourceType;
+use crate::apis::types::ResourceType;
 
 fn go_string_map(m: Option<&Value>) -> String {
     let mut parts: Vec<String> = m
@@ -242,7 +242,9 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Caus
                 ));
             }
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => out.extend(crate::crd::validate(obj, old)),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            out.extend(crate::apis::crd::validate(obj, old))
+        }
         _ => {}
     }
     out

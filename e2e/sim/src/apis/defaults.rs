@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::apimachinery::meta;
-use crate::registry::ResourceType;
+use crate::apis::types::ResourceType;
 
 fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
     let m = v.as_object_mut().expect("object");
@@ -222,8 +222,8 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             if old.is_none() {
                 let mut fins = meta::finalizers(obj);
-                if !fins.iter().any(|f| f == crate::crd::CLEANUP_FINALIZER) {
-                    fins.push(crate::crd::CLEANUP_FINALIZER.to_string());
+                if !fins.iter().any(|f| f == crate::apis::crd::CLEANUP_FINALIZER) {
+                    fins.push(crate::apis::crd::CLEANUP_FINALIZER.to_string());
                     meta::set_finalizers(obj, fins);
                 }
             }

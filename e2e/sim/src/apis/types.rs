@@ -1,4 +1,4 @@
-//! The API types a cluster serves: built-in types and those registered by CRDs.
+//! The API types a cluster serves (its registry): built-in types and those registered by CRDs.
 
 use std::sync::Arc;
 
@@ -174,11 +174,9 @@ pub const GROUP_ORDER: &[&str] = &[
 ];
 
 impl Registry {
-    pub fn with_builtins() -> Self {
-        Registry {
-            types: crate::builtin::resource_types(),
-            revision: 1,
-        }
+    /// A registry serving `types` (the built-in ones: [`crate::apis::builtin::registry`]).
+    pub fn new(types: Vec<Arc<ResourceType>>) -> Self {
+        Registry { types, revision: 1 }
     }
 
     pub fn types(&self) -> &[Arc<ResourceType>] {

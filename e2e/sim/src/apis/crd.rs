@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::apimachinery::status::Cause;
 use crate::apimachinery::validation::is_dns1123_label;
-use crate::registry::{Column, ResourceType, ScaleSpec, VersionInfo};
+use crate::apis::types::{Column, ResourceType, ScaleSpec, VersionInfo};
 
 /// The finalizer kube-apiserver puts on every CRD so its objects are deleted with it.
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
@@ -212,7 +212,7 @@ pub fn resource_type(crd: &Value) -> Option<ResourceType> {
             name,
         });
     }
-    versions.sort_by_key(|v| std::cmp::Reverse(crate::registry::version_priority(&v.name)));
+    versions.sort_by_key(|v| std::cmp::Reverse(crate::apis::types::version_priority(&v.name)));
     Some(ResourceType {
         group,
         list_kind: names

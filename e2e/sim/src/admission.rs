@@ -25,7 +25,7 @@ use crate::apimachinery::selector::LabelSelector;
 use crate::apimachinery::status::{ApiError, ApiResult};
 use crate::auth::User;
 use crate::server::{State, Target};
-use crate::store::object_key;
+use crate::storage::store::object_key;
 
 const MUTATING: &str = "admissionregistration.k8s.io/mutatingwebhookconfigurations";
 const VALIDATING: &str = "admissionregistration.k8s.io/validatingwebhookconfigurations";

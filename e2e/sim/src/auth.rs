@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde_json::{Value, json};
 
 use crate::apimachinery::meta;
-use crate::store::{Store, object_key};
+use crate::storage::store::{Store, object_key};
 
 /// The issuer (and default API audience) of bound tokens.
 pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";

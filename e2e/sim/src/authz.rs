@@ -8,7 +8,7 @@ use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, GroupResource};
 use crate::auth::User;
 use crate::http::Query;
-use crate::store::{Store, object_key};
+use crate::storage::store::{Store, object_key};
 
 const RBAC: &str = "rbac.authorization.k8s.io";
 const CLUSTER_ROLES: &str = "rbac.authorization.k8s.io/clusterroles";

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::handlers::create_internal;
 use crate::server::{ServerConfig, State};
-use crate::store::Store;
+use crate::storage::store::Store;
 use crate::tls::ClusterPki;
 
 /// Why a cluster could not start.

@@ -12,7 +12,7 @@ use crate::apis::crd::CLEANUP_FINALIZER;
 use crate::handlers::{DeleteOpts, WriteOpts, delete_object, finish_write, with_type_meta};
 use crate::managed::Operation;
 use crate::server::{State, Target};
-use crate::store::{Event, EventType, ReadError, object_key};
+use crate::storage::store::{Event, EventType, ReadError, object_key};
 
 const CRD_STORAGE: &str = "apiextensions.k8s.io/customresourcedefinitions";
 

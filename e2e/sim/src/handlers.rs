@@ -14,7 +14,7 @@ use crate::apis::schema::{Checker, Mode, Node};
 use crate::apis::types::ResourceType;
 use crate::http::{Accept, Body, Request, decode_body, object_response};
 use crate::server::{State, Target};
-use crate::store::{WriteError, object_key};
+use crate::storage::store::{WriteError, object_key};
 
 pub async fn dispatch(
     state: &Arc<State>,
@@ -328,7 +328,7 @@ impl Selectors {
 /// The objects of a table in the request's scope, in key order, after `start_after`.
 /// Keys are `namespace/name`, so a namespace is a contiguous range.
 fn scope_range<'a>(
-    table: &'a crate::store::Table,
+    table: &'a crate::storage::store::Table,
     target: &Target,
     start_after: Option<&str>,
 ) -> Box<dyn Iterator<Item = (&'a String, &'a Arc<Value>)> + 'a> {
@@ -385,10 +385,10 @@ fn list(state: &State, req: &Request, accept: &Accept, target: &Target) -> ApiRe
             (v, "Exact") => {
                 let want = parse_rv(v)?;
                 let t = state.store.snapshot_at(&storage, want).map_err(|e| match e {
-                    crate::store::ReadError::TooOld(r, oldest) => {
+                    crate::storage::store::ReadError::TooOld(r, oldest) => {
                         ApiError::expired(format!("too old resource version: {r} ({oldest})"))
                     }
-                    crate::store::ReadError::TooLarge(r, c) => too_large_rv(r, c),
+                    crate::storage::store::ReadError::TooLarge(r, c) => too_large_rv(r, c),
                 })?;
                 (want, t, None)
             }

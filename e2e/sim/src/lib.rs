@@ -29,7 +29,7 @@ mod reviews;
 mod scale;
 mod server;
 pub mod standins;
-pub mod store;
+pub mod storage;
 mod table;
 pub mod tasks;
 pub mod tls;

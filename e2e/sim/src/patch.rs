@@ -11,7 +11,7 @@ use crate::handlers::{Origin, WriteOpts, admitted_write, with_type_meta, with_wa
 use crate::http::{Accept, Body, Request, decode_body, object_response};
 use crate::managed::Operation;
 use crate::server::{State, Target};
-use crate::store::object_key;
+use crate::storage::store::object_key;
 
 const APPLY: &str = "application/apply-patch+yaml";
 const SMP: &str = "application/strategic-merge-patch+json";

@@ -8,7 +8,7 @@ use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult, GroupResource};
 use crate::http::{Accept, Body, Request, decode_body, object_response, text_response};
 use crate::server::{State, Target};
-use crate::store::object_key;
+use crate::storage::store::object_key;
 
 fn stored_pod(state: &State, target: &Target) -> ApiResult<Value> {
     state

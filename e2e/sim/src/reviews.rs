@@ -14,7 +14,7 @@ use crate::authz::{Attributes, authorize, grants};
 use crate::handlers::check_type_meta;
 use crate::http::{Accept, Body, Request, decode_body, object_response};
 use crate::server::{State, Target};
-use crate::store::object_key;
+use crate::storage::store::object_key;
 
 fn user_info(u: &User) -> Value {
     let mut m = Map::new();

@@ -9,7 +9,7 @@ use crate::apis::types::ResourceType;
 use crate::handlers::{WriteOpts, admitted_write, with_type_meta, with_warnings};
 use crate::http::{Accept, Body, object_response};
 use crate::server::{State, Target};
-use crate::store::object_key;
+use crate::storage::store::object_key;
 
 fn selector_string(sel: &Value) -> String {
     let mut parts: Vec<String> = sel

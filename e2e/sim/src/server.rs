@@ -18,7 +18,7 @@ use crate::apis::types::{Registry, ResourceType};
 use crate::http::{
     Accept, Body, MAX_BODY, Query, Request, User, error_response, json_response, text_response,
 };
-use crate::store::Store;
+use crate::storage::store::Store;
 
 /// Tunables of one API server.
 #[derive(Clone, Debug)]

@@ -17,7 +17,7 @@ use crate::apis::types::ResourceType;
 use crate::handlers::{Selectors, parse_rv, with_type_meta};
 use crate::http::{Accept, Body, Request};
 use crate::server::{State, Target};
-use crate::store::{EventType, ReadError};
+use crate::storage::store::{EventType, ReadError};
 
 /// The longest a watch stays open without an explicit timeoutSeconds (kube-apiserver's
 /// --min-request-timeout default).

@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 use crate::apimachinery::meta;
 use crate::apimachinery::selector::LabelSelector;
 use crate::apimachinery::status::{ApiError, ApiResult};
-use crate::auth::User;
+use crate::auth::authn::User;
 use crate::server::{State, Target};
 use crate::storage::store::object_key;
 

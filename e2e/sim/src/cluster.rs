@@ -71,7 +71,7 @@ impl SimCluster {
             address: addr.to_string(),
             shutdown: CancellationToken::new(),
             openapi: Default::default(),
-            signer: crate::auth::TokenSigner::generate(),
+            signer: crate::auth::authn::TokenSigner::generate(),
             ca_pem: pki.ca_pem.clone(),
             faults: Default::default(),
             decisions: Default::default(),
@@ -121,7 +121,7 @@ impl SimCluster {
     /// Asks `webhook` about bearer tokens the cluster does not know itself, as
     /// kube-apiserver asks its token webhook (EKS: aws-iam-authenticator); it answers with
     /// the user or None (401).
-    pub fn set_token_webhook(&self, webhook: crate::auth::TokenWebhook) {
+    pub fn set_token_webhook(&self, webhook: crate::auth::authn::TokenWebhook) {
         *self
             .state
             .token_webhook
@@ -248,7 +248,7 @@ fn bootstrap(state: &State) -> Result<(), String> {
             "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
         }),
     )?;
-    for (plural, obj) in crate::rbac_bootstrap::objects() {
+    for (plural, obj) in crate::auth::rbac_bootstrap::objects() {
         create("rbac.authorization.k8s.io", plural, None, obj)?;
     }
     Ok(())

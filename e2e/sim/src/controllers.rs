@@ -203,7 +203,7 @@ fn reconcile_token_secret(state: &State, secret: &Value) {
     let b64 = |s: &str| json!(base64::engine::general_purpose::STANDARD.encode(s));
     let token = state
         .signer
-        .sign(&crate::auth::legacy_claims(&sa, meta::name(secret)));
+        .sign(&crate::auth::authn::legacy_claims(&sa, meta::name(secret)));
     let mut new = secret.clone();
     let md = meta::meta_mut(&mut new);
     let ann = md.entry("annotations").or_insert_with(|| json!({}));

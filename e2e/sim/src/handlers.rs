@@ -755,7 +755,7 @@ pub fn finish_write(
 /// then stored.
 pub async fn admitted_write(
     state: &State,
-    user: &crate::auth::User,
+    user: &crate::auth::authn::User,
     target: &Target,
     old: Option<&Value>,
     new: Value,

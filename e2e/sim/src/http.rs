@@ -15,7 +15,7 @@ pub type Body = BoxBody<Bytes, Infallible>;
 /// The largest request body kube-apiserver accepts (3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
-pub use crate::auth::User;
+pub use crate::auth::authn::User;
 
 /// A request with its body read and its query parsed.
 pub struct Request {

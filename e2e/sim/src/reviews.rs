@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult, Cause};
-use crate::auth::{ISSUER, User, bound_claims};
-use crate::authz::{Attributes, authorize, grants};
+use crate::auth::authn::{ISSUER, User, bound_claims};
+use crate::auth::authz::{Attributes, authorize, grants};
 use crate::handlers::check_type_meta;
 use crate::http::{Accept, Body, Request, decode_body, object_response};
 use crate::server::{State, Target};

@@ -92,7 +92,7 @@ pub fn to_scale(rt: &ResourceType, version: &str, obj: &Value) -> ApiResult<Valu
 /// Writes a Scale back to its object (PUT or PATCH on /scale).
 pub async fn update_scale(
     state: &State,
-    user: &crate::auth::User,
+    user: &crate::auth::authn::User,
     target: &Target,
     scale: Value,
     opts: &WriteOpts,

@@ -56,16 +56,16 @@ pub struct State {
     pub shutdown: CancellationToken,
     pub openapi: crate::openapi::Cache,
     /// Signs and checks this cluster's ServiceAccount tokens.
-    pub signer: crate::auth::TokenSigner,
+    pub signer: crate::auth::authn::TokenSigner,
     /// PEM of the cluster CA (kube-root-ca.crt, legacy token Secrets).
     pub ca_pem: String,
     pub faults: crate::faults::Faults,
-    pub decisions: crate::authz::DecisionCache,
+    pub decisions: crate::auth::authz::DecisionCache,
     pub webhook_clients: crate::admission::Clients,
     /// The token webhook (`--authentication-token-webhook-config-file`), asked about bearer
     /// tokens the built-in authenticators do not know: how EKS's aws-iam-authenticator
     /// turns EKS tokens into users.
-    pub token_webhook: RwLock<Option<crate::auth::TokenWebhook>>,
+    pub token_webhook: RwLock<Option<crate::auth::authn::TokenWebhook>>,
 }
 
 impl State {
@@ -207,7 +207,7 @@ pub fn authenticate_token(state: &State, token: &str) -> Option<User> {
     if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
         return Some(User::admin());
     }
-    crate::auth::validate_token(
+    crate::auth::authn::validate_token(
         &state.signer,
         &state.store,
         &|t| state.faults.is_revoked(t),
@@ -254,15 +254,15 @@ fn impersonate(
         }
         return Ok(user);
     };
-    let check = |a: crate::authz::Attributes| -> Result<(), crate::apimachinery::status::ApiError> {
-        let d = crate::authz::authorize(&state.store, &user, &a);
+    let check = |a: crate::auth::authz::Attributes| -> Result<(), crate::apimachinery::status::ApiError> {
+        let d = crate::auth::authz::authorize(&state.store, &user, &a);
         if d.allowed {
             Ok(())
         } else {
-            Err(crate::authz::forbidden(&user, &a, &d.reason))
+            Err(crate::auth::authz::forbidden(&user, &a, &d.reason))
         }
     };
-    let imp = |group: &str, resource: &str, namespace: &str, name: &str| crate::authz::Attributes {
+    let imp = |group: &str, resource: &str, namespace: &str, name: &str| crate::auth::authz::Attributes {
         verb: "impersonate".into(),
         resource_request: true,
         group: group.into(),
@@ -322,7 +322,7 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> Response<Bod
         Err(e) => return error_response(&e),
     };
     let query = Query::parse(parts.uri.query());
-    let attrs = crate::authz::attributes(&parts.method, &path, &query);
+    let attrs = crate::auth::authz::attributes(&parts.method, &path, &query);
     // injected faults act where API Priority and Fairness does: after authentication,
     // before authorization
     if !path.starts_with("/hubspoke/") {
@@ -352,7 +352,7 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> Response<Bod
     }
     let decision = state.decisions.authorize(&state.store, &user, &attrs);
     if !decision.allowed {
-        return error_response(&crate::authz::forbidden(&user, &attrs, &decision.reason));
+        return error_response(&crate::auth::authz::forbidden(&user, &attrs, &decision.reason));
     }
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),

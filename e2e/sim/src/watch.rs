@@ -167,7 +167,7 @@ pub fn serve(
         bookmarks,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
-    let attrs = crate::authz::attributes(&req.method, &req.path, &req.query);
+    let attrs = crate::auth::authz::attributes(&req.method, &req.path, &req.query);
     if state.faults.take_watch_expiry(&req.user, &attrs) {
         // injected: this watch's history is gone
         let cur = state.store.current_rv();

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, GroupResource};
-use crate::auth::User;
+use crate::auth::authn::User;
 use crate::http::Query;
 use crate::storage::store::{Store, object_key};
 

@@ -8,8 +8,8 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::handlers::create_internal;
-use crate::server::{ServerConfig, State};
+use crate::registry::generic::create_internal;
+use crate::state::{ServerConfig, State};
 use crate::storage::store::Store;
 use crate::tls::ClusterPki;
 

@@ -9,9 +9,11 @@ use serde_json::{Value, json};
 
 use crate::apimachinery::meta;
 use crate::apis::crd::CLEANUP_FINALIZER;
-use crate::handlers::{DeleteOpts, WriteOpts, delete_object, finish_write, with_type_meta};
-use crate::managed::Operation;
-use crate::server::{State, Target};
+use crate::registry::delete::{DeleteOpts, delete_object};
+use crate::registry::generic::finish_write;
+use crate::registry::managed::Operation;
+use crate::registry::rest::{WriteOpts, with_type_meta};
+use crate::state::{State, Target};
 use crate::storage::store::{Event, EventType, ReadError, object_key};
 
 const CRD_STORAGE: &str = "apiextensions.k8s.io/customresourcedefinitions";
@@ -69,11 +71,6 @@ fn delete(state: &State, storage: &str, obj: &Value) {
     }
 }
 
-/// Whether any object names `uid` as an owner.
-pub fn has_dependents(state: &State, uid: &str) -> bool {
-    !uid.is_empty() && !state.store.dependents_of(uid).is_empty()
-}
-
 pub fn spawn(state: Arc<State>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut notify = state.store.subscribe();
@@ -128,7 +125,7 @@ const ROOT_CA_DESCRIPTION: &str = "Contains a CA bundle that can be used to veri
 /// ConfigMap (root-ca-cert-publisher) of a namespace.
 fn create(state: &State, plural: &str, ns: &str, obj: Value) {
     if let Err(e) =
-        crate::handlers::create_internal(state, "", plural, Some(ns), obj, "kube-controller-manager")
+        crate::registry::generic::create_internal(state, "", plural, Some(ns), obj, "kube-controller-manager")
         && e.code != 409
     {
         tracing::debug!(cluster = %state.name, namespace = ns, error = %e, "controller create failed; will retry on the next event");

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, GroupResource};
 use crate::auth::authn::User;
-use crate::http::Query;
+use crate::endpoints::http::Query;
 use crate::storage::store::{Store, object_key};
 
 const RBAC: &str = "rbac.authorization.k8s.io";

@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use crate::apimachinery::status::ApiError;
 use crate::apis::types::ResourceType;
-use crate::http::{Accept, Body, Request, error_response, json_response};
-use crate::server::State;
+use crate::endpoints::http::{Accept, Body, Request, error_response, json_response};
+use crate::state::State;
 
 const VERBS: &[&str] = &[
     "create",
@@ -216,7 +216,7 @@ fn aggregated_response(req: &Request, version: &str, items: Vec<Value>) -> Respo
     if req.header("if-none-match") == etag {
         return builder
             .status(304)
-            .body(crate::http::full(Vec::new()))
+            .body(crate::endpoints::http::full(Vec::new()))
             .expect("valid response");
     }
     builder
@@ -225,7 +225,7 @@ fn aggregated_response(req: &Request, version: &str, items: Vec<Value>) -> Respo
             http::header::CONTENT_TYPE,
             format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
         )
-        .body(crate::http::full(body))
+        .body(crate::endpoints::http::full(body))
         .expect("valid response")
 }
 

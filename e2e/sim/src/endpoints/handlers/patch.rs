@@ -7,10 +7,12 @@ use serde_json::{Map, Value, json};
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult, Cause};
 use crate::apis::schema::Node;
-use crate::handlers::{Origin, WriteOpts, admitted_write, with_type_meta, with_warnings};
-use crate::http::{Accept, Body, Request, decode_body, object_response};
-use crate::managed::Operation;
-use crate::server::{State, Target};
+use crate::endpoints::handlers::response::with_warnings;
+use crate::endpoints::http::{Accept, Body, Request, decode_body, object_response};
+use crate::registry::generic::admitted_write;
+use crate::registry::managed::Operation;
+use crate::registry::rest::{Origin, WriteOpts, with_type_meta};
+use crate::state::{State, Target};
 use crate::storage::store::object_key;
 
 const APPLY: &str = "application/apply-patch+yaml";
@@ -58,16 +60,23 @@ pub async fn patch(
             .store
             .get(&storage, &key)
             .ok_or_else(|| ApiError::not_found(&gr, target.name()))?;
-        let scale = crate::scale::to_scale(rt, &target.version, &with_type_meta(&live, rt, &target.version))?;
+        let scale = crate::endpoints::handlers::scale::to_scale(
+            rt,
+            &target.version,
+            &with_type_meta(&live, rt, &target.version),
+        )?;
         let patched = apply_patch(&ct, &scale, &body, None)?;
-        return crate::scale::update_scale(state, &req.user, target, patched, &opts, accept).await;
+        return crate::endpoints::handlers::scale::update_scale(
+            state, &req.user, target, patched, &opts, accept,
+        )
+        .await;
     }
 
     if is_apply {
         check_applied(target, &body)?;
         // structured-merge-diff cannot type an applied configuration with unknown fields
         let mut probe = body.clone();
-        if let Ok((unknown, _)) = crate::handlers::walk_schema(rt, &target.version, &mut probe, false)
+        if let Ok((unknown, _)) = crate::registry::rest::walk_schema(rt, &target.version, &mut probe, false)
             && let Some(f) = unknown.first()
         {
             return Err(ApiError::bad_request(format!(
@@ -90,8 +99,8 @@ pub async fn patch(
                     return Err(ApiError::not_found(&gr, target.name()));
                 }
                 let mut applied = body.clone();
-                crate::handlers::check_type_meta(target, &mut applied)?;
-                let merged = crate::managed::apply(
+                crate::registry::rest::check_type_meta(target, &mut applied)?;
+                let merged = crate::registry::managed::apply(
                     rt,
                     &target.version,
                     None,
@@ -105,7 +114,7 @@ pub async fn patch(
             }
             (Some(live), true) => {
                 let live_typed = with_type_meta(live, rt, &target.version);
-                let merged = crate::managed::apply(
+                let merged = crate::registry::managed::apply(
                     rt,
                     &target.version,
                     Some(&live_typed),
@@ -159,7 +168,7 @@ pub async fn patch(
             Ok(w) => {
                 let code = if w.created { 201 } else { 200 };
                 let out = if let Some(v) = &accept.table {
-                    crate::table::table(
+                    crate::endpoints::table::table(
                         rt,
                         &target.version,
                         std::slice::from_ref(&w.object),

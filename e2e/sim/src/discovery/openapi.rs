@@ -2,16 +2,15 @@
 //! `/openapi/v2`. Built on first request and rebuilt when the served types change.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use http::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::apimachinery::status::ApiError;
 use crate::apis::schema::REF_PREFIX;
-use crate::apis::types::ResourceType;
-use crate::http::{Body, Request, error_response, full};
-use crate::server::State;
+use crate::apis::types::{Registry, ResourceType};
+use crate::endpoints::http::{Body, Request, error_response, full};
 
 struct Doc {
     hash: String,
@@ -22,6 +21,19 @@ struct Docs {
     revision: u64,
     /// "api/v1", "apis/apps/v1", ... -> document
     group_versions: BTreeMap<String, Doc>,
+}
+
+/// What the documents are built from: a cluster's served types and its version.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub registry: &'a RwLock<Registry>,
+    pub git_version: &'a str,
+}
+
+impl Source<'_> {
+    fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Cached documents of one server.
@@ -35,15 +47,15 @@ impl Cache {
         *self.docs.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    fn get(&self, state: &State) -> Arc<Docs> {
-        let rev = state.registry().revision;
+    fn get(&self, source: Source<'_>) -> Arc<Docs> {
+        let rev = source.registry().revision;
         let mut g = self.docs.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(d) = g.as_ref()
             && d.revision == rev
         {
             return d.clone();
         }
-        let d = Arc::new(build(state, rev));
+        let d = Arc::new(build(source, rev));
         *g = Some(d.clone());
         d
     }
@@ -367,9 +379,9 @@ fn collect_refs(v: &Value, out: &mut VecDeque<String>) {
     }
 }
 
-fn gv_document(state: &State, group: &str, version: &str) -> Value {
+fn gv_document(source: Source<'_>, group: &str, version: &str) -> Value {
     let defs = crate::apis::builtin::definitions();
-    let types = state.registry().in_group_version(group, version);
+    let types = source.registry().in_group_version(group, version);
     let base = if group.is_empty() {
         format!("/api/{version}")
     } else {
@@ -414,7 +426,7 @@ fn gv_document(state: &State, group: &str, version: &str) -> Value {
     }
     json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": state.config.git_version},
+        "info": {"title": "Kubernetes", "version": source.git_version},
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -423,16 +435,16 @@ fn gv_document(state: &State, group: &str, version: &str) -> Value {
     })
 }
 
-fn build(state: &State, revision: u64) -> Docs {
+fn build(source: Source<'_>, revision: u64) -> Docs {
     let mut group_versions = BTreeMap::new();
-    for (group, versions) in state.registry().groups() {
+    for (group, versions) in source.registry().groups() {
         for v in versions {
             let key = if group.is_empty() {
                 format!("api/{v}")
             } else {
                 format!("apis/{group}/{v}")
             };
-            let doc = gv_document(state, &group, &v);
+            let doc = gv_document(source, &group, &v);
             let body = serde_json::to_vec(&doc).unwrap_or_default();
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, &body);
             let hash: String = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
@@ -457,11 +469,11 @@ fn accepts_json(req: &Request) -> bool {
 }
 
 /// GET /openapi/v3[/<group version path>]
-pub fn serve_v3(state: &State, req: &Request, rest: &[&str]) -> Response<Body> {
+pub fn serve_v3(cache: &Cache, source: Source<'_>, req: &Request, rest: &[&str]) -> Response<Body> {
     if !accepts_json(req) {
         return error_response(&ApiError::not_acceptable(&["application/json"]));
     }
-    let docs = state.openapi.get(state);
+    let docs = cache.get(source);
     if rest.is_empty() {
         let mut paths = Map::new();
         for (k, d) in &docs.group_versions {
@@ -479,7 +491,7 @@ pub fn serve_v3(state: &State, req: &Request, rest: &[&str]) -> Response<Body> {
     }
     let key = rest.join("/");
     let Some(doc) = docs.group_versions.get(&key) else {
-        return crate::http::text_response(StatusCode::NOT_FOUND, "404 page not found\n");
+        return crate::endpoints::http::text_response(StatusCode::NOT_FOUND, "404 page not found\n");
     };
     let etag = format!("\"{}\"", doc.hash);
     match req.query.get("hash") {
@@ -519,7 +531,7 @@ pub fn serve_v3(state: &State, req: &Request, rest: &[&str]) -> Response<Body> {
 }
 
 /// GET /openapi/v2 (JSON only; the protobuf form is not served).
-pub fn serve_v2(state: &State, req: &Request) -> Response<Body> {
+pub fn serve_v2(source: Source<'_>, req: &Request) -> Response<Body> {
     if !accepts_json(req) {
         return error_response(&ApiError::not_acceptable(&["application/json"]));
     }
@@ -531,7 +543,7 @@ pub fn serve_v2(state: &State, req: &Request) -> Response<Body> {
             .replace(REF_PREFIX, "#/definitions/");
         definitions.insert(k.clone(), serde_json::from_str(&text).unwrap_or(Value::Null));
     }
-    for rt in state.registry().types().iter().filter(|t| t.is_custom()) {
+    for rt in source.registry().types().iter().filter(|t| t.is_custom()) {
         for v in rt.versions.iter().filter(|v| v.served) {
             let text = serde_json::to_string(&custom_schema(rt, &v.name))
                 .unwrap_or_default()
@@ -544,11 +556,11 @@ pub fn serve_v2(state: &State, req: &Request) -> Response<Body> {
     }
     let doc = json!({
         "swagger": "2.0",
-        "info": {"title": "Kubernetes", "version": state.config.git_version},
+        "info": {"title": "Kubernetes", "version": source.git_version},
         "paths": {},
         "definitions": definitions,
         "securityDefinitions": {"BearerToken": {"description": "Bearer Token authentication", "type": "apiKey", "name": "authorization", "in": "header"}},
         "security": [{"BearerToken": []}],
     });
-    crate::http::json_response(200, &doc)
+    crate::endpoints::http::json_response(200, &doc)
 }

@@ -11,9 +11,9 @@ use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult, Cause};
 use crate::auth::authn::{ISSUER, User, bound_claims};
 use crate::auth::authz::{Attributes, authorize, grants};
-use crate::handlers::check_type_meta;
-use crate::http::{Accept, Body, Request, decode_body, object_response};
-use crate::server::{State, Target};
+use crate::endpoints::http::{Accept, Body, Request, decode_body, object_response};
+use crate::registry::rest::check_type_meta;
+use crate::state::{State, Target};
 use crate::storage::store::object_key;
 
 fn user_info(u: &User) -> Value {
@@ -232,7 +232,7 @@ pub fn review(state: &State, req: &Request, accept: &Accept, target: &Target) ->
         "SelfSubjectReview" => json!({"userInfo": user_info(&req.user)}),
         "TokenReview" => {
             let token = spec.get("token").and_then(Value::as_str).unwrap_or("");
-            let user = crate::server::authenticate_token(state, token);
+            let user = state.authenticate_token(token);
             match user {
                 Some(u) => json!({"authenticated": true, "user": user_info(&u), "audiences": [ISSUER]}),
                 None => json!({"authenticated": false, "user": {}, "error": "invalid bearer token"}),

@@ -14,9 +14,10 @@ use tokio::sync::mpsc;
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult};
 use crate::apis::types::ResourceType;
-use crate::handlers::{Selectors, parse_rv, with_type_meta};
-use crate::http::{Accept, Body, Request};
-use crate::server::{State, Target};
+use crate::endpoints::handlers::list::{Selectors, parse_rv};
+use crate::endpoints::http::{Accept, Body, Request};
+use crate::registry::rest::with_type_meta;
+use crate::state::{State, Target};
 use crate::storage::store::{EventType, ReadError};
 
 /// The longest a watch stays open without an explicit timeoutSeconds (kube-apiserver's
@@ -48,7 +49,7 @@ impl Watch {
     fn encode(&self, kind: &str, obj: &Value) -> Bytes {
         let typed = with_type_meta(obj, &self.rt, &self.version);
         let object = if let Some(v) = &self.accept.table {
-            crate::table::table(
+            crate::endpoints::table::table(
                 &self.rt,
                 &self.version,
                 std::slice::from_ref(&typed),
@@ -216,7 +217,9 @@ async fn run(
         if let Some(want) = start_rv
             && want > rv
         {
-            let _ = tx.send(w.error(&crate::handlers::too_large_rv(want, rv))).await;
+            let _ = tx
+                .send(w.error(&crate::endpoints::handlers::list::too_large_rv(want, rv)))
+                .await;
             return;
         }
         for (_, obj) in table.iter() {

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult, GroupResource};
-use crate::http::{Accept, Body, Request, decode_body, object_response, text_response};
-use crate::server::{State, Target};
+use crate::endpoints::http::{Accept, Body, Request, decode_body, object_response, text_response};
+use crate::state::{State, Target};
 use crate::storage::store::object_key;
 
 fn stored_pod(state: &State, target: &Target) -> ApiResult<Value> {
@@ -208,14 +208,14 @@ pub fn bind(state: &State, req: &Request, accept: &Accept, target: &Target) -> A
     conditions.push(scheduled);
     new["status"]["conditions"] = Value::Array(conditions);
     if !req.query.dry_run()? {
-        let opts = crate::handlers::WriteOpts::internal("kube-scheduler");
-        crate::handlers::finish_write(
+        let opts = crate::registry::rest::WriteOpts::internal("kube-scheduler");
+        crate::registry::generic::finish_write(
             state,
             target,
             Some(&old),
             new,
             &opts,
-            crate::managed::Operation::Update,
+            crate::registry::managed::Operation::Update,
         )?;
     }
     Ok(object_response(

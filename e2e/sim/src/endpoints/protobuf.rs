@@ -11,6 +11,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::apis::types::ResourceType;
+
 #[derive(Deserialize)]
 struct Field {
     n: u32,
@@ -23,7 +25,7 @@ struct Field {
 
 static TABLE: LazyLock<HashMap<String, HashMap<u32, Field>>> = LazyLock::new(|| {
     let raw: HashMap<String, Vec<Field>> =
-        serde_json::from_str(include_str!("apis/builtin/protobuf.json")).expect("protobuf.json is valid");
+        serde_json::from_str(include_str!("../apis/builtin/protobuf.json")).expect("protobuf.json is valid");
     raw.into_iter()
         .map(|(k, v)| (k, v.into_iter().map(|f| (f.n, f)).collect()))
         .collect()
@@ -382,6 +384,11 @@ pub fn decode_envelope(body: &[u8], definition: &str) -> Result<Value, String> {
         obj = Value::Object(out);
     }
     Ok(obj)
+}
+
+/// The protobuf message of a built-in type's request bodies (custom resources have none).
+pub fn proto_definition(rt: &ResourceType) -> Option<&str> {
+    rt.builtin.as_ref().map(|b| b.definition.as_str())
 }
 
 #[cfg(test)]

@@ -8,23 +8,20 @@
 //! webhook server is registered with a selector-less Service plus an Endpoints (or
 //! EndpointSlice) pointing at 127.0.0.1.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::{Map, Value, json};
 
 use crate::apimachinery::meta;
 use crate::apimachinery::selector::LabelSelector;
 use crate::apimachinery::status::{ApiError, ApiResult};
 use crate::auth::authn::User;
-use crate::server::{State, Target};
+use crate::state::{State, Target};
 use crate::storage::store::object_key;
 
 const MUTATING: &str = "admissionregistration.k8s.io/mutatingwebhookconfigurations";
@@ -56,41 +53,6 @@ pub struct Review<'a> {
     pub user: &'a User,
     pub dry_run: bool,
     pub field_manager: &'a str,
-}
-
-/// TLS client configurations by caBundle, so each bundle is parsed once.
-#[derive(Default)]
-pub struct Clients {
-    configs: Mutex<HashMap<String, Arc<rustls::ClientConfig>>>,
-}
-
-impl Clients {
-    fn config(&self, ca_bundle_b64: &str) -> Result<Arc<rustls::ClientConfig>, String> {
-        let mut g = self.configs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = g.get(ca_bundle_b64) {
-            return Ok(c.clone());
-        }
-        let pem = base64::engine::general_purpose::STANDARD
-            .decode(ca_bundle_b64.trim())
-            .map_err(|e| format!("caBundle is not base64: {e}"))?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| format!("caBundle holds no valid PEM certificate: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("caBundle certificate rejected: {e}"))?;
-        }
-        if roots.is_empty() {
-            return Err("caBundle holds no certificate".into());
-        }
-        let cfg = Arc::new(
-            rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        );
-        g.insert(ca_bundle_b64.to_string(), cfg.clone());
-        Ok(cfg)
-    }
 }
 
 fn str_list(v: Option<&Value>) -> Vec<&str> {

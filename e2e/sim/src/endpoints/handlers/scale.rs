@@ -6,9 +6,11 @@ use serde_json::{Value, json};
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult};
 use crate::apis::types::ResourceType;
-use crate::handlers::{WriteOpts, admitted_write, with_type_meta, with_warnings};
-use crate::http::{Accept, Body, object_response};
-use crate::server::{State, Target};
+use crate::endpoints::handlers::response::with_warnings;
+use crate::endpoints::http::{Accept, Body, object_response};
+use crate::registry::generic::admitted_write;
+use crate::registry::rest::{WriteOpts, with_type_meta};
+use crate::state::{State, Target};
 use crate::storage::store::object_key;
 
 fn selector_string(sel: &Value) -> String {
@@ -139,7 +141,7 @@ pub async fn update_scale(
         Some(&old),
         new,
         opts,
-        crate::managed::Operation::Update,
+        crate::registry::managed::Operation::Update,
     )
     .await?;
     let out = to_scale(rt, &target.version, &w.object)?;

@@ -14,6 +14,7 @@ pub mod auth;
 mod cluster;
 mod controllers;
 mod discovery;
+mod encoding;
 mod endpoints;
 mod env;
 pub mod faults;

@@ -55,7 +55,7 @@ pub struct State {
     pub ca_pem: String,
     pub faults: crate::faults::Faults,
     pub decisions: crate::auth::authz::DecisionCache,
-    pub webhook_clients: crate::admission::clients::Clients,
+    pub webhook_clients: crate::tls::ClientConfigs,
     /// The token webhook (`--authentication-token-webhook-config-file`), asked about bearer
     /// tokens the built-in authenticators do not know: how EKS's aws-iam-authenticator
     /// turns EKS tokens into users.

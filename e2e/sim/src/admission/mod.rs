@@ -5,5 +5,4 @@
 //! Defaulting and type validation are not here but with the types in [`crate::apis`], as
 //! kube-apiserver runs them in each type's strategy rather than as admission plugins.
 
-pub(crate) mod clients;
 pub(crate) mod webhook;

@@ -6,9 +6,8 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use crate::apimachinery::status::ApiError;
-use crate::apis::types::ResourceType;
-use crate::endpoints::http::{Accept, Body, Request, error_response, json_response};
-use crate::state::State;
+use crate::apis::types::{Registry, ResourceType};
+use crate::encoding::http::{Accept, Body, Request, error_response, json_response};
 
 const VERBS: &[&str] = &[
     "create",
@@ -90,8 +89,8 @@ fn legacy_resources(rt: &ResourceType, version: &str) -> Vec<Value> {
 }
 
 /// GET /api/v1 or /apis/<group>/<version>
-pub fn resource_list(state: &State, group: &str, version: &str) -> Response<Body> {
-    let types = state.registry().in_group_version(group, version);
+pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Response<Body> {
+    let types = reg.in_group_version(group, version);
     if types.is_empty() {
         return error_response(&ApiError::no_route());
     }
@@ -121,8 +120,8 @@ fn group_doc(group: &str, versions: &[String]) -> Value {
 }
 
 /// GET /apis/<group>
-pub fn group(state: &State, group: &str) -> Response<Body> {
-    let groups = state.registry().groups();
+pub fn group(reg: &Registry, group: &str) -> Response<Body> {
+    let groups = reg.groups();
     match groups.iter().find(|(g, _)| g == group && !g.is_empty()) {
         Some((g, vs)) => {
             let mut d = group_doc(g, vs);
@@ -180,8 +179,7 @@ fn aggregated_resource(rt: &ResourceType, version: &str) -> Option<Value> {
     Some(Value::Object(r))
 }
 
-fn aggregated_group(state: &State, group: &str, versions: &[String]) -> Value {
-    let reg = state.registry();
+fn aggregated_group(reg: &Registry, group: &str, versions: &[String]) -> Value {
     let vs: Vec<Value> = versions
         .iter()
         .map(|v| {
@@ -216,7 +214,7 @@ fn aggregated_response(req: &Request, version: &str, items: Vec<Value>) -> Respo
     if req.header("if-none-match") == etag {
         return builder
             .status(304)
-            .body(crate::endpoints::http::full(Vec::new()))
+            .body(crate::encoding::http::full(Vec::new()))
             .expect("valid response");
     }
     builder
@@ -225,14 +223,14 @@ fn aggregated_response(req: &Request, version: &str, items: Vec<Value>) -> Respo
             http::header::CONTENT_TYPE,
             format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
         )
-        .body(crate::endpoints::http::full(body))
+        .body(crate::encoding::http::full(body))
         .expect("valid response")
 }
 
 /// GET /api
-pub fn core_versions(state: &State, req: &Request, accept: &Accept) -> Response<Body> {
+pub fn core_versions(reg: &Registry, address: &str, req: &Request, accept: &Accept) -> Response<Body> {
     if let Some(v) = &accept.aggregated_discovery {
-        let item = aggregated_group(state, "", &["v1".to_string()]);
+        let item = aggregated_group(reg, "", &["v1".to_string()]);
         return aggregated_response(req, v, vec![item]);
     }
     json_response(
@@ -240,23 +238,19 @@ pub fn core_versions(state: &State, req: &Request, accept: &Accept) -> Response<
         &json!({
             "kind": "APIVersions",
             "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": state.address}],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
         }),
     )
 }
 
 /// GET /apis
-pub fn groups(state: &State, req: &Request, accept: &Accept) -> Response<Body> {
-    let groups: Vec<(String, Vec<String>)> = state
-        .registry()
-        .groups()
-        .into_iter()
-        .filter(|(g, _)| !g.is_empty())
-        .collect();
+pub fn groups(reg: &Registry, req: &Request, accept: &Accept) -> Response<Body> {
+    let groups: Vec<(String, Vec<String>)> =
+        reg.groups().into_iter().filter(|(g, _)| !g.is_empty()).collect();
     if let Some(v) = &accept.aggregated_discovery {
         let items = groups
             .iter()
-            .map(|(g, vs)| aggregated_group(state, g, vs))
+            .map(|(g, vs)| aggregated_group(reg, g, vs))
             .collect();
         return aggregated_response(req, v, items);
     }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::apimachinery::status::ApiError;
 use crate::apis::schema::REF_PREFIX;
 use crate::apis::types::{Registry, ResourceType};
-use crate::endpoints::http::{Body, Request, error_response, full};
+use crate::encoding::http::{Body, Request, error_response, full};
 
 struct Doc {
     hash: String,
@@ -491,7 +491,7 @@ pub fn serve_v3(cache: &Cache, source: Source<'_>, req: &Request, rest: &[&str])
     }
     let key = rest.join("/");
     let Some(doc) = docs.group_versions.get(&key) else {
-        return crate::endpoints::http::text_response(StatusCode::NOT_FOUND, "404 page not found\n");
+        return crate::encoding::http::text_response(StatusCode::NOT_FOUND, "404 page not found\n");
     };
     let etag = format!("\"{}\"", doc.hash);
     match req.query.get("hash") {
@@ -562,5 +562,5 @@ pub fn serve_v2(source: Source<'_>, req: &Request) -> Response<Body> {
         "securityDefinitions": {"BearerToken": {"description": "Bearer Token authentication", "type": "apiKey", "name": "authorization", "in": "header"}},
         "security": [{"BearerToken": []}],
     });
-    crate::endpoints::http::json_response(200, &doc)
+    crate::encoding::http::json_response(200, &doc)
 }

@@ -19,7 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use crate::apimachinery::status::ApiError;
-use crate::endpoints::http::{Body, MAX_BODY, Query, Request, error_response};
+use crate::encoding::http::{Body, MAX_BODY, Query, Request, error_response};
 use crate::state::State;
 
 /// Binds 127.0.0.1 on a random port and serves until `state.shutdown` is cancelled.
@@ -138,7 +138,7 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> Response<Bod
         Err(e) => return error_response(&e),
     };
     let query = Query::parse(parts.uri.query());
-    let attrs = crate::auth::authz::attributes(&parts.method, &path, &query);
+    let attrs = crate::endpoints::request::attributes(&parts.method, &path, &query);
     // injected faults act where API Priority and Fairness does: after authentication,
     // before authorization
     if !path.starts_with("/hubspoke/") {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::apimachinery::status::ApiError;
 use crate::apis::types::ResourceType;
-use crate::endpoints::http::{Accept, Body, Request, error_response, json_response, text_response};
+use crate::encoding::http::{Accept, Body, Request, error_response, json_response, text_response};
 use crate::state::{State, Target};
 
 pub(super) async fn route(state: &Arc<State>, req: Request) -> Response<Body> {
@@ -23,15 +23,17 @@ pub(super) async fn route(state: &Arc<State>, req: Request) -> Response<Body> {
     match segs.as_slice() {
         ["healthz" | "livez" | "readyz", rest @ ..] if get => health(&req, segs[0], rest),
         ["version"] if get => json_response(200, &version_doc(state)),
-        ["api"] if get => crate::discovery::groups::core_versions(state, &req, &accept),
-        ["apis"] if get => crate::discovery::groups::groups(state, &req, &accept),
+        ["api"] if get => {
+            crate::discovery::groups::core_versions(&state.registry(), &state.address, &req, &accept)
+        }
+        ["apis"] if get => crate::discovery::groups::groups(&state.registry(), &req, &accept),
         ["openapi", "v3", rest @ ..] if get => {
             crate::discovery::openapi::serve_v3(&state.openapi, state.openapi_source(), &req, rest)
         }
         ["openapi", "v2"] if get => crate::discovery::openapi::serve_v2(state.openapi_source(), &req),
         ["hubspoke", "faults"] => faults_endpoint(state, &req),
         ["api", "v1", rest @ ..] => resource_route(state, req, &accept, "", "v1", rest).await,
-        ["apis", group] if get => crate::discovery::groups::group(state, group),
+        ["apis", group] if get => crate::discovery::groups::group(&state.registry(), group),
         ["apis", group, version, rest @ ..] => {
             let (g, v) = (group.to_string(), version.to_string());
             resource_route(state, req, &accept, &g, &v, rest).await
@@ -192,7 +194,7 @@ async fn resource_route(
 ) -> Response<Body> {
     if segs.is_empty() {
         return if req.method == Method::GET {
-            crate::discovery::groups::resource_list(state, group, version)
+            crate::discovery::groups::resource_list(&state.registry(), group, version)
         } else {
             error_response(&ApiError::method_not_allowed())
         };

@@ -3,9 +3,9 @@
 use http::Response;
 
 use crate::apimachinery::status::ApiResult;
+use crate::encoding::http::{Accept, Body, Request, decode_body};
+use crate::encoding::protobuf::proto_definition;
 use crate::endpoints::handlers::response::{respond, with_warnings};
-use crate::endpoints::http::{Accept, Body, Request, decode_body};
-use crate::endpoints::protobuf::proto_definition;
 use crate::registry::generic::admitted_write;
 use crate::registry::rest::WriteOpts;
 use crate::state::{State, Target};

@@ -3,8 +3,8 @@
 use http::Response;
 
 use crate::apimachinery::status::{ApiError, ApiResult};
+use crate::encoding::http::{Accept, Body, Request, object_response};
 use crate::endpoints::handlers::response::respond;
-use crate::endpoints::http::{Accept, Body, Request, object_response};
 use crate::registry::rest::{storage_key, with_type_meta};
 use crate::state::{State, Target};
 use crate::storage::store::object_key;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::apimachinery::selector::{FieldSelector, LabelSelector};
 use crate::apimachinery::status::{ApiError, ApiResult};
-use crate::endpoints::http::{Accept, Body, Request, object_response};
+use crate::encoding::http::{Accept, Body, Request, object_response};
 use crate::registry::rest::{storage_key, with_type_meta};
 use crate::state::{State, Target};
 
@@ -208,7 +208,7 @@ pub(super) fn list(
             .iter()
             .map(|o| with_type_meta(o, &target.rt, &target.version))
             .collect();
-        let t = crate::endpoints::table::table(
+        let t = crate::encoding::table::table(
             &target.rt,
             &target.version,
             &objs,

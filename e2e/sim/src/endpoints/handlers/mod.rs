@@ -21,7 +21,7 @@ use std::sync::Arc;
 use http::{Method, Response};
 
 use crate::apimachinery::status::{ApiError, ApiResult};
-use crate::endpoints::http::{Accept, Body, Request};
+use crate::encoding::http::{Accept, Body, Request};
 use crate::state::{State, Target};
 
 pub async fn dispatch(

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::apimachinery::status::{ApiError, ApiResult, Cause};
-use crate::endpoints::http::{Request, decode_body};
+use crate::encoding::http::{Request, decode_body};
 use crate::registry::delete::DeleteOpts;
 use crate::registry::rest::{FieldValidation, Origin, WriteOpts};
 

@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult, Cause};
 use crate::apis::schema::Node;
+use crate::encoding::http::{Accept, Body, Request, decode_body, object_response};
 use crate::endpoints::handlers::response::with_warnings;
-use crate::endpoints::http::{Accept, Body, Request, decode_body, object_response};
 use crate::registry::generic::admitted_write;
 use crate::registry::managed::Operation;
 use crate::registry::rest::{Origin, WriteOpts, with_type_meta};
@@ -168,7 +168,7 @@ pub async fn patch(
             Ok(w) => {
                 let code = if w.created { 201 } else { 200 };
                 let out = if let Some(v) = &accept.table {
-                    crate::endpoints::table::table(
+                    crate::encoding::table::table(
                         rt,
                         &target.version,
                         std::slice::from_ref(&w.object),

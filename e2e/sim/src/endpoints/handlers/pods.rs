@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult, GroupResource};
-use crate::endpoints::http::{Accept, Body, Request, decode_body, object_response, text_response};
+use crate::encoding::http::{Accept, Body, Request, decode_body, object_response, text_response};
 use crate::state::{State, Target};
 use crate::storage::store::object_key;
 

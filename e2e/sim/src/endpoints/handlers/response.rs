@@ -5,7 +5,7 @@
 use http::Response;
 use serde_json::{Value, json};
 
-use crate::endpoints::http::{Accept, Body, Request, object_response};
+use crate::encoding::http::{Accept, Body, Request, object_response};
 use crate::state::Target;
 
 pub fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
@@ -33,7 +33,7 @@ pub(super) fn respond(
 /// Applies `as=PartialObjectMetadata` / `as=Table` (with `includeObject`) to one object.
 pub fn output_object(accept: &Accept, target: &Target, obj: &Value, include_object: &str) -> Value {
     if let Some(v) = &accept.table {
-        return crate::endpoints::table::table(
+        return crate::encoding::table::table(
             &target.rt,
             &target.version,
             std::slice::from_ref(obj),

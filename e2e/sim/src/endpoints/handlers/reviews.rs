@@ -11,7 +11,7 @@ use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult, Cause};
 use crate::auth::authn::{ISSUER, User, bound_claims};
 use crate::auth::authz::{Attributes, authorize, grants};
-use crate::endpoints::http::{Accept, Body, Request, decode_body, object_response};
+use crate::encoding::http::{Accept, Body, Request, decode_body, object_response};
 use crate::registry::rest::check_type_meta;
 use crate::state::{State, Target};
 use crate::storage::store::object_key;

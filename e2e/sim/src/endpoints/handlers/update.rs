@@ -5,9 +5,9 @@ use serde_json::json;
 
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult};
+use crate::encoding::http::{Accept, Body, Request, decode_body};
+use crate::encoding::protobuf::proto_definition;
 use crate::endpoints::handlers::response::{respond, with_warnings};
-use crate::endpoints::http::{Accept, Body, Request, decode_body};
-use crate::endpoints::protobuf::proto_definition;
 use crate::registry::generic::admitted_write;
 use crate::registry::rest::{WriteOpts, storage_key};
 use crate::state::{State, Target};

@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 use crate::apimachinery::meta;
 use crate::apimachinery::status::{ApiError, ApiResult};
 use crate::apis::types::ResourceType;
+use crate::encoding::http::{Accept, Body, Request};
 use crate::endpoints::handlers::list::{Selectors, parse_rv};
-use crate::endpoints::http::{Accept, Body, Request};
 use crate::registry::rest::with_type_meta;
 use crate::state::{State, Target};
 use crate::storage::store::{EventType, ReadError};
@@ -49,7 +49,7 @@ impl Watch {
     fn encode(&self, kind: &str, obj: &Value) -> Bytes {
         let typed = with_type_meta(obj, &self.rt, &self.version);
         let object = if let Some(v) = &self.accept.table {
-            crate::endpoints::table::table(
+            crate::encoding::table::table(
                 &self.rt,
                 &self.version,
                 std::slice::from_ref(&typed),
@@ -168,7 +168,7 @@ pub fn serve(
         bookmarks,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
-    let attrs = crate::auth::authz::attributes(&req.method, &req.path, &req.query);
+    let attrs = crate::endpoints::request::attributes(&req.method, &req.path, &req.query);
     if state.faults.take_watch_expiry(&req.user, &attrs) {
         // injected: this watch's history is gone
         let cur = state.store.current_rv();

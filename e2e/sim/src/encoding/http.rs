@@ -255,7 +255,7 @@ pub fn decode_body(req: &Request, proto: Option<&str>) -> Result<Value, ApiError
         }),
         "application/yaml" | "application/apply-patch+yaml" => decode_yaml(&req.body),
         "application/vnd.kubernetes.protobuf" => match proto {
-            Some(def) => crate::endpoints::protobuf::decode_envelope(&req.body, def)
+            Some(def) => crate::encoding::protobuf::decode_envelope(&req.body, def)
                 .map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}"))),
             None => Err(ApiError::unsupported_media_type(&[
                 "application/json",

@@ -4,7 +4,7 @@
 //! certificate signed by it, valid for the loopback address and the in-cluster service
 //! names, so clients verify the server exactly as they verify a real API server.
 //!
-//! The other way round, [`ClientConfigs`] holds the client configurations a cluster trusts
+//! The other way round, `ClientConfigs` holds the client configurations a cluster trusts
 //! its webhooks with, one per `caBundle`.
 
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! their bindings (authorization), and the bootstrap policy every cluster starts with.
 //!
 //! Reads RBAC objects and ServiceAccounts from [`crate::storage`]; the request pipeline
-//! that calls it is in [`crate::server`].
+//! that calls it is in `server`.
 
 pub mod authn;
 pub mod authz;

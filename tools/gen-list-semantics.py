@@ -9,7 +9,7 @@ schemars schemas they emit do not carry the extensions. This script reads the cr
 sources and writes the facts as JSON, which the emulator folds back into the schemas it
 serves and uses for strategic merge patch and server-side apply.
 
-Usage: tools/gen-list-semantics.py <path to k8s-openapi-X/src/v1_NN> > e2e/sim/src/builtin/list_semantics.json
+Usage: tools/gen-list-semantics.py <path to k8s-openapi-X/src/v1_NN> > e2e/sim/src/apis/builtin/list_semantics.json
 """
 import json
 import os

@@ -7,7 +7,7 @@ wire-format reader driven by this table: for each message, field number -> JSON 
 kind and message type. Field numbers and kinds come from k8s-pb's prost attributes; JSON
 names come from k8s-openapi (both crates derive snake_case names from the same Go names).
 
-Usage: tools/gen-protobuf-fields.py <k8s-pb src> <k8s-openapi src/v1_NN> > e2e/sim/src/builtin/protobuf.json
+Usage: tools/gen-protobuf-fields.py <k8s-pb src> <k8s-openapi src/v1_NN> > e2e/sim/src/apis/builtin/protobuf.json
 """
 import json
 import os

@@ -8,10 +8,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::handlers::create_internal;
-use crate::registry::Registry;
-use crate::server::{ServerConfig, State};
-use crate::store::Store;
+use crate::registry::generic::create_internal;
+use crate::state::{ServerConfig, State};
+use crate::storage::store::Store;
 use crate::tls::ClusterPki;
 
 /// Why a cluster could not start.
@@ -65,14 +64,14 @@ impl SimCluster {
         })?;
         let state = Arc::new(State {
             name: name.to_string(),
-            registry: RwLock::new(Registry::with_builtins()),
+            registry: RwLock::new(crate::apis::builtin::registry()),
             store: Store::new(config.event_log_capacity),
             admin_token: random_token(),
             config,
             address: addr.to_string(),
             shutdown: CancellationToken::new(),
             openapi: Default::default(),
-            signer: crate::auth::TokenSigner::generate(),
+            signer: crate::auth::authn::TokenSigner::generate(),
             ca_pem: pki.ca_pem.clone(),
             faults: Default::default(),
             decisions: Default::default(),
@@ -122,7 +121,7 @@ impl SimCluster {
     /// Asks `webhook` about bearer tokens the cluster does not know itself, as
     /// kube-apiserver asks its token webhook (EKS: aws-iam-authenticator); it answers with
     /// the user or None (401).
-    pub fn set_token_webhook(&self, webhook: crate::auth::TokenWebhook) {
+    pub fn set_token_webhook(&self, webhook: crate::auth::authn::TokenWebhook) {
         *self
             .state
             .token_webhook
@@ -249,7 +248,7 @@ fn bootstrap(state: &State) -> Result<(), String> {
             "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
         }),
     )?;
-    for (plural, obj) in crate::rbac_bootstrap::objects() {
+    for (plural, obj) in crate::auth::rbac_bootstrap::objects() {
         create("rbac.authorization.k8s.io", plural, None, obj)?;
     }
     Ok(())

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cluster::{SimCluster, StartError, write_private};
-use crate::server::ServerConfig;
+use crate::state::ServerConfig;
 
 /// The name of the n-th spoke (0-based): spoke-a ... spoke-z, spoke-aa, spoke-ab, ...
 pub fn spoke_name(n: usize) -> String {

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::User;
-use crate::authz::Attributes;
+use crate::auth::authn::User;
+use crate::auth::authz::Attributes;
 
 /// Which requests a fault applies to; empty fields match everything.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

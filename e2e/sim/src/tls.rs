@@ -3,13 +3,19 @@
 //! Every emulated cluster gets its own CA (like a kubeadm cluster's `ca.crt`) and a serving
 //! certificate signed by it, valid for the loopback address and the in-cluster service
 //! names, so clients verify the server exactly as they verify a real API server.
+//!
+//! The other way round, `ClientConfigs` holds the client configurations a cluster trusts
+//! its webhooks with, one per `caBundle`.
 
-use std::sync::{Arc, Once};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Once};
 
+use base64::Engine;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
     IsCa, KeyPair, KeyUsagePurpose, SanType,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The CA and serving certificate of one emulated cluster.
@@ -89,5 +95,41 @@ impl ClusterPki {
             ca_pem: ca.pem(),
             server_config: Arc::new(config),
         })
+    }
+}
+
+/// TLS client configurations by caBundle, so each bundle is parsed once: what a cluster
+/// calls its admission webhooks with (kube-apiserver's webhook client manager).
+#[derive(Default)]
+pub(crate) struct ClientConfigs {
+    configs: Mutex<HashMap<String, Arc<rustls::ClientConfig>>>,
+}
+
+impl ClientConfigs {
+    pub(crate) fn config(&self, ca_bundle_b64: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+        let mut g = self.configs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = g.get(ca_bundle_b64) {
+            return Ok(c.clone());
+        }
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(ca_bundle_b64.trim())
+            .map_err(|e| format!("caBundle is not base64: {e}"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("caBundle holds no valid PEM certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("caBundle certificate rejected: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("caBundle holds no certificate".into());
+        }
+        let cfg = Arc::new(
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        g.insert(ca_bundle_b64.to_string(), cfg.clone());
+        Ok(cfg)
     }
 }

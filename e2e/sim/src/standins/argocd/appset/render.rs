@@ -213,15 +213,19 @@ pub fn apply_template_patch(app: &Value, text: &str) -> Result<Value, String> {
         }
     }
     let original = app.as_object().cloned().unwrap_or_default();
-    let patched = crate::patch::strategic_merge_map(&original, patch.as_object().expect("an object"), None)
-        .map_err(|e| {
-            format!(
-                "error while applying templatePatch template to json {}: {}",
-                quote(&converted, false),
-                e.message
-            )
-        })?
-        .unwrap_or_default();
+    let patched = crate::endpoints::handlers::patch::strategic_merge_map(
+        &original,
+        patch.as_object().expect("an object"),
+        None,
+    )
+    .map_err(|e| {
+        format!(
+            "error while applying templatePatch template to json {}: {}",
+            quote(&converted, false),
+            e.message
+        )
+    })?
+    .unwrap_or_default();
     let mut out = Value::Object(patched);
     // changes to the project are not allowed
     let project = app.pointer("/spec/project").cloned().unwrap_or(json!(""));

@@ -15,7 +15,9 @@ mod crds;
 pub mod diff;
 pub mod gotemplate;
 pub mod health;
+pub mod ignore;
 pub mod manifests;
+pub mod project;
 pub mod repo;
 pub mod tracking;
 

@@ -149,9 +149,27 @@ pub fn overrides_from_config_map(data: &BTreeMap<String, String>) -> Result<Over
         _ => Some("*/*"),
     };
     if let Some(k) = status_key {
-        out.entry(k.to_string()).or_default().json_pointers.push("/status".into());
+        out.entry(k.to_string())
+            .or_default()
+            .json_pointers
+            .push("/status".into());
     }
     Ok(out)
+}
+
+impl super::Shared {
+    /// The ignoreDifferences overrides in the hub's `argocd-cm` (Argo CD's defaults without
+    /// one). The stand-in reads argocd-cm here itself until a shared settings reader exists.
+    pub(super) async fn ignore_overrides(&self) -> Result<Overrides, String> {
+        let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(self.hub.clone(), &self.namespace);
+        let data = match cms.get_opt("argocd-cm").await {
+            Ok(Some(cm)) => cm.data.unwrap_or_default(),
+            Ok(None) => BTreeMap::new(),
+            Err(e) => return Err(format!("error retrieving config map: {e}")),
+        };
+        overrides_from_config_map(&data)
+    }
 }
 
 /// One patch of the ignore normalizer.
@@ -227,9 +245,17 @@ impl Normalizer {
     /// Removes the ignored fields of `obj` (patches that fail on it are skipped).
     pub fn normalize(&self, obj: &mut Value) {
         let api_version = obj["apiVersion"].as_str().unwrap_or("");
-        let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("").to_string();
+        let group = api_version
+            .rsplit_once('/')
+            .map(|(g, _)| g)
+            .unwrap_or("")
+            .to_string();
         let kind = obj["kind"].as_str().unwrap_or("").to_string();
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let ns = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -381,7 +407,8 @@ pub fn remove_pointer(doc: &mut Value, path: &str) -> Result<(), String> {
         ));
     }
     let decode = |k: &str| k.replace("~1", "/").replace("~0", "~");
-    let missing = || format!("remove operation does not apply: doc is missing path: \"{path}\": missing value");
+    let missing =
+        || format!("remove operation does not apply: doc is missing path: \"{path}\": missing value");
     let mut cur = doc;
     for part in &split[1..split.len() - 1] {
         let key = decode(part);
@@ -437,7 +464,12 @@ pub fn remove_pointer(doc: &mut Value, path: &str) -> Result<(), String> {
 
 /// managedfields.Normalize: for each managedFields entry of a trusted manager, the fields it
 /// owns whose live and desired values differ leave both objects.
-fn normalize_managed_fields(original_live: &Value, live: &mut Value, target: &mut Value, managers: &[String]) {
+fn normalize_managed_fields(
+    original_live: &Value,
+    live: &mut Value,
+    target: &mut Value,
+    managers: &[String],
+) {
     let entries = original_live
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array)
@@ -605,7 +637,10 @@ fn load_error(code: &str, errs: jaq_core::load::Errors<&str, ()>) -> String {
             match expect {
                 lex::Expect::Delim("\"") => "unterminated string literal".into(),
                 lex::Expect::Escape | lex::Expect::Unicode => {
-                    let seq: String = rest.chars().take(if rest.starts_with('u') { 5 } else { 1 }).collect();
+                    let seq: String = rest
+                        .chars()
+                        .take(if rest.starts_with('u') { 5 } else { 1 })
+                        .collect();
                     format!("invalid escape sequence \"\\{seq}\" in string literal")
                 }
                 lex::Expect::Delim(_) => unexpected(code, at(rest)),
@@ -614,9 +649,15 @@ fn load_error(code: &str, errs: jaq_core::load::Errors<&str, ()>) -> String {
                     if tok.is_empty() {
                         "unexpected EOF".into()
                     } else if tok.len() == 1 && tok.is_ascii() && !tok.chars().all(char::is_alphanumeric) {
-                        format!("unexpected token {}", serde_json::to_string(&tok).unwrap_or_default())
+                        format!(
+                            "unexpected token {}",
+                            serde_json::to_string(&tok).unwrap_or_default()
+                        )
                     } else {
-                        format!("invalid token {}", serde_json::to_string(&tok).unwrap_or_default())
+                        format!(
+                            "invalid token {}",
+                            serde_json::to_string(&tok).unwrap_or_default()
+                        )
                     }
                 }
                 _ => unexpected(code, at(rest)),
@@ -640,7 +681,10 @@ fn unexpected(code: &str, at: usize) -> String {
     if tok.is_empty() {
         "unexpected EOF".into()
     } else {
-        format!("unexpected token {}", serde_json::to_string(&tok).unwrap_or_default())
+        format!(
+            "unexpected token {}",
+            serde_json::to_string(&tok).unwrap_or_default()
+        )
     }
 }
 
@@ -671,7 +715,8 @@ fn gojq_token(s: &str) -> String {
             _ => 1,
         }
     } else if c.is_ascii_digit() {
-        s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.')).unwrap_or(s.len())
+        s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+            .unwrap_or(s.len())
     } else {
         const OPS: &[&str] = &[
             "?//=", "?//", "//=", "|=", "+=", "-=", "*=", "/=", "%=", "==", "!=", "<=", ">=", "//",
@@ -739,7 +784,11 @@ fn go_duration(d: Duration) -> String {
         return format!("{}ms", d.as_millis());
     }
     let s = d.as_secs_f64();
-    if s.fract() == 0.0 { format!("{}s", s as u64) } else { format!("{s}s") }
+    if s.fract() == 0.0 {
+        format!("{}s", s as u64)
+    } else {
+        format!("{s}s")
+    }
 }
 
 /// The paths `path(<expression>)` yields on `input`.
@@ -826,7 +875,12 @@ impl J {
         match self {
             J::Null | J::Empty => Value::Null,
             J::Scalar(v) => v,
-            J::Arr(a) => Value::Array(a.into_iter().filter(|j| *j != J::Empty).map(J::into_value).collect()),
+            J::Arr(a) => Value::Array(
+                a.into_iter()
+                    .filter(|j| *j != J::Empty)
+                    .map(J::into_value)
+                    .collect(),
+            ),
             J::Obj(m) => Value::Object(
                 m.into_iter()
                     .filter(|(_, j)| *j != J::Empty)
@@ -964,7 +1018,14 @@ mod tests {
         remove_pointer(&mut d, "/spec/replicas").unwrap();
         assert!(d.pointer("/spec/replicas").is_none());
         remove_pointer(&mut d, "/spec/template/spec/containers/-1").unwrap();
-        assert_eq!(d.pointer("/spec/template/spec/containers").unwrap().as_array().unwrap().len(), 1);
+        assert_eq!(
+            d.pointer("/spec/template/spec/containers")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
         let mut m = json!({"metadata": {"annotations": {"a/b": "x", "c~d": "y"}}});
         remove_pointer(&mut m, "/metadata/annotations/a~1b").unwrap();
         remove_pointer(&mut m, "/metadata/annotations/c~0d").unwrap();
@@ -1018,7 +1079,10 @@ mod tests {
     fn jq_parse_errors_are_worded_as_gojqs() {
         assert_eq!(check_jq(".a[").unwrap_err(), "unexpected token \")\"");
         assert_eq!(check_jq(".a |").unwrap_err(), "unexpected token \")\"");
-        assert_eq!(check_jq("nosuchfn").unwrap_err(), "function not defined: nosuchfn/0");
+        assert_eq!(
+            check_jq("nosuchfn").unwrap_err(),
+            "function not defined: nosuchfn/0"
+        );
         assert_eq!(check_jq("$x").unwrap_err(), "variable not defined: $x");
         assert_eq!(check_jq("\"abc").unwrap_err(), "unterminated string literal");
         assert!(check_jq(".spec.template.spec.containers[] | select(.name == \"x\") | .image").is_ok());
@@ -1048,10 +1112,55 @@ mod tests {
     fn arbitrary_expressions_and_pointers_never_panic() {
         // a deterministic soup of jq tokens and pointer parts
         const TOKENS: &[&str] = &[
-            ".", ".a", ".spec", "[", "]", "(", ")", "{", "}", "|", ",", "?", "//", "..", "[]", "0", "-1",
-            "1:2", "\"x\"", "select(", "map(", "$x", "as", "reduce", "if", "then", "else", "end", "def",
-            "f:", ";", "+", "==", "not", "empty", "error", "paths", "@base64", "\\", "\"", "limit(2;",
-            "recurse", "to_entries", "keys", "..a", "test(\"a\")", "splits(", "ltrimstr(", "getpath([",
+            ".",
+            ".a",
+            ".spec",
+            "[",
+            "]",
+            "(",
+            ")",
+            "{",
+            "}",
+            "|",
+            ",",
+            "?",
+            "//",
+            "..",
+            "[]",
+            "0",
+            "-1",
+            "1:2",
+            "\"x\"",
+            "select(",
+            "map(",
+            "$x",
+            "as",
+            "reduce",
+            "if",
+            "then",
+            "else",
+            "end",
+            "def",
+            "f:",
+            ";",
+            "+",
+            "==",
+            "not",
+            "empty",
+            "error",
+            "paths",
+            "@base64",
+            "\\",
+            "\"",
+            "limit(2;",
+            "recurse",
+            "to_entries",
+            "keys",
+            "..a",
+            "test(\"a\")",
+            "splits(",
+            "ltrimstr(",
+            "getpath([",
         ];
         let doc = json!({"a": [1, {"b": null}], "spec": {"x": "y"}, "n": 3});
         let mut seed: u64 = 0x5eed;
@@ -1063,18 +1172,29 @@ mod tests {
         };
         for _ in 0..400 {
             let n = (next() % 8) as usize + 1;
-            let expr: String = (0..n).map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize]).collect();
+            let expr: String = (0..n)
+                .map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize])
+                .collect();
             let _ = check_jq(&expr);
             if check_jq(&expr).is_ok() {
                 let _ = jq_delete(&expr, &doc, Duration::from_millis(200));
             }
-            let parts: Vec<&str> = (0..n).map(|_| ["a", "0", "-1", "~1", "~0", "", "spec", "x", "99"][(next() % 9) as usize]).collect();
+            let parts: Vec<&str> = (0..n)
+                .map(|_| ["a", "0", "-1", "~1", "~0", "", "spec", "x", "99"][(next() % 9) as usize])
+                .collect();
             let mut d = doc.clone();
             let _ = remove_pointer(&mut d, &format!("/{}", parts.join("/")));
             let _ = remove_pointer(&mut d, &parts.join("/"));
         }
         // path arrays of every shape
-        for p in [json!([]), json!(["a", 0]), json!([{"start": 1}]), json!([null]), json!([true]), json!(["n", "x"])] {
+        for p in [
+            json!([]),
+            json!(["a", 0]),
+            json!([{"start": 1}]),
+            json!([null]),
+            json!([true]),
+            json!(["n", "x"]),
+        ] {
             let _ = delpaths(&doc, &[p.as_array().unwrap().clone()]);
         }
     }
@@ -1087,7 +1207,12 @@ mod tests {
                 {"manager": "argocd-controller", "operation": "Apply", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"main\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}}},
                 {"manager": "hpa", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
             "spec": {"replicas": 5, "template": {"spec": {"containers": [{"name": "main", "image": "nginx:1.27"}]}}}});
-        let rules = vec![Rule { kind: "Deployment".into(), group: "apps".into(), managers: vec!["hpa".into()], ..Default::default() }];
+        let rules = vec![Rule {
+            kind: "Deployment".into(),
+            group: "apps".into(),
+            managers: vec!["hpa".into()],
+            ..Default::default()
+        }];
         let n = Normalizer::new(&rules, &Overrides::new()).unwrap();
         let (t, l) = n.normalize_pair(&target, &live);
         assert!(t.pointer("/spec/replicas").is_none());
@@ -1110,7 +1235,11 @@ mod tests {
             "data": {"server": "cGxhY2Vob2xkZXI="}});
         let live = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cluster-a", "labels": {"a": "b"}},
             "data": {"server": "aHR0cHM6Ly8xMC4wLjAuMQ==", "config": "e30="}});
-        let rules = vec![Rule { kind: "Secret".into(), json_pointers: vec!["/data".into()], ..Default::default() }];
+        let rules = vec![Rule {
+            kind: "Secret".into(),
+            json_pointers: vec!["/data".into()],
+            ..Default::default()
+        }];
         let n = Normalizer::new(&rules, &Overrides::new()).unwrap();
         let t = n.respect(&target, &live);
         assert_eq!(t["data"], live["data"]);
@@ -1120,8 +1249,12 @@ mod tests {
         let mut live = deployment();
         live["spec"]["template"]["spec"]["containers"][1]["image"] = json!("proxy:2");
         live["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.26");
-        let rules = vec![Rule { kind: "Deployment".into(), group: "apps".into(),
-            jq: vec![".spec.template.spec.containers[] | select(.name == \"sidecar\")".into()], ..Default::default() }];
+        let rules = vec![Rule {
+            kind: "Deployment".into(),
+            group: "apps".into(),
+            jq: vec![".spec.template.spec.containers[] | select(.name == \"sidecar\")".into()],
+            ..Default::default()
+        }];
         let n = Normalizer::new(&rules, &Overrides::new()).unwrap();
         let t = n.respect(&target, &live);
         let cs = t["spec"]["template"]["spec"]["containers"].as_array().unwrap();
@@ -1148,13 +1281,19 @@ mod tests {
         assert_eq!(o["apps/Deployment"].json_pointers, ["/spec/replicas"]);
         assert_eq!(o["*/*"].managers, ["kube-controller-manager"]);
         assert_eq!(o["*/*"].json_pointers, ["/status"]);
-        assert_eq!(o["admissionregistration.k8s.io/MutatingWebhookConfiguration"].jq, [".webhooks[]?.clientConfig.caBundle"]);
+        assert_eq!(
+            o["admissionregistration.k8s.io/MutatingWebhookConfiguration"].jq,
+            [".webhooks[]?.clientConfig.caBundle"]
+        );
         let n = Normalizer::new(&[], &o).unwrap();
         let mut d = deployment();
         d["status"] = json!({"replicas": 1});
         n.normalize(&mut d);
         assert!(d.get("status").is_none() && d.pointer("/spec/replicas").is_none());
-        assert_eq!(n.managers("apps", "Deployment", "web", "web"), ["kube-controller-manager"]);
+        assert_eq!(
+            n.managers("apps", "Deployment", "web", "web"),
+            ["kube-controller-manager"]
+        );
         data.insert("resource.customizations.bogus.Secret".into(), "x".into());
         assert_eq!(
             overrides_from_config_map(&data).unwrap_err(),
@@ -1162,7 +1301,10 @@ mod tests {
         );
         // status stays compared when the compare options say so
         let mut data = BTreeMap::new();
-        data.insert("resource.compareoptions".to_string(), "ignoreResourceStatusField: none\n".to_string());
+        data.insert(
+            "resource.compareoptions".to_string(),
+            "ignoreResourceStatusField: none\n".to_string(),
+        );
         assert!(overrides_from_config_map(&data).unwrap().is_empty());
     }
 }

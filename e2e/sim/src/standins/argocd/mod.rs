@@ -16,6 +16,7 @@ pub mod diff;
 pub mod gotemplate;
 pub mod health;
 pub mod ignore;
+mod kubectl;
 pub mod manifests;
 pub mod project;
 pub mod repo;

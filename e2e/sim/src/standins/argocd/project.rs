@@ -411,7 +411,10 @@ fn lex_range(chars: &[char], mut i: usize) -> Result<(Node, usize), String> {
     let is_range = lo.is_some_and(|c| c != '\0') && hi.is_some_and(|c| c != '\0');
     match (text, is_range) {
         (Some(t), false) => Ok((Node::List(t, not), i)),
-        (None, true) => Ok((Node::Range(lo.unwrap_or_default(), hi.unwrap_or_default(), not), i)),
+        (None, true) => Ok((
+            Node::Range(lo.unwrap_or_default(), hi.unwrap_or_default(), not),
+            i,
+        )),
         _ => Err("could not parse range".into()),
     }
 }
@@ -440,7 +443,9 @@ fn match_nodes(
             end <= text.len() && text[pos..end] == t[..] && match_nodes(rest, text, end, seps, budget, k)
         }
         Node::Single => {
-            pos < text.len() && !seps.contains(&text[pos]) && match_nodes(rest, text, pos + 1, seps, budget, k)
+            pos < text.len()
+                && !seps.contains(&text[pos])
+                && match_nodes(rest, text, pos + 1, seps, budget, k)
         }
         Node::List(l, not) => {
             pos < text.len()
@@ -640,7 +645,11 @@ fn match_chunk<'a>(mut chunk: &[u8], mut s: &'a [u8]) -> (&'a [u8], bool, bool) 
             }
         }
     }
-    if failed { (b"", false, false) } else { (s, true, false) }
+    if failed {
+        (b"", false, false)
+    } else {
+        (s, true, false)
+    }
 }
 
 fn get_esc(mut chunk: &[u8]) -> Option<(char, &[u8])> {

@@ -556,7 +556,7 @@ impl Shared {
                         ),
                     ));
                 }
-                let (desired, normalized_live) = normalizer.normalize_pair(&t.object, l);
+                let (desired, normalized_live) = normalizer.compare_pair(&t.object, l);
                 t.in_sync = super::diff::satisfies(&desired, &normalized_live);
             }
             live.insert(t.key.clone(), obj);

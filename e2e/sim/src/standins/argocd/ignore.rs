@@ -313,9 +313,27 @@ impl Normalizer {
         out
     }
 
-    /// preDiffNormalize's managed-fields step and the ignore normalizer on both sides:
-    /// the objects as they are compared.
+    /// The objects as the diff compares them: preDiffNormalize's managed-fields step, then
+    /// gitops-engine's Normalize (a Secret's stringData as data) and the ignore normalizer.
+    pub fn compare_pair(&self, target: &Value, live: &Value) -> (Value, Value) {
+        let (mut t, mut l) = self.managed_pair(target, live);
+        for o in [&mut t, &mut l] {
+            normalize_secret(o);
+            self.normalize(o);
+        }
+        (t, l)
+    }
+
+    /// util/argo/diff Normalize: the managed-fields step and the ignore normalizer on both
+    /// sides (what RespectIgnoreDifferences starts from).
     pub fn normalize_pair(&self, target: &Value, live: &Value) -> (Value, Value) {
+        let (mut t, mut l) = self.managed_pair(target, live);
+        self.normalize(&mut t);
+        self.normalize(&mut l);
+        (t, l)
+    }
+
+    fn managed_pair(&self, target: &Value, live: &Value) -> (Value, Value) {
         let (mut t, mut l) = (target.clone(), live.clone());
         let group = t["apiVersion"]
             .as_str()
@@ -329,8 +347,6 @@ impl Normalizer {
         if !managers.is_empty() {
             normalize_managed_fields(live, &mut l, &mut t, &managers);
         }
-        self.normalize(&mut t);
-        self.normalize(&mut l);
         (t, l)
     }
 
@@ -343,6 +359,28 @@ impl Normalizer {
         // patch of the built-in kinds does)
         restore(&mut t, &normalized_live, live);
         t
+    }
+}
+
+/// gitops-engine's NormalizeSecret: a core Secret's stringData is compared as base64 data.
+fn normalize_secret(obj: &mut Value) {
+    use base64::Engine;
+    if obj["kind"] != "Secret" || obj["apiVersion"] != "v1" {
+        return;
+    }
+    let Some(Value::Object(string_data)) = obj.as_object_mut().and_then(|o| o.remove("stringData")) else {
+        return;
+    };
+    if !obj.get("data").is_some_and(Value::is_object) {
+        obj["data"] = Value::Object(Map::new());
+    }
+    let data = obj["data"].as_object_mut().expect("object");
+    for (k, v) in string_data {
+        let v = match v {
+            Value::String(s) => Value::String(base64::engine::general_purpose::STANDARD.encode(s)),
+            other => other,
+        };
+        data.insert(k, v);
     }
 }
 
@@ -1214,7 +1252,7 @@ mod tests {
             ..Default::default()
         }];
         let n = Normalizer::new(&rules, &Overrides::new()).unwrap();
-        let (t, l) = n.normalize_pair(&target, &live);
+        let (t, l) = n.compare_pair(&target, &live);
         assert!(t.pointer("/spec/replicas").is_none());
         assert!(l.pointer("/spec/replicas").is_none());
         assert!(crate::standins::argocd::diff::satisfies(&t, &l));
@@ -1227,6 +1265,22 @@ mod tests {
         let n = Normalizer::new(&[], &Overrides::new()).unwrap();
         let (t, l) = n.normalize_pair(&target, &live);
         assert!(!crate::standins::argocd::diff::satisfies(&t, &l));
+    }
+
+    #[test]
+    fn secrets_compare_their_string_data_as_data() {
+        let target = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"a": "b"}});
+        let live =
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "Yg=="}});
+        let n = Normalizer::new(&[], &Overrides::new()).unwrap();
+        let (t, l) = n.compare_pair(&target, &live);
+        assert_eq!(t["data"], json!({"a": "Yg=="}));
+        assert!(crate::standins::argocd::diff::satisfies(&t, &l));
+        // RespectIgnoreDifferences starts from util/argo's Normalize, which keeps stringData
+        assert_eq!(
+            n.normalize_pair(&target, &live).0["stringData"],
+            json!({"a": "b"})
+        );
     }
 
     #[test]

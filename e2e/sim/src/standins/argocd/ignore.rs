@@ -551,7 +551,7 @@ fn leaf_paths(set: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>)
     }
 }
 
-fn find_item<'a>(arr: &'a [Value], pe: &str) -> Option<usize> {
+fn find_item(arr: &[Value], pe: &str) -> Option<usize> {
     if let Some(k) = pe.strip_prefix("k:") {
         let keys: Map<String, Value> = serde_json::from_str(k).ok()?;
         return arr

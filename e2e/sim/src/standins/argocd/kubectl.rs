@@ -61,7 +61,19 @@ fn api_message(e: kube::Error) -> String {
 /// Go's `json.Marshal` of an object (sorted keys, `<`, `>` and `&` escaped) with the newline
 /// kubectl's encoder ends it with.
 fn go_json(v: &Value) -> String {
-    let s = serde_json::to_string(v).unwrap_or_default();
+    // Go sorts map keys; serde_json keeps insertion order when preserve_order is on
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let s = serde_json::to_string(&sorted(v)).unwrap_or_default();
     let s = s
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")

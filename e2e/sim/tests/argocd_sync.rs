@@ -1184,3 +1184,77 @@ async fn pruning_missing_kinds_namespaces_and_shared_resources() {
         "owner:/ConfigMap:shared/shared"
     );
 }
+
+/// A cluster-scoped kind unknown at the first comparison is taken as namespaced
+/// (IsNamespacedOrUnknown); once its CRD is served, the object it named is the declared one,
+/// not an extraneous object to prune.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_scoped_kind_served_later_is_not_pruned_as_extraneous() {
+    let e = Env::start().await;
+    let server = e.server();
+    e.commit(
+        &[(
+            "apps/gizmo/g.yaml",
+            s("apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: g\nspec:\n  size: 1\n"),
+        )],
+        "gizmo",
+    );
+    let apps = e
+        .create_app(app(
+            "gizmo",
+            "default",
+            &server,
+            "apps/gizmo",
+            "tools",
+            &[],
+            false,
+        ))
+        .await;
+    let a = wait_app(&apps, "gizmo", "compared", |a| {
+        a["status"]["resources"][0]["name"] == "g"
+    })
+    .await;
+    assert_eq!(a["status"]["resources"][0]["namespace"], "tools");
+    // the CRD arrives, and the object with it (as a sync of another attempt would leave it)
+    let crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition =
+        serde_json::from_value(json!({
+            "metadata": {"name": "gizmos.example.com"},
+            "spec": {"group": "example.com", "scope": "Cluster",
+                "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}))
+        .unwrap();
+    Api::all(e.spoke.clone())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let gizmos: Api<DynamicObject> = Api::all_with(
+        e.spoke.clone(),
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v1", "Gizmo"), "gizmos"),
+    );
+    let g = json!({"apiVersion": "example.com/v1", "kind": "Gizmo",
+        "metadata": {"name": "g", "annotations": {"argocd.argoproj.io/tracking-id": "gizmo:example.com/Gizmo:tools/g"}},
+        "spec": {"size": 1}});
+    eventually("the CRD was not served", || async {
+        gizmos
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(g.clone()).unwrap(),
+            )
+            .await
+            .is_ok()
+    })
+    .await;
+    e.sync(&apps, "gizmo", &[]).await;
+    let a = wait_app(&apps, "gizmo", "synced", |a| {
+        op_phase("Succeeded")(a) && synced_healthy(a)
+    })
+    .await;
+    assert!(
+        !results(&a).iter().any(|r| r.2 == "Pruned" || r.2 == "SyncFailed"),
+        "{:?}",
+        results(&a)
+    );
+    assert_eq!(a["status"]["resources"][0]["namespace"], json!(null));
+    assert!(gizmos.get_opt("g").await.unwrap().is_some());
+}

@@ -588,6 +588,15 @@ impl Shared {
             let Some((ar, caps)) = self.discover(client, &mut cache, &api_version, &key.kind).await else {
                 continue;
             };
+            // a kind the last comparison did not know was taken as namespaced: a
+            // cluster-scoped one has no namespace
+            let mut key = key;
+            if caps.scope != Scope::Namespaced {
+                key.namespace.clear();
+                if declared.contains(&key) {
+                    continue;
+                }
+            }
             let api = dyn_api(client, &ar, caps.scope == Scope::Namespaced, &key.namespace);
             if let Ok(Some(o)) = api.get_opt(&key.name).await {
                 let v = serde_json::to_value(o).unwrap_or(Value::Null);
@@ -1413,10 +1422,23 @@ impl Shared {
             .collect();
         let mut invalid = Vec::new();
         for task in &mut tasks {
-            let obj = task.obj().clone();
-            let api_version = obj["apiVersion"].as_str().unwrap_or("");
-            match self.server_resource(client, api_version, &task.key.kind).await {
+            let api_version = task.obj()["apiVersion"].as_str().unwrap_or("").to_string();
+            match self.server_resource(client, &api_version, &task.key.kind).await {
                 Ok(namespaced) => {
+                    if !task.known && !namespaced {
+                        // served since the comparison, which took it as namespaced (as
+                        // IsNamespacedOrUnknown does): the object goes without a namespace,
+                        // the results keep the comparison's key, as gitops-engine's do
+                        if let Some(m) = task
+                            .target
+                            .as_mut()
+                            .and_then(|t| t.get_mut("metadata"))
+                            .and_then(Value::as_object_mut)
+                        {
+                            m.remove("namespace");
+                        }
+                    }
+                    let obj = task.obj().clone();
                     if let Some(msg) = permission_error(project, cluster, &obj, namespaced) {
                         invalid.push(task.result("SyncFailed", "", &msg));
                     }

@@ -124,36 +124,18 @@ fn source_error(e: hubspoke_render::source::SourceError) -> crate::Error {
 fn read_values_file(path: &std::path::Path) -> Result<hubspoke_render::GoMap, crate::Error> {
     let data =
         std::fs::read(path).map_err(|e| crate::Error::input(format!("open {}: {e}", path.display())))?;
-    match hubspoke_render::goyaml::unmarshal(&String::from_utf8_lossy(&data)) {
-        Ok(Value::Map(m)) => Ok(m),
-        Ok(Value::Nil) => Ok(hubspoke_render::GoMap::default()),
-        Ok(_) => Err(crate::Error::input(format!(
-            "failed to parse {}: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal non-object into Go value of type map[string]interface {{}}",
-            path.display()
-        ))),
-        Err(e) => Err(crate::Error::input(format!(
-            "failed to parse {}: {e}",
-            path.display()
-        ))),
-    }
+    hubspoke_render::chart::values::parse_values_file(&path.display().to_string(), &data)
+        .map_err(crate::Error::input)
 }
 
 /// What `helm template` prints for the chart, or its error (`Error: ...` is the caller's).
 pub async fn helm_template(h: &HelmTemplate) -> Result<String, crate::Error> {
     use hubspoke_render::chart::engine::{Capabilities, ReleaseOptions};
     use hubspoke_render::chart::install::{RenderOptions, render_chart};
-    use hubspoke_render::chart::{Chart, File};
     use hubspoke_render::release::{CrdFile, TemplateOptions, helm_template_output};
 
     let fetched = fetch(h).await?;
-    let files: Vec<File> = fetched.files.into_iter().map(|(n, d)| File::new(n, d)).collect();
-    let archive = |data: &[u8]| -> Result<Vec<File>, String> {
-        Ok(hubspoke_render::source::archive::read_archive(data)?
-            .into_iter()
-            .map(|(n, d)| File::new(n, d))
-            .collect())
-    };
-    let chart = Chart::load_files(files, &archive).map_err(crate::Error::input)?;
+    let chart = hubspoke_render::source::load_chart(fetched.files).map_err(crate::Error::input)?;
     // -f files merged in order, then the --set family (pkg/cli/values MergeValues)
     let mut base = std::collections::BTreeMap::new();
     for f in &h.values_files {

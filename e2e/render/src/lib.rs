@@ -31,6 +31,8 @@ pub mod release;
 pub mod source;
 pub mod sprig;
 pub mod strvals;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod value;
 
 pub use exec::CallContext;

@@ -6,10 +6,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -18,6 +16,7 @@ use hubspoke_render::source::dir::read_dir;
 use hubspoke_render::source::{
     ArgoRepository, Cache, ChartRef, Credentials, ErrorKind, FetchOptions, fetch_chart, oci, sha256_hex,
 };
+use hubspoke_render::testing::{Registry, StaticServer, registry_binary};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
@@ -78,102 +77,6 @@ fn options(cache: &Path) -> FetchOptions {
     FetchOptions {
         cache: Some(Cache::new(cache)),
         ..FetchOptions::default()
-    }
-}
-
-/// A static HTTP(S) server: path → body, an optional required Authorization header, counting
-/// requests. Dropping it stops it (listener and open connections).
-struct StaticServer {
-    addr: SocketAddr,
-    hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-    scheme: &'static str,
-}
-
-impl StaticServer {
-    /// Starts on a free port; `make` gets the server's base URL and returns the files.
-    async fn start(
-        make: impl FnOnce(&str) -> HashMap<String, Vec<u8>>,
-        auth: Option<String>,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> StaticServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let files = Arc::new(make(&format!("{scheme}://{addr}")));
-        let h = hits.clone();
-        let task = tokio::spawn(async move {
-            let mut conns = tokio::task::JoinSet::new();
-            let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let files = files.clone();
-                let auth = auth.clone();
-                let hits = h.clone();
-                let acceptor = acceptor.clone();
-                conns.spawn(async move {
-                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        hits.fetch_add(1, Ordering::SeqCst);
-                        let files = files.clone();
-                        let auth = auth.clone();
-                        async move {
-                            let given = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-                            if let Some(want) = &auth
-                                && given != Some(want.as_str())
-                            {
-                                return Ok::<_, std::convert::Infallible>(
-                                    hyper::Response::builder()
-                                        .status(401)
-                                        .header("www-authenticate", "Basic realm=\"charts\"")
-                                        .body(Full::new(Bytes::new()))
-                                        .unwrap(),
-                                );
-                            }
-                            Ok(match files.get(req.uri().path()) {
-                                Some(b) => hyper::Response::new(Full::new(Bytes::from(b.clone()))),
-                                None => hyper::Response::builder()
-                                    .status(404)
-                                    .body(Full::new(Bytes::new()))
-                                    .unwrap(),
-                            })
-                        }
-                    });
-                    let http = hyper::server::conn::http1::Builder::new();
-                    match acceptor {
-                        Some(a) => {
-                            if let Ok(s) = a.accept(stream).await {
-                                let _ = http.serve_connection(TokioIo::new(s), svc).await;
-                            }
-                        }
-                        None => {
-                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
-                        }
-                    }
-                });
-            }
-        });
-        StaticServer {
-            addr,
-            hits,
-            task,
-            scheme,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}://{}{path}", self.scheme, self.addr)
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-
-    async fn stop(self) {
-        self.task.abort();
-        let _ = self.task.await;
     }
 }
 
@@ -708,94 +611,6 @@ fn cache_import_and_corruption() {
 
 // ---------------------------------------------------------------------------------------
 // OCI registries: Debian's docker-registry (distribution 2.8)
-
-/// The registry binary, or None (with a note) on a machine without it, unless
-/// HUBSPOKE_RENDER_REQUIRE_REGISTRY is set.
-fn registry_binary() -> Option<PathBuf> {
-    let found = ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var_os("HUBSPOKE_RENDER_REQUIRE_REGISTRY").is_some() {
-            panic!(
-                "docker-registry is required (HUBSPOKE_RENDER_REQUIRE_REGISTRY is set): apt-get install -y docker-registry"
-            );
-        }
-        eprintln!(
-            "note: docker-registry is not installed (apt-get install -y docker-registry); OCI test skipped"
-        );
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A registry on a free loopback port with a temporary config; stopped on drop.
-struct Registry {
-    child: std::process::Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    async fn start(bin: &Path, auth: &str) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let auth = auth.replace("DIR", &dir.path().display().to_string());
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}/data\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: hubspoke-test\n{auth}",
-            dir.path().display()
-        );
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(&cfg, config).unwrap();
-        let child = std::process::Command::new(bin)
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut reg = Registry {
-            child,
-            addr,
-            _dir: dir,
-        };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(&reg.addr).await.is_ok() {
-                return reg;
-            }
-            if let Ok(Some(status)) = reg.child.try_wait() {
-                let log = std::fs::read_to_string(reg._dir.path().join("registry.log")).unwrap_or_default();
-                panic!("docker-registry exited: {status}\n{log}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("docker-registry did not listen on {}", reg.addr);
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("oci://{}{path}", self.addr)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn plain(cache: &Path) -> FetchOptions {
     FetchOptions {

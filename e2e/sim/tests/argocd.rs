@@ -684,7 +684,7 @@ async fn a_kyverno_denial_on_the_spoke_fails_the_sync_with_the_webhook_text() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_are_refused() {
+async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_are_fetched() {
     use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
     let e = setup(WorkloadOptions::default()).await;
     let server = e.env.spokes[0].url();
@@ -749,15 +749,23 @@ async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_
             .is_some()
     );
 
-    // any other chart: a ComparisonError saying what the sim renders
+    // any other chart is fetched from its repository (unreachable here): a ComparisonError
+    // naming chart, version, repository and how to cache it
     let apps2 = create_app(&e.hub, chart_app("ingress", "ingress-nginx")).await;
     let app = wait_app(&apps2, "ingress", "a ComparisonError", |a| {
         a.pointer("/status/conditions/0/type") == Some(&json!("ComparisonError"))
     })
     .await;
-    assert_eq!(
-        app["status"]["conditions"][0]["message"],
-        "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = helm chart \"ingress-nginx\" from https://kyverno.github.io/kyverno/ cannot be rendered by the hubspoke sim: it renders the charts argo-cd and kyverno by installing their stand-ins, and git directories of plain YAML/JSON manifests"
+    let msg = app["status"]["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = cannot reach chart repository https://kyverno.github.io/kyverno/ for chart \"ingress-nginx\" version \"3.5.2\" ("),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with(
+            "hubspoke charts pull https://kyverno.github.io/kyverno/ ingress-nginx --version '3.5.2'"
+        ),
+        "{msg}"
     );
 
     // uninstalling (deleting the Application) removes Kyverno, webhook included
@@ -863,6 +871,86 @@ async fn app_names(hub: &Client) -> Vec<String> {
     names
 }
 
+/// An ApplicationSet condition: type, status, reason, message.
+type Cond = (String, String, String, String);
+
+fn cond(t: &str, status: &str, reason: &str, message: &str) -> Cond {
+    (t.into(), status.into(), reason.into(), message.into())
+}
+
+fn conditions_of(set: &Value) -> Vec<Cond> {
+    set.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            cond(
+                c["type"].as_str().unwrap_or_default(),
+                c["status"].as_str().unwrap_or_default(),
+                c["reason"].as_str().unwrap_or_default(),
+                c["message"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// The three conditions of a set that generated everything.
+fn up_to_date() -> Vec<Cond> {
+    vec![
+        cond(
+            "ErrorOccurred",
+            "False",
+            "ApplicationSetUpToDate",
+            "All applications have been generated successfully",
+        ),
+        cond(
+            "ParametersGenerated",
+            "True",
+            "ParametersGenerated",
+            "Successfully generated parameters for all Applications",
+        ),
+        cond(
+            "ResourcesUpToDate",
+            "True",
+            "ApplicationSetUpToDate",
+            "All applications have been generated successfully",
+        ),
+    ]
+}
+
+/// The three conditions of a set whose generation failed: ErrorOccurred with the reason,
+/// ParametersGenerated false and ResourcesUpToDate false with the same message.
+fn generation_failed(reason: &str, message: &str) -> Vec<Cond> {
+    vec![
+        cond("ErrorOccurred", "True", reason, message),
+        cond("ParametersGenerated", "False", "ErrorOccurred", message),
+        cond("ResourcesUpToDate", "False", "ErrorOccurred", message),
+    ]
+}
+
+/// Waits until the set's conditions satisfy `done`; returns them.
+async fn wait_conditions(sets: &Api<DynamicObject>, name: &str, done: impl Fn(&[Cond]) -> bool) -> Vec<Cond> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let set = serde_json::to_value(sets.get(name).await.unwrap()).unwrap();
+        let conds = conditions_of(&set);
+        if done(&conds) {
+            return conds;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ApplicationSet {name}: conditions not reached; last status: {:#}",
+            set["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the set's conditions are exactly `want`.
+async fn expect_conditions(sets: &Api<DynamicObject>, name: &str, want: &[Cond]) {
+    wait_conditions(sets, name, |c| c == want).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_generator_deploys_to_the_selected_spokes_only() {
     let (env, hub, spokes, _repo, _w, _argo) = three_spokes().await;
@@ -919,43 +1007,7 @@ async fn a_cluster_generator_deploys_to_the_selected_spokes_only() {
             );
         }
     }
-    let set = serde_json::to_value(sets.get("web").await.unwrap()).unwrap();
-    let conds: Vec<(String, String, String, String)> = set["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["type"].as_str().unwrap().into(),
-                c["status"].as_str().unwrap().into(),
-                c["reason"].as_str().unwrap().into(),
-                c["message"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        conds,
-        [
-            (
-                "ErrorOccurred".into(),
-                "False".into(),
-                "ApplicationSetUpToDate".into(),
-                "All applications have been generated successfully".into()
-            ),
-            (
-                "ParametersGenerated".into(),
-                "True".into(),
-                "ParametersGenerated".into(),
-                "Successfully generated parameters for all Applications".into()
-            ),
-            (
-                "ResourcesUpToDate".into(),
-                "True".into(),
-                "ApplicationSetUpToDate".into(),
-                "All applications have been generated successfully".into()
-            ),
-        ]
-    );
+    expect_conditions(&sets, "web", &up_to_date()).await;
     // a spoke whose label changes leaves the set: its Application goes, and with it the workload
     let secrets: Api<Secret> = Api::namespaced(hub.clone(), "argocd");
     secrets
@@ -1000,28 +1052,26 @@ async fn git_files_and_list_generators_in_fasttemplate_mode_with_a_template_patc
         },
     }))
     .await;
-    wait_app_names(
-        &hub,
-        "tenants",
-        &["tenant-web-spoke-a.yaml", "tenant-web-spoke-c.yaml"],
-    )
-    .await;
+    // destination names no cluster has: the set refuses both Applications
+    // (validateGeneratedApplications), showing the last by name and counting the others
+    let message = "application destination spec is invalid: there are no clusters with this name: spoke-c.yaml (and 1 more)";
+    let conds = wait_conditions(&sets, "tenants", |c| c.iter().any(|c| c.3 == message)).await;
+    assert_eq!(
+        conds,
+        [
+            cond("ErrorOccurred", "True", "ApplicationValidationError", message),
+            cond(
+                "ParametersGenerated",
+                "True",
+                "ParametersGenerated",
+                "Successfully generated parameters for all Applications"
+            ),
+            cond("ResourcesUpToDate", "False", "ErrorOccurred", message),
+        ]
+    );
+    assert!(app_names(&hub).await.is_empty());
     let apps: Api<DynamicObject> =
         Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
-    let app = serde_json::to_value(apps.get("tenant-web-spoke-a.yaml").await.unwrap()).unwrap();
-    assert_eq!(
-        app["spec"]["destination"],
-        json!({"name": "spoke-a.yaml", "namespace": "sim-web"})
-    );
-    // a destination name no cluster has: Argo CD's InvalidSpecError
-    let app = wait_app(&apps, "tenant-web-spoke-a.yaml", "an InvalidSpecError", |a| {
-        a.pointer("/status/conditions/0/type") == Some(&json!("InvalidSpecError"))
-    })
-    .await;
-    assert_eq!(
-        app["status"]["conditions"][0]["message"],
-        "there are no clusters with this name: spoke-a.yaml"
-    );
     // goTemplate with a templatePatch: the file's fields become parameters
     sets.delete("tenants", &Default::default()).await.unwrap();
     let sets = create_appset(&hub, json!({
@@ -1378,8 +1428,7 @@ async fn git_directories_merge_expressions_and_sync_policies() {
                     {"list": {"elements": [{"name": "spoke-b", "suffix": "-patched"}]}},
                 ]}}],
                 "template": {
-                    "metadata": {"name": "{{ .path.basename }}-{{ .name }}{{ .suffix | default \"\" }}",
-                        "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+                    "metadata": {"name": "{{ .path.basename }}-{{ .name }}{{ .suffix | default \"\" }}"},
                     "spec": {
                         "project": "default",
                         "source": {"repoURL": REPO_URL, "path": "{{ .path.path }}", "targetRevision": "main"},
@@ -1395,7 +1444,8 @@ async fn git_directories_merge_expressions_and_sync_policies() {
         Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
     let app = serde_json::to_value(apps.get("web-spoke-a").await.unwrap()).unwrap();
     assert_eq!(app["spec"]["source"]["path"], "apps/web");
-    // preserveResourcesOnDeletion: generated apps carry no resources finalizer
+    // preserveResourcesOnDeletion: the resources finalizer is not added to the generated
+    // apps (RenderTemplateParams adds it to templates naming no finalizer otherwise)
     assert!(
         app["metadata"]
             .get("finalizers")
@@ -1582,4 +1632,834 @@ async fn a_matrix_renders_its_second_generator_with_the_firsts_parameters_and_se
         Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
     let app = apps.get("tenant-web-spoke-a").await.unwrap();
     assert_eq!(app.data["spec"]["info"][0]["value"], "nginx:1.27");
+}
+
+/// A custom Lua health check in `argocd-cm`, as the docs' cert-manager example declares one.
+const WIDGET_HEALTH: &str = r#"hs = {}
+if obj.status ~= nil and obj.status.phase == "Failed" then
+  hs.status = "Degraded"
+  hs.message = "widget failed: " .. obj.status.reason
+  return hs
+end
+if obj.status ~= nil and obj.status.phase == "Ready" then
+  hs.status = "Healthy"
+  hs.message = "widget ready"
+  return hs
+end
+hs.status = "Progressing"
+hs.message = "Waiting for widget"
+return hs
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_resource_gets_its_health_from_a_lua_check_in_argocd_cm() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let e = setup(WorkloadOptions::default()).await;
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
+        },
+    }))
+    .unwrap();
+    Api::<CustomResourceDefinition>::all(e.spoke.clone())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(e.hub.clone(), "argocd");
+    cms.patch(
+        "argocd-cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"resource.customizations.health.example.com_Widget": WIDGET_HEALTH}})),
+    )
+    .await
+    .unwrap();
+    write(
+        &e.repo_path,
+        "apps/widgets/widget.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n",
+    );
+    git(&e.repo_path, &["add", "-A"]);
+    git(&e.repo_path, &["commit", "-q", "-m", "widget"]);
+    let apps = create_app(
+        &e.hub,
+        application("widgets", &e.env.spokes[0].url(), "apps/widgets", "main", true),
+    )
+    .await;
+    let widget_health = |app: &Value| {
+        app["status"]["resources"]
+            .as_array()
+            .and_then(|rs| rs.iter().find(|r| r["kind"] == "Widget"))
+            .map(|r| r["health"].clone())
+    };
+    let app = wait_app(&apps, "widgets", "Synced and Progressing", |a| {
+        a.pointer("/status/sync/status") == Some(&json!("Synced"))
+            && a.pointer("/status/health/status") == Some(&json!("Progressing"))
+    })
+    .await;
+    assert_eq!(
+        widget_health(&app),
+        Some(json!({"status": "Progressing", "message": "Waiting for widget"}))
+    );
+
+    let widgets: Api<DynamicObject> = Api::namespaced_with(
+        e.spoke.clone(),
+        "web",
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v1", "Widget"), "widgets"),
+    );
+    let set_status = |status: Value| {
+        let widgets = widgets.clone();
+        async move {
+            widgets
+                .patch_status(
+                    "w",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": status})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    set_status(json!({"phase": "Failed", "reason": "disk full"})).await;
+    let app = wait_app(&apps, "widgets", "Degraded", |a| {
+        a.pointer("/status/health/status") == Some(&json!("Degraded"))
+    })
+    .await;
+    assert_eq!(
+        widget_health(&app),
+        Some(json!({"status": "Degraded", "message": "widget failed: disk full"}))
+    );
+
+    set_status(json!({"phase": "Ready"})).await;
+    let app = wait_app(&apps, "widgets", "Synced and Healthy", synced_healthy).await;
+    assert_eq!(
+        widget_health(&app),
+        Some(json!({"status": "Healthy", "message": "widget ready"}))
+    );
+
+    // a check that fails: the resource is Unknown with the error, the Application Unknown
+    // with a ComparisonError naming the resource
+    cms.patch(
+        "argocd-cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"resource.customizations.health.example.com_Widget": "error(\"no widgets today\")"}})),
+    )
+    .await
+    .unwrap();
+    let app = wait_app(&apps, "widgets", "Unknown", |a| {
+        a.pointer("/status/health/status") == Some(&json!("Unknown"))
+    })
+    .await;
+    assert_eq!(
+        widget_health(&app),
+        Some(json!({"status": "Unknown", "message": "<string>:1: no widgets today"}))
+    );
+    let conditions = app["status"]["conditions"].as_array().unwrap();
+    assert_eq!(conditions.len(), 1, "{conditions:?}");
+    assert_eq!(conditions[0]["type"], "ComparisonError");
+    assert_eq!(
+        conditions[0]["message"],
+        "error setting app health: failed to get resource health for \"Widget\" with name \"w\" in namespace \"web\": failed to get resource health for web/w: <string>:1: no widgets today"
+    );
+
+    // overrides Argo CD cannot load leave the comparison Unknown
+    cms.patch(
+        "argocd-cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"resource.customizations.health.example.com_Widget": WIDGET_HEALTH, "resource.customizations.useOpenLibs.example.com_Widget": "sometimes"}})),
+    )
+    .await
+    .unwrap();
+    wait_app(&apps, "widgets", "sync Unknown", |a| {
+        a.pointer("/status/sync/status") == Some(&json!("Unknown"))
+            && a.pointer("/status/health/status") == Some(&json!("Unknown"))
+    })
+    .await;
+}
+
+/// Labels a registered spoke's cluster Secret.
+async fn label_cluster(hub: &Client, cluster: &str, labels: Value) {
+    Api::<Secret>::namespaced(hub.clone(), "argocd")
+        .patch(
+            &format!("cluster-{cluster}"),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": labels}})),
+        )
+        .await
+        .unwrap();
+}
+
+fn config_map_yaml(name: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: b\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_times_the_clusters_enabling_each_feature_names_system_feature_cluster() {
+    let (_env, hub, spokes, repo, _w, _argo) = three_spokes().await;
+    // an addon catalog as the platform keeps it: YAML arrays of entries, a directory of
+    // single entries, one of them excluded
+    write(
+        repo.path(),
+        "addons/catalog.yaml",
+        "- feature: web\n  manifests: apps/web\n  namespace: web\n  version: \"1.27\"\n- feature: metrics\n  manifests: apps/metrics\n  namespace: monitoring\n  version: \"2.0\"\n",
+    );
+    write(
+        repo.path(),
+        "addons/extra/certs.yaml",
+        "feature: certs\nmanifests: apps/certs\nnamespace: cert-manager\nversion: \"1.0\"\n",
+    );
+    write(
+        repo.path(),
+        "addons/extra/retired.yaml",
+        "feature: retired\nmanifests: apps/retired\nnamespace: retired\nversion: \"0.1\"\n",
+    );
+    write(repo.path(), "apps/metrics/cm.yaml", &config_map_yaml("metrics"));
+    write(repo.path(), "apps/certs/cm.yaml", &config_map_yaml("certs"));
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "catalog"]);
+    // spoke-a and spoke-b enable web (three_spokes), spoke-c metrics, spoke-a certs
+    label_cluster(
+        &hub,
+        "spoke-c",
+        json!({"enable_metrics": "true", "enable_retired": "true"}),
+    )
+    .await;
+    label_cluster(&hub, "spoke-a", json!({"enable_certs": "true"})).await;
+    let sets = create_appset(
+        &hub,
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": "system", "namespace": "argocd"},
+            "spec": {
+                "goTemplate": true,
+                "goTemplateOptions": ["missingkey=error"],
+                "generators": [{"matrix": {"generators": [
+                    // `./` and a directory with a trailing slash are git pathspecs, as Argo CD
+                    // passes them to git ls-files; values see the entry's own parameters
+                    {"git": {"repoURL": REPO_URL, "revision": "main",
+                        "files": [{"path": "./addons/catalog.yaml"}, {"path": "addons/extra/"},
+                            {"path": "addons/extra/retired.yaml", "exclude": true}],
+                        "values": {"release": "{{ .feature }}-{{ .version }}"}}},
+                    // the clusters selector's key is rendered with each entry's parameters
+                    {"clusters": {"selector": {"matchLabels": {"enable_{{ .feature }}": "true"}}}},
+                ]}}],
+                "template": {
+                    "metadata": {"name": "system-{{ .feature }}-{{ .name }}",
+                        "labels": {"release": "{{ .values.release }}", "catalog": "{{ .path.filename }}",
+                            "segments": "{{ join \"_\" .path.segments }}"}},
+                    "spec": {
+                        "project": "default",
+                        "source": {"repoURL": REPO_URL, "path": "{{ .manifests }}", "targetRevision": "main"},
+                        "destination": {"server": "{{ .server }}", "namespace": "{{ .namespace }}"},
+                        "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
+                    },
+                },
+            },
+        }),
+    )
+    .await;
+    wait_app_names(
+        &hub,
+        "system",
+        &[
+            "system-certs-spoke-a",
+            "system-metrics-spoke-c",
+            "system-web-spoke-a",
+            "system-web-spoke-b",
+        ],
+    )
+    .await;
+    expect_conditions(&sets, "system", &up_to_date()).await;
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
+    let labels = |a: &DynamicObject| a.metadata.labels.clone().unwrap_or_default();
+    let web = apps.get("system-web-spoke-b").await.unwrap();
+    assert_eq!(labels(&web)["release"], "web-1.27");
+    assert_eq!(labels(&web)["catalog"], "catalog.yaml");
+    assert_eq!(labels(&web)["segments"], "addons");
+    let certs = apps.get("system-certs-spoke-a").await.unwrap();
+    assert_eq!(labels(&certs)["catalog"], "certs.yaml");
+    assert_eq!(labels(&certs)["segments"], "addons_extra");
+    // generated without finalizers: Argo CD adds the resources finalizer
+    assert_eq!(
+        certs.metadata.finalizers.clone().unwrap_or_default(),
+        ["resources-finalizer.argocd.argoproj.io"]
+    );
+    let metrics = wait_app(
+        &apps,
+        "system-metrics-spoke-c",
+        "Synced and Healthy",
+        synced_healthy,
+    )
+    .await;
+    assert_eq!(metrics["spec"]["destination"]["namespace"], "monitoring");
+    assert!(
+        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(spokes[2].clone(), "monitoring")
+            .get_opt("metrics")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // fasttemplate: the file's keys flattened, `values.<key>`, `path[N]`, and a post-selector
+    // over the flat parameters
+    create_appset(&hub, json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "flat", "namespace": "argocd"},
+        "spec": {
+            "generators": [{
+                "git": {"repoURL": REPO_URL, "revision": "main", "files": [{"path": "addons/**.yaml"}],
+                    "pathParamPrefix": "cat", "values": {"release": "{{feature}}-{{version}}"}},
+                "selector": {"matchExpressions": [{"key": "namespace", "operator": "In", "values": ["web", "cert-manager"]},
+                    {"key": "cat.path.filename", "operator": "NotIn", "values": ["retired.yaml"]}]},
+            }],
+            "template": {
+                "metadata": {"name": "flat-{{feature}}-{{cat.path[0]}}-{{cat.path.basename}}",
+                    "labels": {"release": "{{values.release}}"}, "annotations": {"unknown": "{{nope}}x"}},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": REPO_URL, "path": "{{manifests}}", "targetRevision": "main"},
+                    "destination": {"name": "spoke-a", "namespace": "{{namespace}}"},
+                },
+            },
+        },
+    }))
+    .await;
+    wait_app_names(
+        &hub,
+        "flat",
+        &[
+            "flat-certs-addons-extra",
+            "flat-web-addons-addons",
+            "system-certs-spoke-a",
+            "system-metrics-spoke-c",
+            "system-web-spoke-a",
+            "system-web-spoke-b",
+        ],
+    )
+    .await;
+    let flat = apps.get("flat-web-addons-addons").await.unwrap();
+    assert_eq!(labels(&flat)["release"], "web-1.27");
+    // a tag naming no parameter stays as written
+    assert_eq!(
+        flat.metadata.annotations.unwrap_or_default()["unknown"],
+        "{{nope}}x"
+    );
+
+    // a spoke enabling metrics joins; one disabling web leaves
+    label_cluster(
+        &hub,
+        "spoke-b",
+        json!({"enable_metrics": "true", "enable_web": "false"}),
+    )
+    .await;
+    eventually("spoke-b did not move from web to metrics", || async {
+        let names = app_names(&hub).await;
+        names.contains(&"system-metrics-spoke-b".to_string())
+            && !names.contains(&"system-web-spoke-b".to_string())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_directories_hold_their_revision_for_requeue_after_seconds_until_refreshed() {
+    let (_env, hub, _spokes, repo, _w, _argo) = three_spokes().await;
+    write(repo.path(), "apps/old/cm.yaml", &config_map_yaml("old"));
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "old"]);
+    let sets = create_appset(
+        &hub,
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": "dirs", "namespace": "argocd"},
+            "spec": {
+                "goTemplate": true,
+                "generators": [
+                    {"git": {"repoURL": REPO_URL, "revision": "main", "requeueAfterSeconds": 3600,
+                        "directories": [{"path": "apps/*"}, {"path": "apps/old", "exclude": true}]}},
+                    // directories are matched with Go's path.Match, unnormalised: nothing matches
+                    {"git": {"repoURL": REPO_URL, "revision": "main", "pathParamPrefix": "dot",
+                        "directories": [{"path": "./apps/*"}, {"path": "apps/*/"}]}},
+                ],
+                "template": {
+                    "metadata": {"name": "dir-{{ .path.basename }}"},
+                    "spec": {
+                        "project": "default",
+                        "source": {"repoURL": REPO_URL, "path": "{{ .path.path }}", "targetRevision": "main"},
+                        "destination": {"name": "spoke-a", "namespace": "{{ index .path.segments 1 }}"},
+                    },
+                },
+            },
+        }),
+    )
+    .await;
+    wait_app_names(&hub, "dirs", &["dir-web"]).await;
+    expect_conditions(&sets, "dirs", &up_to_date()).await;
+    // a new directory: the set keeps the revision it read for requeueAfterSeconds
+    write(repo.path(), "apps/api/cm.yaml", &config_map_yaml("api"));
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "api"]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(app_names(&hub).await, ["dir-web"]);
+    // the refresh annotation reads git now, and is removed
+    sets.patch(
+        "dirs",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"argocd.argoproj.io/application-set-refresh": "true"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_app_names(&hub, "dirs", &["dir-api", "dir-web"]).await;
+    eventually("the refresh annotation was not removed", || async {
+        !sets
+            .get("dirs")
+            .await
+            .unwrap()
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("argocd.argoproj.io/application-set-refresh")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_patches_and_missing_keys_give_argo_cds_conditions() {
+    let (_env, hub, _spokes, _repo, _w, _argo) = three_spokes().await;
+    let template = json!({
+        "metadata": {"name": "patched-{{ .cluster }}"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": REPO_URL, "path": "apps/web", "targetRevision": "main"},
+            "destination": {"name": "{{ .cluster }}", "namespace": "patched"},
+        },
+    });
+    // the patch turns on automated sync and lists files where the list element says so;
+    // it cannot change the project
+    let patch = "spec:\n  project: elsewhere\n{{- if .autoSync }}\n  syncPolicy:\n    automated:\n      prune: {{ .prune }}\n    syncOptions: [CreateNamespace=true]\n  info:\n  {{- range .files }}\n    - name: file\n      value: {{ . }}\n  {{- end }}\n{{- end }}\n";
+    let sets = create_appset(
+        &hub,
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": "patched", "namespace": "argocd"},
+            "spec": {
+                "goTemplate": true,
+                "goTemplateOptions": ["missingkey=error"],
+                "generators": [{"list": {"elements": [
+                    {"cluster": "spoke-a", "autoSync": true, "prune": true, "files": ["a.yaml", "b.yaml"]},
+                    {"cluster": "spoke-b", "autoSync": false},
+                ]}}],
+                "template": template,
+                "templatePatch": patch,
+            },
+        }),
+    )
+    .await;
+    wait_app_names(&hub, "patched", &["patched-spoke-a", "patched-spoke-b"]).await;
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
+    let a = wait_app(&apps, "patched-spoke-a", "Synced and Healthy", synced_healthy).await;
+    assert_eq!(a["spec"]["project"], "default");
+    assert_eq!(
+        a["spec"]["syncPolicy"],
+        json!({"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]})
+    );
+    assert_eq!(
+        a["spec"]["info"],
+        json!([{"name": "file", "value": "a.yaml"}, {"name": "file", "value": "b.yaml"}])
+    );
+    let b = apps.get("patched-spoke-b").await.unwrap().data;
+    assert_eq!(b["spec"]["project"], "default");
+    assert!(b["spec"].get("syncPolicy").is_none(), "{}", b["spec"]);
+    expect_conditions(&sets, "patched", &up_to_date()).await;
+
+    // a patch that is not an Application: Argo CD's unmarshal error, with the patch as JSON
+    sets.patch(
+        "patched",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"templatePatch": "- {{ .cluster }}\n"}})),
+    )
+    .await
+    .unwrap();
+    expect_conditions(
+        &sets,
+        "patched",
+        &generation_failed(
+            "RenderTemplateParamsError",
+            "invalid templatePatch \"[\\\"spoke-a\\\"]\": json: cannot unmarshal array into Go value of type v1alpha1.Application",
+        ),
+    )
+    .await;
+    // nothing generated, nothing deleted
+    assert_eq!(app_names(&hub).await, ["patched-spoke-a", "patched-spoke-b"]);
+
+    // missingkey=error: a key no element has
+    sets.patch(
+        "patched",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"templatePatch": null,
+            "template": {"metadata": {"name": "patched-{{ .cluster }}-{{ .tier }}"}}}})),
+    )
+    .await
+    .unwrap();
+    expect_conditions(
+        &sets,
+        "patched",
+        &generation_failed(
+            "RenderTemplateParamsError",
+            "failed to execute go template patched-{{ .cluster }}-{{ .tier }}: template: :1:26: executing \"\" at <.tier>: map has no entry for key \"tier\"",
+        ),
+    )
+    .await;
+    // and in a generator's values, rendered with the cluster's parameters
+    let values = create_appset(&hub, json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "values", "namespace": "argocd"},
+        "spec": {
+            "goTemplate": true,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"clusters": {"selector": {"matchLabels": {"enable_web": "true"}},
+                "values": {"tier": "{{ .metadata.labels.tier }}"}}}],
+            "template": {"metadata": {"name": "values-{{ .name }}"}, "spec": {"project": "default",
+                "source": {"repoURL": REPO_URL, "path": "apps/web"}, "destination": {"server": "{{ .server }}"}}},
+        },
+    }))
+    .await;
+    expect_conditions(
+        &values,
+        "values",
+        &generation_failed(
+            "ApplicationGenerationFromParamsError",
+            "error appending templated values for cluster: failed to replace templated string: failed to replace templated string with rendered values: failed to execute go template {{ .metadata.labels.tier }}: template: :1:12: executing \"\" at <.metadata.labels.tier>: map has no entry for key \"tier\"",
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_matrices_and_generators_the_sim_does_not_run_fail_with_a_condition() {
+    let (_env, hub, _spokes, _repo, _w, _argo) = three_spokes().await;
+    let template = json!({"metadata": {"name": "x-{{ .name }}"}, "spec": {"project": "default",
+        "source": {"repoURL": REPO_URL, "path": "apps/web"}, "destination": {"name": "spoke-a"}}});
+    let list = json!({"list": {"elements": [{"name": "a"}]}});
+    let git_files = json!({"git": {"repoURL": REPO_URL, "revision": "main",
+        "files": [{"path": "workloads/applications/*/{{ .name }}.yaml"}]}});
+    let label_msg = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+    let cases = [
+        (
+            "scm",
+            json!({"scmProvider": {"github": {"organization": "example"}}}),
+            "the hubspoke sim does not run the scmProvider generator (it lists repositories through an SCM provider's API); it runs the list, clusters, git, matrix and merge generators".to_string(),
+        ),
+        (
+            "pr-in-matrix",
+            json!({"matrix": {"generators": [list.clone(), {"pullRequest": {"github": {"owner": "example", "repo": "platform"}}}]}}),
+            "failed to get params for second generator in the matrix generator: child generator returned an error on parameter generation: the hubspoke sim does not run the pullRequest generator (it lists pull requests through an SCM provider's API); it runs the list, clusters, git, matrix and merge generators".to_string(),
+        ),
+        (
+            "three",
+            json!({"matrix": {"generators": [list.clone(), list.clone(), list.clone()]}}),
+            "found more than two generators, Matrix support only two".to_string(),
+        ),
+        (
+            "two-in-one",
+            json!({"matrix": {"generators": [{"list": {"elements": [{"name": "a"}]}, "clusters": {}}, list.clone()]}}),
+            "error failed to get params for first generator in matrix generator: found more than one generator in matrix.Generators".to_string(),
+        ),
+        (
+            "three-levels",
+            json!({"matrix": {"generators": [{"matrix": {"generators": [{"matrix": {"generators": [list.clone(), list.clone()]}}, list.clone()]}}, list.clone()]}}),
+            "error failed to get params for first generator in matrix generator: child generator returned an error on parameter generation: error failed to get params for first generator in matrix generator: child generator generated no parameters".to_string(),
+        ),
+        (
+            // each child consumes the other's parameters: the first is not rendered, so
+            // its selector keeps the template text, which is no label value
+            "circular",
+            json!({"matrix": {"generators": [
+                {"clusters": {"selector": {"matchLabels": {"environment": "{{ .path.basename }}"}}}},
+                git_files.clone(),
+            ]}}),
+            format!(
+                "error failed to get params for first generator in matrix generator: child generator returned an error on parameter generation: error getting cluster secrets: error converting label selector: values[0][environment]: Invalid value: \"{{{{ .path.basename }}}}\": {label_msg}"
+            ),
+        ),
+        (
+            "bad-post-selector",
+            json!({"list": {"elements": [{"name": "a"}]}, "selector": {"matchExpressions": [{"key": "name", "operator": "In"}]}}),
+            "error parsing label selector: values: Invalid value: null: for 'in', 'notin' operators, values set can't be empty".to_string(),
+        ),
+    ];
+    for (name, generator, _) in &cases {
+        create_appset(
+            &hub,
+            json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+                "metadata": {"name": name, "namespace": "argocd"},
+                "spec": {"goTemplate": true, "generators": [generator], "template": template},
+            }),
+        )
+        .await;
+    }
+    let sets: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("ApplicationSet", "applicationsets"));
+    for (name, _, message) in &cases {
+        expect_conditions(
+            &sets,
+            name,
+            &generation_failed("ApplicationGenerationFromParamsError", message),
+        )
+        .await;
+    }
+    assert!(app_names(&hub).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_sync_runs_only_with_progressive_syncs_enabled_and_then_step_by_step() {
+    let (env, hub, spokes, repo, _w, _argo) = three_spokes().await;
+    // spoke-b (dev, step 1) deploys an image that never starts, spoke-a (prod, step 2) one
+    // that does
+    write(
+        repo.path(),
+        "apps/dev/deployment.yaml",
+        &deployment_yaml("web", "registry.example.invalid/web:1", 1),
+    );
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "dev"]);
+    let set = |name: &str| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "goTemplate": true,
+                "generators": [{"clusters": {"selector": {"matchExpressions": [
+                    {"key": "environment", "operator": "In", "values": ["prod", "dev"]}]}}}],
+                "strategy": {"type": "RollingSync", "rollingSync": {"steps": [
+                    {"matchExpressions": [{"key": "env", "operator": "In", "values": ["dev"]}]},
+                    {"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}]},
+                ]}},
+                "template": {
+                    "metadata": {"name": format!("{name}-{{{{ .name }}}}"),
+                        "labels": {"env": "{{ .metadata.labels.environment }}"}},
+                    "spec": {
+                        "project": "default",
+                        "source": {"repoURL": REPO_URL, "targetRevision": "main",
+                            "path": "{{ if eq .metadata.labels.environment \"dev\" }}apps/dev{{ else }}apps/web{{ end }}"},
+                        "destination": {"server": "{{ .server }}", "namespace": name},
+                        "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
+                    },
+                },
+            },
+        })
+    };
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &ar("Application", "applications"));
+    // progressive syncs off (Argo CD's default): the strategy is ignored, both sync themselves
+    let sets = create_appset(&hub, set("plain")).await;
+    wait_app_names(&hub, "plain", &["plain-spoke-a", "plain-spoke-b"]).await;
+    let a = wait_app(&apps, "plain-spoke-a", "Synced and Healthy", synced_healthy).await;
+    assert_eq!(a["spec"]["syncPolicy"]["automated"], json!({"prune": true}));
+    wait_app(&apps, "plain-spoke-b", "Synced", |a| {
+        a.pointer("/status/sync/status") == Some(&json!("Synced"))
+    })
+    .await;
+    expect_conditions(&sets, "plain", &up_to_date()).await;
+    let plain = sets.get("plain").await.unwrap().data;
+    assert!(
+        plain["status"].get("applicationStatus").is_none(),
+        "{}",
+        plain["status"]
+    );
+
+    // on: Argo CD reads argocd-cmd-params-cm
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(hub.clone(), "argocd")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "argocd-cmd-params-cm"},
+                "data": {"applicationsetcontroller.enable.progressive.syncs": "true"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    create_appset(&hub, set("rollout")).await;
+    wait_app_names(
+        &hub,
+        "rollout",
+        &[
+            "plain-spoke-a",
+            "plain-spoke-b",
+            "rollout-spoke-a",
+            "rollout-spoke-b",
+        ],
+    )
+    .await;
+    let statuses = |set: &Value| -> Vec<(String, String, String)> {
+        set.pointer("/status/applicationStatus")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                (
+                    s["application"].as_str().unwrap_or_default().to_string(),
+                    s["status"].as_str().unwrap_or_default().to_string(),
+                    s["step"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    // step 1 synced by the set (its image never starts, so it stays Progressing); step 2 waits
+    let rolling = cond(
+        "RolloutProgressing",
+        "True",
+        "ApplicationSetModified",
+        "ApplicationSet is performing rollout of step 1",
+    );
+    wait_conditions(&sets, "rollout", |c| c.contains(&rolling)).await;
+    eventually("step 1 did not start progressing", || async {
+        statuses(&sets.get("rollout").await.unwrap().data)
+            == [
+                ("rollout-spoke-a".into(), "Waiting".into(), "2".into()),
+                ("rollout-spoke-b".into(), "Progressing".into(), "1".into()),
+            ]
+    })
+    .await;
+    let b = apps.get("rollout-spoke-b").await.unwrap().data;
+    // RollingSync turns automated sync off and syncs through `operation` itself
+    assert!(
+        b["spec"]["syncPolicy"].get("automated").is_none(),
+        "{}",
+        b["spec"]
+    );
+    assert_eq!(
+        b["status"]["operationState"]["operation"]["initiatedBy"],
+        json!({"username": "applicationset-controller", "automated": true})
+    );
+    assert_eq!(
+        b["status"]["operationState"]["operation"]["info"],
+        json!([{"name": "Reason", "value": "ApplicationSet RollingSync triggered a sync of this Application resource"}])
+    );
+    let a = apps.get("rollout-spoke-a").await.unwrap().data;
+    assert_eq!(a["status"]["sync"]["status"], "OutOfSync");
+    assert!(
+        Api::<Deployment>::namespaced(spokes[0].clone(), "rollout")
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // enabling progressive syncs took over the first set too: its prod Application was
+    // already Healthy, its dev one (step 1) never gets there
+    wait_conditions(&sets, "plain", |c| c.contains(&rolling)).await;
+    eventually(
+        "the first set's statuses are not Healthy and Progressing",
+        || async {
+            statuses(&sets.get("plain").await.unwrap().data)
+                == [
+                    ("plain-spoke-a".into(), "Healthy".into(), "2".into()),
+                    ("plain-spoke-b".into(), "Progressing".into(), "1".into()),
+                ]
+        },
+    )
+    .await;
+    let plain = sets.get("plain").await.unwrap().data;
+    assert_eq!(
+        plain["status"]["applicationStatus"][0]["message"],
+        "Application resource is already Healthy, updating status from Waiting to Healthy."
+    );
+
+    // step 1 fixed: it syncs again, becomes Healthy, and step 2 follows
+    write(
+        repo.path(),
+        "apps/dev/deployment.yaml",
+        &deployment_yaml("web", "nginx:1.27", 1),
+    );
+    git(repo.path(), &["commit", "-q", "-am", "dev fixed"]);
+    let done = cond(
+        "RolloutProgressing",
+        "False",
+        "ApplicationSetRolloutComplete",
+        "ApplicationSet Rollout has completed",
+    );
+    for name in ["rollout", "plain"] {
+        wait_conditions(&sets, name, |c| c.contains(&done)).await;
+    }
+    let rollout = sets.get("rollout").await.unwrap().data;
+    assert_eq!(
+        statuses(&rollout),
+        [
+            ("rollout-spoke-a".into(), "Healthy".into(), "2".into()),
+            ("rollout-spoke-b".into(), "Healthy".into(), "1".into()),
+        ]
+    );
+    for s in rollout["status"]["applicationStatus"].as_array().unwrap() {
+        assert_eq!(
+            s["message"],
+            "Application resource became Healthy, updating status from Progressing to Healthy."
+        );
+        assert_eq!(s["targetRevisions"].as_array().map(Vec::len), Some(1), "{s}");
+    }
+    assert!(
+        Api::<Deployment>::namespaced(spokes[0].clone(), "rollout")
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    drop(env);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_selectors_see_flattened_parameters_and_go_templates_keep_typed_maps_whole() {
+    let (_env, hub, _spokes, _repo, _w, _argo) = three_spokes().await;
+    let set = |name: &str, go: bool, generators: Value| {
+        let tag = |t: &str| {
+            if go {
+                format!("{{{{ .{t} }}}}")
+            } else {
+                format!("{{{{{t}}}}}")
+            }
+        };
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "goTemplate": go,
+                "generators": generators,
+                "template": {
+                    "metadata": {"name": format!("{name}-{}", tag("name"))},
+                    "spec": {"project": "default", "source": {"repoURL": REPO_URL, "path": "apps/web"},
+                        "destination": {"name": "spoke-a", "namespace": "web"}},
+                },
+            },
+        })
+    };
+    let prod = json!({"matchLabels": {"metadata.labels.environment": "prod"}});
+    // flat parameters: metadata.labels.<key> is a parameter of its own
+    create_appset(
+        &hub,
+        set("flat", false, json!([{"clusters": {}, "selector": prod}])),
+    )
+    .await;
+    // goTemplate: a cluster's labels are a map[string]string, which flattening leaves whole
+    // (printed as Go prints a map); a list element's nested map is flattened
+    let typed = "map[argocd.argoproj.io/secret-type:cluster enable_web:true environment:dev]";
+    create_appset(
+        &hub,
+        set(
+            "go",
+            true,
+            json!([
+                {"clusters": {}, "selector": prod},
+                {"clusters": {}, "selector": {"matchLabels": {"metadata.labels": typed}}},
+                {"list": {"elements": [{"name": "x", "labels": {"env": "prod"}}, {"name": "y", "labels": {"env": "dev"}}]},
+                    "selector": {"matchLabels": {"labels.env": "prod"}}},
+            ]),
+        ),
+    )
+    .await;
+    wait_app_names(&hub, "go", &["flat-spoke-a", "go-spoke-b", "go-x"]).await;
 }

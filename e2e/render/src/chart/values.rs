@@ -297,3 +297,17 @@ pub fn trim_nil_values(vals: &GoMap) -> GoMap {
     }
     out
 }
+
+/// Reads a values file (`helm template -f NAME`) as Helm's `ReadValues` does: YAML through
+/// sigs.k8s.io/yaml (numbers are float64), an empty file is an empty table, anything but a
+/// table is an error naming the file.
+pub fn parse_values_file(name: &str, data: &[u8]) -> Result<GoMap, String> {
+    match crate::goyaml::unmarshal(&String::from_utf8_lossy(data)) {
+        Ok(Value::Map(m)) => Ok(m),
+        Ok(Value::Nil) => Ok(GoMap::default()),
+        Ok(_) => Err(format!(
+            "failed to parse {name}: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal non-object into Go value of type map[string]interface {{}}"
+        )),
+        Err(e) => Err(format!("failed to parse {name}: {e}")),
+    }
+}

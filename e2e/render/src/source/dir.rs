@@ -437,6 +437,28 @@ fn walk(
     Ok(())
 }
 
+/// Applies a chart's `.helmignore` (and Helm's default rules) to files already in memory —
+/// a chart read from a git commit rather than a directory on disk — as [`read_dir`] applies
+/// them while walking: a file is dropped when it or any directory above it is ignored.
+/// Paths are relative to the chart root, `/`-separated; the result is in path order.
+pub fn filter_ignored(files: Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut rules = match files.iter().find(|(p, _)| p == ".helmignore") {
+        Some((_, text)) => IgnoreRules::parse(text).map_err(|e| format!(".helmignore: {e}; fix the rule"))?,
+        None => IgnoreRules::default(),
+    };
+    rules.add_defaults();
+    let mut out: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .filter(|(path, _)| {
+            let parts: Vec<&str> = path.split('/').collect();
+            let dir_ignored = (1..parts.len()).any(|n| rules.ignore(&parts[..n].join("/"), true));
+            !dir_ignored && !rules.ignore(path, false)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,5 +581,22 @@ mod tests {
         for (p, n, want) in cases {
             assert_eq!(glob_match(p, n), *want, "{p} on {n}");
         }
+    }
+
+    #[test]
+    fn in_memory_files_honour_helmignore() {
+        let files = vec![
+            (".helmignore".to_string(), b"*.md\nsecrets/\n".to_vec()),
+            ("Chart.yaml".to_string(), b"name: x".to_vec()),
+            ("README.md".to_string(), Vec::new()),
+            ("secrets/key.yaml".to_string(), Vec::new()),
+            ("templates/a.yaml".to_string(), Vec::new()),
+        ];
+        let kept: Vec<String> = filter_ignored(files)
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(kept, [".helmignore", "Chart.yaml", "templates/a.yaml"]);
     }
 }

@@ -212,6 +212,22 @@ pub struct FetchedChart {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+/// Loads a chart from its files (`(path relative to the chart root, data)`, as the sources
+/// yield them), reading packaged subcharts (`charts/*.tgz`) as Helm's loader does.
+pub fn load_chart(files: Vec<(String, Vec<u8>)>) -> Result<crate::chart::Chart, String> {
+    use crate::chart::{Chart, File};
+    let archive = |data: &[u8]| -> Result<Vec<File>, String> {
+        Ok(archive::read_archive(data)?
+            .into_iter()
+            .map(|(n, d)| File::new(n, d))
+            .collect())
+    };
+    Chart::load_files(
+        files.into_iter().map(|(n, d)| File::new(n, d)).collect(),
+        &archive,
+    )
+}
+
 /// The sha256 of `data`, lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;

@@ -14,16 +14,18 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{ApiCapabilities, Scope};
 use serde_json::{Value, json};
 
+use super::Shared;
 use super::clusters::Cluster;
 use super::health::{self, Health};
 use super::ignore::Normalizer;
+use super::kubectl;
 use super::project::{self, Project};
-use super::{Shared, kubectl, manifests};
 
 pub const FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 pub const FIELD_MANAGER: &str = "argocd-controller";
 const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 
+use super::settings::Settings;
 use super::tracking::Settings as TrackingSettings;
 pub use super::tracking::Tracking;
 
@@ -103,6 +105,8 @@ struct Comparison {
     /// The diff could not be computed (every resource's status is Unknown).
     failed: bool,
     normalizer: Normalizer,
+    /// The health checks of the settings the comparison ran with (syncs use them too).
+    checks: health::Checks,
 }
 
 fn kind_order(kind: &str) -> usize {
@@ -153,6 +157,51 @@ fn sources(app: &Value) -> Vec<Value> {
     }
 }
 
+/// Argo CD's `GetRefSources`: `$<ref>` → the source, for multi-source Applications; ref
+/// names checked first.
+fn ref_sources(srcs: &[Value]) -> Result<BTreeMap<String, super::reposerver::RefTarget>, String> {
+    let mut out = BTreeMap::new();
+    if srcs.len() <= 1 {
+        return Ok(out);
+    }
+    let str_of = |s: &Value, k: &str| s.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut seen = BTreeSet::new();
+    for s in srcs {
+        let r = str_of(s, "ref");
+        if r.is_empty() {
+            continue;
+        }
+        if !r
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "failed to get ref sources: sources.ref {r} cannot contain any special characters except '_' and '-'"
+            ));
+        }
+        if !seen.insert(r.clone()) {
+            return Err(
+                "failed to get ref sources: invalid sources: multiple sources had the same `ref` key".into(),
+            );
+        }
+    }
+    for s in srcs {
+        let r = str_of(s, "ref");
+        if r.is_empty() {
+            continue;
+        }
+        out.insert(
+            format!("${r}"),
+            super::reposerver::RefTarget {
+                repo_url: str_of(s, "repoURL"),
+                target_revision: str_of(s, "targetRevision"),
+                chart: str_of(s, "chart"),
+            },
+        );
+    }
+    Ok(out)
+}
+
 fn multi_source(app: &Value) -> bool {
     app.pointer("/spec/sources")
         .and_then(Value::as_array)
@@ -188,14 +237,6 @@ fn has_annotation_option(obj: &Value, annotation: &str, option: &str) -> bool {
 }
 
 const SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
-
-/// syncwaves.Wave: the `argocd.argoproj.io/sync-wave` annotation, 0 without a number.
-fn wave_of(obj: &Value) -> i64 {
-    obj.pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
-        .and_then(Value::as_str)
-        .and_then(|w| w.trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// IsLiveResourcePermitted: its group and kind, and for a namespaced object its namespace
 /// as a destination of the project.
@@ -248,17 +289,18 @@ impl Shared {
         }
     }
 
-    /// The tracking settings in the hub's `argocd-cm` (Argo CD's defaults without one).
-    async fn tracking(&self) -> TrackingSettings {
+    /// The settings in the hub's `argocd-cm` (Argo CD's defaults without one).
+    async fn settings(&self) -> Settings {
         let cm: Api<k8s_openapi::api::core::v1::ConfigMap> =
             Api::namespaced(self.hub.clone(), &self.namespace);
         match cm.get_opt("argocd-cm").await {
-            Ok(Some(c)) => TrackingSettings::from_config_map(c.data.as_ref()),
-            _ => TrackingSettings::default(),
+            Ok(Some(c)) => Settings::from_config_map(c.data.as_ref()),
+            _ => Settings::default(),
         }
     }
 
-    /// Renders every source of the Application at its resolved revision.
+    /// Renders every source of the Application at its resolved revision, through the repo
+    /// server (`GetRefSources` first: the `ref` names are checked before any source is read).
     async fn render(
         &self,
         app: &Value,
@@ -266,6 +308,10 @@ impl Shared {
     ) -> Result<(Vec<String>, Vec<Value>, Vec<&'static str>), String> {
         let srcs = sources(app);
         let n = srcs.len();
+        let multi = multi_source(app);
+        let refs = ref_sources(&srcs)?;
+        let (kube_version, api_versions) = self.versions_info(dest).await?;
+        let settings = self.kustomize_build_options().await;
         let mut revisions = Vec::new();
         let mut objects = Vec::new();
         let mut types = Vec::new();
@@ -276,7 +322,10 @@ impl Shared {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            if let Some(chart) = src.get("chart").and_then(Value::as_str) {
+            // the charts whose stand-ins the sim runs in place of their workloads
+            if let Some(chart) = src.get("chart").and_then(Value::as_str)
+                && matches!(chart, "kyverno" | "argo-cd")
+            {
                 let objs = self.render_chart(app, chart, &url, dest).await.map_err(wrap)?;
                 revisions.push(
                     src.get("targetRevision")
@@ -288,65 +337,83 @@ impl Shared {
                 types.push("Helm");
                 continue;
             }
-            let kustomize_options = src
-                .get("kustomize")
-                .and_then(Value::as_object)
-                .is_some_and(|m| !m.is_empty());
-            if kustomize_options || src.get("helm").is_some() || src.get("plugin").is_some() {
-                return Err(wrap(format!(
-                    "rpc error: code = Unknown desc = source {} of {url} sets kustomize options, helm values or a plugin, which the hubspoke sim does not render (it renders git directories of plain YAML/JSON manifests and kustomizations as they are)",
-                    i + 1
-                )));
-            }
-            let rev = src
-                .get("targetRevision")
-                .and_then(Value::as_str)
-                .unwrap_or("HEAD")
-                .to_string();
-            let repos = self.repos.clone();
-            let path = src.get("path").and_then(Value::as_str).unwrap_or("").to_string();
-            let recurse = src
-                .pointer("/directory/recurse")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let include = src
-                .pointer("/directory/include")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let exclude = src
-                .pointer("/directory/exclude")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let (sha, files, kind) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-                let sha = repos.resolve(&url, &rev).map_err(|e| {
-                    if e.starts_with("unable to resolve") {
-                        format!("rpc error: code = Internal desc = unable to resolve git revision {rev}: {e}")
-                    } else {
-                        format!("rpc error: code = Unknown desc = {e}")
-                    }
-                })?;
-                let files = repos
-                    .files(&url, &sha, &path, recurse)
-                    .map_err(|e| format!("rpc error: code = Unknown desc = {e}"))?;
-                if files.iter().any(|f| is_kustomization(&f.path)) {
-                    let built = kustomize_build(&repos, &url, &sha, &path)
-                        .map_err(|e| format!("rpc error: code = Unknown desc = {e}"))?;
-                    return Ok((sha, vec![built], "Kustomize"));
-                }
-                Ok((sha, files, "Directory"))
-            })
-            .await
-            .map_err(|e| wrap(e.to_string()))?
-            .map_err(wrap)?;
-            let objs = manifests::objects(&files, &include, &exclude)
-                .map_err(|e| wrap(format!("rpc error: code = Unknown desc = {e}")))?;
-            revisions.push(sha);
-            objects.extend(objs);
-            types.push(kind);
+            let request = super::reposerver::Request {
+                app_name: self.instance_name(app),
+                project: app
+                    .pointer("/spec/project")
+                    .and_then(Value::as_str)
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("default")
+                    .to_string(),
+                namespace: app
+                    .pointer("/spec/destination/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                source: src,
+                multi_source: multi,
+                refs: &refs,
+                kube_version: kube_version.clone(),
+                api_versions: api_versions.clone(),
+                kustomize_build_options: settings.clone(),
+            };
+            let generated = self.reposerver.generate(&request).await.map_err(wrap)?;
+            revisions.push(generated.revision);
+            objects.extend(generated.objects);
+            types.push(generated.source_type);
         }
         Ok((revisions, objects, types))
+    }
+
+    /// The destination's version and API versions as the controller sends them to the repo
+    /// server (`GetVersionsInfo`, `APIResourcesToStrings(..., true)`), kept a few seconds
+    /// per cluster as Argo CD keeps its cluster cache.
+    async fn versions_info(&self, dest: &(Cluster, Client)) -> Result<(String, Vec<String>), String> {
+        let (cluster, client) = dest;
+        if let Some((at, v, a)) = self.versions.lock().await.get(&cluster.server)
+            && at.elapsed() < Duration::from_secs(5)
+        {
+            return Ok((v.clone(), a.clone()));
+        }
+        let fail = |e: kube::Error| {
+            format!(
+                "failed to get cluster version for cluster {:?}: {e}",
+                cluster.server
+            )
+        };
+        let info = client.apiserver_version().await.map_err(fail)?;
+        let discovery = kube::discovery::Discovery::new(client.clone())
+            .run()
+            .await
+            .map_err(fail)?;
+        let mut set = BTreeSet::new();
+        for group in discovery.groups() {
+            for (ar, _) in group.recommended_resources() {
+                let gv = ar.api_version.clone();
+                set.insert(format!("{gv}/{}", ar.kind));
+                set.insert(gv);
+            }
+        }
+        let versions: Vec<String> = set.into_iter().collect();
+        let kube_version = info.git_version;
+        self.versions.lock().await.insert(
+            cluster.server.clone(),
+            (std::time::Instant::now(), kube_version.clone(), versions.clone()),
+        );
+        Ok((kube_version, versions))
+    }
+
+    /// `kustomize.buildOptions` in `argocd-cm`.
+    async fn kustomize_build_options(&self) -> String {
+        let cm: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(self.hub.clone(), &self.namespace);
+        cm.get_opt("argocd-cm")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.data)
+            .and_then(|d| d.get("kustomize.buildOptions").cloned())
+            .unwrap_or_default()
     }
 
     /// "Renders" the charts the sim knows by running their stand-in on the destination:
@@ -440,6 +507,7 @@ impl Shared {
         project: &Project,
         cluster: &Cluster,
         normalizer: Result<Normalizer, String>,
+        checks: &health::Checks,
     ) -> Result<Comparison, String> {
         let instance = self.instance_name(app);
         let dest_ns = app
@@ -503,16 +571,13 @@ impl Shared {
                     .set(&mut obj, &instance, &dest_ns)
                     .map_err(|e| format!("failed to set app instance tracking info on manifest: {e}"))?;
             }
-            let wave = wave_of(&obj);
+            let wave = super::hooks::wave(&obj);
             let version = api_version
                 .rsplit_once('/')
                 .map(|(_, v)| v)
                 .unwrap_or(&api_version)
                 .to_string();
-            let hook = obj
-                .pointer("/metadata/annotations/argocd.argoproj.io~1hook")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let role = super::hooks::role(&obj);
             let gk_permitted = project.is_group_kind_permitted(&key.group, &key.kind, namespaced);
             let target = Target {
                 key,
@@ -525,10 +590,10 @@ impl Shared {
                 in_sync: false,
                 known,
             };
-            match hook {
-                Some(h) if h.split(',').any(|t| t.trim() == "Skip") => {}
-                Some(h) => hooks.push((h, target)),
-                None => targets.push(target),
+            match role {
+                super::hooks::Role::Skipped => {}
+                super::hooks::Role::Hook(types) => hooks.push((types.join(","), target)),
+                super::hooks::Role::Resource => targets.push(target),
             }
         }
         let app_name = crate::meta::name(app);
@@ -617,65 +682,9 @@ impl Shared {
             conditions,
             failed,
             normalizer,
+            checks: checks.clone(),
         })
     }
-}
-
-fn is_kustomization(path: &str) -> bool {
-    matches!(path, "kustomization.yaml" | "kustomization.yml" | "Kustomization")
-}
-
-/// Builds a kustomization as Argo CD's repo server does, with kustomize (the one built into
-/// kubectl): the commit is written to a scratch directory (bases may live elsewhere in the
-/// repository) and `kubectl kustomize <path>` renders it.
-fn kustomize_build(
-    repos: &super::repo::Repositories,
-    url: &str,
-    sha: &str,
-    path: &str,
-) -> Result<super::repo::SourceFile, String> {
-    let (_, files) = repos.tree(url, sha)?;
-    let dir = std::env::temp_dir().join(format!(
-        "hubspoke-kustomize-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    ));
-    let cleanup = |r: Result<super::repo::SourceFile, String>| {
-        let _ = std::fs::remove_dir_all(&dir);
-        r
-    };
-    for f in &files {
-        let p = dir.join(&f.path);
-        if let Some(parent) = p.parent()
-            && let Err(e) = std::fs::create_dir_all(parent)
-        {
-            return cleanup(Err(format!("writing the checkout: {e}")));
-        }
-        if let Err(e) = std::fs::write(&p, &f.content) {
-            return cleanup(Err(format!("writing the checkout: {e}")));
-        }
-    }
-    let out = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir.join(path.trim_matches('/')))
-        .output();
-    let result = match out {
-        Err(e) => Err(format!(
-            "`kustomize build {path}` failed: kubectl, whose kustomize the sim uses, could not run: {e}"
-        )),
-        Ok(o) if !o.status.success() => Err(format!(
-            "`kustomize build {path}` failed exit status {}: {}",
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stderr)
-                .trim()
-                .replace(&dir.display().to_string(), "")
-        )),
-        Ok(o) => Ok(super::repo::SourceFile {
-            path: "kustomize-build.yaml".into(),
-            content: o.stdout,
-        }),
-    };
-    cleanup(result)
 }
 
 fn dyn_api(client: &Client, ar: &ApiResource, namespaced: bool, ns: &str) -> Api<DynamicObject> {
@@ -706,20 +715,21 @@ struct Assessed {
     sync: &'static str,
     resources: Vec<Value>,
     health: Health,
+    /// The ComparisonError of a failed health check.
+    health_error: Option<String>,
     images: Vec<String>,
 }
 
 /// The resources' statuses and the application's sync status and health. A resource whose
 /// kind the project does not permit is Unknown; `namespace_metadata_changed` (the managed
 /// namespace's metadata differs from the last sync's) makes the application OutOfSync.
-fn assess(cmp: &Comparison, namespace_metadata_changed: bool) -> Assessed {
+fn assess(cmp: &Comparison, app: &Value, namespace_metadata_changed: bool) -> Assessed {
     let mut resources = Vec::new();
     let mut any_out = false;
-    let mut app_health = Health::Healthy;
-    let mut has_live = false;
     let mut images = BTreeSet::new();
+    let mut managed = Vec::new();
     for t in &cmp.targets {
-        let live = cmp.live.get(&t.key).cloned().flatten();
+        let live = cmp.live.get(&t.key).and_then(Option::as_ref);
         let synced = live.is_some() && t.in_sync;
         any_out |= !synced;
         let status = if cmp.failed || !t.gk_permitted {
@@ -737,28 +747,16 @@ fn assess(cmp: &Comparison, namespace_metadata_changed: bool) -> Assessed {
         if t.wave != 0 {
             r["syncWave"] = json!(t.wave);
         }
-        match &live {
-            None => r["health"] = json!({"status": "Missing"}),
-            Some(l) => {
-                has_live = true;
-                images.extend(images_of(l));
-                if let Some(h) = health::assess(l) {
-                    let mut hv = json!({"status": h.status.as_str()});
-                    if !h.message.is_empty() {
-                        hv["message"] = json!(h.message);
-                    }
-                    r["health"] = hv;
-                    if h.status > app_health {
-                        app_health = h.status;
-                    }
-                }
-            }
+        if let Some(l) = live {
+            images.extend(images_of(l));
         }
-        for k in ["group", "namespace"] {
-            if r[k] == "" {
-                r.as_object_mut().expect("object").remove(k);
-            }
-        }
+        managed.push(health::Managed {
+            group: &t.key.group,
+            kind: &t.key.kind,
+            namespace: &t.key.namespace,
+            name: &t.key.name,
+            live,
+        });
         resources.push(r);
     }
     for (key, version, live, _) in &cmp.extra {
@@ -766,19 +764,33 @@ fn assess(cmp: &Comparison, namespace_metadata_changed: bool) -> Assessed {
         if !has_annotation_option(live, "argocd.argoproj.io/compare-options", "IgnoreExtraneous") {
             any_out = true;
         }
-        let mut r = json!({
+        resources.push(json!({
             "group": key.group, "version": version, "kind": key.kind, "namespace": key.namespace, "name": key.name,
             "status": if cmp.failed { "Unknown" } else { "OutOfSync" }, "requiresPruning": true,
+        }));
+        managed.push(health::Managed {
+            group: &key.group,
+            kind: &key.kind,
+            namespace: &key.namespace,
+            name: &key.name,
+            live: Some(live),
         });
-        if let Some(h) = health::assess(live) {
-            r["health"] = json!({"status": h.status.as_str()});
+    }
+    let app_health = health::application(
+        &cmp.checks,
+        crate::meta::namespace(app),
+        crate::meta::name(app),
+        &managed,
+    );
+    for (r, h) in resources.iter_mut().zip(&app_health.resources) {
+        if let Some(h) = h {
+            r["health"] = h.to_json();
         }
         for k in ["group", "namespace"] {
             if r[k] == "" {
                 r.as_object_mut().expect("object").remove(k);
             }
         }
-        resources.push(r);
     }
     resources.sort_by(|a, b| {
         let k = |r: &Value| {
@@ -791,9 +803,6 @@ fn assess(cmp: &Comparison, namespace_metadata_changed: bool) -> Assessed {
         };
         k(a).cmp(&k(b))
     });
-    if !cmp.targets.is_empty() && !has_live && Health::Missing > app_health {
-        app_health = Health::Missing;
-    }
     Assessed {
         sync: if cmp.failed {
             "Unknown"
@@ -803,7 +812,8 @@ fn assess(cmp: &Comparison, namespace_metadata_changed: bool) -> Assessed {
             "Synced"
         },
         resources,
-        health: app_health,
+        health: app_health.status,
+        health_error: app_health.error,
         images: images.into_iter().collect(),
     }
 }
@@ -1097,6 +1107,7 @@ impl Shared {
     async fn wait_healthy(
         &self,
         client: &Client,
+        checks: &health::Checks,
         in_wave: &[(&Key, &ApiResource, bool)],
         write_progress: &(dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync),
     ) {
@@ -1112,7 +1123,7 @@ impl Shared {
                     .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
                 let healthy = match &live {
                     None => false,
-                    Some(l) => health::assess(l).is_none_or(|h| h.status == Health::Healthy),
+                    Some(l) => checks.health(l).is_none_or(|h| h.status == Health::Healthy),
                 };
                 if !healthy {
                     waiting.push(format!("{}/{}/{}", key.group, key.kind, key.name));
@@ -1182,14 +1193,7 @@ impl Shared {
             .collect();
         hooks.sort_by_key(|t| (t.wave, kind_order(&t.key.kind), t.key.name.clone()));
         for t in hooks {
-            let policies: Vec<String> = t
-                .object
-                .pointer("/metadata/annotations/argocd.argoproj.io~1hook-delete-policy")
-                .and_then(Value::as_str)
-                .unwrap_or("BeforeHookCreation")
-                .split(',')
-                .map(|p| p.trim().to_string())
-                .collect();
+            let policies = super::hooks::delete_policies(&t.object);
             let api = dyn_api(client, &t.ar, t.namespaced, &t.key.namespace);
             let mut name = t.key.name.clone();
             let hook_result = |name: &str, hook_phase: &str, message: &str| {
@@ -1249,7 +1253,7 @@ impl Shared {
                     break (false, "hook was deleted before it completed".to_string());
                 };
                 let runs = matches!(t.key.kind.as_str(), "Job" | "Pod");
-                match health::assess(&live) {
+                match cmp.checks.health(&live) {
                     Some(h) if runs && h.status == Health::Healthy => break (true, h.message),
                     Some(h) if runs && h.status == Health::Degraded => break (false, h.message),
                     Some(_) if runs => {
@@ -1331,7 +1335,7 @@ impl Shared {
                 ar: ar.clone(),
                 namespaced: !key.namespace.is_empty(),
                 known: true,
-                wave: wave_of(live),
+                wave: super::hooks::wave(live),
                 phase: "Sync",
                 in_sync: false,
                 skip_dry_run: false,
@@ -1656,7 +1660,8 @@ impl Shared {
                     .iter()
                     .map(|(i, _)| (&tasks[*i].key, &tasks[*i].ar, tasks[*i].namespaced))
                     .collect();
-                self.wait_healthy(client, &items, &write_progress).await;
+                self.wait_healthy(client, &cmp.checks, &items, &write_progress)
+                    .await;
                 for (_, r) in &applied {
                     results[*r]["hookPhase"] = json!("Succeeded");
                 }
@@ -1690,7 +1695,8 @@ impl Shared {
                 .iter()
                 .map(|t| (&t.key, &t.ar, t.namespaced))
                 .collect();
-            self.wait_healthy(client, &all, &write_progress).await;
+            self.wait_healthy(client, &cmp.checks, &all, &write_progress)
+                .await;
             ok = self
                 .run_hooks(client, cmp, "PostSync", &mut results, &write_progress)
                 .await;
@@ -1737,10 +1743,19 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
         Some(fresh) => serde_json::to_value(fresh).map_err(|e| e.to_string())?,
         None => return Ok(Duration::from_secs(3600)),
     };
-    let tracking = shared.tracking().await;
+    let settings = shared.settings().await;
+    let tracking = &settings.tracking;
+    // resource overrides that do not load leave the comparison Unknown, as in Argo CD
+    let checks = match &settings.overrides {
+        Ok(o) => Some(health::Checks::new(o.clone())),
+        Err(e) => {
+            tracing::info!("Basic comparison settings cannot be loaded, using unknown comparison: {e}");
+            None
+        }
+    };
 
     if app.pointer("/metadata/deletionTimestamp").is_some() {
-        return delete_app(&shared, &apps, &app, &tracking).await;
+        return delete_app(&shared, &apps, &app, tracking).await;
     }
     // the project (refreshAppConditions): it must exist, admit the Application's namespace,
     // and permit its sources and destination
@@ -1826,10 +1841,16 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
         conditions.extend(errors);
     }
     // argocd-cm's ignoreDifferences; Argo CD compares nothing when they do not load
-    let overrides = shared.ignore_overrides().await;
+    let overrides = settings
+        .overrides
+        .as_ref()
+        .map(|o| super::ignore::overrides_from(o, settings.compare_options.as_deref()))
+        .map_err(String::clone);
     let mut next = shared.resync;
     let mut comparison = None;
-    if let (Some((c, client)), Some(p), Ok(overrides)) = (&cluster, &project, &overrides) {
+    if let (Some((c, client)), Some(p), Some(checks), Ok(overrides)) =
+        (&cluster, &project, &checks, &overrides)
+    {
         match shared.render(&app, cluster.as_ref().expect("resolved")).await {
             Err(msg) => conditions.push(condition(
                 "ComparisonError",
@@ -1843,7 +1864,9 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
                 }
                 let normalizer = Normalizer::new(&super::ignore::Rule::of_app(&app), overrides);
                 match shared
-                    .compare(&app, client, objects, revisions, &tracking, p, c, normalizer)
+                    .compare(
+                        &app, client, objects, revisions, tracking, p, c, normalizer, checks,
+                    )
                     .await
                 {
                     Err(msg) => conditions.push(condition("ComparisonError", &msg)),
@@ -1858,7 +1881,10 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
     let namespace_metadata_changed = managed_namespace_metadata_changed(&app);
     match &comparison {
         Some(cmp) => {
-            let a = assess(cmp, namespace_metadata_changed);
+            let a = assess(cmp, &app, namespace_metadata_changed);
+            if let Some(e) = &a.health_error {
+                conditions.push(condition("ComparisonError", e));
+            }
             status["sync"] = json!({"status": a.sync, "comparedTo": compared_to});
             if multi_source(&app) {
                 status["sync"]["revisions"] = json!(cmp.revisions);
@@ -1904,7 +1930,7 @@ pub async fn reconcile(shared: Arc<Shared>, app: Value) -> Result<Duration, Stri
     {
         let prune = auto.get("prune") == Some(&json!(true));
         let self_heal = auto.get("selfHeal") == Some(&json!(true));
-        let a = assess(cmp, namespace_metadata_changed);
+        let a = assess(cmp, &app, namespace_metadata_changed);
         let prune_only = a
             .resources
             .iter()

@@ -1,533 +1,476 @@
-//! The ApplicationSet controller: generators (list, clusters, git directories and files,
-//! matrix, merge) produce parameter sets; each renders the template (fasttemplate
-//! `{{name}}` or, with `goTemplate`, Go templates `{{.name}}`, plus `templatePatch`) into an
-//! Application owned by the set; the sync policy decides what may be created, updated and
-//! deleted; status conditions are written as Argo CD writes them.
+//! The ApplicationSet controller as Argo CD v3.2.0 runs it
+//! (applicationset/controllers/applicationset_controller.go): generators produce parameter
+//! sets ([`generators`]: list, clusters, git, matrix, merge), each renders the template
+//! into an Application ([`render`]: fasttemplate or Go templates, `templatePatch`), the
+//! Applications are validated (duplicate names, project, destination), progressive syncs
+//! roll them out step by step when enabled ([`rollout`]), the sync policy decides what may
+//! be created, updated and deleted ([`apply`]), and the status carries Argo CD's
+//! conditions, resources and application statuses.
+//!
+//! The sim polls where Argo CD watches (cluster Secrets, git): a set is reconciled again
+//! every second, and git is read at each pass unless a git generator's
+//! `requeueAfterSeconds` holds the revision it resolved for that long (Argo CD reads git
+//! when it requeues; without that field it waits 3 minutes unless a webhook tells it, which
+//! the sim stands in for by not waiting).
 
-use std::collections::BTreeMap;
+mod apply;
+mod generators;
+mod git;
+mod params;
+mod render;
+mod rollout;
+mod selector;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::Shared;
-use super::gotemplate::{self, sanitize_name};
-use super::repo::SourceFile;
+use generators::{Generators, Level};
+use render::Templating;
+use rollout::AppStatus;
 
-type Params = Map<String, Value>;
+/// The annotation that asks for a fresh read of git (and is removed once done).
+const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/application-set-refresh";
+/// Post-delete hook finalizers a live Application keeps.
+const POST_DELETE_FINALIZER: &str = "post-delete-finalizer.argocd.argoproj.io";
 
-/// `*` and `?` within one path segment; `**` across segments.
-fn path_match(pattern: &str, path: &str) -> bool {
-    fn go(p: &[&str], s: &[&str]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(&"**"), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
-            (Some(pp), Some(ss)) => {
-                crate::standins::kyverno::pattern::wildcard_match(pp, ss) && go(&p[1..], &s[1..])
-            }
-            _ => false,
-        }
-    }
-    let p: Vec<&str> = pattern.trim_matches('/').split('/').collect();
-    let s: Vec<&str> = path.trim_matches('/').split('/').collect();
-    go(&p, &s)
-}
-
-fn basename(p: &str) -> String {
-    p.rsplit('/').next().unwrap_or(p).to_string()
-}
-
-fn dirname(p: &str) -> String {
-    match p.rsplit_once('/') {
-        Some((d, _)) => d.to_string(),
-        None => ".".to_string(),
-    }
-}
-
-/// Flattens nested maps to `a.b` keys with string values (fasttemplate parameters).
-fn flatten(prefix: &str, v: &Value, out: &mut Params) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, x, out);
-            }
-        }
-        Value::String(s) => {
-            out.insert(prefix.to_string(), json!(s));
-        }
-        Value::Null => {
-            out.insert(prefix.to_string(), json!("<nil>"));
-        }
-        other => {
-            out.insert(
-                prefix.to_string(),
-                json!(crate::standins::kyverno::pattern::go_display(other)),
-            );
-        }
-    }
-}
-
-fn path_params(path: &str, file: Option<&str>, go: bool, prefix: &str) -> Params {
-    let mut out = Params::new();
-    let mut p = json!({
-        "path": path, "basename": basename(path), "basenameNormalized": sanitize_name(&basename(path)),
-        "segments": path.split('/').collect::<Vec<_>>(),
-    });
-    if let Some(f) = file {
-        p["filename"] = json!(basename(f));
-        p["filenameNormalized"] = json!(sanitize_name(&basename(f)));
-    }
-    if go {
-        if prefix.is_empty() {
-            out.insert("path".into(), p);
-        } else {
-            out.insert(prefix.into(), json!({"path": p}));
-        }
-    } else {
-        let name = if prefix.is_empty() {
-            "path".to_string()
-        } else {
-            format!("{prefix}.path")
-        };
-        out.insert(name.clone(), json!(path));
-        out.insert(format!("{name}.basename"), p["basename"].clone());
-        out.insert(
-            format!("{name}.basenameNormalized"),
-            p["basenameNormalized"].clone(),
-        );
-        if file.is_some() {
-            out.insert(format!("{name}.filename"), p["filename"].clone());
-            out.insert(
-                format!("{name}.filenameNormalized"),
-                p["filenameNormalized"].clone(),
-            );
-        }
-        for (i, seg) in path.split('/').enumerate() {
-            out.insert(format!("{name}[{i}]"), json!(seg));
-        }
-    }
-    out
-}
-
-fn label_selector_matches(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
-    let ml = selector
-        .get("matchLabels")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
-    let me = crate::standins::match_expressions_hold(selector, |k| labels.get(k).map(String::as_str));
-    ml && me
-}
-
-/// Renders a string with fasttemplate: `{{ key }}` replaced by parameters, unknown tags kept.
-fn fasttemplate(s: &str, params: &Params) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find("}}") {
-            Some(end) => {
-                let tag = after[..end].trim();
-                match params.get(tag) {
-                    Some(Value::String(v)) => out.push_str(v),
-                    Some(other) => out.push_str(&other.to_string()),
-                    None => out.push_str(&rest[start..start + 2 + end + 2]),
-                }
-                rest = &after[end + 2..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `goTemplateOptions` as Go template options (the only one Argo CD documents).
-fn go_options(strict: bool) -> Vec<String> {
-    if strict {
-        vec!["missingkey=error".to_string()]
-    } else {
-        Vec::new()
-    }
-}
-
-/// Renders every string of `v` (keys included) with the parameters.
-fn render_value(v: &Value, params: &Params, go: bool, strict: bool) -> Result<Value, String> {
-    let render = |s: &str| -> Result<String, String> {
-        if go {
-            gotemplate::render(s, params, &go_options(strict))
-        } else {
-            Ok(fasttemplate(s, params))
-        }
-    };
-    Ok(match v {
-        Value::String(s) => Value::String(render(s)?),
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|x| render_value(x, params, go, strict))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(m) => {
-            let mut out = Map::new();
-            for (k, x) in m {
-                out.insert(render(k)?, render_value(x, params, go, strict)?);
-            }
-            Value::Object(out)
-        }
-        other => other.clone(),
-    })
-}
-
-fn merge_patch(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (t, p) => *t = p.clone(),
-    }
-}
-
-impl Shared {
-    /// The parameter sets of one generator.
-    fn generate<'a>(
-        &'a self,
-        g: &'a Value,
-        go: bool,
-        strict: bool,
-    ) -> futures::future::BoxFuture<'a, Result<Vec<Params>, String>> {
-        self.generate_with(g, go, strict, None)
-    }
-
-    /// The parameter sets of one generator, after its `selector` (Argo CD's Transform):
-    /// with `outer`, the generator is first rendered with those parameters (the second
-    /// child of a matrix sees the first's, as InterpolateGenerator does).
-    fn generate_with<'a>(
-        &'a self,
-        g: &'a Value,
-        go: bool,
-        strict: bool,
-        outer: Option<&'a Params>,
-    ) -> futures::future::BoxFuture<'a, Result<Vec<Params>, String>> {
-        Box::pin(async move {
-            let rendered;
-            let g = match outer {
-                Some(p) if !p.is_empty() => {
-                    // the selector is not rendered: Argo CD parses it before interpolating
-                    let mut spec = g.clone();
-                    let selector = spec.as_object_mut().and_then(|m| m.remove("selector"));
-                    rendered = {
-                        let mut r = render_value(&spec, p, go, false).map_err(|e| {
-                            format!("failed to get params for second generator in the matrix generator: {e}")
-                        })?;
-                        if let (Some(sel), Some(m)) = (selector, r.as_object_mut()) {
-                            m.insert("selector".into(), sel);
-                        }
-                        r
-                    };
-                    &rendered
-                }
-                _ => g,
-            };
-            let params = self.generate_unfiltered(g, go, strict).await?;
-            let Some(selector) = g.get("selector").filter(|s| !s.is_null()) else {
-                return Ok(params);
-            };
-            Ok(params
-                .into_iter()
-                .filter(|p| {
-                    let mut flat = Params::new();
-                    flatten("", &Value::Object(p.clone()), &mut flat);
-                    let labels: BTreeMap<String, String> = flat
-                        .into_iter()
-                        .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
-                        .collect();
-                    label_selector_matches(selector, &labels)
-                })
-                .collect())
-        })
-    }
-
-    fn generate_unfiltered<'a>(
-        &'a self,
-        g: &'a Value,
-        go: bool,
-        strict: bool,
-    ) -> futures::future::BoxFuture<'a, Result<Vec<Params>, String>> {
-        Box::pin(async move {
-            if let Some(list) = g.get("list") {
-                let mut out = Vec::new();
-                for e in list
-                    .get("elements")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let mut p = Params::new();
-                    if go {
-                        p = e.as_object().cloned().unwrap_or_default();
-                    } else {
-                        flatten("", e, &mut p);
-                    }
-                    out.push(p);
-                }
-                return Ok(out);
-            }
-            if let Some(c) = g.get("clusters") {
-                return self.clusters_generator(c, go, strict).await;
-            }
-            if let Some(git) = g.get("git") {
-                return self.git_generator(git, go).await;
-            }
-            if let Some(m) = g.get("matrix") {
-                let children: Vec<Value> = m
-                    .get("generators")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                if children.len() != 2 {
-                    return Err(format!(
-                        "matrix generator must have exactly 2 generators, found {}",
-                        children.len()
-                    ));
-                }
-                let first = self.generate(&children[0], go, strict).await?;
-                let mut out = Vec::new();
-                for a in &first {
-                    // the second child is rendered with each of the first's parameter sets
-                    let second = self.generate_with(&children[1], go, strict, Some(a)).await?;
-                    for b in second {
-                        // the first generator's values win (mergo.WithOverride of a over b)
-                        let mut p = b;
-                        for (k, v) in a {
-                            p.insert(k.clone(), v.clone());
-                        }
-                        out.push(p);
-                    }
-                }
-                return Ok(out);
-            }
-            if let Some(m) = g.get("merge") {
-                let keys: Vec<String> = m
-                    .get("mergeKeys")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|k| k.as_str().map(str::to_string))
-                    .collect();
-                let children: Vec<Value> = m
-                    .get("generators")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                let Some((base, others)) = children.split_first() else {
-                    return Err("merge generator has no generators".into());
-                };
-                let mut out = self.generate(base, go, strict).await?;
-                let key_of = |p: &Params| {
-                    keys.iter()
-                        .map(|k| p.get(k).map(|v| v.to_string()).unwrap_or_default())
-                        .collect::<Vec<_>>()
-                };
-                for other in others {
-                    for o in self.generate(other, go, strict).await? {
-                        for p in out.iter_mut().filter(|p| key_of(p) == key_of(&o)) {
-                            for (k, v) in &o {
-                                p.insert(k.clone(), v.clone());
-                            }
-                        }
-                    }
-                }
-                return Ok(out);
-            }
-            Err(format!(
-                "unsupported generator {}: the hubspoke sim supports list, clusters, git, matrix and merge",
-                g
-            ))
-        })
-    }
-
-    async fn clusters_generator(&self, c: &Value, go: bool, strict: bool) -> Result<Vec<Params>, String> {
-        let selector = c.get("selector").cloned().unwrap_or(json!({}));
-        let has_selector = selector
-            .get("matchLabels")
-            .and_then(Value::as_object)
-            .is_some_and(|m| !m.is_empty())
-            || selector
-                .get("matchExpressions")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty());
-        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-            Api::namespaced(self.hub.clone(), &self.namespace);
-        let list = secrets
-            .list(&kube::api::ListParams::default().labels("argocd.argoproj.io/secret-type=cluster"))
-            .await
-            .map_err(|e| format!("error getting cluster secrets: {e}"))?;
-        let text = |s: &k8s_openapi::api::core::v1::Secret, k: &str| {
-            s.data
-                .as_ref()
-                .and_then(|d| d.get(k))
-                .map(|b| String::from_utf8_lossy(&b.0).to_string())
-                .unwrap_or_default()
-        };
-        // one per cluster name, as Argo CD keys them
-        let mut by_name: BTreeMap<String, &k8s_openapi::api::core::v1::Secret> = BTreeMap::new();
-        for s in &list.items {
-            let labels = s.metadata.labels.clone().unwrap_or_default();
-            if label_selector_matches(&selector, &labels) {
-                by_name.insert(text(s, "name"), s);
-            }
-        }
-        let values = c.get("values").cloned().unwrap_or(json!({}));
-        let mut out = Vec::new();
-        let add_values = |mut p: Params| -> Result<Params, String> {
-            let rendered = render_value(&values, &p, go, strict)?;
-            if go {
-                p.insert("values".into(), rendered);
-            } else {
-                for (k, v) in rendered.as_object().into_iter().flatten() {
-                    p.insert(format!("values.{k}"), v.clone());
-                }
-            }
-            Ok(p)
-        };
-        let mut has_in_cluster = false;
-        for (name, s) in &by_name {
-            let mut p = Params::new();
-            let server = text(s, "server");
-            has_in_cluster |= server == super::clusters::IN_CLUSTER;
-            p.insert("name".into(), json!(name));
-            p.insert("nameNormalized".into(), json!(sanitize_name(name)));
-            p.insert("server".into(), json!(server));
-            p.insert("project".into(), json!(text(s, "project")));
-            let labels = s.metadata.labels.clone().unwrap_or_default();
-            let annotations = s.metadata.annotations.clone().unwrap_or_default();
-            if go {
-                let mut meta = Map::new();
-                if !annotations.is_empty() {
-                    meta.insert("annotations".into(), json!(annotations));
-                }
-                if !labels.is_empty() {
-                    meta.insert("labels".into(), json!(labels));
-                }
-                p.insert("metadata".into(), Value::Object(meta));
-            } else {
-                for (k, v) in &annotations {
-                    p.insert(format!("metadata.annotations.{k}"), json!(v));
-                }
-                for (k, v) in &labels {
-                    p.insert(format!("metadata.labels.{k}"), json!(v));
-                }
-            }
-            out.push(add_values(p)?);
-        }
-        if !has_selector && !has_in_cluster {
-            let mut p = Params::new();
-            p.insert("name".into(), json!("in-cluster"));
-            p.insert("nameNormalized".into(), json!("in-cluster"));
-            p.insert("server".into(), json!(super::clusters::IN_CLUSTER));
-            p.insert("project".into(), json!(""));
-            out.push(add_values(p)?);
-        }
-        Ok(out)
-    }
-
-    async fn git_generator(&self, git: &Value, go: bool) -> Result<Vec<Params>, String> {
-        let url = git
-            .get("repoURL")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let rev = git
-            .get("revision")
-            .and_then(Value::as_str)
-            .unwrap_or("HEAD")
-            .to_string();
-        let prefix = git
-            .get("pathParamPrefix")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let repos = self.repos.clone();
-        let (dirs, files) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-            let sha = repos.resolve(&url, &rev)?;
-            repos.tree(&url, &sha)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("error generating params from git: {e}"))?;
-        let mut out = Vec::new();
-        if let Some(ds) = git.get("directories").and_then(Value::as_array) {
-            let wanted = |d: &str| {
-                let mut ok = false;
-                for r in ds {
-                    let p = r.get("path").and_then(Value::as_str).unwrap_or("");
-                    if path_match(p, d) {
-                        ok = r.get("exclude") != Some(&json!(true));
-                    }
-                }
-                ok
-            };
-            for d in dirs.iter().filter(|d| wanted(d)) {
-                out.push(path_params(d, None, go, &prefix));
-            }
-        }
-        if let Some(fs) = git.get("files").and_then(Value::as_array) {
-            let patterns: Vec<&str> = fs
-                .iter()
-                .filter_map(|f| f.get("path").and_then(Value::as_str))
-                .collect();
-            for f in files
-                .iter()
-                .filter(|f: &&SourceFile| patterns.iter().any(|p| path_match(p, &f.path)))
-            {
-                let text = String::from_utf8_lossy(&f.content);
-                let objects: Vec<Value> = match serde_saphyr::from_str::<Value>(&text) {
-                    Ok(Value::Array(a)) => a,
-                    Ok(Value::Null) => vec![json!({})],
-                    Ok(v) => vec![v],
-                    Err(e) => {
-                        return Err(format!(
-                            "error generating params from git: unable to parse file: {e}"
-                        ));
-                    }
-                };
-                for o in objects {
-                    let mut p = Params::new();
-                    if go {
-                        p = o.as_object().cloned().unwrap_or_default();
-                    } else {
-                        flatten("", &o, &mut p);
-                    }
-                    for (k, v) in path_params(&dirname(&f.path), Some(&f.path), go, &prefix) {
-                        p.insert(k, v);
-                    }
-                    out.push(p);
-                }
-            }
-        }
-        Ok(out)
-    }
-}
+const ERROR_OCCURRED: &str = "ErrorOccurred";
+const PARAMETERS_GENERATED: &str = "ParametersGenerated";
+const RESOURCES_UP_TO_DATE: &str = "ResourcesUpToDate";
+const ROLLOUT_PROGRESSING: &str = "RolloutProgressing";
 
 fn condition(t: &str, status: &str, reason: &str, message: &str) -> Value {
-    json!({"type": t, "status": status, "reason": reason, "message": message, "lastTransitionTime": crate::meta::now_rfc3339()})
+    json!({"type": t, "status": status, "reason": reason, "message": message})
+}
+
+/// The set's conditions, changed as `setApplicationSetStatusCondition` changes them.
+struct Conditions {
+    list: Vec<Value>,
+    /// `isRollingSyncStrategy`: RolloutProgressing is then left alone by other conditions.
+    rolling: bool,
+    now: String,
+}
+
+impl Conditions {
+    /// `setApplicationSetStatusCondition`: the condition, ParametersGenerated (true, or false
+    /// with the condition's message), ErrorOccurred false with an up-to-date set,
+    /// ResourcesUpToDate false with an error, RolloutProgressing dropped unless RollingSync.
+    fn set(&mut self, c: Value, parameters_generated: bool) {
+        let ty = c["type"].as_str().unwrap_or_default().to_string();
+        let status = c["status"].as_str().unwrap_or_default().to_string();
+        let message = c["message"].as_str().unwrap_or_default().to_string();
+        let mut evaluated: BTreeMap<String, bool> = [
+            (PARAMETERS_GENERATED, true),
+            (ERROR_OCCURRED, false),
+            (RESOURCES_UP_TO_DATE, false),
+            (ROLLOUT_PROGRESSING, false),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+        evaluated.insert(ty.clone(), true);
+        let mut new = vec![c.clone()];
+        if !self.rolling {
+            evaluated.insert(ROLLOUT_PROGRESSING.into(), true);
+        }
+        if ty != PARAMETERS_GENERATED {
+            new.push(if parameters_generated {
+                condition(
+                    PARAMETERS_GENERATED,
+                    "True",
+                    "ParametersGenerated",
+                    "Successfully generated parameters for all Applications",
+                )
+            } else {
+                condition(PARAMETERS_GENERATED, "False", "ErrorOccurred", &message)
+            });
+        }
+        match ty.as_str() {
+            RESOURCES_UP_TO_DATE if status == "True" => {
+                evaluated.insert(ERROR_OCCURRED.into(), true);
+                new.push(condition(
+                    ERROR_OCCURRED,
+                    "False",
+                    c["reason"].as_str().unwrap_or_default(),
+                    &message,
+                ));
+            }
+            ERROR_OCCURRED if status == "True" => {
+                evaluated.insert(RESOURCES_UP_TO_DATE.into(), true);
+                new.push(condition(
+                    RESOURCES_UP_TO_DATE,
+                    "False",
+                    "ErrorOccurred",
+                    &message,
+                ));
+            }
+            ROLLOUT_PROGRESSING if !self.rolling => {
+                evaluated.insert(ty.clone(), false);
+            }
+            _ => {}
+        }
+        self.set_conditions(new, &evaluated);
+    }
+
+    /// `ApplicationSetStatus.SetConditions`: conditions of types not evaluated kept, the
+    /// evaluated ones replaced (keeping their time when nothing but the time changed),
+    /// sorted by type, status, reason, message, time.
+    fn set_conditions(&mut self, new: Vec<Value>, evaluated: &BTreeMap<String, bool>) {
+        let is_evaluated = |t: &Value| evaluated.get(t.as_str().unwrap_or_default()) == Some(&true);
+        let mut out: Vec<Value> = self
+            .list
+            .iter()
+            .filter(|c| !is_evaluated(&c["type"]))
+            .cloned()
+            .collect();
+        for mut c in new {
+            if !is_evaluated(&c["type"]) {
+                continue;
+            }
+            match self.list.iter().find(|e| e["type"] == c["type"]) {
+                Some(e)
+                    if e["message"] == c["message"]
+                        && e["reason"] == c["reason"]
+                        && e["status"] == c["status"] =>
+                {
+                    out.push(e.clone());
+                }
+                _ => {
+                    c["lastTransitionTime"] = json!(self.now);
+                    out.push(c);
+                }
+            }
+        }
+        for c in &mut out {
+            if c.get("lastTransitionTime").is_none_or(Value::is_null) {
+                c["lastTransitionTime"] = json!(self.now);
+            }
+        }
+        let key = |c: &Value| {
+            ["type", "status", "reason", "message", "lastTransitionTime"]
+                .map(|k| c[k].as_str().unwrap_or_default().to_string())
+        };
+        out.sort_by_key(key);
+        self.list = out;
+    }
+}
+
+/// An Application's controller owner reference, if it is an ApplicationSet's.
+fn controller_set(app: &Value) -> Option<&Value> {
+    app.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|r| r["controller"] == json!(true))
+}
+
+/// `GenerateApplications`: every generator's parameter sets rendered into Applications;
+/// the first failure ends it with its reason.
+async fn generate_applications(
+    gens: &Generators<'_>,
+    spec: &Value,
+    ns: &str,
+) -> Result<Vec<Value>, (String, String)> {
+    let base = spec.get("template").cloned().unwrap_or(json!({}));
+    let mut apps = Vec::new();
+    for g in spec
+        .get("generators")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let results = gens
+            .transform(g, Level::Top, &base, None)
+            .await
+            .map_err(|e| ("ApplicationGenerationFromParamsError".to_string(), e))?;
+        for r in results {
+            for p in &r.params {
+                let app = render::application(&r.template, p, &gens.t, spec, ns)
+                    .map_err(|e| ("RenderTemplateParamsError".to_string(), e))?;
+                apps.push(app);
+            }
+        }
+    }
+    Ok(apps)
+}
+
+/// `validateGeneratedApplications`: per Application (by namespace/name), a duplicate name,
+/// a project that does not exist or a destination that does not resolve. An error reading
+/// a project fails the whole validation.
+async fn validate(
+    shared: &Shared,
+    set_name: &str,
+    apps: &[Value],
+) -> Result<BTreeMap<String, String>, String> {
+    let projects: Api<DynamicObject> =
+        Api::namespaced_with(shared.hub.clone(), &shared.namespace, &super::app_projects());
+    let mut known: BTreeMap<String, bool> = BTreeMap::new();
+    let mut names = BTreeSet::new();
+    let mut errors = BTreeMap::new();
+    for app in apps {
+        let name = crate::meta::name(app);
+        let qualified = format!("{}/{name}", crate::meta::namespace(app));
+        if !names.insert(name.to_string()) {
+            errors.insert(
+                qualified,
+                format!("ApplicationSet {set_name} contains applications with duplicate name: {name}"),
+            );
+            continue;
+        }
+        let project = app
+            .pointer("/spec/project")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let exists = match known.get(project) {
+            Some(e) => *e,
+            None => {
+                // read through the controller's cache: an empty name is simply not found
+                let e = !project.is_empty()
+                    && projects
+                        .get_opt(project)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .is_some();
+                known.insert(project.to_string(), e);
+                e
+            }
+        };
+        if !exists {
+            errors.insert(
+                qualified,
+                format!("application references project {project} which does not exist"),
+            );
+            continue;
+        }
+        let destination = app.pointer("/spec/destination").cloned().unwrap_or(json!({}));
+        if let Err(e) = shared
+            .clusters
+            .resolve(&destination)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            errors.insert(qualified, format!("application destination spec is invalid: {e}"));
+        }
+    }
+    Ok(errors)
+}
+
+/// Whether `applicationsetcontroller.enable.progressive.syncs` is true in
+/// `argocd-cmd-params-cm` (read at each reconcile; Argo CD reads it when it starts).
+async fn progressive_syncs(shared: &Shared) -> bool {
+    let cms: Api<ConfigMap> = Api::namespaced(shared.hub.clone(), &shared.namespace);
+    let cm = cms.get_opt("argocd-cmd-params-cm").await.ok().flatten();
+    rollout::parse_bool(
+        cm.as_ref()
+            .and_then(|c| c.data.as_ref())
+            .and_then(|d| d.get("applicationsetcontroller.enable.progressive.syncs"))
+            .map(String::as_str),
+    )
+}
+
+/// `createOrUpdateInCluster`: each Application created, or written over the live one (its
+/// preserved annotations and labels, post-delete finalizers and ignored differences kept)
+/// when it differs; the first error is returned after trying them all.
+async fn create_or_update(
+    apps_api: &Api<DynamicObject>,
+    set: &Value,
+    spec: &Value,
+    generated: &[Value],
+    live: &[Value],
+) -> Result<(), String> {
+    let set_name = crate::meta::name(set);
+    let ns = crate::meta::namespace(set);
+    let owner = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": set_name,
+        "uid": crate::meta::uid(set), "controller": true, "blockOwnerDeletion": true});
+    let mut first: Option<String> = None;
+    for g in generated {
+        let name = crate::meta::name(g).to_string();
+        let result: Result<(), String> = async {
+            let mut app_spec = g.get("spec").cloned().unwrap_or(json!({}));
+            render::normalize_spec(&mut app_spec);
+            let meta = |k: &str, empty: Value| g.pointer(&format!("/metadata/{k}")).cloned().unwrap_or(empty);
+            let mut app = json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                "metadata": {
+                    "name": name, "namespace": ns,
+                    "labels": meta("labels", json!({})),
+                    "annotations": meta("annotations", json!({})),
+                    "finalizers": meta("finalizers", json!([])),
+                },
+                "spec": app_spec,
+            });
+            if let Some(op) = g.get("operation").filter(|o| !o.is_null()) {
+                app["operation"] = op.clone();
+            }
+            let Some(current) = live.iter().find(|a| crate::meta::name(a) == name) else {
+                app["metadata"]["ownerReferences"] = json!([owner]);
+                if let Some(m) = app["metadata"].as_object_mut() {
+                    m.retain(|_, v| !(v.is_object() && v.as_object().is_some_and(|o| o.is_empty())));
+                    m.retain(|_, v| !(v.is_array() && v.as_array().is_some_and(|a| a.is_empty())));
+                }
+                let obj: DynamicObject = serde_json::from_value(app).map_err(|e| e.to_string())?;
+                return match apps_api.create(&PostParams::default(), &obj).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(s)) => Err(s.message),
+                    Err(e) => Err(e.to_string()),
+                };
+            };
+            // SetControllerReference refuses an Application another controller owns
+            if let Some(other) = controller_set(current).filter(|r| r["uid"] != owner["uid"]) {
+                return Err(format!(
+                    "error while wrapping using MutateFn: Object {ns}/{name} is already owned by another {} controller {}",
+                    other["kind"].as_str().unwrap_or_default(),
+                    other["name"].as_str().unwrap_or_default()
+                ));
+            }
+            apply::preserve_fields(spec, current, &mut app);
+            for f in current
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|f| f.as_str().is_some_and(|f| f.starts_with(POST_DELETE_FINALIZER)))
+            {
+                if let Some(list) = app["metadata"]["finalizers"].as_array_mut() {
+                    list.push(f.clone());
+                }
+            }
+            apply::keep_ignored(spec, &name, current, &mut app)?;
+            let mut live_spec = current.get("spec").cloned().unwrap_or(json!({}));
+            render::normalize_spec(&mut live_spec);
+            let part = |a: &Value, s: &Value| {
+                let mut p = json!({"metadata": {
+                    "labels": a.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
+                    "annotations": a.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
+                    "finalizers": a.pointer("/metadata/finalizers").cloned().unwrap_or(json!([])),
+                }, "spec": s});
+                if let Some(op) = a.get("operation").filter(|o| !o.is_null()) {
+                    p["operation"] = op.clone();
+                }
+                p
+            };
+            let from = part(current, &live_spec);
+            let mut to = part(&app, &app["spec"]);
+            if to.get("operation").is_none()
+                && let Some(op) = from.get("operation")
+            {
+                // the live operation stays unless the generated one replaces it
+                to["operation"] = op.clone();
+            }
+            let owned = controller_set(current).is_some();
+            if from == to && owned {
+                return Ok(());
+            }
+            // a JSON merge patch from the live Application to the generated one, as
+            // controller-runtime's MergeFrom makes it: fields the generated one lacks are
+            // nulled, so the spec is replaced whole
+            let mut patch = apply::merge_diff(&from, &to);
+            if !owned {
+                let mut refs = current
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                refs.push(owner.clone());
+                patch["metadata"]["ownerReferences"] = json!(refs);
+            }
+            apps_api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(|_| ())
+                .map_err(|e| match e {
+                    kube::Error::Api(s) => s.message,
+                    e => e.to_string(),
+                })
+        }
+        .await;
+        if let Err(e) = result
+            && first.is_none()
+        {
+            first = Some(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// `deleteInCluster`: the set's Applications it no longer generates are deleted, the
+/// resources finalizer first removed from those whose destination no longer resolves.
+/// Argo CD records no error here (its check is inverted), so neither does the sim.
+async fn delete_in_cluster(
+    shared: &Shared,
+    apps_api: &Api<DynamicObject>,
+    generated: &[Value],
+    live: &[Value],
+) {
+    let keep: BTreeSet<&str> = generated.iter().map(crate::meta::name).collect();
+    for app in live {
+        let name = crate::meta::name(app);
+        if keep.contains(name) {
+            continue;
+        }
+        let finalizers: Vec<Value> = app
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !finalizers.is_empty() {
+            let destination = app.pointer("/spec/destination").cloned().unwrap_or(json!({}));
+            let valid = matches!(shared.clusters.resolve(&destination).await, Ok(Ok(_)));
+            if !valid {
+                let kept: Vec<Value> = finalizers
+                    .iter()
+                    .filter(|f| f.as_str() != Some(super::FINALIZER))
+                    .cloned()
+                    .collect();
+                if kept.len() != finalizers.len() {
+                    let _ = apps_api
+                        .patch(
+                            name,
+                            &PatchParams::default(),
+                            &Patch::Merge(&json!({"metadata": {"finalizers": kept}})),
+                        )
+                        .await;
+                }
+            }
+        }
+        let _ = apps_api.delete(name, &DeleteParams::default()).await;
+    }
+}
+
+/// The `status.resources` entries of the set's Applications.
+fn resources(live: &[Value]) -> Vec<Value> {
+    let mut out: Vec<Value> = live
+        .iter()
+        .map(|a| {
+            let mut r = json!({
+                "group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+                "namespace": crate::meta::namespace(a), "name": crate::meta::name(a),
+                "health": {},
+            });
+            if let Some(s) = a
+                .pointer("/status/sync/status")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                r["status"] = json!(s);
+            }
+            if let Some(h) = a
+                .pointer("/status/health/status")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                r["health"] = json!({"status": h});
+            }
+            r
+        })
+        .collect();
+    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    out
 }
 
 /// Reconciles one ApplicationSet.
@@ -537,105 +480,68 @@ pub async fn reconcile(shared: Arc<Shared>, set: Value) -> Result<Duration, Stri
     // the ApplicationSet as the API server has it now: a reconcile triggered by one of its
     // Applications may run before the watch delivered the set's own latest change, and must
     // not undo an edit the newer spec allows (ignoreApplicationDifferences, a policy change)
-    let fresh: Api<DynamicObject> = Api::namespaced_with(shared.hub.clone(), &ns, &super::application_sets());
-    let set = match fresh.get_opt(&name).await {
+    let sets: Api<DynamicObject> = Api::namespaced_with(shared.hub.clone(), &ns, &super::application_sets());
+    let set = match sets.get_opt(&name).await {
         Ok(Some(s)) => serde_json::to_value(s).unwrap_or(set),
         Ok(None) => return Ok(Duration::from_secs(3600)),
         Err(_) => set,
     };
-    let uid = set
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
     if set.pointer("/metadata/deletionTimestamp").is_some() {
         return Ok(Duration::from_secs(3600));
     }
-    let sets: Api<DynamicObject> = Api::namespaced_with(shared.hub.clone(), &ns, &super::application_sets());
-    let apps: Api<DynamicObject> = Api::namespaced_with(shared.hub.clone(), &ns, &super::applications());
+    let apps_api: Api<DynamicObject> = Api::namespaced_with(shared.hub.clone(), &ns, &super::applications());
     let spec = set.get("spec").cloned().unwrap_or(json!({}));
-    let go = spec.get("goTemplate") == Some(&json!(true));
-    let strict = spec
-        .get("goTemplateOptions")
-        .and_then(Value::as_array)
-        .is_some_and(|o| o.iter().any(|x| x == "missingkey=error"));
+    let t = Templating {
+        go: spec.get("goTemplate") == Some(&json!(true)),
+        options: spec
+            .get("goTemplateOptions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.as_str().map(str::to_string))
+            .collect(),
+    };
     let policy = spec
         .pointer("/syncPolicy/applicationsSync")
         .and_then(Value::as_str)
         .unwrap_or("sync")
         .to_string();
-    let preserve = spec.pointer("/syncPolicy/preserveResourcesOnDeletion") == Some(&json!(true));
-
-    // parameters, then Applications
-    let mut params = Vec::new();
-    let mut error: Option<(String, String)> = None;
-    for g in spec
-        .get("generators")
+    let refresh = set
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(REFRESH_ANNOTATION))
+        .is_some();
+    let status = set.get("status").cloned().unwrap_or(json!({}));
+    let mut conditions = Conditions {
+        list: status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        rolling: rollout::is_rolling_sync(&spec),
+        now: crate::meta::now_rfc3339(),
+    };
+    let mut app_statuses: Vec<AppStatus> = status
+        .get("applicationStatus")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        match shared.generate(g, go, strict).await {
-            Ok(p) => params.extend(p),
-            Err(e) => {
-                error = Some(("ApplicationGenerationFromParamsError".into(), e));
-                break;
-            }
-        }
-    }
-    let mut desired: BTreeMap<String, Value> = BTreeMap::new();
-    if error.is_none() {
-        let template = spec.get("template").cloned().unwrap_or(json!({}));
-        for p in &params {
-            let rendered = render_value(&template, p, go, strict).and_then(|mut app| {
-                if let Some(patch) = spec.get("templatePatch").and_then(Value::as_str) {
-                    let text = if go {
-                        gotemplate::render(patch, p, &go_options(strict))?
-                    } else {
-                        fasttemplate(patch, p)
-                    };
-                    let patch: Value = serde_saphyr::from_str(&text)
-                        .map_err(|e| format!("error unmarshalling templatePatch: {e}"))?;
-                    // a patch that renders to nothing changes nothing
-                    if patch.is_object() {
-                        merge_patch(&mut app, &patch);
-                    }
-                }
-                Ok(app)
-            });
-            match rendered {
-                Ok(app) => {
-                    let app_name = app
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                    if app_name.is_empty() {
-                        error = Some((
-                            "ApplicationValidationError".into(),
-                            "application name is empty".into(),
-                        ));
-                        break;
-                    }
-                    if desired.contains_key(&app_name) {
-                        error = Some((
-                            "ApplicationValidationError".into(),
-                            format!(
-                                "ambiguous Application name {app_name:?}: two parameter sets generate it"
-                            ),
-                        ));
-                        break;
-                    }
-                    desired.insert(app_name, app);
-                }
-                Err(e) => {
-                    error = Some(("RenderTemplateParamsError".into(), e));
-                    break;
-                }
-            }
-        }
-    }
-    let existing: Vec<Value> = apps
+        .map(AppStatus::from_json)
+        .collect();
+    let mut resources_status = status.get("resources").cloned();
+
+    let gens = Generators {
+        shared: &shared,
+        set: &set,
+        t: t.clone(),
+        refresh,
+    };
+    let generated = generate_applications(&gens, &spec, &ns).await;
+    let validated = match &generated {
+        Ok(apps) => Some(validate(&shared, &name, apps).await),
+        Err(_) => None,
+    };
+    // the set's Applications: those it controls, by its name
+    let live: Vec<Value> = apps_api
         .list(&Default::default())
         .await
         .map_err(|e| e.to_string())?
@@ -643,213 +549,158 @@ pub async fn reconcile(shared: Arc<Shared>, set: Value) -> Result<Duration, Stri
         .iter()
         .filter_map(|a| serde_json::to_value(a).ok())
         .filter(|a| {
-            a.pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|rs| rs.iter().any(|r| r["uid"] == uid.as_str()))
+            controller_set(a).is_some_and(|r| {
+                r["kind"] == "ApplicationSet"
+                    && r["apiVersion"] == "argoproj.io/v1alpha1"
+                    && r["name"] == name.as_str()
+            })
         })
         .collect();
-    // the set changed while its Applications were generated (a reconcile triggered by an
-    // Application edit racing an edit of the set): start over with the newer spec rather
-    // than apply the older one over the Applications just listed
+    // the set changed while its Applications were generated and listed (a reconcile
+    // triggered by an Application edit racing an edit of the set): start over with the newer
+    // spec rather than apply the older one over what was just listed
     let started = set.pointer("/metadata/generation").cloned();
-    if let Ok(Some(now)) = fresh.get_opt(&name).await
-        && now.metadata.generation.map(serde_json::Value::from) != started
+    if let Ok(Some(now)) = sets.get_opt(&name).await
+        && now.metadata.generation.map(Value::from) != started
     {
         return Ok(Duration::ZERO);
     }
-    if error.is_none() {
-        for (app_name, tpl) in &desired {
-            let mut finalizers = tpl.pointer("/metadata/finalizers").cloned().unwrap_or(json!([]));
-            if preserve {
-                finalizers = json!(
-                    finalizers
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|f| !f.as_str().unwrap_or("").starts_with(super::FINALIZER))
-                        .collect::<Vec<_>>()
+    let outcome: Result<(), ()> = async {
+        let generated = match generated {
+            Ok(apps) => apps,
+            Err((reason, message)) => {
+                conditions.set(condition(ERROR_OCCURRED, "True", &reason, &message), false);
+                return Err(());
+            }
+        };
+        let errors = match validated.unwrap_or_else(|| Ok(BTreeMap::new())) {
+            Ok(e) => e,
+            Err(message) => {
+                conditions.set(
+                    condition(ERROR_OCCURRED, "True", "ApplicationValidationError", &message),
+                    true,
                 );
+                return Err(());
             }
-            let mut app = json!({
-                "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-                "metadata": {
-                    "name": app_name, "namespace": ns,
-                    "labels": tpl.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
-                    "annotations": tpl.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
-                    "finalizers": finalizers,
-                    "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}],
-                },
-                "spec": tpl.get("spec").cloned().unwrap_or(json!({})),
-            });
-            match existing
+        };
+        resources_status = Some(json!(resources(&live)));
+
+        let progressive = progressive_syncs(&shared).await;
+        let mut may_sync = BTreeMap::new();
+        if progressive && rollout::is_rolling_sync(&spec) {
+            let p = rollout::perform(
+                &spec,
+                &mut app_statuses,
+                &live,
+                &generated,
+                &conditions.now.clone(),
+            );
+            may_sync = p.may_sync;
+            let (status, reason, message) = p.condition;
+            conditions.set(condition(ROLLOUT_PROGRESSING, status, reason, &message), true);
+        } else {
+            // progressive syncs off, or not RollingSync: no application statuses
+            app_statuses.clear();
+        }
+
+        let mut valid: Vec<Value> = generated
+            .iter()
+            .filter(|a| {
+                !errors.contains_key(&format!("{}/{}", crate::meta::namespace(a), crate::meta::name(a)))
+            })
+            .cloned()
+            .collect();
+        if let Some(last) = errors.values().last() {
+            // only the last message (by Application) is shown
+            let message = match errors.len() {
+                1 => last.clone(),
+                n => format!("{last} (and {} more)", n - 1),
+            };
+            conditions.set(
+                condition(ERROR_OCCURRED, "True", "ApplicationValidationError", &message),
+                true,
+            );
+        }
+        if progressive && rollout::rolling_sync_enabled(&spec) {
+            rollout::sync_valid_applications(&mut valid, &app_statuses, &may_sync, &live);
+        }
+
+        let (result, reason) = if policy == "create-update" || policy == "sync" {
+            (
+                create_or_update(&apps_api, &set, &spec, &valid, &live).await,
+                "UpdateApplicationError",
+            )
+        } else {
+            // createInCluster: only what the set does not have yet
+            let new: Vec<Value> = valid
                 .iter()
-                .find(|a| a.pointer("/metadata/name").and_then(Value::as_str) == Some(app_name.as_str()))
-            {
-                None => {
-                    if let Some(m) = app["metadata"].as_object_mut() {
-                        m.retain(|_, v| !(v.is_object() && v.as_object().is_some_and(|o| o.is_empty())));
-                    }
-                    let obj: DynamicObject = serde_json::from_value(app).map_err(|e| e.to_string())?;
-                    match apps.create(&PostParams::default(), &obj).await {
-                        Ok(_) => {}
-                        Err(kube::Error::Api(s)) => {
-                            error = Some(("CreateApplicationError".into(), s.message));
-                            break;
-                        }
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
-                // ApplicationsSyncPolicy.AllowUpdate: only create-update and sync modify
-                // existing Applications
-                Some(current) if policy == "create-update" || policy == "sync" => {
-                    preserve_fields(&spec, current, &mut app);
-                    if let Err(e) = keep_ignored(&spec, app_name, current, &mut app) {
-                        error = Some(("UpdateApplicationError".into(), e));
-                        break;
-                    }
-                    let same = current.get("spec") == app.get("spec")
-                        && current.pointer("/metadata/labels").cloned().unwrap_or(json!({}))
-                            == app["metadata"]["labels"]
-                        && current
-                            .pointer("/metadata/annotations")
-                            .cloned()
-                            .unwrap_or(json!({}))
-                            == app["metadata"]["annotations"];
-                    if !same {
-                        // a JSON merge patch from the live Application to the generated one, as
-                        // controller-runtime's MergeFrom makes it: fields the generated one
-                        // lacks are nulled, so the spec is replaced whole
-                        let part = |a: &Value| {
-                            json!({"metadata": {
-                                "labels": a.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
-                                "annotations": a.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
-                            }, "spec": a.get("spec").cloned().unwrap_or(json!({}))})
-                        };
-                        let patch = merge_diff(&part(current), &part(&app));
-                        if let Err(e) = apps
-                            .patch(app_name, &PatchParams::default(), &Patch::Merge(&patch))
-                            .await
-                        {
-                            error = Some(("UpdateApplicationError".into(), e.to_string()));
-                            break;
-                        }
-                    }
-                }
-                Some(_) => {}
-            }
+                .filter(|a| !live.iter().any(|l| crate::meta::name(l) == crate::meta::name(a)))
+                .cloned()
+                .collect();
+            (
+                create_or_update(&apps_api, &set, &spec, &new, &live).await,
+                "CreateApplicationError",
+            )
+        };
+        if let Err(message) = result {
+            conditions.set(condition(ERROR_OCCURRED, "True", reason, &message), true);
+            return Err(());
+        }
+        if policy == "sync" || policy == "create-delete" {
+            delete_in_cluster(&shared, &apps_api, &generated, &live).await;
+        }
+        if refresh {
+            let _ = sets
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&json!({"metadata": {"annotations": {REFRESH_ANNOTATION: null}}})),
+                )
+                .await;
+        }
+        if errors.is_empty() {
+            conditions.set(
+                condition(
+                    RESOURCES_UP_TO_DATE,
+                    "True",
+                    "ApplicationSetUpToDate",
+                    "All applications have been generated successfully",
+                ),
+                true,
+            );
+            Ok(())
+        } else {
+            Err(())
         }
     }
-    if error.is_none() && (policy == "sync" || policy == "create-delete") {
-        for a in &existing {
-            let n = a.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-            if !desired.contains_key(n) {
-                if preserve {
-                    let fins: Vec<Value> = a
-                        .pointer("/metadata/finalizers")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter(|f| !f.as_str().unwrap_or("").starts_with(super::FINALIZER))
-                        .cloned()
-                        .collect();
-                    let _ = apps
-                        .patch(
-                            n,
-                            &PatchParams::default(),
-                            &Patch::Merge(&json!({"metadata": {"finalizers": fins}})),
-                        )
-                        .await;
-                }
-                match apps.delete(n, &DeleteParams::default()).await {
-                    Ok(_) | Err(kube::Error::Api(_)) => {}
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-        }
+    .await;
+
+    // status: conditions, resources and application statuses, written when they changed
+    let mut new_status = json!({"conditions": conditions.list});
+    if let Some(r) = resources_status.filter(|r| r.as_array().is_some_and(|a| !a.is_empty())) {
+        new_status["resourcesCount"] = json!(r.as_array().map(Vec::len).unwrap_or_default());
+        new_status["resources"] = r;
     }
-    // status
-    let conditions = match &error {
-        None => vec![
-            condition(
-                "ErrorOccurred",
-                "False",
-                "ApplicationSetUpToDate",
-                "All applications have been generated successfully",
-            ),
-            condition(
-                "ParametersGenerated",
-                "True",
-                "ParametersGenerated",
-                "Successfully generated parameters for all Applications",
-            ),
-            condition(
-                "ResourcesUpToDate",
-                "True",
-                "ApplicationSetUpToDate",
-                "All applications have been generated successfully",
-            ),
-        ],
-        Some((reason, message)) => {
-            let params_ok = reason != "ApplicationGenerationFromParamsError";
-            vec![
-                condition("ErrorOccurred", "True", reason, message),
-                if params_ok {
-                    condition(
-                        "ParametersGenerated",
-                        "True",
-                        "ParametersGenerated",
-                        "Successfully generated parameters for all Applications",
-                    )
-                } else {
-                    condition("ParametersGenerated", "False", "ErrorOccurred", message)
-                },
-                condition("ResourcesUpToDate", "False", "ErrorOccurred", message),
-            ]
+    if !app_statuses.is_empty() {
+        new_status["applicationStatus"] =
+            json!(app_statuses.iter().map(AppStatus::to_json).collect::<Vec<_>>());
+    }
+    if status != new_status {
+        let mut patch = new_status.clone();
+        for k in status
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            if patch.get(&k).is_none() {
+                patch[&k] = Value::Null;
+            }
         }
-    };
-    let previous = set
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let conditions: Vec<Value> = conditions
-        .into_iter()
-        .map(|mut c| {
-            if let Some(p) = previous
-                .iter()
-                .find(|p| p["type"] == c["type"] && p["status"] == c["status"])
-            {
-                c["lastTransitionTime"] = p["lastTransitionTime"].clone();
-            }
-            c
-        })
-        .collect();
-    let live = apps.list(&Default::default()).await.map_err(|e| e.to_string())?;
-    let mut resources: Vec<Value> = live
-        .items
-        .iter()
-        .filter_map(|a| serde_json::to_value(a).ok())
-        .filter(|a| desired.contains_key(a.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")))
-        .map(|a| {
-            let mut r = json!({
-                "group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
-                "namespace": ns, "name": a.pointer("/metadata/name"),
-                "status": a.pointer("/status/sync/status").cloned().unwrap_or(json!("Unknown")),
-            });
-            if let Some(h) = a.pointer("/status/health/status") {
-                r["health"] = json!({"status": h});
-            }
-            r
-        })
-        .collect();
-    resources.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    let status = json!({"conditions": conditions, "resources": resources});
-    if set.get("status") != Some(&status) {
         match sets
             .patch_status(
                 &name,
                 &PatchParams::default(),
-                &Patch::Merge(&json!({"status": status})),
+                &Patch::Merge(&json!({"status": patch})),
             )
             .await
         {
@@ -857,209 +708,130 @@ pub async fn reconcile(shared: Arc<Shared>, set: Value) -> Result<Duration, Stri
             Err(e) => return Err(e.to_string()),
         }
     }
-    Ok(if error.is_some() {
-        Duration::from_secs(3)
-    } else {
-        Duration::from_secs(1)
+    Ok(match outcome {
+        Ok(()) => Duration::from_secs(1),
+        Err(()) => Duration::from_secs(3),
     })
-}
-
-/// `ignoreApplicationDifferences` (applicationset/utils/createOrUpdate.go): the fields its
-/// rules name (all Applications, or the one a rule's `name` says) are taken out of both the
-/// live and the generated Application before the update, so the update leaves their live
-/// values alone. Here: the generated Application gets the live values (or loses the field
-/// where the live one has none), and is then written whole.
-fn keep_ignored(spec: &Value, app_name: &str, live: &Value, app: &mut Value) -> Result<(), String> {
-    for rule in spec
-        .get("ignoreApplicationDifferences")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let name = rule.get("name").and_then(Value::as_str).unwrap_or("");
-        if !name.is_empty() && name != app_name {
-            continue;
-        }
-        if rule
-            .get("jqPathExpressions")
-            .and_then(Value::as_array)
-            .is_some_and(|e| !e.is_empty())
-        {
-            return Err(
-                "failed to apply ignore differences: jqPathExpressions are not evaluated by the hubspoke sim; name the fields with jsonPointers"
-                    .into(),
-            );
-        }
-        for p in rule
-            .get("jsonPointers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
-            match live.pointer(p) {
-                Some(v) => set_pointer(app, p, v.clone()),
-                None => remove_pointer(app, p),
-            }
-        }
-    }
-    Ok(())
-}
-
-fn unescape(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
-}
-
-/// Sets the value at a JSON pointer, creating the objects on the way.
-fn set_pointer(doc: &mut Value, pointer: &str, value: Value) {
-    let tokens: Vec<String> = pointer.split('/').skip(1).map(unescape).collect();
-    let Some((last, parents)) = tokens.split_last() else {
-        *doc = value;
-        return;
-    };
-    let mut at = doc;
-    for t in parents {
-        if !at.is_object() && !at.is_array() {
-            *at = json!({});
-        }
-        let next = match at {
-            Value::Array(a) => t.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
-            Value::Object(m) => Some(m.entry(t.clone()).or_insert(json!({}))),
-            _ => None,
-        };
-        let Some(next) = next else {
-            return;
-        };
-        at = next;
-    }
-    match at {
-        Value::Array(a) => {
-            if let Some(x) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                *x = value;
-            }
-        }
-        Value::Object(m) => {
-            m.insert(last.clone(), value);
-        }
-        other => *other = json!({last.clone(): value}),
-    }
-}
-
-/// Removes the value at a JSON pointer, if there is one.
-fn remove_pointer(doc: &mut Value, pointer: &str) {
-    let tokens: Vec<String> = pointer.split('/').skip(1).map(unescape).collect();
-    let Some((last, parents)) = tokens.split_last() else {
-        return;
-    };
-    let mut at = doc;
-    for t in parents {
-        at = match at {
-            Value::Object(m) => match m.get_mut(t) {
-                Some(x) => x,
-                None => return,
-            },
-            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                Some(x) => x,
-                None => return,
-            },
-            _ => return,
-        };
-    }
-    match at {
-        Value::Object(m) => {
-            m.remove(last);
-        }
-        Value::Array(a) => {
-            if let Some(i) = last.parse::<usize>().ok().filter(|i| *i < a.len()) {
-                a.remove(i);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The JSON merge patch (RFC 7386) turning `from` into `to`: changed fields set, fields
-/// `to` lacks nulled, objects compared key by key, anything else replaced whole.
-fn merge_diff(from: &Value, to: &Value) -> Value {
-    match (from, to) {
-        (Value::Object(f), Value::Object(t)) => {
-            let mut out = Map::new();
-            for k in f.keys().filter(|k| !t.contains_key(*k)) {
-                out.insert(k.clone(), Value::Null);
-            }
-            for (k, tv) in t {
-                match f.get(k) {
-                    Some(fv) if fv == tv => {}
-                    Some(fv) if fv.is_object() && tv.is_object() => {
-                        out.insert(k.clone(), merge_diff(fv, tv));
-                    }
-                    _ => {
-                        out.insert(k.clone(), tv.clone());
-                    }
-                }
-            }
-            Value::Object(out)
-        }
-        _ => to.clone(),
-    }
-}
-
-/// The annotations every ApplicationSet keeps on its Applications (defaultPreservedAnnotations)
-const PRESERVED_ANNOTATIONS: [&str; 2] = ["notified.notifications.argoproj.io", "argocd.argoproj.io/refresh"];
-
-/// Annotations and labels the live Application keeps although the template lacks them: the
-/// default ones and the set's `preservedFields`.
-fn preserve_fields(spec: &Value, live: &Value, app: &mut Value) {
-    let listed = |kind: &str| -> Vec<String> {
-        spec.pointer(&format!("/preservedFields/{kind}"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    };
-    let mut annotations = listed("annotations");
-    annotations.extend(PRESERVED_ANNOTATIONS.iter().map(|s| s.to_string()));
-    for (field, keys) in [("annotations", annotations), ("labels", listed("labels"))] {
-        for k in keys {
-            if let Some(v) = live
-                .pointer(&format!("/metadata/{field}"))
-                .and_then(|m| m.get(&k))
-            {
-                app["metadata"][field][&k] = v.clone();
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn types(c: &Conditions) -> Vec<(String, String, String, String)> {
+        c.list
+            .iter()
+            .map(|c| {
+                (
+                    c["type"].as_str().unwrap().into(),
+                    c["status"].as_str().unwrap().into(),
+                    c["reason"].as_str().unwrap().into(),
+                    c["message"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    }
+
+    fn s(a: &str, b: &str, c: &str, d: &str) -> (String, String, String, String) {
+        (a.into(), b.into(), c.into(), d.into())
+    }
+
     #[test]
-    fn templates_and_paths() {
-        let mut p = Params::new();
-        p.insert("name".into(), json!("spoke-a"));
-        p.insert("metadata.labels.env".into(), json!("prod"));
-        assert_eq!(
-            fasttemplate("app-{{name}}-{{ metadata.labels.env }}-{{unknown}}", &p),
-            "app-spoke-a-prod-{{unknown}}"
-        );
-        assert!(path_match("apps/*", "apps/web"));
-        assert!(!path_match("apps/*", "apps/web/x"));
-        assert!(path_match(
-            "workloads/applications/**/config.json",
-            "workloads/applications/a/b/config.json"
-        ));
-        let pp = path_params(
-            "workloads/applications/web",
-            Some("workloads/applications/web/spoke-a.yaml"),
+    fn conditions_follow_argo_cds_rules() {
+        let mut c = Conditions {
+            list: vec![],
+            rolling: false,
+            now: "t1".into(),
+        };
+        c.set(
+            condition(ERROR_OCCURRED, "True", "RenderTemplateParamsError", "boom"),
             false,
-            "",
         );
-        assert_eq!(pp["path.basename"], "web");
-        assert_eq!(pp["path.filenameNormalized"], "spoke-a.yaml");
-        assert_eq!(pp["path[2]"], "web");
+        assert_eq!(
+            types(&c),
+            [
+                s("ErrorOccurred", "True", "RenderTemplateParamsError", "boom"),
+                s("ParametersGenerated", "False", "ErrorOccurred", "boom"),
+                s("ResourcesUpToDate", "False", "ErrorOccurred", "boom"),
+            ]
+        );
+        c.now = "t2".into();
+        c.set(
+            condition(
+                RESOURCES_UP_TO_DATE,
+                "True",
+                "ApplicationSetUpToDate",
+                "All applications have been generated successfully",
+            ),
+            true,
+        );
+        assert_eq!(
+            types(&c),
+            [
+                s(
+                    "ErrorOccurred",
+                    "False",
+                    "ApplicationSetUpToDate",
+                    "All applications have been generated successfully"
+                ),
+                s(
+                    "ParametersGenerated",
+                    "True",
+                    "ParametersGenerated",
+                    "Successfully generated parameters for all Applications"
+                ),
+                s(
+                    "ResourcesUpToDate",
+                    "True",
+                    "ApplicationSetUpToDate",
+                    "All applications have been generated successfully"
+                ),
+            ]
+        );
+        // unchanged conditions keep their time
+        c.now = "t3".into();
+        c.set(
+            condition(
+                RESOURCES_UP_TO_DATE,
+                "True",
+                "ApplicationSetUpToDate",
+                "All applications have been generated successfully",
+            ),
+            true,
+        );
+        assert!(c.list.iter().all(|x| x["lastTransitionTime"] == "t2"));
+        // RolloutProgressing stays with RollingSync, goes without it
+        c.rolling = true;
+        c.set(
+            condition(
+                ROLLOUT_PROGRESSING,
+                "True",
+                "ApplicationSetModified",
+                "ApplicationSet is performing rollout of step 1",
+            ),
+            true,
+        );
+        assert_eq!(c.list.len(), 4);
+        c.set(
+            condition(
+                RESOURCES_UP_TO_DATE,
+                "True",
+                "ApplicationSetUpToDate",
+                "All applications have been generated successfully",
+            ),
+            true,
+        );
+        assert_eq!(c.list[3]["type"], ROLLOUT_PROGRESSING);
+        c.rolling = false;
+        c.set(
+            condition(
+                RESOURCES_UP_TO_DATE,
+                "True",
+                "ApplicationSetUpToDate",
+                "All applications have been generated successfully",
+            ),
+            true,
+        );
+        assert_eq!(c.list.len(), 3);
     }
 }

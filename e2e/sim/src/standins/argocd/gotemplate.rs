@@ -39,6 +39,12 @@ pub fn render(
     params: &serde_json::Map<String, Value>,
     options: &[String],
 ) -> Result<String, String> {
+    render_data(text, &GoValue::from(Value::Object(params.clone())), options)
+}
+
+/// Renders `text` with `data` as dot (the parameters converted once for every string of
+/// an Application, as Go executes each with the same map).
+pub fn render_data(text: &str, data: &GoValue, options: &[String]) -> Result<String, String> {
     let mut t = hubspoke_render::Template::new("").funcs(funcs().clone());
     t.add_parse("", text)
         .map_err(|e| format!("failed to parse template {text}: {e}"))?;
@@ -50,7 +56,7 @@ pub fn render(
             None => return Err(format!("template: unrecognized option: {o}")),
         }
     }
-    t.execute(&GoValue::from(Value::Object(params.clone())), &opts)
+    t.execute(data, &opts)
         .map_err(|e| format!("failed to execute go template {text}: {e}"))
 }
 

@@ -74,67 +74,28 @@ impl Rule {
 /// argocd-cm's ignoreDifferences overrides, by override key (`group/kind`, `kind` or `*/*`).
 pub type Overrides = BTreeMap<String, Rule>;
 
-/// The ignoreDifferences part of `GetResourceOverrides`, read from argocd-cm's data. An error
-/// is what Argo CD fails to load the settings with (it then leaves the comparison Unknown).
-///
-/// The stand-in reads argocd-cm here itself; a shared settings reader may take this over.
-pub fn overrides_from_config_map(data: &BTreeMap<String, String>) -> Result<Overrides, String> {
+/// The ignoreDifferences part of `GetResourceOverrides`: the overrides argocd-cm's
+/// settings reader loaded ([`super::settings`]), plus the `/status` rule Argo CD adds from
+/// `resource.compareoptions`' `ignoreResourceStatusField` (all kinds by default, CRDs only
+/// with `crd`, none with `none`/`off`/`false`).
+pub fn overrides_from(
+    resource_overrides: &super::settings::ResourceOverrides,
+    compare_options: Option<&str>,
+) -> Overrides {
     let mut out = Overrides::new();
-    let parse_ignore = |yaml: &str| -> Result<Rule, String> {
-        if yaml.trim().is_empty() {
-            return Ok(Rule::default());
-        }
-        let v: Value = serde_saphyr::from_str(yaml).map_err(|e| e.to_string())?;
-        Ok(Rule::from_value(&v))
-    };
-    if let Some(blob) = data.get("resource.customizations").filter(|v| !v.is_empty()) {
-        let all: BTreeMap<String, Value> = serde_saphyr::from_str(blob).map_err(|e| e.to_string())?;
-        for (key, ro) in all {
-            let text = ro.get("ignoreDifferences").and_then(Value::as_str).unwrap_or("");
-            let mut r = parse_ignore(text)?;
-            r.name.clear();
-            r.namespace.clear();
-            out.insert(key, r);
-        }
+    for (key, o) in &resource_overrides.0 {
+        let d = &o.ignore_differences;
+        out.insert(
+            key.clone(),
+            Rule {
+                json_pointers: d.json_pointers.clone(),
+                jq: d.jq_path_expressions.clone(),
+                managers: d.managed_fields_managers.clone(),
+                ..Default::default()
+            },
+        );
     }
-    for (k, v) in data {
-        if !k.starts_with("resource.customizations") {
-            continue;
-        }
-        let parts: Vec<&str> = k.splitn(4, '.').collect();
-        if parts.len() < 4 {
-            continue;
-        }
-        let gk: Vec<&str> = parts[3].split('_').collect();
-        let mut key = match gk.as_slice() {
-            [g, k] => format!("{g}/{k}"),
-            [k] if !k.is_empty() => k.to_string(),
-            _ => {
-                return Err(format!(
-                    "group kind should be in format `resource.customizations.<type>.<group_kind>` or resource.customizations.<type>.<kind>`, got group kind: '{}'",
-                    parts[3]
-                ));
-            }
-        };
-        if key == "all" {
-            key = "*/*".into();
-        }
-        match parts[2] {
-            "ignoreDifferences" => {
-                let r = parse_ignore(v)?;
-                let entry = out.entry(key).or_default();
-                entry.json_pointers = r.json_pointers;
-                entry.jq = r.jq;
-                entry.managers = r.managers;
-            }
-            "health" | "useOpenLibs" | "actions" | "ignoreResourceUpdates" | "knownTypeFields" => {}
-            other => return Err(format!("resource customization type {other} not supported")),
-        }
-    }
-    // resource.compareoptions ignoreResourceStatusField: status is ignored for all kinds by
-    // default, for CRDs only with `crd`, for none with `none`/`off`/`false`
-    let field = data
-        .get("resource.compareoptions")
+    let field = compare_options
         .and_then(|c| serde_saphyr::from_str::<Value>(c).ok())
         .and_then(|c| c.get("ignoreResourceStatusField").cloned())
         .map(|v| match v {
@@ -154,22 +115,7 @@ pub fn overrides_from_config_map(data: &BTreeMap<String, String>) -> Result<Over
             .json_pointers
             .push("/status".into());
     }
-    Ok(out)
-}
-
-impl super::Shared {
-    /// The ignoreDifferences overrides in the hub's `argocd-cm` (Argo CD's defaults without
-    /// one). The stand-in reads argocd-cm here itself until a shared settings reader exists.
-    pub(super) async fn ignore_overrides(&self) -> Result<Overrides, String> {
-        let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-            kube::Api::namespaced(self.hub.clone(), &self.namespace);
-        let data = match cms.get_opt("argocd-cm").await {
-            Ok(Some(cm)) => cm.data.unwrap_or_default(),
-            Ok(None) => BTreeMap::new(),
-            Err(e) => return Err(format!("error retrieving config map: {e}")),
-        };
-        overrides_from_config_map(&data)
-    }
+    out
 }
 
 /// One patch of the ignore normalizer.
@@ -1349,7 +1295,11 @@ mod tests {
             "resource.customizations".to_string(),
             "admissionregistration.k8s.io/MutatingWebhookConfiguration:\n  ignoreDifferences: |\n    jqPathExpressions:\n    - .webhooks[]?.clientConfig.caBundle\n".to_string(),
         );
-        let o = overrides_from_config_map(&data).unwrap();
+        let settings = crate::standins::argocd::settings::Settings::from_config_map(Some(&data));
+        let o = overrides_from(
+            settings.overrides.as_ref().unwrap(),
+            settings.compare_options.as_deref(),
+        );
         assert_eq!(o["apps/Deployment"].json_pointers, ["/spec/replicas"]);
         assert_eq!(o["*/*"].managers, ["kube-controller-manager"]);
         assert_eq!(o["*/*"].json_pointers, ["/status"]);
@@ -1366,17 +1316,16 @@ mod tests {
             n.managers("apps", "Deployment", "web", "web"),
             ["kube-controller-manager"]
         );
-        data.insert("resource.customizations.bogus.Secret".into(), "x".into());
-        assert_eq!(
-            overrides_from_config_map(&data).unwrap_err(),
-            "resource customization type bogus not supported"
-        );
         // status stays compared when the compare options say so
-        let mut data = BTreeMap::new();
         data.insert(
             "resource.compareoptions".to_string(),
             "ignoreResourceStatusField: none\n".to_string(),
         );
-        assert!(overrides_from_config_map(&data).unwrap().is_empty());
+        let settings = crate::standins::argocd::settings::Settings::from_config_map(Some(&data));
+        let o = overrides_from(
+            settings.overrides.as_ref().unwrap(),
+            settings.compare_options.as_deref(),
+        );
+        assert!(o["*/*"].json_pointers.is_empty());
     }
 }

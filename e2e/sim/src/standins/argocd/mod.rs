@@ -12,14 +12,18 @@ mod app;
 mod appset;
 mod clusters;
 mod crds;
+mod customizations;
 pub mod diff;
 pub mod gotemplate;
 pub mod health;
+pub mod hooks;
 pub mod ignore;
 mod kubectl;
-pub mod manifests;
+pub mod lua;
 pub mod project;
 pub mod repo;
+pub mod reposerver;
+pub mod settings;
 pub mod tracking;
 
 use std::sync::Arc;
@@ -75,6 +79,9 @@ pub struct ArgoCdOptions {
     pub resync: Duration,
     /// `timeout.reconciliation`: the longest time between two status writes.
     pub reconciliation_timeout: Duration,
+    /// Where the repo server caches Helm charts; None: `$HUBSPOKE_CACHE_DIR`, else the
+    /// user's cache directory (`~/.cache/hubspoke/charts`), as `hubspoke charts pull` fills it.
+    pub chart_cache: Option<std::path::PathBuf>,
     /// The AWS identity Argo CD runs as (on EKS: pod identity), for clusters registered
     /// with `awsAuthConfig`; without one such clusters fail to connect.
     pub aws: Option<AwsIdentity>,
@@ -104,9 +111,13 @@ impl Default for ArgoCdOptions {
             resync: Duration::from_secs(1),
             reconciliation_timeout: Duration::from_secs(180),
             aws: None,
+            chart_cache: None,
         }
     }
 }
+
+/// A destination's version and API versions, with when they were read.
+type VersionsInfo = (std::time::Instant, String, Vec<String>);
 
 /// What the controllers share.
 pub(crate) struct Shared {
@@ -118,6 +129,10 @@ pub(crate) struct Shared {
     reconciliation_timeout: Duration,
     /// What this install put on the hub (for an Application of the argo-cd chart).
     manifests: Vec<Value>,
+    /// The repo server: generates the manifests of sources.
+    reposerver: reposerver::RepoServer,
+    /// The destinations' versions and API versions, by server, with when they were read.
+    versions: tokio::sync::Mutex<std::collections::HashMap<String, VersionsInfo>>,
     /// Kyverno stand-ins started to "render" the kyverno chart, by destination server and
     /// namespace.
     charts: tokio::sync::Mutex<std::collections::BTreeMap<String, super::kyverno::KyvernoStandIn>>,
@@ -214,10 +229,18 @@ impl ArgoCdStandIn {
     /// Installs Argo CD's surface on the hub and starts the application controller.
     pub async fn install(hub: Client, opts: ArgoCdOptions) -> Result<Self, InstallError> {
         let manifests = install_surface(&hub, &opts).await?;
+        let repos = Arc::new(opts.repositories.clone());
         let shared = Arc::new(Shared {
             hub: hub.clone(),
             namespace: opts.namespace.clone(),
-            repos: Arc::new(opts.repositories.clone()),
+            repos: repos.clone(),
+            reposerver: reposerver::RepoServer::new(
+                repos,
+                hub.clone(),
+                &opts.namespace,
+                opts.chart_cache.clone(),
+            ),
+            versions: Default::default(),
             clusters: clusters::Clusters::new(hub.clone(), &opts.namespace, opts.aws.clone()),
             resync: opts.resync,
             reconciliation_timeout: opts.reconciliation_timeout,

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::repo::SourceFile;
+use crate::standins::argocd::repo::SourceFile;
 
 /// Expands `{a,b}` alternatives of a glob.
 fn expand_braces(pattern: &str) -> Vec<String> {

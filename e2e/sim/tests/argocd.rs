@@ -325,11 +325,42 @@ async fn an_application_deploys_to_a_registered_spoke_with_argo_cds_status() {
                 "Running".to_string()
             ),
             (
+                "namespace/web created".to_string(),
+                "Synced".to_string(),
+                "Running".to_string()
+            ),
+            (
                 "service/web created".to_string(),
                 "Synced".to_string(),
                 "Running".to_string()
             ),
         ]
+    );
+    // CreateNamespace=true: gitops-engine's namespace task, a PreSync task run before the dry
+    // run (sync_context.go autoCreateNamespace / getNamespaceCreationTask)
+    let ns = &op["syncResult"]["resources"][0];
+    assert_eq!(
+        (
+            ns["kind"].as_str(),
+            ns["namespace"].as_str(),
+            ns["syncPhase"].as_str()
+        ),
+        (Some("Namespace"), Some(""), Some("PreSync"))
+    );
+    // client-side kubectl apply, as Argo CD applies by default: the last applied
+    // configuration is kept on the object
+    let svc = Api::<Service>::namespaced(e.spoke.clone(), "web")
+        .get("web")
+        .await
+        .unwrap();
+    let last: Value = serde_json::from_str(
+        &svc.metadata.annotations.as_ref().unwrap()["kubectl.kubernetes.io/last-applied-configuration"],
+    )
+    .unwrap();
+    assert_eq!(last["spec"]["ports"][0]["targetPort"], 8080);
+    assert_eq!(
+        last["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"],
+        "web-spoke-a:/Service:web/web"
     );
     assert_eq!(status["history"][0]["revision"], json!(head));
     assert!(
@@ -600,30 +631,36 @@ async fn a_kyverno_denial_on_the_spoke_fails_the_sync_with_the_webhook_text() {
         a.pointer("/status/operationState/retryCount") == Some(&json!(1))
     })
     .await;
+    // Argo CD's dry run is kubectl's client-side one (sync_context.go applyObject): nothing
+    // reaches the API server, so the webhook denies the apply itself
+    let denial = "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Deployment/web/web was blocked due to the following policies \n\ndisallow-latest-tag:\n  autogen-validate-image-tag: 'validation error: Using a mutable image tag e.g. ''latest'' is not allowed. rule autogen-validate-image-tag failed at path /spec/template/spec/containers/0/image/'\n";
+    let failure = format!("one or more objects failed to apply, reason: {denial}");
     let op = &app["status"]["operationState"];
     assert_eq!(op["phase"], "Running");
     let msg = op["message"].as_str().unwrap();
     assert!(
-        msg.starts_with("one or more objects failed to apply (dry run). Retrying attempt #1 at ")
-            && msg.ends_with("M."),
+        msg.starts_with(&format!("{failure}. Retrying attempt #1 at ")) && msg.ends_with("M."),
         "{msg}"
     );
     let app = wait_app(&apps, "denied", "a failed sync", |a| {
         a.pointer("/status/operationState/phase") == Some(&json!("Failed"))
     })
     .await;
+    // processRequestedAppOperation: a last attempt says how often it was retried
     let op = &app["status"]["operationState"];
-    assert_eq!(op["message"], "one or more objects failed to apply (dry run)");
-    let failed: Vec<&Value> = op["syncResult"]["resources"].as_array().unwrap().iter().collect();
+    assert_eq!(op["message"], json!(format!("{failure} (retried 1 times).")));
+    let failed: Vec<&Value> = op["syncResult"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "SyncFailed")
+        .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(
-        (failed[0]["kind"].as_str(), failed[0]["status"].as_str()),
-        (Some("Deployment"), Some("SyncFailed"))
+        (failed[0]["kind"].as_str(), failed[0]["hookPhase"].as_str()),
+        (Some("Deployment"), Some("Failed"))
     );
-    assert_eq!(
-        failed[0]["message"],
-        "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Deployment/web/web was blocked due to the following policies \n\ndisallow-latest-tag:\n  autogen-validate-image-tag: 'validation error: Using a mutable image tag e.g. ''latest'' is not allowed. rule autogen-validate-image-tag failed at path /spec/template/spec/containers/0/image/'\n"
-    );
+    assert_eq!(failed[0]["message"], denial);
     // the automated sync is not retried for the same revision; Argo CD says why
     let app = wait_app(&apps, "denied", "a SyncError", |a| {
         a.pointer("/status/conditions")
@@ -641,7 +678,7 @@ async fn a_kyverno_denial_on_the_spoke_fails_the_sync_with_the_webhook_text() {
     assert_eq!(
         c["message"],
         json!(format!(
-            "Failed last sync attempt to [{head}]: one or more objects failed to apply (dry run)"
+            "Failed last sync attempt to [{head}]: {failure} (retried 1 times)."
         ))
     );
 }
@@ -1261,8 +1298,9 @@ async fn presync_and_postsync_hooks_run_around_the_sync() {
         );
     }
     // the PreSync hook ran before the ConfigMap was applied
+    // (the namespace first: CreateNamespace=true creates it before anything else)
     let order: Vec<&str> = results.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(order, ["migrate", "settings", "smoke"]);
+    assert_eq!(order, ["web", "migrate", "settings", "smoke"]);
     // HookSucceeded removed the PostSync Job; the PreSync one stays until the next sync
     let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(e.spoke.clone(), "web");
     assert!(jobs.get_opt("migrate").await.unwrap().is_some());
@@ -1327,13 +1365,23 @@ async fn waves_order_the_sync_and_label_tracking_is_honoured() {
     )
     .await;
     let app = wait_app(&apps, "waves", "Synced and Healthy", synced_healthy).await;
-    let order: Vec<&str> = app["status"]["operationState"]["syncResult"]["resources"]
+    let order: Vec<(&str, &str)> = app["status"]["operationState"]["syncResult"]["resources"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["name"].as_str().unwrap())
+        .map(|r| (r["name"].as_str().unwrap(), r["hookPhase"].as_str().unwrap()))
         .collect();
-    assert_eq!(order, ["early", "mid", "late"]);
+    // the waves before the last were found healthy before the next one started: their tasks
+    // succeeded; the last wave's are still running when the operation completes
+    assert_eq!(
+        order,
+        [
+            ("web", "Running"),
+            ("early", "Succeeded"),
+            ("mid", "Succeeded"),
+            ("late", "Running")
+        ]
+    );
     let waves: Vec<(&str, Option<i64>)> = app["status"]["resources"]
         .as_array()
         .unwrap()

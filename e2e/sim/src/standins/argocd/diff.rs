@@ -1,7 +1,8 @@
 //! Comparison of desired manifests with live objects. A live object is in sync when every
 //! field the manifest sets has that value live; fields the manifest does not set (server
 //! defaults, status, metadata the server owns) do not count, and quantities compare by value
-//! (`0.5` equals `500m`, as the API server canonicalizes them).
+//! (`0.5` equals `500m`, as the API server canonicalizes them). Both sides are normalized by
+//! the Application's ignoreDifferences first ([`super::ignore::Normalizer::normalize_pair`]).
 
 use serde_json::Value;
 
@@ -45,6 +46,11 @@ fn scalar_eq(desired: &Value, live: &Value) -> bool {
 /// Does `live` carry every field `desired` sets?
 pub fn satisfies(desired: &Value, live: &Value) -> bool {
     subset(desired, live, 0)
+}
+
+/// Does the live value (a field's, not an object's) carry every field the desired one sets?
+pub fn contains(desired: &Value, live: &Value) -> bool {
+    subset(desired, live, 2)
 }
 
 fn subset(desired: &Value, live: &Value, depth: usize) -> bool {

@@ -28,6 +28,9 @@ pub struct Settings {
     pub tracking: TrackingSettings,
     /// The resource overrides, or why Argo CD could not load them.
     pub overrides: Result<ResourceOverrides, String>,
+    /// `resource.compareoptions` as written (YAML), read by the diff
+    /// ([`super::ignore::overrides_from`]).
+    pub compare_options: Option<String>,
 }
 
 impl Default for Settings {
@@ -36,6 +39,7 @@ impl Default for Settings {
         Settings {
             tracking: TrackingSettings::default(),
             overrides: Ok(ResourceOverrides::default()),
+            compare_options: None,
         }
     }
 }
@@ -45,6 +49,7 @@ impl Settings {
         Settings {
             tracking: TrackingSettings::from_config_map(data),
             overrides: ResourceOverrides::from_config_map(data),
+            compare_options: data.and_then(|d| d.get("resource.compareoptions")).cloned(),
         }
     }
 }

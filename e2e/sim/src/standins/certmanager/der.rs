@@ -131,9 +131,7 @@ pub fn pem_decode(data: &[u8]) -> Option<(String, Vec<u8>, &[u8])> {
     while let Some(i) = text[from..].find("-----BEGIN ") {
         let start = from + i;
         let after = &text[start + 11..];
-        let Some(label_end) = after.find("-----") else {
-            return None;
-        };
+        let label_end = after.find("-----")?;
         let label = &after[..label_end];
         let body_start = start + 11 + label_end + 5;
         let end_marker = format!("-----END {label}-----");

@@ -409,6 +409,36 @@ async fn a_ca_chain_is_issued_as_cert_manager_issues_it() {
         "web.shop.svc,www.shop.example"
     );
     verify(&secret_text(&third, "tls.crt"), &ca_crt, "www.shop.example").unwrap();
+
+    // a changed secretTemplate is applied to the Secret without reissuing
+    certs(&client, "shop")
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"secretTemplate": {"labels": {"app": "web", "tier": "edge"}, "annotations": null}}})),
+        )
+        .await
+        .unwrap();
+    settle(&secrets, "web-tls", |o: Option<&Secret>| {
+        o.is_some_and(|s| {
+            s.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.get("tier").map(String::as_str) == Some("edge"))
+                && s.metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| !a.contains_key("reflector/allowed"))
+        })
+    })
+    .await;
+    let fourth = secrets.get("web-tls").await.unwrap();
+    assert_eq!(
+        secret_text(&fourth, "tls.crt"),
+        secret_text(&third, "tls.crt"),
+        "not reissued"
+    );
+    assert_eq!(shop_certs.get("web").await.unwrap().data["status"]["revision"], 3);
 }
 
 #[tokio::test]
@@ -542,6 +572,7 @@ async fn a_ca_issuer_checks_its_secret() {
     )
     .await;
     let iss = wait_condition(&cluster_issuers(&client), "not-a-ca", "Ready", "False").await;
+    assert_eq!(iss["status"]["conditions"].as_array().unwrap().len(), 1);
     assert_eq!(
         cond(&iss, "Ready"),
         triple(
@@ -550,6 +581,70 @@ async fn a_ca_issuer_checks_its_secret() {
             "Error getting keypair for CA issuer: certificate is not a CA"
         )
     );
+    // a CA there signs for every namespace through a ClusterIssuer
+    create(
+        &cm_certs,
+        "Certificate",
+        json!({"metadata": {"name": "platform-ca"}, "spec": {"secretName": "platform-ca", "commonName": "platform-ca",
+            "isCA": true, "privateKey": {"algorithm": "RSA", "size": 3072, "encoding": "PKCS8"},
+            "issuerRef": {"name": "root", "kind": "ClusterIssuer"}}}),
+    )
+    .await;
+    create(
+        &cluster_issuers(&client),
+        "ClusterIssuer",
+        json!({"metadata": {"name": "platform"}, "spec": {"ca": {"secretName": "platform-ca"}}}),
+    )
+    .await;
+    let platform = wait_condition(&cluster_issuers(&client), "platform", "Ready", "True").await;
+    assert_eq!(
+        cond(&platform, "Ready"),
+        triple("True", "KeyPairVerified", "Signing CA verified")
+    );
+    let ca_secret = Api::<Secret>::namespaced(client.clone(), "cert-manager")
+        .get("platform-ca")
+        .await
+        .unwrap();
+    assert!(
+        secret_text(&ca_secret, "tls.key").starts_with("-----BEGIN PRIVATE KEY-----\n"),
+        "PKCS#8 as asked"
+    );
+    let shop_certs = certs(&client, "shop");
+    create(
+        &shop_certs,
+        "Certificate",
+        json!({"metadata": {"name": "api"}, "spec": {"secretName": "api-tls", "dnsNames": ["api.shop.svc"],
+            "ipAddresses": ["10.96.0.10"], "usages": ["server auth", "client auth", "digital signature"],
+            "privateKey": {"algorithm": "ECDSA", "size": 384},
+            "issuerRef": {"name": "platform", "kind": "ClusterIssuer", "group": "cert-manager.io"}}}),
+    )
+    .await;
+    wait_condition(&shop_certs, "api", "Ready", "True").await;
+    let api_tls = Api::<Secret>::namespaced(client.clone(), "shop")
+        .get("api-tls")
+        .await
+        .unwrap();
+    let a = api_tls.metadata.annotations.clone().unwrap();
+    assert_eq!(
+        (
+            a["cert-manager.io/ip-sans"].as_str(),
+            a["cert-manager.io/issuer-kind"].as_str(),
+            a["cert-manager.io/issuer-group"].as_str()
+        ),
+        ("10.96.0.10", "ClusterIssuer", "cert-manager.io")
+    );
+    assert!(secret_text(&api_tls, "tls.key").starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+    verify(
+        &secret_text(&api_tls, "tls.crt"),
+        &secret_text(&api_tls, "ca.crt"),
+        "api.shop.svc",
+    )
+    .unwrap();
+    assert_eq!(
+        secret_text(&api_tls, "ca.crt"),
+        secret_text(&ca_secret, "tls.crt")
+    );
+
     // a Secret without a certificate
     let bad: Secret =
         serde_json::from_value(json!({"metadata": {"name": "empty-ca"}, "stringData": {"tls.key": "x"}}))

@@ -99,6 +99,40 @@ fn verify(chain: &str, ca: &str, host: &str) -> Result<(), rustls::Error> {
         .map(|_| ())
 }
 
+/// What x509-parser reads of `leaf` names `ca` as its issuer (by subject and key
+/// identifier), and the CA's key verifies the leaf's signature.
+fn signed_by(leaf_pem: &str, ca_pem: &str) -> Result<(), String> {
+    use aws_lc_rs::signature as sig;
+    let (leaf_der, ca_der) = (ders(leaf_pem).remove(0), ders(ca_pem).remove(0));
+    let (_, leaf) = x509_parser::parse_x509_certificate(&leaf_der).unwrap();
+    let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+    if leaf.issuer().as_raw() != ca.subject().as_raw() {
+        return Err(format!("issuer {} is not {}", leaf.issuer(), ca.subject()));
+    }
+    let ski = ca.iter_extensions().find_map(|e| match e.parsed_extension() {
+        ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+        _ => None,
+    });
+    let aki = leaf.iter_extensions().find_map(|e| match e.parsed_extension() {
+        ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.as_ref().map(|k| k.0.to_vec()),
+        _ => None,
+    });
+    if ski.is_none() || aki != ski {
+        return Err(format!("authority key id {aki:?} is not the CA's {ski:?}"));
+    }
+    let alg: &dyn sig::VerificationAlgorithm =
+        match leaf.signature_algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.10045.4.3.2" => &sig::ECDSA_P256_SHA256_ASN1,
+            "1.2.840.10045.4.3.3" => &sig::ECDSA_P384_SHA384_ASN1,
+            "1.2.840.113549.1.1.11" => &sig::RSA_PKCS1_2048_8192_SHA256,
+            "1.2.840.113549.1.1.13" => &sig::RSA_PKCS1_2048_8192_SHA512,
+            other => return Err(format!("unexpected signature algorithm {other}")),
+        };
+    sig::UnparsedPublicKey::new(alg, ca.public_key().subject_public_key.data.as_ref())
+        .verify(leaf.tbs_certificate.as_ref(), leaf.signature_value.data.as_ref())
+        .map_err(|_| "bad signature".to_string())
+}
+
 #[test]
 fn a_csr_carries_the_subject_sans_and_usages_of_the_spec() {
     let s = spec(json!({
@@ -176,6 +210,7 @@ fn self_signed_ca_then_leaf_chain_verifies_to_the_ca() {
             90 * 24 * 3600,
             "default duration"
         );
+        signed_by(&leaf.certificate, &leaf.ca).unwrap_or_else(|e| panic!("{alg}: {e}"));
         verify(&leaf.certificate, &leaf.ca, "web.shop.svc").unwrap_or_else(|e| panic!("{alg}: {e}"));
         verify(&leaf.certificate, &leaf.ca, "web.shop.svc.cluster.local").unwrap();
         assert!(
@@ -195,6 +230,7 @@ fn self_signed_ca_then_leaf_chain_verifies_to_the_ca() {
         &ca_key,
     );
     assert!(verify(&leaf.certificate, &other.certificate, "a.test").is_err());
+    assert!(signed_by(&leaf.certificate, &other.certificate).is_err());
 }
 
 #[test]
@@ -221,6 +257,7 @@ fn an_intermediate_ca_goes_into_the_chain_and_the_root_into_ca_crt() {
         &root_key,
     );
     assert_eq!(ders(&mid.certificate).len(), 1);
+    signed_by(&mid.certificate, &root.certificate).unwrap();
     let leaf = issue_by_ca(
         &spec(
             json!({"secretName": "l", "issuerRef": {"name": "mid-ca"}, "dnsNames": ["api.test"], "usages": ["server auth"]}),

@@ -518,7 +518,7 @@ async fn trigger(ctx: &Ctx, apis: &Apis, cert: &Cert, schedule: &mut Schedule) -
     set_condition(&mut conds, "Issuing", "True", reason, &message, cert.generation());
     patch_status(
         &apis.certs,
-        &cert.name,
+        &cert.obj,
         "certificates-trigger",
         json!({"conditions": conds}),
     )
@@ -532,7 +532,7 @@ async fn set_next_key_name(apis: &Apis, cert: &Cert, name: Option<&str>) -> Resu
     }
     patch_status(
         &apis.certs,
-        &cert.name,
+        &cert.obj,
         "certificates-key-manager",
         json!({"nextPrivateKeySecretName": name}),
     )
@@ -819,7 +819,7 @@ async fn fail_issuance(apis: &Apis, cert: &Cert, cond: &Value) -> Result<bool> {
     );
     patch_status(
         &apis.certs,
-        &cert.name,
+        &cert.obj,
         "certificates-issuing",
         json!({"lastFailureTime": x509::rfc3339(now()), "failedIssuanceAttempts": attempts, "conditions": conds}),
     )
@@ -1087,7 +1087,7 @@ async fn issuing(ctx: &Ctx, apis: &Apis, cert: &Cert) -> Result<bool> {
     conds.retain(|c| c["type"] != "Issuing");
     patch_status(
         &apis.certs,
-        &cert.name,
+        &cert.obj,
         "certificates-issuing",
         json!({"revision": next, "conditions": conds, "failedIssuanceAttempts": null, "lastFailureTime": null}),
     )
@@ -1145,7 +1145,7 @@ async fn readiness(apis: &Apis, cert: &Cert, schedule: &mut Schedule) -> Result<
     }
     patch_status(
         &apis.certs,
-        &cert.name,
+        &cert.obj,
         "certificates-readiness",
         json!({"conditions": conds, "notBefore": not_before, "notAfter": not_after, "renewalTime": renewal}),
     )
@@ -1182,8 +1182,19 @@ async fn reconcile(ctx: Arc<Ctx>, obj: Value) -> Result<Option<Duration>> {
     {
         return Ok(None);
     }
-    let mut cert = Cert::new(obj).map_err(ReconcileError)?;
-    let apis = Apis::new(&ctx, &cert.ns);
+    let apis = Apis::new(&ctx, str_at(&obj, "/metadata/namespace"));
+    // the stored version: every step writes on the condition that it read the latest
+    let Some(fresh) = apis.certs.get_opt(str_at(&obj, "/metadata/name")).await? else {
+        return Ok(None);
+    };
+    let mut cert = match Cert::new(serde_json::to_value(fresh).unwrap_or(Value::Null)) {
+        Ok(c) => c,
+        Err(e) => {
+            // cert-manager's webhook would have refused it; wait for a change
+            tracing::warn!(certificate = %str_at(&obj, "/metadata/name"), error = %e, "cert-manager stand-in: unreadable Certificate");
+            return Ok(None);
+        }
+    };
     let mut schedule = Schedule::default();
     macro_rules! step {
         ($e:expr) => {

@@ -145,7 +145,7 @@ async fn reconcile(ctx: Arc<Ctx>, ar: ApiResource, issuer: Value) -> Result<Opti
         ),
     }
     if conds != before {
-        patch_status(&api, &name, &format!("{kind}s"), json!({"conditions": conds})).await?;
+        patch_status(&api, &issuer, &format!("{kind}s"), json!({"conditions": conds})).await?;
     }
     Ok(retry)
 }

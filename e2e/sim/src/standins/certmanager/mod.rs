@@ -183,20 +183,27 @@ pub(crate) fn as_controller(controller: &str) -> PatchParams {
     }
 }
 
-/// Merge-patches `status` of an object (replacing the lists it names, as UpdateStatus does).
+/// Merge-patches `status` of `obj` (replacing the lists it names), on the condition that
+/// `obj` is still the stored version, as cert-manager's UpdateStatus is; returns the
+/// updated object.
 pub(crate) async fn patch_status(
     api: &Api<DynamicObject>,
-    name: &str,
+    obj: &Value,
     controller: &str,
     status: Value,
-) -> std::result::Result<(), kube::Error> {
-    api.patch_status(
-        name,
-        &as_controller(controller),
-        &Patch::Merge(json!({"status": status})),
-    )
-    .await
-    .map(|_| ())
+) -> std::result::Result<Value, kube::Error> {
+    let patch = json!({
+        "metadata": {"resourceVersion": str_at(obj, "/metadata/resourceVersion")},
+        "status": status,
+    });
+    let updated = api
+        .patch_status(
+            str_at(obj, "/metadata/name"),
+            &as_controller(controller),
+            &Patch::Merge(patch),
+        )
+        .await?;
+    Ok(serde_json::to_value(updated).unwrap_or(Value::Null))
 }
 
 /// `status.conditions` of an object.

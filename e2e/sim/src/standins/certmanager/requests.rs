@@ -212,14 +212,25 @@ async fn get_issuer(ctx: &Ctx, ns: &str, spec: &RequestSpec) -> Result<Option<Va
     Ok(Some(serde_json::to_value(got?).unwrap_or(Value::Null)))
 }
 
-async fn reconcile(ctx: Arc<Ctx>, cr: Value) -> Result<Option<Duration>> {
-    let spec = RequestSpec::from_object(&cr)?;
+async fn reconcile(ctx: Arc<Ctx>, cached: Value) -> Result<Option<Duration>> {
+    let name = str_at(&cached, "/metadata/name").to_string();
+    let ns = str_at(&cached, "/metadata/namespace").to_string();
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &certificate_requests());
+    // the stored version: a request is signed once, and writes name the version they read
+    let Some(cr) = api.get_opt(&name).await? else {
+        return Ok(None);
+    };
+    let mut cr = serde_json::to_value(cr).unwrap_or(Value::Null);
+    let spec = match RequestSpec::from_object(&cr) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(request = %name, error = %e, "cert-manager stand-in: unreadable CertificateRequest");
+            return Ok(None);
+        }
+    };
     if !matches!(spec.issuer_ref.group.as_str(), "" | "cert-manager.io") {
         return Ok(None);
     }
-    let name = str_at(&cr, "/metadata/name").to_string();
-    let ns = str_at(&cr, "/metadata/namespace").to_string();
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &certificate_requests());
     let mut conds = conditions(&cr);
 
     // the approver
@@ -235,9 +246,9 @@ async fn reconcile(ctx: Arc<Ctx>, cr: Value) -> Result<Option<Duration>> {
             APPROVED_MESSAGE,
             None,
         );
-        patch_status(
+        cr = patch_status(
             &api,
-            &name,
+            &cr,
             "certificaterequests-approver",
             json!({"conditions": conds}),
         )
@@ -327,7 +338,7 @@ async fn reconcile(ctx: Arc<Ctx>, cr: Value) -> Result<Option<Duration>> {
     }
     if conds != before || status.as_object().is_some_and(|m| !m.is_empty()) {
         status["conditions"] = json!(conds);
-        patch_status(&api, &name, &controller, status).await?;
+        patch_status(&api, &cr, &controller, status).await?;
     }
     Ok(None)
 }

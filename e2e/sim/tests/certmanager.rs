@@ -645,6 +645,52 @@ async fn a_ca_issuer_checks_its_secret() {
         secret_text(&ca_secret, "tls.crt")
     );
 
+    // a CA Secret whose key is not the certificate's: the request fails, the Certificate
+    // records the failure and backs off
+    let cm_secrets = Api::<Secret>::namespaced(client.clone(), "cert-manager");
+    let leaf = cm_secrets.get("leaf").await.unwrap();
+    let mixed: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "mixed"}, "type": "kubernetes.io/tls", "stringData": {
+            "tls.crt": secret_text(&ca_secret, "tls.crt"), "tls.key": secret_text(&leaf, "tls.key"),
+        }}),
+    )
+    .unwrap();
+    cm_secrets.create(&PostParams::default(), &mixed).await.unwrap();
+    create(
+        &cluster_issuers(&client),
+        "ClusterIssuer",
+        json!({"metadata": {"name": "mixed"}, "spec": {"ca": {"secretName": "mixed"}}}),
+    )
+    .await;
+    wait_condition(&cluster_issuers(&client), "mixed", "Ready", "True").await;
+    create(
+        &shop_certs,
+        "Certificate",
+        json!({"metadata": {"name": "broken"}, "spec": {"secretName": "broken-tls", "dnsNames": ["broken.shop.svc"],
+            "issuerRef": {"name": "mixed", "kind": "ClusterIssuer"}}}),
+    )
+    .await;
+    let broken = wait_condition(&shop_certs, "broken", "Issuing", "False").await;
+    let signing = "Error signing certificate: error creating x509 certificate: x509: provided PrivateKey doesn't match parent's PublicKey";
+    assert_eq!(
+        cond(&broken, "Issuing"),
+        triple(
+            "False",
+            "Failed",
+            &format!("The certificate request has failed to complete and will be retried: {signing}")
+        )
+    );
+    assert_eq!(broken["status"]["failedIssuanceAttempts"], 1);
+    assert!(broken["status"]["lastFailureTime"].is_string());
+    let cr = as_json(&requests(&client, "shop").get("broken-1").await.unwrap());
+    assert_eq!(cond(&cr, "Ready"), triple("False", "Failed", signing));
+    assert!(cr["status"]["failureTime"].is_string());
+    let h = assess(&broken).unwrap();
+    assert_eq!(
+        (h.status, h.message.as_str()),
+        (Health::Degraded, "Issuing certificate as Secret does not exist")
+    );
+
     // a Secret without a certificate
     let bad: Secret =
         serde_json::from_value(json!({"metadata": {"name": "empty-ca"}, "stringData": {"tls.key": "x"}}))

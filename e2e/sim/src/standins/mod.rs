@@ -2,6 +2,7 @@
 //! kube-rs client, so they work unchanged against a real API server without nodes.
 
 pub mod argocd;
+pub mod certmanager;
 pub mod kyverno;
 pub mod workload;
 

@@ -1306,4 +1306,175 @@ mod tests {
             "Issuing certificate as Secret does not contain a private key"
         );
     }
+
+    /// A Secret and its request as the controllers leave them for `c`, issued `at`.
+    fn issued(c: &Cert, at: i64, annotations: Value) -> (Value, Value) {
+        let key = PrivateKey::generate(&c.spec.key_spec()).unwrap();
+        let csr = x509::build_csr(&c.spec, &key).unwrap();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let cr = json!({"metadata": {"name": "web-1", "annotations": {REVISION_ANNOTATION: "1"}},
+            "spec": {"issuerRef": c.spec.issuer_ref.to_json(), "request": b64(csr.as_bytes())}});
+        let (req, parsed) = request_spec(&cr).unwrap();
+        let out = x509::sign(
+            &req,
+            &parsed,
+            x509::Signer::SelfSigned {
+                key: &key,
+                crl_distribution_points: vec![],
+            },
+            at,
+        )
+        .unwrap();
+        let secret = json!({"metadata": {"name": "web-tls", "annotations": annotations},
+            "data": {"tls.key": b64(key.to_pem(Default::default()).as_bytes()), "tls.crt": b64(out.certificate.as_bytes())}});
+        (secret, cr)
+    }
+
+    #[test]
+    fn a_valid_secret_passes_until_renewal_and_expiry() {
+        let c = cert(
+            json!({"secretName": "web-tls", "issuerRef": {"name": "ss", "kind": "ClusterIssuer"}, "dnsNames": ["a.test"], "duration": "2160h"}),
+            json!({"revision": 1, "renewalTime": "2026-10-21T14:13:20Z"}),
+        );
+        let at = 1_790_000_000;
+        let ours = json!({ISSUER_NAME: "ss", ISSUER_KIND: "ClusterIssuer", ISSUER_GROUP: "", CERTIFICATE_NAME_ANNOTATION: "web"});
+        let (secret, cr) = issued(&c, at, ours);
+        let input = Input {
+            secret: Some(secret.clone()),
+            current: Some(cr.clone()),
+            next: None,
+        };
+        assert_eq!(trigger_chain(&c, &input, at + 10), None);
+        assert!(readiness_chain(&c, &input, at + 10).is_ok());
+        // 2/3 through the 90 days
+        let renew = at + 60 * 24 * 3600;
+        assert_eq!(trigger_chain(&c, &input, renew - 1), None);
+        assert_eq!(
+            trigger_chain(&c, &input, renew),
+            Some((
+                "Renewing",
+                "Renewing certificate as renewal was scheduled at 2026-10-21 14:13:20 +0000 UTC".to_string()
+            ))
+        );
+        let expiry = at + 90 * 24 * 3600;
+        assert_eq!(
+            readiness_chain(&c, &input, expiry + 1).unwrap_err(),
+            (
+                "Expired",
+                format!("Certificate expired on {}", x509::rfc1123(expiry))
+            )
+        );
+        // renewal disabled: never due
+        let mut disabled = cert(
+            json!({"secretName": "web-tls", "issuerRef": {"name": "ss", "kind": "ClusterIssuer"}, "dnsNames": ["a.test"],
+                "duration": "2160h", "renewal": {"policy": "Disabled"}}),
+            json!({"revision": 1}),
+        );
+        disabled.uid = c.uid.clone();
+        assert_eq!(trigger_chain(&disabled, &input, renew + 10), None);
+        // a spec change is seen against the current request
+        let changed = cert(
+            json!({"secretName": "web-tls", "issuerRef": {"name": "ss", "kind": "ClusterIssuer"}, "dnsNames": ["a.test", "b.test"], "duration": "2160h"}),
+            json!({"revision": 1}),
+        );
+        assert_eq!(
+            trigger_chain(&changed, &input, at),
+            Some((
+                "RequestChanged",
+                "Fields on existing CertificateRequest resource not up to date: [spec.dnsNames]".to_string()
+            ))
+        );
+        // and, without it, against the certificate
+        let no_request = Input {
+            secret: Some(secret),
+            current: None,
+            next: None,
+        };
+        assert_eq!(
+            trigger_chain(&changed, &no_request, at),
+            Some((
+                "SecretMismatch",
+                "Issuing certificate as Existing issued Secret is not up to date for spec: [spec.dnsNames]"
+                    .to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn secrets_of_other_issuers_keys_or_certificates_are_reissued() {
+        let c = cert(
+            json!({"secretName": "web-tls", "issuerRef": {"name": "ss", "kind": "ClusterIssuer"}, "dnsNames": ["a.test"]}),
+            json!({}),
+        );
+        let at = 1_790_000_000;
+        // no annotations at all: Go's precedence still compares kinds, and Issuer is not ClusterIssuer
+        let (bare, _) = issued(&c, at, json!({}));
+        let input = Input {
+            secret: Some(bare),
+            current: None,
+            next: None,
+        };
+        assert_eq!(
+            trigger_chain(&c, &input, at),
+            Some((
+                "IncorrectIssuer",
+                "Issuing certificate as Secret was previously issued by \"Issuer.cert-manager.io/\""
+                    .to_string()
+            ))
+        );
+        let (other, _) = issued(
+            &c,
+            at,
+            json!({ISSUER_NAME: "ss", ISSUER_KIND: "ClusterIssuer", CERTIFICATE_NAME_ANNOTATION: "api"}),
+        );
+        let input = Input {
+            secret: Some(other.clone()),
+            current: None,
+            next: None,
+        };
+        assert_eq!(
+            trigger_chain(&c, &input, at).unwrap(),
+            ("IncorrectCertificate", "Secret was issued for \"api\". If this message is not transient, you might have two conflicting Certificates pointing to the same secret.".to_string())
+        );
+        // a key that is not the certificate's
+        let (mut swapped, _) = issued(&c, at, json!({ISSUER_NAME: "ss", ISSUER_KIND: "ClusterIssuer"}));
+        swapped["data"]["tls.key"] = other["data"]["tls.key"].clone();
+        let input = Input {
+            secret: Some(swapped),
+            current: None,
+            next: None,
+        };
+        assert_eq!(
+            trigger_chain(&c, &input, at).unwrap(),
+            (
+                "InvalidKeyPair",
+                "Issuing certificate as Secret contains a private key that does not match the certificate"
+                    .to_string()
+            )
+        );
+        // a key the spec no longer asks for
+        let ecdsa = cert(
+            json!({"secretName": "web-tls", "issuerRef": {"name": "ss", "kind": "ClusterIssuer"}, "dnsNames": ["a.test"],
+                "privateKey": {"algorithm": "ECDSA"}}),
+            json!({}),
+        );
+        let input = Input {
+            secret: Some(other),
+            current: None,
+            next: None,
+        };
+        let mut ours = input.secret.clone().unwrap();
+        ours["metadata"]["annotations"][CERTIFICATE_NAME_ANNOTATION] = json!("web");
+        let input = Input {
+            secret: Some(ours),
+            ..input
+        };
+        assert_eq!(
+            trigger_chain(&ecdsa, &input, at).unwrap(),
+            (
+                "SecretMismatch",
+                "Existing private key is not up to date for spec: [spec.privateKey.algorithm]".to_string()
+            )
+        );
+    }
 }

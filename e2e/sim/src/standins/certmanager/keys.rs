@@ -56,6 +56,8 @@ pub struct PrivateKey {
     kind: KeyKind,
     /// PKCS#8 as Go's `MarshalPKCS8PrivateKey` writes it.
     pkcs8: Vec<u8>,
+    /// The private part: PKCS#1 for RSA, the scalar for ECDSA, the seed for Ed25519.
+    private: Vec<u8>,
     /// The subjectPublicKey bits (RSAPublicKey, EC point, Ed25519 key).
     public: Vec<u8>,
 }
@@ -191,7 +193,7 @@ impl PrivateKey {
         let pkcs8 = match kind {
             KeyKind::Rsa(_) => pkcs8(
                 der::seq(&[der::oid(RSA_ENCRYPTION), der::write(der::NULL, &[])]),
-                private,
+                private.clone(),
             ),
             KeyKind::Ecdsa(bits) => pkcs8(ec_alg(bits), sec1(bits, &private, &public, false)),
             KeyKind::Ed25519 => pkcs8(
@@ -199,7 +201,12 @@ impl PrivateKey {
                 der::write(der::OCTET_STRING, &private),
             ),
         };
-        Ok(PrivateKey { kind, pkcs8, public })
+        Ok(PrivateKey {
+            kind,
+            pkcs8,
+            private,
+            public,
+        })
     }
 
     /// A new key for `spec`, as `GeneratePrivateKeyForCertificate` makes one (with its error
@@ -308,14 +315,9 @@ impl PrivateKey {
     /// PEM in `encoding`, as `EncodePrivateKey` writes it.
     pub fn to_pem(&self, encoding: Encoding) -> String {
         match (encoding, self.kind) {
-            (Encoding::Pkcs1, KeyKind::Rsa(_)) | (Encoding::Pkcs1, KeyKind::Ecdsa(_)) => {
-                let (kind, private) = open_pkcs8(&self.pkcs8).expect("canonical key opens");
-                match kind {
-                    KeyKind::Ecdsa(bits) => {
-                        der::pem("EC PRIVATE KEY", &sec1(bits, &private, &self.public, true))
-                    }
-                    _ => der::pem("RSA PRIVATE KEY", &private),
-                }
+            (Encoding::Pkcs1, KeyKind::Rsa(_)) => der::pem("RSA PRIVATE KEY", &self.private),
+            (Encoding::Pkcs1, KeyKind::Ecdsa(bits)) => {
+                der::pem("EC PRIVATE KEY", &sec1(bits, &self.private, &self.public, true))
             }
             _ => der::pem("PRIVATE KEY", &self.pkcs8),
         }

@@ -22,13 +22,13 @@
 //! Not done (cert-manager does them): ACME, Vault and Venafi issuance, keystores (JKS and
 //! PKCS#12), renewal windows (`spec.renewal.windows`; RenewBefore and Disabled are), ACME
 //! renewal information, temporary certificates, ingress and gateway shims, the cainjector,
-//! the webhook's validation, Events, and CertificateSigningRequests. rcgen holds one value
-//! per subject attribute type, so only the first of several organizations (and so on) is
-//! encoded, multi-valued RDNs of a `literalSubject` are flattened, certificates carry a
-//! subject key identifier whether or not they are CAs, and `spec.signatureAlgorithm` is not
-//! applied (it only signs the CSR; the issued certificate is signed as the issuer's key
-//! requires, as cert-manager does). RSA keys are generated with 2048, 3072, 4096 or 8192
-//! bits.
+//! the webhook (its validation, and the requester identity it writes into requests), Events,
+//! and CertificateSigningRequests. rcgen holds one value per subject attribute type, so
+//! only the first of several organizations (and so on) is encoded, multi-valued RDNs of a
+//! `literalSubject` are flattened, certificates carry a subject key identifier whether or
+//! not they are CAs, and `spec.signatureAlgorithm` is not applied (it only signs the CSR;
+//! the issued certificate is signed as the issuer's key requires, as cert-manager does). RSA
+//! keys are generated with 2048, 3072, 4096 or 8192 bits.
 
 mod certificates;
 mod crds;

@@ -22,6 +22,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 pub struct ClusterPki {
     /// PEM of the cluster CA certificate (what kubeconfig `certificate-authority-data` holds).
     pub ca_pem: String,
+    /// PEM of the CA's private key (PKCS#8).
+    pub ca_key_pem: String,
+    /// PEM of the serving certificate.
+    pub cert_pem: String,
+    /// PEM of the serving certificate's private key (PKCS#8).
+    pub key_pem: String,
     /// rustls server configuration presenting the serving certificate (HTTP/2 and HTTP/1.1).
     pub server_config: Arc<rustls::ServerConfig>,
 }
@@ -61,6 +67,7 @@ impl ClusterPki {
         ];
         validity(&mut ca_params, 3650);
         let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let ca_key_pem = ca_key.serialize_pem();
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
 
         let mut params = CertificateParams::default();
@@ -93,6 +100,9 @@ impl ClusterPki {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(ClusterPki {
             ca_pem: ca.pem(),
+            ca_key_pem,
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             server_config: Arc::new(config),
         })
     }

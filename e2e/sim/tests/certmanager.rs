@@ -715,3 +715,68 @@ async fn a_ca_issuer_checks_its_secret() {
         )
     );
 }
+
+#[tokio::test]
+async fn the_controller_image_runs_the_stand_in_with_its_containers_flags() {
+    use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
+    let (_c, client) = cluster("cm-image").await;
+    let _w = WorkloadStandIn::run(client.clone(), WorkloadOptions::default())
+        .await
+        .unwrap();
+    common::apply_all(
+        &client,
+        "helm",
+        &hubspoke_sim::standins::certmanager::crd_manifests(),
+    )
+    .await;
+    // the chart's controller, released into a namespace of the user's choosing: ClusterIssuers
+    // read their Secrets from it (--cluster-resource-namespace=$(POD_NAMESPACE))
+    let labels =
+        json!({"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"});
+    common::apply_all(
+        &client,
+        "helm",
+        &[
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "platform-certs"}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "cert-manager", "namespace": "platform-certs"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                        "name": "cert-manager-controller",
+                        "image": format!("quay.io/jetstack/cert-manager-controller:{CERT_MANAGER_VERSION}"),
+                        "args": ["--v=2", "--cluster-resource-namespace=$(POD_NAMESPACE)", "--leader-election-namespace=kube-system"],
+                        "env": [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+                        "ports": [{"name": "http-metrics", "containerPort": 9402}],
+                    }]}}}}),
+        ],
+    )
+    .await;
+    create(
+        &cluster_issuers(&client),
+        "ClusterIssuer",
+        json!({"metadata": {"name": "selfsigned"}, "spec": {"selfSigned": {}}}),
+    )
+    .await;
+    wait_condition(&cluster_issuers(&client), "selfsigned", "Ready", "True").await;
+    create(
+        &certs(&client, "platform-certs"),
+        "Certificate",
+        json!({"metadata": {"name": "root-ca"}, "spec": {
+            "isCA": true, "commonName": "root-ca", "secretName": "root-ca",
+            "issuerRef": {"name": "selfsigned", "kind": "ClusterIssuer"},
+        }}),
+    )
+    .await;
+    wait_condition(&certs(&client, "platform-certs"), "root-ca", "Ready", "True").await;
+    create(
+        &cluster_issuers(&client),
+        "ClusterIssuer",
+        json!({"metadata": {"name": "platform-ca"}, "spec": {"ca": {"secretName": "root-ca"}}}),
+    )
+    .await;
+    let ready = wait_condition(&cluster_issuers(&client), "platform-ca", "Ready", "True").await;
+    assert_eq!(
+        cond(&ready, "Ready"),
+        triple("True", "KeyPairVerified", "Signing CA verified")
+    );
+}

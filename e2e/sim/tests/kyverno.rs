@@ -801,3 +801,164 @@ async fn a_namespaced_policy_applies_only_in_its_namespace() {
     );
     try_create(&client, "team-b", unlabelled).await.unwrap();
 }
+
+/// The admission controller's Deployment and Service as a chart installs them, in a
+/// namespace of the chart user's choosing.
+fn admission_controller_objects(ns: &str, image: &str) -> Vec<Value> {
+    let selector = json!({"app.kubernetes.io/component": "admission-controller", "app.kubernetes.io/instance": "kyverno", "app.kubernetes.io/part-of": "kyverno"});
+    vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "kyverno-admission-controller", "namespace": ns},
+        "spec": {"replicas": 1, "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": selector}, "spec": {"containers": [{
+                "name": "kyverno", "image": image,
+                "args": ["--servicePort=443", "--webhookServerPort=9443", "--autoUpdateWebhooks=true"],
+                "env": [
+                    {"name": "KYVERNO_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                    {"name": "KYVERNO_SVC", "value": "kyverno-svc"},
+                ],
+                "ports": [{"name": "https", "containerPort": 9443, "protocol": "TCP"}, {"name": "metrics-port", "containerPort": 8000, "protocol": "TCP"}],
+            }]}}}}),
+        json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kyverno-svc", "namespace": ns},
+            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}], "selector": selector}}),
+    ]
+}
+
+#[tokio::test]
+async fn kyvernos_image_runs_the_stand_in_behind_the_charts_service_until_its_pod_goes() {
+    use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+    let (_c, client) = cluster("kyverno-image").await;
+    let _w = WorkloadStandIn::run(client.clone(), WorkloadOptions::default())
+        .await
+        .unwrap();
+    common::apply_all(&client, "helm", &hubspoke_sim::standins::kyverno::crd_manifests()).await;
+    common::apply_all(
+        &client,
+        "helm",
+        &admission_controller_objects("kyverno-system", "ghcr.io/kyverno/kyverno:v1.15.2"),
+    )
+    .await;
+
+    // Kyverno registers its webhook for the chart's Service, in the chart's namespace
+    let configs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let cfg = common::eventually("the webhook registration", || async {
+        configs
+            .get_opt(WEBHOOK_CONFIGURATION)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "not registered".to_string())
+    })
+    .await;
+    let service = serde_json::to_value(&cfg.webhooks.unwrap()[0].client_config.service).unwrap();
+    assert_eq!(
+        service,
+        json!({"namespace": "kyverno-system", "name": "kyverno-svc", "path": "/validate/fail", "port": 443})
+    );
+    // the pod listens on an address of its own, which the Service's EndpointSlice lists
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "kyverno-system");
+    let running = pods.list(&ListParams::default()).await.unwrap().items.remove(0);
+    let ip = running.status.clone().unwrap().pod_ip.unwrap();
+    assert!(ip.starts_with("127."), "{ip}");
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "kyverno-system");
+    let slice = slices
+        .list(&ListParams::default().labels("kubernetes.io/service-name=kyverno-svc"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let slice = serde_json::to_value(&slice).unwrap();
+    assert_eq!(
+        slice["ports"],
+        json!([{"name": "https", "port": 9443, "protocol": "TCP"}])
+    );
+    assert_eq!(slice["endpoints"][0]["addresses"], json!([ip]));
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+
+    // policies load and are enforced through the Service
+    let (status, _, _) = cluster_policy(
+        &client,
+        enforce(
+            "require-team",
+            json!([pods_rule("team-label", json!({"message": "label team is required", "pattern": {"metadata": {"labels": {"team": "?*"}}}}))]),
+        ),
+    )
+    .await;
+    assert_eq!(status, "True");
+    let unlabelled = pod(
+        "web",
+        json!({}),
+        json!({"containers": containers(&["nginx:1.27"])}),
+    );
+    let err = common::eventually("the denial", || async {
+        match try_create(&client, "default", unlabelled.clone()).await {
+            Err(e) => Ok(e),
+            Ok(()) => Err("admitted".to_string()),
+        }
+    })
+    .await;
+    assert!(err.contains("validation error: label team is required"), "{err}");
+
+    // a restarted pod serves again, with a new certificate in Kyverno's Secrets
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "kyverno-system");
+    let ca = secrets
+        .get("kyverno-svc.kyverno-system.svc.kyverno-tls-ca")
+        .await
+        .unwrap();
+    assert_eq!(ca.type_.as_deref(), Some("kubernetes.io/tls"));
+    assert_eq!(ca.labels()["cert.kyverno.io/managed-by"], "kyverno");
+    secrets
+        .get("kyverno-svc.kyverno-system.svc.kyverno-tls-pair")
+        .await
+        .unwrap();
+    pods.delete(&running.name_any(), &Default::default())
+        .await
+        .unwrap();
+    let err = common::eventually("the denial from the new pod", || async {
+        let fresh = pods
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items;
+        if !fresh
+            .iter()
+            .any(|p| p.uid() != running.uid() && p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some())
+        {
+            return Err("no new pod yet".into());
+        }
+        match try_create(&client, "default", unlabelled.clone()).await {
+            Err(e) if e.contains("validation error") => Ok(e),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(err.contains("label team is required"), "{err}");
+
+    // scaled to 0, Kyverno removes its webhook configurations as it stops: nothing blocks
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "kyverno-system");
+    deployments
+        .patch(
+            "kyverno-admission-controller",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    common::eventually("the webhook removal", || async {
+        match configs.get_opt(WEBHOOK_CONFIGURATION).await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{:?}", other.map(|c| c.map(|c| c.name_any())))),
+        }
+    })
+    .await;
+    try_create(&client, "default", unlabelled).await.unwrap();
+}

@@ -258,11 +258,16 @@ fn resolve(state: &State, w: &Value) -> Result<(SocketAddr, String, String, Stri
         if meta::namespace(s) != ns || meta::label(s, "kubernetes.io/service-name") != Some(name) {
             continue;
         }
+        // a slice's ports carry the Service port's name and the resolved target port (a
+        // hand-written slice may also name it after a named target port)
         let p = s.get("ports").and_then(Value::as_array).and_then(|ps| {
             ps.iter()
-                .find(|p| match &target {
-                    Value::String(tn) => p.get("name").and_then(Value::as_str) == Some(tn),
-                    _ => p.get("name").and_then(Value::as_str).unwrap_or("") == port_name,
+                .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
+                .or_else(|| match &target {
+                    Value::String(tn) => ps
+                        .iter()
+                        .find(|p| p.get("name").and_then(Value::as_str) == Some(tn)),
+                    _ => None,
                 })
                 .and_then(|p| p.get("port").and_then(Value::as_i64))
         });

@@ -4,6 +4,7 @@
 pub mod argocd;
 pub mod certmanager;
 pub mod kyverno;
+pub mod programs;
 pub mod workload;
 
 use std::time::Duration;

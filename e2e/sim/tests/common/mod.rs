@@ -126,3 +126,50 @@ where
         .resource_version
         .expect("list has a resourceVersion")
 }
+
+/// Server-side applies each object (any kind the cluster serves), as `manager`; CRDs are
+/// waited for until Established, so objects after them may be of their kinds.
+pub async fn apply_all(client: &Client, manager: &str, objects: &[serde_json::Value]) {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    for obj in objects {
+        let av = obj["apiVersion"].as_str().expect("apiVersion");
+        let (g, v) = av.split_once('/').unwrap_or(("", av));
+        let gvk = kube::core::GroupVersionKind::gvk(g, v, obj["kind"].as_str().expect("kind"));
+        let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+            .await
+            .unwrap_or_else(|e| panic!("discovering {gvk:?}: {e}"));
+        let name = obj["metadata"]["name"].as_str().expect("name");
+        let api: Api<DynamicObject> = match (caps.scope, obj["metadata"]["namespace"].as_str()) {
+            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+            (kube::discovery::Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &ar),
+            (kube::discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
+        };
+        api.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(obj))
+            .await
+            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", gvk.kind));
+        if gvk.kind == "CustomResourceDefinition" {
+            let crds: Api<
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+            > = Api::all(client.clone());
+            settle(&crds, name, kube::runtime::wait::conditions::is_crd_established()).await;
+        }
+    }
+}
+
+/// Polls `check` until it gives a value, failing after 30 s with the last state it saw.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if tokio::time::Instant::now() >= deadline => {
+                panic!("{what} did not happen within 30s; last: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}

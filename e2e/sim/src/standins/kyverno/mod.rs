@@ -52,6 +52,10 @@ const MANAGER: &str = "kyverno";
 pub struct KyvernoOptions {
     /// The namespace of the install (the chart's default is `kyverno`).
     pub namespace: String,
+    /// The Service in front of the admission controller (`KYVERNO_SVC`; the chart's
+    /// `kyverno-svc`): the webhook configurations name it and the serving certificate is
+    /// for `<service>.<namespace>.svc`.
+    pub service_name: String,
     /// Register the webhook with this URL instead of the `kyverno-svc` Service (for an API
     /// server that cannot reach this process on 127.0.0.1).
     pub webhook_url: Option<String>,
@@ -63,10 +67,26 @@ impl Default for KyvernoOptions {
     fn default() -> Self {
         KyvernoOptions {
             namespace: "kyverno".into(),
+            service_name: "kyverno-svc".into(),
             webhook_url: None,
             timeout_seconds: 10,
         }
     }
+}
+
+/// How a pod of Kyverno's admission controller image runs the stand-in (its flags and
+/// environment).
+#[derive(Clone, Debug)]
+pub struct PodRun {
+    /// Where to serve admission: the pod's address and `--webhookServerPort`.
+    pub bind: std::net::SocketAddr,
+    /// `KYVERNO_DEPLOYMENT`: the Deployment whose going away (deleted, being deleted, or
+    /// scaled to 0) makes the stopping controller remove its webhook configurations.
+    pub deployment: String,
+    /// `--caSecretName` (default `<service>.<namespace>.svc.kyverno-tls-ca`).
+    pub ca_secret: Option<String>,
+    /// `--tlsSecretName` (default `<service>.<namespace>.svc.kyverno-tls-pair`).
+    pub tls_secret: Option<String>,
 }
 
 /// The running stand-in; dropping it stops the webhook and the policy controller.
@@ -75,6 +95,12 @@ pub struct KyvernoStandIn {
     port: u16,
     manifests: Vec<Value>,
     client: Client,
+    /// The admission controller claimed on the cluster by a direct install (a pod of
+    /// Kyverno's image there then runs as a simulated container).
+    _claim: Option<super::programs::Claim>,
+    /// How it runs when a pod of Kyverno's image started it.
+    pod: Option<PodRun>,
+    opts: KyvernoOptions,
 }
 
 impl KyvernoStandIn {
@@ -82,6 +108,12 @@ impl KyvernoStandIn {
     pub async fn shutdown(self, grace: Duration) -> bool {
         self.tasks.shutdown(grace).await
     }
+}
+
+/// The Kyverno CRDs the stand-in installs (what the chart's CRD templates hold for the
+/// kinds it serves), for tests and charts that bring their own workloads.
+pub fn crd_manifests() -> Vec<Value> {
+    crds::all()
 }
 
 fn cluster_policies() -> ApiResource {
@@ -128,51 +160,84 @@ struct Engine {
 }
 
 impl KyvernoStandIn {
-    /// Installs Kyverno's surface on the cluster and starts serving admission.
+    /// Installs Kyverno's surface on the cluster and starts serving admission on 127.0.0.1
+    /// (the surface's `kyverno-svc` endpoints point there).
     pub async fn install(client: Client, opts: KyvernoOptions) -> Result<Self, InstallError> {
-        crate::tls::install_crypto_provider();
-        let ns = opts.namespace.clone();
+        let claim = super::programs::claim(
+            &client,
+            &opts.namespace,
+            super::programs::Program::KyvernoAdmission,
+        )
+        .await
+        .map_err(other)?
+        .ok_or_else(|| {
+            other(format!(
+                "Kyverno's admission controller already runs in namespace {} of this cluster",
+                opts.namespace
+            ))
+        })?;
         // CRDs first, established before anything watches them
         super::install_crds(&client, MANAGER, crds::all(), "Kyverno").await?;
         apply(
             &Api::<Namespace>::all(client.clone()),
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": opts.namespace}}),
         )
         .await?;
-        // the webhook server
-        let hosts = vec![
-            "kyverno-svc".to_string(),
-            format!("kyverno-svc.{ns}"),
-            format!("kyverno-svc.{ns}.svc"),
-            "127.0.0.1".to_string(),
-            "localhost".to_string(),
-        ];
-        let pki = crate::tls::ClusterPki::generate("kyverno", &hosts)
-            .map_err(|e| other(format!("creating the webhook certificate: {e}")))?;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| other(format!("binding the webhook port: {e}")))?;
-        let port = listener.local_addr().map_err(|e| other(e.to_string()))?.port();
-        use base64::Engine as _;
-        let engine = Arc::new(Engine {
-            client: client.clone(),
-            opts: opts.clone(),
-            ca_bundle: base64::engine::general_purpose::STANDARD.encode(&pki.ca_pem),
-            port,
-            policies: RwLock::new(BTreeMap::new()),
-        });
+        let (engine, listener, pki) = prepare(client.clone(), opts, ("127.0.0.1", 0)).await?;
         let manifests = install_surface(&engine).await?;
-        let mut tasks = crate::tasks::Tasks::new();
-        tasks.spawn(serve(listener, pki.server_config.clone(), engine.clone()));
-        // load what exists, register the webhook, then keep watching
-        engine.reload().await?;
-        tasks.spawn(watch_policies(engine.clone()));
-        Ok(KyvernoStandIn {
-            tasks,
-            port,
-            manifests,
-            client: client.clone(),
-        })
+        let mut k = start(engine, listener, pki).await?;
+        k.manifests = manifests;
+        k._claim = Some(claim);
+        Ok(k)
+    }
+
+    /// Runs the admission controller as a pod of Kyverno's image does: serving admission on
+    /// `bind` (the pod's address and `https` port) behind the Service the chart created, and
+    /// registering the webhook configurations for that Service. Installs nothing else: the
+    /// chart brought the CRDs, the Service and the rest.
+    pub async fn run(client: Client, opts: KyvernoOptions, pod: PodRun) -> Result<Self, InstallError> {
+        // Kyverno refuses to start without its policy CRDs
+        let crds: Api<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        > = Api::all(client.clone());
+        for crd in ["clusterpolicies.kyverno.io", "policies.kyverno.io"] {
+            if crds.get_opt(crd).await.map_err(kube_err)?.is_none() {
+                return Err(other(format!(
+                    "failed to wait for cache sync: the CRD {crd} is not installed (install the chart's CRDs)"
+                )));
+            }
+        }
+        let (engine, listener, pki) = prepare(client, opts, pod.bind).await?;
+        store_tls_secrets(&engine, &pki, &pod).await?;
+        let mut k = start(engine, listener, pki).await?;
+        k.pod = Some(pod);
+        Ok(k)
+    }
+
+    /// Ends as the admission controller ends on SIGTERM: when its Deployment is going
+    /// away (gone, being deleted, or scaled to 0), it first deletes every webhook
+    /// configuration labelled `webhook.kyverno.io/managed-by`, so a cluster without Kyverno
+    /// is not left behind Fail webhooks nobody serves.
+    pub async fn stop_as_pod(self) {
+        if let Some(pod) = &self.pod {
+            let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &self.opts.namespace);
+            let going_down = match deployments.get_opt(&pod.deployment).await {
+                Ok(None) => true,
+                Ok(Some(d)) => {
+                    d.metadata.deletion_timestamp.is_some() || d.spec.and_then(|s| s.replicas) == Some(0)
+                }
+                Err(_) => false,
+            };
+            if going_down {
+                let lp = kube::api::ListParams::default().labels("webhook.kyverno.io/managed-by");
+                let validating: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
+                let _ = validating.delete_collection(&Default::default(), &lp).await;
+                let mutating: Api<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration> =
+                    Api::all(self.client.clone());
+                let _ = mutating.delete_collection(&Default::default(), &lp).await;
+            }
+        }
+        self.tasks.shutdown(Duration::from_secs(5)).await;
     }
 
     /// What the install put on the cluster as the chart would (CRDs, Deployments, Services,
@@ -197,6 +262,98 @@ impl KyvernoStandIn {
     pub fn webhook_port(&self) -> u16 {
         self.port
     }
+}
+
+/// The webhook server's listener and certificate, and the engine behind it.
+async fn prepare(
+    client: Client,
+    opts: KyvernoOptions,
+    bind: impl tokio::net::ToSocketAddrs,
+) -> Result<(Arc<Engine>, tokio::net::TcpListener, crate::tls::ClusterPki), InstallError> {
+    crate::tls::install_crypto_provider();
+    let (ns, svc) = (&opts.namespace, &opts.service_name);
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| other(format!("binding the webhook port: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| other(e.to_string()))?;
+    let hosts = vec![
+        svc.clone(),
+        format!("{svc}.{ns}"),
+        format!("{svc}.{ns}.svc"),
+        addr.ip().to_string(),
+        "localhost".to_string(),
+    ];
+    let pki = crate::tls::ClusterPki::generate("kyverno", &hosts)
+        .map_err(|e| other(format!("creating the webhook certificate: {e}")))?;
+    use base64::Engine as _;
+    let engine = Arc::new(Engine {
+        client,
+        opts,
+        ca_bundle: base64::engine::general_purpose::STANDARD.encode(&pki.ca_pem),
+        port: addr.port(),
+        policies: RwLock::new(BTreeMap::new()),
+    });
+    Ok((engine, listener, pki))
+}
+
+/// Serves admission, loads the policies, registers the webhook, then keeps watching.
+async fn start(
+    engine: Arc<Engine>,
+    listener: tokio::net::TcpListener,
+    pki: crate::tls::ClusterPki,
+) -> Result<KyvernoStandIn, InstallError> {
+    let mut tasks = crate::tasks::Tasks::new();
+    tasks.spawn(serve(listener, pki.server_config.clone(), engine.clone()));
+    engine.reload().await?;
+    tasks.spawn(watch_policies(engine.clone()));
+    Ok(KyvernoStandIn {
+        tasks,
+        port: engine.port,
+        manifests: Vec::new(),
+        client: engine.client.clone(),
+        _claim: None,
+        pod: None,
+        opts: engine.opts.clone(),
+    })
+}
+
+/// The CA and serving pair in the Secrets Kyverno keeps them in (`kubernetes.io/tls`,
+/// labelled `cert.kyverno.io/managed-by: kyverno`). The stand-in issues a new pair at each
+/// start and replaces them, as Kyverno does when it renews.
+async fn store_tls_secrets(
+    engine: &Engine,
+    pki: &crate::tls::ClusterPki,
+    pod: &PodRun,
+) -> Result<(), InstallError> {
+    use base64::Engine as _;
+    let (ns, svc) = (&engine.opts.namespace, &engine.opts.service_name);
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(engine.client.clone(), ns);
+    for (name, cert, key) in [
+        (
+            pod.ca_secret
+                .clone()
+                .unwrap_or_else(|| format!("{svc}.{ns}.svc.kyverno-tls-ca")),
+            &pki.ca_pem,
+            &pki.ca_key_pem,
+        ),
+        (
+            pod.tls_secret
+                .clone()
+                .unwrap_or_else(|| format!("{svc}.{ns}.svc.kyverno-tls-pair")),
+            &pki.cert_pem,
+            &pki.key_pem,
+        ),
+    ] {
+        apply(
+            &secrets,
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": name, "namespace": ns, "labels": {"cert.kyverno.io/managed-by": "kyverno"}},
+                "data": {"tls.crt": b64(cert), "tls.key": b64(key)}}),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn chart_labels(component: &str, name: &str) -> Value {
@@ -273,7 +430,7 @@ async fn install_surface(engine: &Engine) -> Result<Vec<Value>, InstallError> {
         &services,
         json!({
             "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "kyverno-svc", "namespace": ns, "labels": chart_labels("admission-controller", "kyverno-admission-controller")},
+            "metadata": {"name": engine.opts.service_name, "namespace": ns, "labels": chart_labels("admission-controller", "kyverno-admission-controller")},
             "spec": {"type": "ClusterIP", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}]},
         }),
     )
@@ -282,7 +439,7 @@ async fn install_surface(engine: &Engine) -> Result<Vec<Value>, InstallError> {
         &services,
         json!({
             "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "kyverno-svc-metrics", "namespace": ns, "labels": chart_labels("admission-controller", "kyverno-admission-controller")},
+            "metadata": {"name": format!("{}-metrics", engine.opts.service_name), "namespace": ns, "labels": chart_labels("admission-controller", "kyverno-admission-controller")},
             "spec": {"type": "ClusterIP", "ports": [{"name": "metrics-port", "port": 8000, "protocol": "TCP", "targetPort": 8000}],
                 "selector": {"app.kubernetes.io/component": "admission-controller", "app.kubernetes.io/instance": "kyverno", "app.kubernetes.io/part-of": "kyverno"}},
         }),
@@ -293,8 +450,8 @@ async fn install_surface(engine: &Engine) -> Result<Vec<Value>, InstallError> {
         &Api::<EndpointSlice>::namespaced(client.clone(), ns),
         json!({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": "kyverno-svc-local", "namespace": ns, "labels": {
-                "kubernetes.io/service-name": "kyverno-svc", "endpointslice.kubernetes.io/managed-by": "hubspoke-sim",
+            "metadata": {"name": format!("{}-local", engine.opts.service_name), "namespace": ns, "labels": {
+                "kubernetes.io/service-name": engine.opts.service_name, "endpointslice.kubernetes.io/managed-by": "hubspoke-sim",
             }},
             "addressType": "IPv4",
             "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true, "serving": true, "terminating": false}}],
@@ -415,7 +572,7 @@ impl Engine {
                     json!({"url": format!("{}/validate/{suffix}", url.trim_end_matches('/')), "caBundle": self.ca_bundle})
                 }
                 None => {
-                    json!({"service": {"namespace": self.opts.namespace, "name": "kyverno-svc", "path": format!("/validate/{suffix}"), "port": 443}, "caBundle": self.ca_bundle})
+                    json!({"service": {"namespace": self.opts.namespace, "name": self.opts.service_name, "path": format!("/validate/{suffix}"), "port": 443}, "caBundle": self.ca_bundle})
                 }
             };
             webhooks.push(json!({
@@ -433,7 +590,8 @@ impl Engine {
         }
         let cfg = json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": WEBHOOK_CONFIGURATION, "labels": {"webhook.kyverno.io/managed-by": "kyverno"}},
+            "metadata": {"name": WEBHOOK_CONFIGURATION, "labels": {"webhook.kyverno.io/managed-by": "kyverno"},
+                "annotations": {"admissions.enforcer/disabled": "true"}},
             "webhooks": webhooks,
         });
         apply(

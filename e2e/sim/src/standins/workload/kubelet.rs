@@ -1,7 +1,10 @@
 //! The scheduler's and the kubelet's parts: pods are bound to a simulated node through
 //! `pods/binding`, then their containers "run" (or never pull their image).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::*;
+use crate::standins::programs;
 
 /// The registry host of an image reference (`docker.io` when it has none).
 fn registry_host(image: &str) -> &str {
@@ -10,6 +13,136 @@ fn registry_host(image: &str) -> &str {
             first.split(':').next().unwrap_or(first)
         }
         _ => "docker.io",
+    }
+}
+
+/// The programs of known images running for one pod, and why the others could not start.
+#[derive(Default)]
+pub(super) struct PodPrograms {
+    running: Vec<programs::Running>,
+    /// Containers whose program failed to start, with the error (retried).
+    failed: BTreeMap<String, String>,
+    /// Containers that run (or run simulated, when a stand-in started directly has the
+    /// component).
+    started: BTreeSet<String>,
+}
+
+/// The address of a pod: in the pod network, or, for a pod that runs a program, a
+/// loopback address of its own that the program listens on (so the API server, the
+/// EndpointSlices and the webhook calls reach it as they would reach a pod).
+fn pod_address(pod: &Pod, runs_program: bool) -> String {
+    let uid = pod.uid().unwrap_or_default();
+    if runs_program {
+        let h = fnv32a(format!("{uid}{}", pod.name_any()).as_bytes());
+        return format!("127.{}.{}.{}", (h >> 16) % 254 + 1, (h >> 8) & 0xff, h % 254 + 1);
+    }
+    format!(
+        "10.244.{}.{}",
+        fnv32a(pod.name_any().as_bytes()) % 250 + 1,
+        fnv32a(uid.as_bytes()) % 250 + 2
+    )
+}
+
+/// Starts the programs of the pod's known images that do not run yet; returns the
+/// containers whose program failed, with why.
+async fn ensure_programs(
+    ctx: &Ctx,
+    p: &Value,
+    containers: &[Value],
+    pod_ip: &str,
+) -> BTreeMap<String, String> {
+    let uid = p
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut entry = ctx
+        .programs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&uid)
+        .unwrap_or_default();
+    let ip: std::net::IpAddr = pod_ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    for c in containers {
+        let name = c["name"].as_str().unwrap_or("").to_string();
+        let Some(program) = programs::program_for(c) else {
+            continue;
+        };
+        if entry.started.contains(&name) {
+            continue;
+        }
+        let start = programs::Start {
+            client: ctx.client.clone(),
+            pod: p,
+            container: c,
+            pod_ip: ip,
+        };
+        match programs::start(program, start).await {
+            Ok(running) => {
+                entry.running.extend(running);
+                entry.started.insert(name.clone());
+                entry.failed.remove(&name);
+            }
+            Err(e) => {
+                tracing::warn!(pod = %uid, container = %name, error = %e, "program of {} failed to start", program.name());
+                entry.failed.insert(name, e);
+            }
+        }
+    }
+    let failed = entry.failed.clone();
+    ctx.programs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(uid, entry);
+    failed
+}
+
+/// Stops a pod's programs as their containers are stopped (SIGTERM), in the background.
+fn stop_programs(programs: Option<PodPrograms>) {
+    if let Some(p) = programs {
+        tokio::spawn(async move {
+            for r in p.running {
+                r.stop().await;
+            }
+        });
+    }
+}
+
+/// Stops the programs of pods that are deleted (or being deleted), as the kubelet kills
+/// their containers; after a relist, those of pods that no longer exist.
+pub(super) async fn stop_programs_of_deleted_pods(ctx: Arc<Ctx>) {
+    use kube::runtime::watcher::Event;
+    let api: Api<Pod> = Api::all(ctx.client.clone());
+    let mut events = std::pin::pin!(kube::runtime::WatchStreamExt::default_backoff(watcher(
+        api,
+        watcher::Config::default()
+    )));
+    let mut listed: BTreeSet<String> = BTreeSet::new();
+    while let Some(event) = events.next().await {
+        let stop = |uid: &str| {
+            let gone = ctx.programs.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+            stop_programs(gone);
+        };
+        match event {
+            Ok(Event::Delete(pod)) => stop(&pod.uid().unwrap_or_default()),
+            Ok(Event::Apply(pod)) if pod.metadata.deletion_timestamp.is_some() => {
+                stop(&pod.uid().unwrap_or_default())
+            }
+            Ok(Event::Init) => listed.clear(),
+            Ok(Event::InitApply(pod)) => {
+                listed.insert(pod.uid().unwrap_or_default());
+            }
+            Ok(Event::InitDone) => {
+                let gone: Vec<String> = {
+                    let g = ctx.programs.lock().unwrap_or_else(|e| e.into_inner());
+                    g.keys().filter(|uid| !listed.contains(*uid)).cloned().collect()
+                };
+                for uid in gone {
+                    stop(&uid);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -159,11 +292,8 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
         p.pointer("/spec/restartPolicy").and_then(Value::as_str),
         Some("Never" | "OnFailure")
     );
-    let pod_ip = format!(
-        "10.244.{}.{}",
-        fnv32a(pod.name_any().as_bytes()) % 250 + 1,
-        fnv32a(pod.uid().unwrap_or_default().as_bytes()) % 250 + 2
-    );
+    let runs_program = !runs_to_completion && containers.iter().any(|c| programs::program_for(c).is_some());
+    let pod_ip = pod_address(&pod, runs_program);
     let host_ip = node.ip.as_str();
     let ts = now();
     let cond = |t: &str, status: &str| json!({"type": t, "status": status, "lastProbeTime": null, "lastTransitionTime": ts});
@@ -181,6 +311,7 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
         )
     };
     let image_id = |image: &str| format!("{image}@sha256:{:064x}", fnv32a(image.as_bytes()));
+    let mut crashed: BTreeMap<String, String> = BTreeMap::new();
     let status = if !pulled {
         // after the first failed pull, the kubelet backs off
         let backing_off = p.pointer("/status/containerStatuses").is_some()
@@ -214,6 +345,9 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
     } else if wait > 0 {
         return Ok(Action::requeue(Duration::from_millis(wait as u64)));
     } else {
+        if runs_program {
+            crashed = ensure_programs(&ctx, &p, &containers, &pod_ip).await;
+        }
         // the containers run; pods that run to completion have already finished
         let state = |c: &Value| {
             if runs_to_completion {
@@ -222,13 +356,32 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
                 json!({"running": {"startedAt": started}})
             }
         };
+        let restarts = |c: &Value| {
+            p.pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find(|s| s["name"] == c["name"]))
+                .and_then(|s| s["restartCount"].as_i64())
+                .unwrap_or(0)
+        };
         let statuses: Vec<Value> = containers
             .iter()
             .map(|c| {
                 let image = c["image"].as_str().unwrap_or("");
+                let name = c["name"].as_str().unwrap_or("");
+                if let Some(error) = crashed.get(name) {
+                    // the program exited with its error: the kubelet restarts it with back-off
+                    return json!({
+                        "name": name, "image": image, "imageID": image_id(image), "containerID": container_id(c),
+                        "ready": false, "started": false, "restartCount": restarts(c) + 1,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": format!(
+                            "back-off 10s restarting failed container={name} pod={}_{ns}({})", pod.name_any(), pod.uid().unwrap_or_default()
+                        )}},
+                        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": error, "startedAt": started, "finishedAt": now(), "containerID": container_id(c)}},
+                    });
+                }
                 json!({
-                    "name": c["name"], "image": image, "imageID": image_id(image), "containerID": container_id(c),
-                    "ready": !runs_to_completion, "started": !runs_to_completion, "restartCount": 0,
+                    "name": name, "image": image, "imageID": image_id(image), "containerID": container_id(c),
+                    "ready": !runs_to_completion, "started": !runs_to_completion, "restartCount": restarts(c),
                     "state": state(c),
                 })
             })
@@ -242,6 +395,24 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
                     completed("Ready", "False"),
                     completed("ContainersReady", "False"),
                     completed("PodScheduled", "True"),
+                ],
+            )
+        } else if !crashed.is_empty() {
+            let names: Vec<&str> = crashed.keys().map(String::as_str).collect();
+            let not_ready = |t: &str| {
+                let mut c = cond(t, "False");
+                c["reason"] = json!("ContainersNotReady");
+                c["message"] = json!(format!("containers with unready status: [{}]", names.join(" ")));
+                c
+            };
+            (
+                "Running",
+                [
+                    cond("PodReadyToStartContainers", "True"),
+                    cond("Initialized", "True"),
+                    not_ready("Ready"),
+                    not_ready("ContainersReady"),
+                    cond("PodScheduled", "True"),
                 ],
             )
         } else {
@@ -264,9 +435,25 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
     };
     let cur = p.get("status").cloned().unwrap_or(json!({}));
     let phase_same = cur.get("phase") == status.get("phase");
-    let waiting_same =
-        cur.pointer("/containerStatuses/0/state") == status.pointer("/containerStatuses/0/state");
-    if !(phase_same && waiting_same && cur.get("containerStatuses").is_some()) {
+    let states = |s: &Value| -> Vec<Value> {
+        s.get("containerStatuses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                json!([
+                    c["name"],
+                    c["state"]
+                        .as_object()
+                        .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+                    c["state"]["waiting"]["reason"]
+                ])
+            })
+            .collect()
+    };
+    let states_same = states(&cur) == states(&status)
+        && cur.pointer("/containerStatuses/0/state") == status.pointer("/containerStatuses/0/state");
+    if !(phase_same && states_same && cur.get("containerStatuses").is_some()) {
         Api::<Pod>::namespaced(ctx.client.clone(), &ns)
             .patch_status(
                 &pod.name_any(),
@@ -275,7 +462,10 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
             )
             .await?;
     }
-    if pulled {
+    if !crashed.is_empty() {
+        // the back-off before the next start
+        Ok(Action::requeue(Duration::from_secs(5)))
+    } else if pulled {
         Ok(Action::await_change())
     } else {
         Ok(Action::requeue(Duration::from_millis(500)))

@@ -10,6 +10,7 @@
 
 mod daemonset;
 mod deployment;
+mod endpointslice;
 mod job;
 mod kubelet;
 mod statefulset;
@@ -75,6 +76,8 @@ struct Ctx {
     nodes: Vec<SimNode>,
     /// Round-robin placement of pods that may run on any node.
     next_node: AtomicUsize,
+    /// The programs of known images running for pods, by pod UID (dropping one stops it).
+    programs: std::sync::Mutex<std::collections::HashMap<String, kubelet::PodPrograms>>,
 }
 
 /// The running stand-in; dropping it stops the controllers.
@@ -155,6 +158,7 @@ impl WorkloadStandIn {
             opts,
             nodes,
             next_node: AtomicUsize::new(0),
+            programs: Default::default(),
         });
         let mut tasks = crate::tasks::Tasks::new();
         tasks.spawn(controller::<Deployment, ReplicaSet, _, _>(
@@ -169,6 +173,8 @@ impl WorkloadStandIn {
         tasks.spawn(controller::<DaemonSet, Pod, _, _>(&ctx, daemonset::reconcile));
         tasks.spawn(controller::<Job, Pod, _, _>(&ctx, job::reconcile));
         tasks.spawn(controller::<Pod, Pod, _, _>(&ctx, kubelet::reconcile_pod));
+        tasks.spawn(kubelet::stop_programs_of_deleted_pods(ctx.clone()));
+        tasks.spawn(endpointslice::run(&ctx));
         Ok(WorkloadStandIn { tasks })
     }
 }

@@ -1,0 +1,440 @@
+//! The programs of known images: what the kubelet stand-in runs in-process when a container
+//! of one of them starts, and stops when its pod goes.
+//!
+//! - Kyverno's admission controller (`*/kyverno/kyverno`, any registry and tag) runs the
+//!   Kyverno stand-in: it serves admission on the pod's address at its `https` container
+//!   port and registers its webhook configurations for the Service named by `KYVERNO_SVC`,
+//!   in the pod's namespace, as Kyverno does at start;
+//! - cert-manager's controller (`*/jetstack/cert-manager-controller`) runs the cert-manager
+//!   stand-in with the container's `--cluster-resource-namespace` and
+//!   `--enable-certificate-owner-ref`.
+//!
+//! Any other image runs as a simulated container. A stand-in started directly (its
+//! `install`) claims its component on the cluster ([`claim`]), so a pod of the same image
+//! on that cluster then runs as a simulated container instead of a second instance.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, OnceLock};
+
+use kube::Client;
+use kube::api::Api;
+use serde_json::Value;
+
+/// What a known image runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Program {
+    /// Kyverno's admission controller.
+    KyvernoAdmission,
+    /// cert-manager's controller.
+    CertManagerController,
+}
+
+impl Program {
+    /// The component as named in messages and claims.
+    pub fn name(self) -> &'static str {
+        match self {
+            Program::KyvernoAdmission => "kyverno-admission-controller",
+            Program::CertManagerController => "cert-manager-controller",
+        }
+    }
+}
+
+/// The repository path of an image reference, without registry, tag or digest
+/// (`reg.kyverno.io/kyverno/kyverno:v1.15.2` → `kyverno/kyverno`; `nginx` → `library/nginx`).
+pub fn repository_path(image: &str) -> String {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    // a tag is after the last ':' that follows the last '/'
+    let name = match without_digest.rfind(':') {
+        Some(i) if !without_digest[i..].contains('/') => &without_digest[..i],
+        _ => without_digest,
+    };
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let has_registry =
+        parts.len() > 1 && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost");
+    if has_registry {
+        parts.remove(0);
+    }
+    if parts.len() == 1 {
+        return format!("library/{}", parts[0]);
+    }
+    parts.join("/")
+}
+
+/// The program a container's image runs, if the sim knows it.
+pub fn program_for(container: &Value) -> Option<Program> {
+    let image = container.get("image").and_then(Value::as_str)?;
+    match repository_path(image).as_str() {
+        p if p == "kyverno/kyverno" || p.ends_with("/kyverno/kyverno") => Some(Program::KyvernoAdmission),
+        p if p == "jetstack/cert-manager-controller" || p.ends_with("/jetstack/cert-manager-controller") => {
+            Some(Program::CertManagerController)
+        }
+        _ => None,
+    }
+}
+
+/// The environment of a container as the kubelet gives it: `value`s (with `$(VAR)`
+/// references to earlier variables expanded) and the downward API fields the sim knows
+/// (`metadata.name`, `metadata.namespace`, `metadata.uid`, `spec.nodeName`,
+/// `spec.serviceAccountName`, `status.podIP`, labels and annotations by key).
+pub fn container_env(pod: &Value, container: &Value, pod_ip: &str) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for e in container
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = e.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let value = if let Some(v) = e.get("value").and_then(Value::as_str) {
+            Some(expand(v, &env))
+        } else if let Some(path) = e.pointer("/valueFrom/fieldRef/fieldPath").and_then(Value::as_str) {
+            field(pod, path, pod_ip)
+        } else {
+            // secretKeyRef, configMapKeyRef, resourceFieldRef: not read by the programs
+            None
+        };
+        if let Some(v) = value {
+            env.insert(name.to_string(), v);
+        }
+    }
+    env
+}
+
+fn field(pod: &Value, path: &str, pod_ip: &str) -> Option<String> {
+    let s = |p: &str| pod.pointer(p).and_then(Value::as_str).map(str::to_string);
+    match path {
+        "metadata.name" => s("/metadata/name"),
+        "metadata.namespace" => s("/metadata/namespace"),
+        "metadata.uid" => s("/metadata/uid"),
+        "spec.nodeName" => s("/spec/nodeName"),
+        "spec.serviceAccountName" => s("/spec/serviceAccountName"),
+        "status.podIP" => Some(pod_ip.to_string()),
+        p => {
+            let (map, key) = if let Some(k) = p.strip_prefix("metadata.labels['") {
+                ("labels", k)
+            } else if let Some(k) = p.strip_prefix("metadata.annotations['") {
+                ("annotations", k)
+            } else {
+                return None;
+            };
+            let key = key.strip_suffix("']")?;
+            pod.pointer(&format!("/metadata/{map}"))
+                .and_then(|m| m.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }
+    }
+}
+
+/// Kubernetes' expansion of `$(VAR)` in env values, commands and arguments: a defined
+/// variable is replaced, `$$` is an escaped `$`, anything else stays as written.
+pub fn expand(input: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('(')
+            && let Some(end) = inner.find(')')
+        {
+            let name = &inner[..end];
+            match env.get(name) {
+                Some(v) => out.push_str(v),
+                None => {
+                    out.push_str("$(");
+                    out.push_str(name);
+                    out.push(')');
+                }
+            }
+            rest = &inner[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The container's command and arguments after expansion.
+pub fn container_args(container: &Value, env: &BTreeMap<String, String>) -> Vec<String> {
+    ["command", "args"]
+        .iter()
+        .flat_map(|k| {
+            container
+                .get(*k)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|a| a.as_str().map(|s| expand(s, env)))
+        .collect()
+}
+
+/// The value of `--name=value` or `--name value` (also with a single dash, as Go's flag
+/// package accepts), the last one winning.
+pub fn flag(args: &[String], name: &str) -> Option<String> {
+    let mut found = None;
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        let Some(stripped) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else {
+            continue;
+        };
+        if let Some(v) = stripped.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            found = Some(v.to_string());
+        } else if stripped == name
+            && let Some(v) = it.peek()
+            && !v.starts_with('-')
+        {
+            found = it.next().cloned();
+        }
+    }
+    found
+}
+
+/// The port of the container's port named `name`, if it declares one.
+pub fn container_port(container: &Value, name: &str) -> Option<u16> {
+    container
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
+        .and_then(|p| p.get("containerPort").and_then(Value::as_u64))
+        .and_then(|p| u16::try_from(p).ok())
+}
+
+/// What a program is started with.
+pub struct Start<'a> {
+    /// The client of the cluster the pod runs on (the kubelet's).
+    pub client: Client,
+    /// The pod, as stored.
+    pub pod: &'a Value,
+    /// The container of the known image.
+    pub container: &'a Value,
+    /// The pod's address: the program listens there.
+    pub pod_ip: IpAddr,
+}
+
+impl Start<'_> {
+    fn namespace(&self) -> String {
+        self.pod
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string()
+    }
+}
+
+/// How a program ends when its container is killed (what it does on SIGTERM).
+type Stop = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>;
+
+/// A running program; [`Running::stop`] ends it as the program ends on SIGTERM, dropping it
+/// kills it.
+pub struct Running {
+    stop: Option<Stop>,
+    _claim: Claim,
+}
+
+impl Running {
+    /// Ends the program as it ends when its container is stopped.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop().await;
+        }
+    }
+}
+
+/// Why a program could not start (what its container's log would end with).
+pub type StartError = String;
+
+/// Starts the program of `p` for the container in `start`; None when a stand-in started
+/// directly already runs the component on this cluster (the container is simulated).
+pub async fn start(p: Program, start: Start<'_>) -> Result<Option<Running>, StartError> {
+    let ns = start.namespace();
+    let Some(claim) = claim(&start.client, &ns, p).await? else {
+        return Ok(None);
+    };
+    let pod_ip = start.pod_ip.to_string();
+    let env = container_env(start.pod, start.container, &pod_ip);
+    let args = container_args(start.container, &env);
+    let stop: Stop = match p {
+        Program::KyvernoAdmission => {
+            // Kyverno's flags and environment (cmd/kyverno, pkg/config)
+            let port = flag(&args, "webhookServerPort")
+                .and_then(|p| p.parse().ok())
+                .or_else(|| container_port(start.container, "https"))
+                .unwrap_or(9443);
+            let namespace = env.get("KYVERNO_NAMESPACE").cloned().unwrap_or(ns);
+            let pod = super::kyverno::PodRun {
+                bind: SocketAddr::new(start.pod_ip, port),
+                deployment: env
+                    .get("KYVERNO_DEPLOYMENT")
+                    .cloned()
+                    .unwrap_or_else(|| "kyverno".into()),
+                ca_secret: flag(&args, "caSecretName"),
+                tls_secret: flag(&args, "tlsSecretName"),
+            };
+            let opts = super::kyverno::KyvernoOptions {
+                namespace,
+                service_name: env
+                    .get("KYVERNO_SVC")
+                    .cloned()
+                    .unwrap_or_else(|| "kyverno-svc".into()),
+                webhook_url: None,
+                timeout_seconds: flag(&args, "webhookTimeout")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(10),
+            };
+            let k = super::kyverno::KyvernoStandIn::run(start.client.clone(), opts, pod)
+                .await
+                .map_err(|e| e.to_string())?;
+            Box::new(move || Box::pin(k.stop_as_pod()) as futures::future::BoxFuture<'static, ()>)
+        }
+        Program::CertManagerController => {
+            let defaults = super::certmanager::CertManagerOptions::default();
+            let opts = super::certmanager::CertManagerOptions {
+                install_crds: false,
+                cluster_resource_namespace: flag(&args, "cluster-resource-namespace")
+                    .unwrap_or_else(|| ns.clone()),
+                secret_owner_references: flag(&args, "enable-certificate-owner-ref")
+                    .is_some_and(|v| v != "false")
+                    || args.iter().any(|a| a == "--enable-certificate-owner-ref"),
+                ..defaults
+            };
+            let c = super::certmanager::CertManagerStandIn::install(start.client.clone(), opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            Box::new(move || {
+                Box::pin(async move {
+                    c.shutdown(std::time::Duration::from_secs(5)).await;
+                }) as futures::future::BoxFuture<'static, ()>
+            })
+        }
+    };
+    Ok(Some(Running {
+        stop: Some(stop),
+        _claim: claim,
+    }))
+}
+
+/// Which (cluster, namespace, component) run an instance in this process.
+fn claims() -> &'static Mutex<HashSet<(String, String, Program)>> {
+    static CLAIMS: OnceLock<Mutex<HashSet<(String, String, Program)>>> = OnceLock::new();
+    CLAIMS.get_or_init(Default::default)
+}
+
+/// A component claimed on a cluster; dropping it releases the claim.
+pub struct Claim(Option<(String, String, Program)>);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(key) = self.0.take() {
+            claims().lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        }
+    }
+}
+
+/// The identity of a cluster: its `kube-system` namespace's UID, as tools that need a
+/// stable cluster ID take it.
+async fn cluster_id(client: &Client) -> Result<String, StartError> {
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let kube_system = ns
+        .get("kube-system")
+        .await
+        .map_err(|e| format!("reading the kube-system namespace: {e}"))?;
+    Ok(kube_system.metadata.uid.unwrap_or_default())
+}
+
+/// Claims `program` in `namespace` of the cluster for this process; None when it is
+/// already claimed (a stand-in started directly, or another pod of it).
+pub async fn claim(client: &Client, namespace: &str, program: Program) -> Result<Option<Claim>, StartError> {
+    let key = (cluster_id(client).await?, namespace.to_string(), program);
+    let mut g = claims().lock().unwrap_or_else(|e| e.into_inner());
+    if !g.insert(key.clone()) {
+        return Ok(None);
+    }
+    Ok(Some(Claim(Some(key))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn images_are_matched_by_repository_path_whatever_the_registry_and_tag() {
+        for (image, want) in [
+            (
+                "reg.kyverno.io/kyverno/kyverno:v1.15.2",
+                Some(Program::KyvernoAdmission),
+            ),
+            ("ghcr.io/kyverno/kyverno:latest", Some(Program::KyvernoAdmission)),
+            (
+                "123.dkr.ecr.eu-west-2.amazonaws.com/ghcr/kyverno/kyverno@sha256:abcd",
+                Some(Program::KyvernoAdmission),
+            ),
+            ("ghcr.io/kyverno/background-controller:v1.15.2", None),
+            (
+                "quay.io/jetstack/cert-manager-controller:v1.21.1",
+                Some(Program::CertManagerController),
+            ),
+            ("quay.io/jetstack/cert-manager-webhook:v1.21.1", None),
+            ("nginx:1.27", None),
+            ("localhost:5000/kyverno/kyverno", Some(Program::KyvernoAdmission)),
+        ] {
+            assert_eq!(program_for(&json!({"image": image})), want, "{image}");
+        }
+        assert_eq!(repository_path("nginx"), "library/nginx");
+        assert_eq!(repository_path("localhost:5000/a/b:1"), "a/b");
+        assert_eq!(
+            repository_path("docker.io/bitnami/kubectl:1.33"),
+            "bitnami/kubectl"
+        );
+    }
+
+    #[test]
+    fn env_and_args_are_expanded_as_the_kubelet_expands_them() {
+        let pod = json!({"metadata": {"name": "p", "namespace": "ns1", "labels": {"app": "x"}}, "spec": {"serviceAccountName": "sa"}});
+        let c = json!({
+            "env": [
+                {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                {"name": "SVC", "value": "svc.$(NS).svc"},
+                {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            ],
+            "command": ["/ko-app/controller"],
+            "args": ["--cluster-resource-namespace=$(NS)", "--x", "$(UNSET)", "$$(NS)", "--v", "2"],
+        });
+        let env = container_env(&pod, &c, "127.1.2.3");
+        assert_eq!(env["SVC"], "svc.ns1.svc");
+        assert_eq!(env["APP"], "x");
+        assert_eq!(env["IP"], "127.1.2.3");
+        assert!(!env.contains_key("SECRET"));
+        let args = container_args(&c, &env);
+        assert_eq!(
+            args,
+            [
+                "/ko-app/controller",
+                "--cluster-resource-namespace=ns1",
+                "--x",
+                "$(UNSET)",
+                "$(NS)",
+                "--v",
+                "2"
+            ]
+        );
+        assert_eq!(flag(&args, "cluster-resource-namespace").as_deref(), Some("ns1"));
+        assert_eq!(flag(&args, "v").as_deref(), Some("2"));
+        // a flag followed by a value takes it, as Go's flag package does for non-bool flags
+        assert_eq!(flag(&args, "x").as_deref(), Some("$(UNSET)"));
+        assert_eq!(flag(&args, "missing"), None);
+    }
+}

@@ -69,10 +69,29 @@ impl ClusterPki {
         let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let ca_key_pem = ca_key.serialize_pem();
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+        Self::issue(ca.pem(), ca_key_pem, &ca, "kube-apiserver", hosts)
+    }
 
+    /// A serving certificate for `hosts` (common name `cn`) from an existing CA, given as
+    /// the PEM of its certificate and key (what a component that keeps its CA in a Secret
+    /// does at each start).
+    pub fn from_ca(ca_pem: &str, ca_key_pem: &str, cn: &str, hosts: &[String]) -> Result<Self, rcgen::Error> {
+        install_crypto_provider();
+        let key = KeyPair::from_pem(ca_key_pem)?;
+        let issuer = rcgen::Issuer::from_ca_cert_pem(ca_pem, key)?;
+        Self::issue(ca_pem.to_string(), ca_key_pem.to_string(), &issuer, cn, hosts)
+    }
+
+    fn issue<S: rcgen::SigningKey>(
+        ca_pem: String,
+        ca_key_pem: String,
+        ca: &rcgen::Issuer<'_, S>,
+        cn: &str,
+        hosts: &[String],
+    ) -> Result<Self, rcgen::Error> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "kube-apiserver");
+        dn.push(DnType::CommonName, cn);
         params.distinguished_name = dn;
         params.subject_alt_names = hosts
             .iter()
@@ -89,7 +108,7 @@ impl ClusterPki {
         params.use_authority_key_identifier_extension = true;
         validity(&mut params, 365);
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let cert = params.signed_by(&key, &ca)?;
+        let cert = params.signed_by(&key, ca)?;
 
         let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
@@ -99,7 +118,7 @@ impl ClusterPki {
             .map_err(|e| rcgen::Error::PemError(e.to_string()))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(ClusterPki {
-            ca_pem: ca.pem(),
+            ca_pem,
             ca_key_pem,
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),

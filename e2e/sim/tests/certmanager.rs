@@ -751,6 +751,68 @@ async fn the_controller_image_runs_the_stand_in_with_its_containers_flags() {
         ],
     )
     .await;
+    // its webhook, whose Fail configuration gets its CA from the cainjector
+    let webhook_labels = json!({"app.kubernetes.io/name": "webhook"});
+    let injector_labels = json!({"app.kubernetes.io/name": "cainjector"});
+    common::apply_all(
+        &client,
+        "helm",
+        &[
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "cert-manager-webhook", "namespace": "platform-certs"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": webhook_labels},
+                    "template": {"metadata": {"labels": webhook_labels}, "spec": {"containers": [{
+                        "name": "cert-manager-webhook",
+                        "image": format!("quay.io/jetstack/cert-manager-webhook:{CERT_MANAGER_VERSION}"),
+                        "args": ["--v=2", "--secure-port=10250", "--dynamic-serving-ca-secret-namespace=$(POD_NAMESPACE)",
+                            "--dynamic-serving-ca-secret-name=cert-manager-webhook-ca",
+                            "--dynamic-serving-dns-names=cert-manager-webhook,cert-manager-webhook.$(POD_NAMESPACE),cert-manager-webhook.$(POD_NAMESPACE).svc"],
+                        "env": [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+                        "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
+                    }]}}}}),
+            json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "cert-manager-webhook", "namespace": "platform-certs"},
+                "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}], "selector": webhook_labels}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "cert-manager-cainjector", "namespace": "platform-certs"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": injector_labels},
+                    "template": {"metadata": {"labels": injector_labels}, "spec": {"containers": [{
+                        "name": "cert-manager-cainjector",
+                        "image": format!("quay.io/jetstack/cert-manager-cainjector:{CERT_MANAGER_VERSION}"),
+                        "args": ["--v=2", "--leader-election-namespace=kube-system"],
+                    }]}}}}),
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                "metadata": {"name": "cert-manager-webhook", "annotations": {"cert-manager.io/inject-ca-from-secret": "platform-certs/cert-manager-webhook-ca"}},
+                "webhooks": [{"name": "webhook.cert-manager.io",
+                    "rules": [{"apiGroups": ["cert-manager.io"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["*/*"]}],
+                    "admissionReviewVersions": ["v1"], "timeoutSeconds": 30, "failurePolicy": "Fail", "sideEffects": "None",
+                    "clientConfig": {"service": {"name": "cert-manager-webhook", "namespace": "platform-certs", "path": "/validate"}}}]}),
+        ],
+    )
+    .await;
+    let configs: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(client.clone());
+    let bundle = common::eventually("the injected CA", || async {
+        let c = configs
+            .get("cert-manager-webhook")
+            .await
+            .map_err(|e| e.to_string())?;
+        c.webhooks.unwrap_or_default()[0]
+            .client_config
+            .ca_bundle
+            .clone()
+            .ok_or_else(|| "no caBundle yet".to_string())
+    })
+    .await;
+    let ca_secret: Secret = Api::namespaced(client.clone(), "platform-certs")
+        .get("cert-manager-webhook-ca")
+        .await
+        .unwrap();
+    assert_eq!(
+        ca_secret.annotations()["cert-manager.io/allow-direct-injection"],
+        "true"
+    );
+    assert_eq!(bundle.0, ca_secret.data.unwrap()["ca.crt"].0);
     create(
         &cluster_issuers(&client),
         "ClusterIssuer",

@@ -7,7 +7,10 @@
 //!   in the pod's namespace, as Kyverno does at start;
 //! - cert-manager's controller (`*/jetstack/cert-manager-controller`) runs the cert-manager
 //!   stand-in with the container's `--cluster-resource-namespace` and
-//!   `--enable-certificate-owner-ref`.
+//!   `--enable-certificate-owner-ref`; its webhook (`*/jetstack/cert-manager-webhook`) and
+//!   cainjector (`*/jetstack/cert-manager-cainjector`) run theirs
+//!   ([`super::certmanager::webhook`]), so the chart's Fail webhooks are served and get their
+//!   CA.
 //!
 //! Any other image runs as a simulated container. A stand-in started directly (its
 //! `install`) claims its component on the cluster ([`claim`]), so a pod of the same image
@@ -28,6 +31,10 @@ pub enum Program {
     KyvernoAdmission,
     /// cert-manager's controller.
     CertManagerController,
+    /// cert-manager's webhook.
+    CertManagerWebhook,
+    /// cert-manager's cainjector.
+    CertManagerCainjector,
 }
 
 impl Program {
@@ -36,6 +43,8 @@ impl Program {
         match self {
             Program::KyvernoAdmission => "kyverno-admission-controller",
             Program::CertManagerController => "cert-manager-controller",
+            Program::CertManagerWebhook => "cert-manager-webhook",
+            Program::CertManagerCainjector => "cert-manager-cainjector",
         }
     }
 }
@@ -66,10 +75,15 @@ pub fn program_for(container: &Value) -> Option<Program> {
     let image = container.get("image").and_then(Value::as_str)?;
     match repository_path(image).as_str() {
         p if p == "kyverno/kyverno" || p.ends_with("/kyverno/kyverno") => Some(Program::KyvernoAdmission),
-        p if p == "jetstack/cert-manager-controller" || p.ends_with("/jetstack/cert-manager-controller") => {
-            Some(Program::CertManagerController)
-        }
-        _ => None,
+        p => match p
+            .rsplit_once("jetstack/")
+            .filter(|(pre, _)| pre.is_empty() || pre.ends_with('/'))
+        {
+            Some((_, "cert-manager-controller")) => Some(Program::CertManagerController),
+            Some((_, "cert-manager-webhook")) => Some(Program::CertManagerWebhook),
+            Some((_, "cert-manager-cainjector")) => Some(Program::CertManagerCainjector),
+            _ => None,
+        },
     }
 }
 
@@ -317,6 +331,30 @@ pub async fn start(p: Program, start: Start<'_>) -> Result<Option<Running>, Star
                 }) as futures::future::BoxFuture<'static, ()>
             })
         }
+        Program::CertManagerWebhook => {
+            // cmd/webhook's flags (the chart passes all of them)
+            let port = flag(&args, "secure-port")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(10250);
+            let opts = super::certmanager::webhook::WebhookOptions {
+                bind: SocketAddr::new(start.pod_ip, port),
+                ca_secret_namespace: flag(&args, "dynamic-serving-ca-secret-namespace")
+                    .unwrap_or_else(|| ns.clone()),
+                ca_secret_name: flag(&args, "dynamic-serving-ca-secret-name")
+                    .unwrap_or_else(|| "cert-manager-webhook-ca".into()),
+                dns_names: flag(&args, "dynamic-serving-dns-names")
+                    .map(|d| d.split(',').map(str::to_string).collect())
+                    .unwrap_or_default(),
+            };
+            let w = super::certmanager::webhook::Webhook::run(start.client.clone(), opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            Box::new(move || Box::pin(async move { drop(w) }) as futures::future::BoxFuture<'static, ()>)
+        }
+        Program::CertManagerCainjector => {
+            let c = super::certmanager::webhook::CaInjector::run(start.client.clone(), ns);
+            Box::new(move || Box::pin(async move { drop(c) }) as futures::future::BoxFuture<'static, ()>)
+        }
     };
     Ok(Some(Running {
         stop: Some(stop),
@@ -385,7 +423,16 @@ mod tests {
                 "quay.io/jetstack/cert-manager-controller:v1.21.1",
                 Some(Program::CertManagerController),
             ),
-            ("quay.io/jetstack/cert-manager-webhook:v1.21.1", None),
+            (
+                "quay.io/jetstack/cert-manager-webhook:v1.21.1",
+                Some(Program::CertManagerWebhook),
+            ),
+            (
+                "quay.io/jetstack/cert-manager-cainjector:v1.21.1",
+                Some(Program::CertManagerCainjector),
+            ),
+            ("quay.io/jetstack/cert-manager-acmesolver:v1.21.1", None),
+            ("quay.io/notjetstack/cert-manager-controller:v1", None),
             ("nginx:1.27", None),
             ("localhost:5000/kyverno/kyverno", Some(Program::KyvernoAdmission)),
         ] {

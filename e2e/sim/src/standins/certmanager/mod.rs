@@ -37,6 +37,7 @@ mod issuers;
 pub mod keys;
 mod requests;
 pub mod spec;
+pub mod webhook;
 pub mod x509;
 
 use std::sync::Arc;

@@ -21,8 +21,9 @@
 //!
 //! Not done (cert-manager does them): ACME, Vault and Venafi issuance, keystores (JKS and
 //! PKCS#12), renewal windows (`spec.renewal.windows`; RenewBefore and Disabled are), ACME
-//! renewal information, temporary certificates, ingress and gateway shims, the cainjector,
-//! the webhook (its validation, and the requester identity it writes into requests), Events,
+//! renewal information, temporary certificates, ingress and gateway shims, the webhook's
+//! validation and the requester identity it writes into requests (the webhook and the
+//! cainjector themselves run when pods of their images do: [`webhook`]), Events,
 //! and CertificateSigningRequests. rcgen holds one value per subject attribute type, so
 //! only the first of several organizations (and so on) is encoded, multi-valued RDNs of a
 //! `literalSubject` are flattened, certificates carry a subject key identifier whether or

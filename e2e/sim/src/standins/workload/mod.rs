@@ -7,6 +7,11 @@
 //! completion (restartPolicy Never or OnFailure) then succeed. Images whose registry host
 //! ends in `.invalid` never pull: their containers wait in ErrImagePull / ImagePullBackOff and
 //! their Deployments reach ProgressDeadlineExceeded.
+//!
+//! Containers of known images run their stand-in in-process ([`crate::standins::programs`]),
+//! on a loopback address the pod gets as its `podIP`; the EndpointSlice controller
+//! (`endpointslice.rs`) publishes pods behind their Services, so what routes through a
+//! Service (webhook calls) reaches them.
 
 mod daemonset;
 mod deployment;

@@ -212,6 +212,21 @@ fn service_ports(svc: &Value) -> String {
     join_or_none(ports)
 }
 
+/// kubectl's `listWithMoreString` over the first three items of a list (the printers'
+/// `formatDiscoveryPorts` / `formatDiscoveryEndpoints`): `a,b,c + N more...`, `<unset>`
+/// when empty.
+fn list_with_more(items: &[String]) -> String {
+    const MAX: usize = 3;
+    let ret = items.iter().take(MAX).cloned().collect::<Vec<_>>().join(",");
+    if items.len() > MAX {
+        return format!("{ret} + {} more...", items.len() - MAX);
+    }
+    if ret.is_empty() {
+        return "<unset>".into();
+    }
+    ret
+}
+
 /// Columns and one row of cells for a built-in type; None means the default table.
 /// Computes the cells of one row.
 type RowFn = fn(&Value) -> Vec<Value>;
@@ -292,6 +307,46 @@ fn builtin_printer(rt: &ResourceType) -> Option<(Vec<Column>, RowFn)> {
                     json!(service_ports(o)),
                     age(o),
                     json!(join_or_none(sel)),
+                ]
+            },
+        ),
+        ("discovery.k8s.io", "EndpointSlice") => (
+            vec![
+                name_col(),
+                c("AddressType", 0),
+                c("Ports", 0),
+                c("Endpoints", 0),
+                age_col(),
+            ],
+            |o| {
+                let ports: Vec<String> = ptr(o, "/ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        match (
+                            p.get("port").and_then(Value::as_i64),
+                            p.get("name").and_then(Value::as_str),
+                        ) {
+                            (Some(n), _) => n.to_string(),
+                            (None, Some(name)) => name.to_string(),
+                            (None, None) => "*".to_string(),
+                        }
+                    })
+                    .collect();
+                let addresses: Vec<String> = ptr(o, "/endpoints")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|e| e["addresses"].as_array().cloned().unwrap_or_default())
+                    .map(|a| s(Some(&a)))
+                    .collect();
+                vec![
+                    json!(meta::name(o)),
+                    json!(s(o.get("addressType"))),
+                    json!(list_with_more(&ports)),
+                    json!(list_with_more(&addresses)),
+                    age(o),
                 ]
             },
         ),
@@ -831,6 +886,40 @@ mod tests {
         assert_eq!(human_duration(10 * 3600), "10h");
         assert_eq!(human_duration(3 * 86400 + 3600), "3d1h");
         assert_eq!(human_duration(30 * 86400), "30d");
+    }
+
+    #[test]
+    fn endpoint_slices_print_as_kubectl_prints_them() {
+        let rt = ResourceType {
+            group: "discovery.k8s.io".into(),
+            kind: "EndpointSlice".into(),
+            list_kind: "EndpointSliceList".into(),
+            plural: "endpointslices".into(),
+            singular: "endpointslice".into(),
+            short_names: vec![],
+            categories: vec![],
+            namespaced: true,
+            versions: vec![],
+            builtin: None,
+        };
+        let (cols, row) = builtin_printer(&rt).unwrap();
+        let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["Name", "AddressType", "Ports", "Endpoints", "Age"]);
+        let slice = json!({"metadata": {"name": "web-abcde"}, "addressType": "IPv4",
+            "ports": [{"name": "https", "port": 9443}, {"name": "named"}],
+            "endpoints": [{"addresses": ["10.0.0.1"]}, {"addresses": ["10.0.0.2"]}, {"addresses": ["10.0.0.3"]}, {"addresses": ["10.0.0.4"]}, {"addresses": ["10.0.0.5"]}]});
+        let cells = row(&slice);
+        assert_eq!(
+            cells[1..4],
+            [
+                json!("IPv4"),
+                json!("9443,named"),
+                json!("10.0.0.1,10.0.0.2,10.0.0.3 + 2 more...")
+            ]
+        );
+        let placeholder =
+            row(&json!({"metadata": {"name": "web-fghij"}, "addressType": "IPv4", "endpoints": []}));
+        assert_eq!(placeholder[2..4], [json!("<unset>"), json!("<unset>")]);
     }
 
     #[test]

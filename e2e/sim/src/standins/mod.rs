@@ -27,6 +27,58 @@ pub enum InstallError {
     Other { what: &'static str, message: String },
 }
 
+/// Serves HTTPS (HTTP/2 or 1.1) on `listener` until it fails: each request's path and body
+/// go to `handle`, whose status and JSON are the response. What the stand-ins' webhook
+/// servers share.
+pub(crate) async fn serve_json<H, Fut>(
+    listener: tokio::net::TcpListener,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    handle: H,
+) where
+    H: Fn(String, bytes::Bytes) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (u16, Value)> + Send + 'static,
+{
+    use http_body_util::{BodyExt, Full};
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let acceptor = acceptor.clone();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let handle = handle.clone();
+                async move {
+                    let path = req.uri().path().to_string();
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let (code, out) = handle(path, body).await;
+                    Ok::<_, std::convert::Infallible>(
+                        http::Response::builder()
+                            .status(code)
+                            .header("content-type", "application/json")
+                            .body(Full::new(bytes::Bytes::from(
+                                serde_json::to_vec(&out).unwrap_or_default(),
+                            )))
+                            .expect("valid response"),
+                    )
+                }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                .await;
+        });
+    }
+}
+
 /// Server-side applies an object given as JSON, as `manager`.
 pub(crate) async fn apply<K>(api: &Api<K>, manager: &str, obj: &Value) -> Result<(), kube::Error>
 where

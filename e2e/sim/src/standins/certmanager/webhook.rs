@@ -17,9 +17,6 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use futures::StreamExt;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
@@ -124,47 +121,17 @@ fn admit(review: &Value) -> Value {
 }
 
 async fn serve(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            return;
-        };
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| async move {
-                let path = req.uri().path().to_string();
-                let body = req
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let (code, out) = match (path.as_str(), serde_json::from_slice::<Value>(&body)) {
-                    ("/validate" | "/mutate", Ok(review)) => (200, admit(&review)),
-                    ("/validate" | "/mutate", Err(e)) => {
-                        (400, json!({"error": format!("invalid AdmissionReview: {e}")}))
-                    }
-                    ("/livez" | "/healthz", _) => (200, json!("ok")),
-                    _ => (404, json!({"error": format!("no handler for {path}")})),
-                };
-                Ok::<_, std::convert::Infallible>(
-                    http::Response::builder()
-                        .status(code)
-                        .header("content-type", "application/json")
-                        .body(Full::new(bytes::Bytes::from(
-                            serde_json::to_vec(&out).unwrap_or_default(),
-                        )))
-                        .expect("valid response"),
-                )
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), svc)
-                .await;
-        });
-    }
+    crate::standins::serve_json(listener, tls, |path: String, body: bytes::Bytes| async move {
+        match (path.as_str(), serde_json::from_slice::<Value>(&body)) {
+            ("/validate" | "/mutate", Ok(review)) => (200, admit(&review)),
+            ("/validate" | "/mutate", Err(e)) => {
+                (400, json!({"error": format!("invalid AdmissionReview: {e}")}))
+            }
+            ("/livez" | "/healthz", _) => (200, json!("ok")),
+            _ => (404, json!({"error": format!("no handler for {path}")})),
+        }
+    })
+    .await
 }
 
 /// The running cainjector; dropping it stops it.

@@ -22,9 +22,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service};
@@ -687,50 +684,19 @@ async fn watch_policies(engine: Arc<Engine>) {
 use futures::FutureExt;
 
 async fn serve(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>, engine: Arc<Engine>) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            return;
-        };
-        let acceptor = acceptor.clone();
+    super::serve_json(listener, tls, move |path: String, body: bytes::Bytes| {
         let engine = engine.clone();
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let engine = engine.clone();
-                async move {
-                    let path = req.uri().path().to_string();
-                    let body = req
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    let (code, out) = match serde_json::from_slice::<Value>(&body) {
-                        Ok(review) if path == "/validate/fail" || path == "/validate/ignore" => {
-                            (200, engine.admit(&review, path.ends_with("fail")).await)
-                        }
-                        Ok(_) => (404, json!({"error": format!("no handler for {path}")})),
-                        Err(e) => (400, json!({"error": format!("invalid AdmissionReview: {e}")})),
-                    };
-                    Ok::<_, std::convert::Infallible>(
-                        http::Response::builder()
-                            .status(code)
-                            .header("content-type", "application/json")
-                            .body(Full::new(bytes::Bytes::from(
-                                serde_json::to_vec(&out).unwrap_or_default(),
-                            )))
-                            .expect("valid response"),
-                    )
+        async move {
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(review) if path == "/validate/fail" || path == "/validate/ignore" => {
+                    (200, engine.admit(&review, path.ends_with("fail")).await)
                 }
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), svc)
-                .await;
-        });
-    }
+                Ok(_) => (404, json!({"error": format!("no handler for {path}")})),
+                Err(e) => (400, json!({"error": format!("invalid AdmissionReview: {e}")})),
+            }
+        }
+    })
+    .await
 }
 
 /// Kinds and namespaces Kyverno's default `resourceFilters` leave alone.

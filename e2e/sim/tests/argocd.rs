@@ -10,8 +10,9 @@
 
 mod common;
 
+use common::argocd::{eventually, git, synced_healthy, wait_app, write};
+
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
@@ -26,34 +27,6 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
 const REPO_URL: &str = "https://github.com/example/platform.git";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn write(dir: &Path, path: &str, content: &str) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
-}
 
 /// A repository with `apps/web` (Deployment + Service) committed on main.
 fn platform_repo() -> tempfile::TempDir {
@@ -220,40 +193,6 @@ async fn create_app(hub: &Client, app: Value) -> Api<DynamicObject> {
         .await
         .unwrap();
     apps
-}
-
-async fn wait_app(apps: &Api<DynamicObject>, name: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let app = serde_json::to_value(apps.get(name).await.unwrap()).unwrap();
-        if cond(&app) {
-            return app;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: {what} not reached; last status: {:#}",
-            app["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Polls `check` every 50 ms until it holds; fails with `what` after 20 s.
-async fn eventually<F, Fut>(what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn synced_healthy(app: &Value) -> bool {
-    app.pointer("/status/sync/status") == Some(&json!("Synced"))
-        && app.pointer("/status/health/status") == Some(&json!("Healthy"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,9 @@
 
 mod common;
 
+use common::argocd::{git, synced_healthy};
+
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
@@ -23,28 +24,6 @@ use serde_json::{Value, json};
 
 const PLATFORM_URL: &str = "https://github.com/example/platform.git";
 const VALUES_URL: &str = "https://github.com/example/tenant.git";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// A repository with `files` committed on main; returns it and the commit.
 fn repo(files: &[(&str, &str)]) -> (tempfile::TempDir, String) {
@@ -185,11 +164,6 @@ async fn wait_app(hub: &Client, name: &str, what: &str, cond: impl Fn(&Value) ->
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn synced_healthy(app: &Value) -> bool {
-    app.pointer("/status/sync/status") == Some(&json!("Synced"))
-        && app.pointer("/status/health/status") == Some(&json!("Healthy"))
 }
 
 async fn comparison_error(hub: &Client, name: &str) -> String {

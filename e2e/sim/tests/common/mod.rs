@@ -1,6 +1,7 @@
 //! Helpers shared by the emulator's integration tests.
 #![allow(dead_code)]
 
+pub mod argocd;
 pub mod webhook;
 
 use std::time::Duration;

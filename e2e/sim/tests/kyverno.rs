@@ -942,6 +942,12 @@ async fn kyvernos_image_runs_the_stand_in_behind_the_charts_service_until_its_po
     })
     .await;
     assert!(err.contains("label team is required"), "{err}");
+    // the new pod kept the CA (the caBundle Kyverno registered still verifies it)
+    let ca_after = secrets
+        .get("kyverno-svc.kyverno-system.svc.kyverno-tls-ca")
+        .await
+        .unwrap();
+    assert_eq!(ca_after.data, ca.data);
 
     // scaled to 0, Kyverno removes its webhook configurations as it stops: nothing blocks
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "kyverno-system");

@@ -810,3 +810,46 @@ async fn recreate_deployments_stop_old_pods_before_starting_new_ones() {
     }
     settle(&deploys, "rc", rolled_out).await;
 }
+
+#[tokio::test]
+async fn argo_cds_redis_secret_job_runs_its_program_to_completion() {
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::Secret;
+    let (_c, client, _w) = start("w-argocd-job", WorkloadOptions::default()).await;
+    let jobs: Api<Job> = Api::default_namespaced(client.clone());
+    let secrets: Api<Secret> = Api::default_namespaced(client.clone());
+    let complete = |j: Option<&Job>| {
+        j.and_then(|j| j.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Complete" && c.status == "True"))
+    };
+    // the argo-cd chart's pre-install hook: the argocd image, `argocd admin redis-initial-password`
+    let job = |name: &str| -> Job {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [{
+                "name": "secret-init", "image": "quay.io/argoproj/argocd:v3.2.0",
+                "command": ["argocd", "admin", "redis-initial-password"],
+            }]}}},
+        }))
+        .unwrap()
+    };
+    jobs.create(&PostParams::default(), &job("redis-secret-init"))
+        .await
+        .unwrap();
+    settle(&jobs, "redis-secret-init", complete).await;
+    let auth = secrets.get("argocd-redis").await.unwrap().data.unwrap()["auth"]
+        .0
+        .clone();
+    assert_eq!(auth.len(), 16);
+    assert!(auth.iter().all(u8::is_ascii_alphanumeric), "{auth:?}");
+    // run again (an upgrade's hook): the password stays
+    jobs.create(&PostParams::default(), &job("redis-secret-init-2"))
+        .await
+        .unwrap();
+    settle(&jobs, "redis-secret-init-2", complete).await;
+    assert_eq!(
+        secrets.get("argocd-redis").await.unwrap().data.unwrap()["auth"].0,
+        auth
+    );
+}

@@ -35,16 +35,25 @@ pub enum Program {
     CertManagerWebhook,
     /// cert-manager's cainjector.
     CertManagerCainjector,
+    /// `argocd admin redis-initial-password` (the argo-cd chart's pre-install Job): runs to
+    /// completion.
+    ArgoCdRedisInitialPassword,
 }
 
 impl Program {
     /// The component as named in messages and claims.
+    /// Does the program exit by itself (a Job's work) rather than serve until stopped?
+    pub fn runs_to_completion(self) -> bool {
+        matches!(self, Program::ArgoCdRedisInitialPassword)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Program::KyvernoAdmission => "kyverno-admission-controller",
             Program::CertManagerController => "cert-manager-controller",
             Program::CertManagerWebhook => "cert-manager-webhook",
             Program::CertManagerCainjector => "cert-manager-cainjector",
+            Program::ArgoCdRedisInitialPassword => "argocd-redis-initial-password",
         }
     }
 }
@@ -75,6 +84,29 @@ pub fn program_for(container: &Value) -> Option<Program> {
     let image = container.get("image").and_then(Value::as_str)?;
     match repository_path(image).as_str() {
         p if p == "kyverno/kyverno" || p.ends_with("/kyverno/kyverno") => Some(Program::KyvernoAdmission),
+        p if p == "argoproj/argocd" || p.ends_with("/argoproj/argocd") => {
+            // one image, many programs: the command line says which
+            let words: Vec<String> = ["command", "args"]
+                .iter()
+                .flat_map(|k| {
+                    container
+                        .get(*k)
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter_map(|w| {
+                    w.as_str()
+                        .map(|w| w.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                })
+                .flatten()
+                .collect();
+            let admin = words.iter().position(|w| w == "admin");
+            match admin.and_then(|i| words.get(i + 1)).map(String::as_str) {
+                Some("redis-initial-password") => Some(Program::ArgoCdRedisInitialPassword),
+                _ => None,
+            }
+        }
         p => match p
             .rsplit_once("jetstack/")
             .filter(|(pre, _)| pre.is_empty() || pre.ends_with('/'))
@@ -253,7 +285,6 @@ type Stop = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>;
 /// kills it.
 pub struct Running {
     stop: Option<Stop>,
-    _claim: Claim,
 }
 
 impl Running {
@@ -272,9 +303,11 @@ pub type StartError = String;
 /// directly already runs the component on this cluster (the container is simulated).
 pub async fn start(p: Program, start: Start<'_>) -> Result<Option<Running>, StartError> {
     let ns = start.namespace();
-    let Some(claim) = claim(&start.client, &ns, p).await? else {
+    // a stand-in installed directly runs this component here: the container is simulated;
+    // pods of the image otherwise each run their own instance, as replicas do
+    if claimed(&start.client, &ns, p).await? {
         return Ok(None);
-    };
+    }
     let pod_ip = start.pod_ip.to_string();
     let env = container_env(start.pod, start.container, &pod_ip);
     let args = container_args(start.container, &env);
@@ -355,11 +388,51 @@ pub async fn start(p: Program, start: Start<'_>) -> Result<Option<Running>, Star
             let c = super::certmanager::webhook::CaInjector::run(start.client.clone(), ns);
             Box::new(move || Box::pin(async move { drop(c) }) as futures::future::BoxFuture<'static, ()>)
         }
+        Program::ArgoCdRedisInitialPassword => {
+            return Err(format!("{} runs to completion, not as a service", p.name()));
+        }
     };
-    Ok(Some(Running {
-        stop: Some(stop),
-        _claim: claim,
-    }))
+    Ok(Some(Running { stop: Some(stop) }))
+}
+
+/// Runs a program that exits by itself ([`Program::runs_to_completion`]); Ok with what it
+/// prints, or its error (the container's termination message).
+pub async fn run_to_completion(p: Program, start: Start<'_>) -> Result<String, StartError> {
+    let ns = start.namespace();
+    match p {
+        Program::ArgoCdRedisInitialPassword => {
+            // argo-cd v3.2.0 `argocd admin redis-initial-password`: the Secret argocd-redis
+            // with a random 16-character `auth`, left alone when it exists
+            use k8s_openapi::api::core::v1::Secret;
+            let secrets: Api<Secret> = Api::namespaced(start.client.clone(), &ns);
+            let name = "argocd-redis";
+            if secrets.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
+                use rand::Rng;
+                const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+                let password: String = {
+                    let mut rng = rand::rng();
+                    (0..16)
+                        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+                        .collect()
+                };
+                let secret: Secret = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": name, "namespace": ns},
+                    "type": "Opaque",
+                    "stringData": {"auth": password},
+                }))
+                .map_err(|e| e.to_string())?;
+                match secrets.create(&Default::default(), &secret).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 409 => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(format!(
+                "Argo CD Redis secret state confirmed: secret name {name}."
+            ))
+        }
+        other => Err(format!("{} does not run to completion", other.name())),
+    }
 }
 
 /// Which (cluster, namespace, component) run an instance in this process.
@@ -390,8 +463,14 @@ async fn cluster_id(client: &Client) -> Result<String, StartError> {
     Ok(kube_system.metadata.uid.unwrap_or_default())
 }
 
-/// Claims `program` in `namespace` of the cluster for this process; None when it is
-/// already claimed (a stand-in started directly, or another pod of it).
+/// Is `program` in `namespace` of the cluster claimed by a stand-in installed directly?
+pub async fn claimed(client: &Client, namespace: &str, program: Program) -> Result<bool, StartError> {
+    let key = (cluster_id(client).await?, namespace.to_string(), program);
+    Ok(claims().lock().unwrap_or_else(|e| e.into_inner()).contains(&key))
+}
+
+/// Claims `program` in `namespace` of the cluster for a stand-in installed directly; None
+/// when it is already claimed.
 pub async fn claim(client: &Client, namespace: &str, program: Program) -> Result<Option<Claim>, StartError> {
     let key = (cluster_id(client).await?, namespace.to_string(), program);
     let mut g = claims().lock().unwrap_or_else(|e| e.into_inner());
@@ -434,10 +513,28 @@ mod tests {
             ("quay.io/jetstack/cert-manager-acmesolver:v1.21.1", None),
             ("quay.io/notjetstack/cert-manager-controller:v1", None),
             ("nginx:1.27", None),
+            ("quay.io/argoproj/argocd:v3.2.0", None),
             ("localhost:5000/kyverno/kyverno", Some(Program::KyvernoAdmission)),
         ] {
             assert_eq!(program_for(&json!({"image": image})), want, "{image}");
         }
+        let argocd = |command: Value| json!({"image": "quay.io/argoproj/argocd:v3.2.0", "command": command});
+        assert_eq!(
+            program_for(&argocd(json!(["argocd", "admin", "redis-initial-password"]))),
+            Some(Program::ArgoCdRedisInitialPassword)
+        );
+        assert_eq!(
+            program_for(&argocd(json!([
+                "sh",
+                "-c",
+                "argocd admin redis-initial-password"
+            ]))),
+            Some(Program::ArgoCdRedisInitialPassword)
+        );
+        assert_eq!(
+            program_for(&argocd(json!(["/usr/local/bin/argocd-server"]))),
+            None
+        );
         assert_eq!(repository_path("nginx"), "library/nginx");
         assert_eq!(repository_path("localhost:5000/a/b:1"), "a/b");
         assert_eq!(

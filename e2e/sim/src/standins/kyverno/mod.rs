@@ -180,7 +180,7 @@ impl KyvernoStandIn {
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": opts.namespace}}),
         )
         .await?;
-        let (engine, listener, pki) = prepare(client.clone(), opts, ("127.0.0.1", 0)).await?;
+        let (engine, listener, pki) = prepare(client.clone(), opts, ("127.0.0.1", 0), None).await?;
         let manifests = install_surface(&engine).await?;
         let mut k = start(engine, listener, pki).await?;
         k.manifests = manifests;
@@ -204,7 +204,22 @@ impl KyvernoStandIn {
                 )));
             }
         }
-        let (engine, listener, pki) = prepare(client, opts, pod.bind).await?;
+        let ca_secret = pod
+            .ca_secret
+            .clone()
+            .unwrap_or_else(|| format!("{}.{}.svc.kyverno-tls-ca", opts.service_name, opts.namespace));
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(client.clone(), &opts.namespace);
+        let ca = secrets
+            .get_opt(&ca_secret)
+            .await
+            .map_err(kube_err)?
+            .and_then(|s| {
+                let data = s.data?;
+                let text = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
+                Some((text("tls.crt")?, text("tls.key")?))
+            });
+        let (engine, listener, pki) = prepare(client, opts, pod.bind, ca).await?;
         store_tls_secrets(&engine, &pki, &pod).await?;
         let mut k = start(engine, listener, pki).await?;
         k.pod = Some(pod);
@@ -216,8 +231,17 @@ impl KyvernoStandIn {
     /// configuration labelled `webhook.kyverno.io/managed-by`, so a cluster without Kyverno
     /// is not left behind Fail webhooks nobody serves.
     pub async fn stop_as_pod(self) {
-        if let Some(pod) = &self.pod {
-            let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &self.opts.namespace);
+        // the controllers stop first, so none re-registers what is removed below
+        let KyvernoStandIn {
+            tasks,
+            client,
+            pod,
+            opts,
+            ..
+        } = self;
+        tasks.shutdown(Duration::from_secs(5)).await;
+        if let Some(pod) = &pod {
+            let deployments: Api<Deployment> = Api::namespaced(client.clone(), &opts.namespace);
             let going_down = match deployments.get_opt(&pod.deployment).await {
                 Ok(None) => true,
                 Ok(Some(d)) => {
@@ -227,14 +251,13 @@ impl KyvernoStandIn {
             };
             if going_down {
                 let lp = kube::api::ListParams::default().labels("webhook.kyverno.io/managed-by");
-                let validating: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
+                let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
                 let _ = validating.delete_collection(&Default::default(), &lp).await;
                 let mutating: Api<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration> =
-                    Api::all(self.client.clone());
+                    Api::all(client.clone());
                 let _ = mutating.delete_collection(&Default::default(), &lp).await;
             }
         }
-        self.tasks.shutdown(Duration::from_secs(5)).await;
     }
 
     /// What the install put on the cluster as the chart would (CRDs, Deployments, Services,
@@ -266,6 +289,7 @@ async fn prepare(
     client: Client,
     opts: KyvernoOptions,
     bind: impl tokio::net::ToSocketAddrs,
+    ca: Option<(String, String)>,
 ) -> Result<(Arc<Engine>, tokio::net::TcpListener, crate::tls::ClusterPki), InstallError> {
     crate::tls::install_crypto_provider();
     let (ns, svc) = (&opts.namespace, &opts.service_name);
@@ -280,8 +304,13 @@ async fn prepare(
         addr.ip().to_string(),
         "localhost".to_string(),
     ];
-    let pki = crate::tls::ClusterPki::generate("kyverno", &hosts)
-        .map_err(|e| other(format!("creating the webhook certificate: {e}")))?;
+    // replicas and restarts share the CA kept in Kyverno's Secret, so the caBundle of the
+    // webhook configurations verifies whichever pod the Service picks
+    let pki = match ca.and_then(|(crt, key)| crate::tls::ClusterPki::from_ca(&crt, &key, svc, &hosts).ok()) {
+        Some(pki) => pki,
+        None => crate::tls::ClusterPki::generate("kyverno", &hosts)
+            .map_err(|e| other(format!("creating the webhook certificate: {e}")))?,
+    };
     use base64::Engine as _;
     let engine = Arc::new(Engine {
         client,

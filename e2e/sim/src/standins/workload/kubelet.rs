@@ -348,9 +348,35 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
         if runs_program {
             crashed = ensure_programs(&ctx, &p, &containers, &pod_ip).await;
         }
+        // containers whose program runs to completion: their exit decides the pod's
+        let mut failed: BTreeMap<String, String> = BTreeMap::new();
+        if runs_to_completion {
+            for c in &containers {
+                let Some(program) = programs::program_for(c).filter(|p| p.runs_to_completion()) else {
+                    continue;
+                };
+                let start = programs::Start {
+                    client: ctx.client.clone(),
+                    pod: &p,
+                    container: c,
+                    pod_ip: pod_ip.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+                };
+                if let Err(e) = programs::run_to_completion(program, start).await {
+                    let name = c["name"].as_str().unwrap_or("").to_string();
+                    failed.insert(name, e);
+                }
+            }
+            // restartPolicy OnFailure: the kubelet restarts the failed container in place
+            if p.pointer("/spec/restartPolicy").and_then(Value::as_str) == Some("OnFailure") {
+                crashed = std::mem::take(&mut failed);
+            }
+        }
+        let runs_to_completion = runs_to_completion && crashed.is_empty();
         // the containers run; pods that run to completion have already finished
         let state = |c: &Value| {
-            if runs_to_completion {
+            if let Some(error) = failed.get(c["name"].as_str().unwrap_or("")) {
+                json!({"terminated": {"exitCode": 1, "reason": "Error", "message": error, "startedAt": started, "finishedAt": now(), "containerID": container_id(c)}})
+            } else if runs_to_completion {
                 json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now(), "containerID": container_id(c)}})
             } else {
                 json!({"running": {"startedAt": started}})
@@ -386,7 +412,25 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
                 })
             })
             .collect();
-        let (phase, conditions) = if runs_to_completion {
+        let (phase, conditions) = if runs_to_completion && !failed.is_empty() {
+            let failed_cond = |t: &str, status: &str| {
+                let mut c = cond(t, status);
+                if t != "PodScheduled" && t != "PodReadyToStartContainers" {
+                    c["reason"] = json!("PodFailed");
+                }
+                c
+            };
+            (
+                "Failed",
+                [
+                    failed_cond("PodReadyToStartContainers", "False"),
+                    failed_cond("Initialized", "True"),
+                    failed_cond("Ready", "False"),
+                    failed_cond("ContainersReady", "False"),
+                    failed_cond("PodScheduled", "True"),
+                ],
+            )
+        } else if runs_to_completion {
             (
                 "Succeeded",
                 [

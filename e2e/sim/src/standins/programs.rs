@@ -86,20 +86,9 @@ pub fn program_for(container: &Value) -> Option<Program> {
         p if p == "kyverno/kyverno" || p.ends_with("/kyverno/kyverno") => Some(Program::KyvernoAdmission),
         p if p == "argoproj/argocd" || p.ends_with("/argoproj/argocd") => {
             // one image, many programs: the command line says which
-            let words: Vec<String> = ["command", "args"]
+            let words: Vec<String> = container_args(container, &BTreeMap::new())
                 .iter()
-                .flat_map(|k| {
-                    container
-                        .get(*k)
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .filter_map(|w| {
-                    w.as_str()
-                        .map(|w| w.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-                })
-                .flatten()
+                .flat_map(|w| w.split_whitespace().map(str::to_string).collect::<Vec<_>>())
                 .collect();
             let admin = words.iter().position(|w| w == "admin");
             match admin.and_then(|i| words.get(i + 1)).map(String::as_str) {

@@ -6,12 +6,11 @@
 
 mod common;
 
-use common::argocd::{git, synced_healthy};
+use common::argocd::{git, register, synced_healthy};
 
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
 use hubspoke_sim::standins::argocd::{ArgoCdOptions, ArgoCdStandIn, Repositories};
 use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
 use hubspoke_sim::{KUBE_VERSION, SimEnvironment};
@@ -75,29 +74,7 @@ async fn environment(repos: &[(&str, &Path)]) -> Env {
     let workloads = WorkloadStandIn::run(spoke.clone(), WorkloadOptions::default())
         .await
         .unwrap();
-    let token = common::service_account_token(&spoke, "kube-system", "argocd-manager").await;
-    let crb: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "argocd-manager"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"kind": "ServiceAccount", "name": "argocd-manager", "namespace": "kube-system"}],
-    }))
-    .unwrap();
-    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(spoke.clone())
-        .create(&PostParams::default(), &crb)
-        .await
-        .unwrap();
-    let config = json!({"bearerToken": token, "tlsClientConfig": {
-        "insecure": false, "caData": base64::engine::general_purpose::STANDARD.encode(spoke_cluster.ca_pem()),
-    }});
-    create_secret(
-        &hub,
-        json!({
-            "metadata": {"name": "cluster-spoke", "namespace": "argocd",
-                "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
-            "stringData": {"name": "spoke", "server": spoke_cluster.url(), "config": config.to_string()},
-        }),
-    )
-    .await;
+    register(&hub, &spoke, spoke_cluster, "spoke").await;
     let server = spoke_cluster.url();
     Env {
         env,

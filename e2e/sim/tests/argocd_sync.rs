@@ -11,15 +11,14 @@
 
 mod common;
 
-use common::argocd::{eventually, git, synced_healthy, wait_app, write};
+use common::argocd::{eventually, git, register, synced_healthy, wait_app, write};
 
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
+use hubspoke_sim::SimEnvironment;
 use hubspoke_sim::standins::argocd::{ArgoCdOptions, ArgoCdStandIn, Repositories};
 use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
-use hubspoke_sim::{SimCluster, SimEnvironment};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::Client;
@@ -85,7 +84,7 @@ impl Env {
         let workloads = WorkloadStandIn::run(spoke.clone(), WorkloadOptions::default())
             .await
             .unwrap();
-        register(&hub, &spoke, &env.spokes[0]).await;
+        register(&hub, &spoke, &env.spokes[0], env.spokes[0].name()).await;
         Env {
             env,
             hub,
@@ -140,33 +139,6 @@ impl Env {
         .await
         .unwrap();
     }
-}
-
-async fn register(hub: &Client, spoke: &Client, cluster: &SimCluster) {
-    let token = common::service_account_token(spoke, "kube-system", "argocd-manager").await;
-    let crb: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "argocd-manager"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"kind": "ServiceAccount", "name": "argocd-manager", "namespace": "kube-system"}],
-    }))
-    .unwrap();
-    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(spoke.clone())
-        .create(&PostParams::default(), &crb)
-        .await
-        .unwrap();
-    let config = json!({"bearerToken": token, "tlsClientConfig": {
-        "insecure": false, "caData": base64::engine::general_purpose::STANDARD.encode(cluster.ca_pem()),
-    }});
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "cluster-spoke-a", "namespace": "argocd",
-            "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
-        "stringData": {"name": cluster.name(), "server": cluster.url(), "config": config.to_string()},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.clone(), "argocd")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
 }
 
 fn app(

@@ -4,7 +4,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use kube::api::{Api, DynamicObject};
+use base64::Engine as _;
+use hubspoke_sim::SimCluster;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{Value, json};
 
 /// Runs git in `dir` (as a test user, `main` as the default branch); its trimmed stdout.
@@ -76,4 +80,33 @@ where
 pub fn synced_healthy(app: &Value) -> bool {
     app.pointer("/status/sync/status") == Some(&json!("Synced"))
         && app.pointer("/status/health/status") == Some(&json!("Healthy"))
+}
+
+/// Registers `cluster` with the hub's Argo CD as `name` (Secret `cluster-<name>`), through a
+/// cluster-admin ServiceAccount token, as `argocd cluster add` does.
+pub async fn register(hub: &Client, spoke: &Client, cluster: &SimCluster, name: &str) {
+    let token = super::service_account_token(spoke, "kube-system", "argocd-manager").await;
+    let crb: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-manager"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "argocd-manager", "namespace": "kube-system"}],
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(spoke.clone())
+        .create(&PostParams::default(), &crb)
+        .await
+        .unwrap();
+    let config = json!({"bearerToken": token, "tlsClientConfig": {
+        "insecure": false, "caData": base64::engine::general_purpose::STANDARD.encode(cluster.ca_pem()),
+    }});
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": format!("cluster-{name}"), "namespace": "argocd",
+            "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": name, "server": cluster.url(), "config": config.to_string()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
 }

@@ -8,7 +8,7 @@
 //! hub and its spokes.
 //!
 //! The API server is laid out as kube-apiserver's packages are. Each part uses only parts
-//! listed before it (and [`faults`], [`tls`]); `tests/layout.rs` fails on any circle,
+//! listed before it (and [`faults`], [`tls`]); `tests/it/layout.rs` fails on any circle,
 //! between modules or between parts:
 //!
 //! - [`apimachinery`]: object metadata, API errors, selectors, name validation

@@ -2,7 +2,6 @@
 //! presigner driven as `aws eks get-token` drives it (tests/support/eks_token_botocore.py,
 //! botocore from PyPI through .ci/python-tools), for fixed credentials and a fixed clock,
 //! compared byte for byte.
-#![cfg(feature = "eks")]
 
 use std::path::Path;
 use std::process::Command;
@@ -11,8 +10,7 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use hubspoke::eks::token;
 
-#[path = "support/moto.rs"]
-mod moto;
+use crate::support::moto;
 use moto::python;
 
 /// botocore's URL and token for the same inputs.

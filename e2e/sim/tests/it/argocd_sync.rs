@@ -9,7 +9,7 @@
 //! util/argo/normalizers/diff_normalizer.go, gitops-engine pkg/sync/sync_context.go and
 //! pkg/utils/kube/resource_ops.go.
 
-mod common;
+use crate::common;
 
 use common::argocd::{eventually, git, register, synced_healthy, wait_app, write};
 

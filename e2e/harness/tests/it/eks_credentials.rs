@@ -4,10 +4,8 @@
 //! through AWS IAM Identity Center (SSO) with a cached token, its portal emulated here as
 //! the SSO API documents GetRoleCredentials (GET /federation/credentials, the token in
 //! `x-amz-sso_bearer_token`, `roleCredentials` in the answer).
-#![cfg(feature = "eks")]
 
-#[path = "support/moto.rs"]
-mod moto;
+use crate::support::moto;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -8,7 +8,7 @@
 //! and sync policy), pkg/apis/application/v1alpha1/types.go (ApplicationStatus, SyncStatus,
 //! ResourceStatus, OperationState, SyncOperationResult, ResourceResult, RevisionHistory).
 
-mod common;
+use crate::common;
 
 use common::argocd::{eventually, git, synced_healthy, wait_app, write};
 

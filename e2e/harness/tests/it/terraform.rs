@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use hubspoke::progress::Progress;
 use hubspoke::terraform;
 
-#[path = "support/tf_layout.rs"]
-mod tf_layout;
+use crate::support::tf_layout;
 use tf_layout::Layout;
 
 fn never() -> terraform::Interrupt<'static> {

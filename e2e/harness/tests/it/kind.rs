@@ -4,7 +4,7 @@
 //! emulated API server this test runs (with the workload stand-in registering Ready nodes
 //! and the Argo CD stand-in playing what the helm chart installs).
 
-mod common;
+use crate::common;
 
 use common::{World, fakes, repo_root, text};
 use hubspoke_sim::SimCluster;

@@ -1,7 +1,7 @@
 //! kubectl (the real binary on PATH) against the emulator: the commands platform engineers
 //! run, with the output and errors they would see from a real cluster.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Stdio;

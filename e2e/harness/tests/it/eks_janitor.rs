@@ -3,10 +3,8 @@
 //! their node groups and then them, and nothing else. The rest of a leaked run (VPC and its
 //! parts, NAT gateway, Elastic IP, IAM, KMS, logs) is found by its tags and deleted in
 //! dependency order; another run's, or nobody's, stays.
-#![cfg(feature = "eks")]
 
-#[path = "support/moto.rs"]
-mod moto;
+use crate::support::moto;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

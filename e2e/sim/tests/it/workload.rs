@@ -1,7 +1,7 @@
 //! The workload stand-in against the emulator: Deployments reach the status the real
 //! controllers write.
 
-mod common;
+use crate::common;
 
 use common::{cluster, settle};
 use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};

@@ -1,6 +1,6 @@
 //! Injected faults, as clients see them.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

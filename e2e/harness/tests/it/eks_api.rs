@@ -2,7 +2,6 @@
 //! them: the cluster object, `x-amzn-ErrorType` on errors) served by a scripted local
 //! endpoint: CREATING then ACTIVE, throttling retried, no such cluster and FAILED ending
 //! the wait at once, a deadline naming the last status.
-#![cfg(feature = "eks")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! The Kyverno stand-in against the emulator: its install surface, admission decisions for
 //! a table of policies and resources, the denial text, PolicyReports and policy status.
 
-mod common;
+use crate::common;
 
 use common::{cluster, settle};
 use hubspoke_sim::standins::kyverno::{KyvernoOptions, KyvernoStandIn, WEBHOOK_CONFIGURATION};

@@ -3,7 +3,7 @@
 //! rendered by the oracle and by Rust with every number masked, in the local zones Go's
 //! runtime derives from TZ; the keys and certificates Rust generates by having Go read them.
 
-mod common;
+use crate::common;
 
 use hubspoke_render::sprig::{Clock, funcs_with};
 use hubspoke_render::{Options, Template, Value};

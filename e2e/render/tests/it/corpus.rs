@@ -2,7 +2,7 @@
 //! generated ones, compared byte for byte with the outputs and errors Go's text/template
 //! gave (recorded in tests/corpus/expected.json by the oracle, tools/gotmpl-oracle).
 
-mod common;
+use crate::common;
 
 use common::*;
 

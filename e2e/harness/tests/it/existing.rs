@@ -1,7 +1,7 @@
 //! The existing provider: adopt running clusters from kubeconfig contexts (here emulated
 //! clusters; helm is the fake on PATH, the test plays what its chart installs).
 
-mod common;
+use crate::common;
 
 use common::{World, text};
 

@@ -3,7 +3,6 @@
 //! reused until it is 13 minutes old and then made again from the credentials as they are
 //! then (rotated credentials are picked up), and missing credentials fail the request with
 //! a message saying so. The API server is a local endpoint that records what it is sent.
-#![cfg(feature = "eks")]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

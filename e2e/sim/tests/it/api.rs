@@ -1,7 +1,7 @@
 //! kube-rs against the emulator: every behaviour a client relies on, with the status
 //! codes, reasons and messages kube-apiserver returns.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Admission webhooks through the real protocol, against a test webhook server.
 
-mod common;
+use crate::common;
 
 use common::webhook::{Webhook, configuration};
 use common::{api_error, cluster};

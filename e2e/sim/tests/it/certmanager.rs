@@ -4,7 +4,7 @@
 //! unsupported and missing issuers, a CA issuer without its Secret, reissuance after the
 //! Secret is deleted or the spec changes.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

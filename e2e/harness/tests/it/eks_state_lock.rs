@@ -3,12 +3,9 @@
 //! fixture module, its state in moto's S3: a lock younger than the run's deadline is waited
 //! for and then named with the command that releases it; one older than the deadline is
 //! force-unlocked (said so) and the destroy goes through.
-#![cfg(feature = "eks")]
 
-#[path = "support/moto.rs"]
-mod moto;
-#[path = "support/tf_layout.rs"]
-mod tf_layout;
+use crate::support::moto;
+use crate::support::tf_layout;
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};

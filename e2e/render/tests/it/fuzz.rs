@@ -2,7 +2,7 @@
 //! the corpus templates and over the grammar, parsing and executing each input under every
 //! missingkey option.
 
-mod common;
+use crate::common;
 
 use common::*;
 use hubspoke_render::{MissingKey, Options, Template, Value};

@@ -4,7 +4,7 @@
 //! an OCI registry on loopback, kustomize options applied as Argo CD's `kustomize edit`, and
 //! the messages Argo CD shows when a source cannot be rendered.
 
-mod common;
+use crate::common;
 
 use common::argocd::{git, register, synced_healthy};
 

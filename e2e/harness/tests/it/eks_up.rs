@@ -2,12 +2,9 @@
 //! the built-in-only fixture module (it reports the clusters' endpoints and CA as told),
 //! the EKS API emulated by moto's server, and a fake helm first on PATH. Whatever fails
 //! after terraform applied, what was applied is destroyed and no state is left behind.
-#![cfg(feature = "eks")]
 
-#[path = "support/moto.rs"]
-mod moto;
-#[path = "support/tf_layout.rs"]
-mod tf_layout;
+use crate::support::moto;
+use crate::support::tf_layout;
 
 use std::path::Path;
 use std::process::Output;

@@ -1,7 +1,7 @@
 //! Authentication, ServiceAccount tokens and RBAC through kube-rs, with the 401/403
 //! messages a real API server gives.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{api_error, client_with_token, cluster, settle};

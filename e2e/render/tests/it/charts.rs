@@ -4,7 +4,7 @@
 //! (tools/gotmpl-oracle chart mode). Dependencies and values are Rust's, checked against
 //! expectations written from Helm's source.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

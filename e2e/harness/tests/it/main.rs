@@ -4,6 +4,7 @@
 
 mod common;
 mod support {
+    #[cfg(feature = "eks")]
     pub mod moto;
     pub mod tf_layout;
 }

@@ -111,6 +111,8 @@ pub async fn install_argocd(
             )
             .await
             .map_err(|e| Error::env(format!("cluster {}: {e}", hub.name)))?;
+            let renditions = standin.renditions();
+            env.notices.push(Box::new(move || renditions.notices()));
             env.runtime.push(Box::new(standin));
         }
         ProviderKind::Kind | ProviderKind::Existing | ProviderKind::Eks => {

@@ -168,6 +168,19 @@ pub struct Environment {
     pub revision: Option<Revision>,
     /// What keeps an in-process environment alive (the sim's servers and stand-ins).
     pub(crate) runtime: Vec<Box<dyn std::any::Any + Send + Sync>>,
+    /// What the in-process stand-ins have to tell the user (e.g. a chart rendered from
+    /// hubspoke's rendition because the real one could not be fetched).
+    pub(crate) notices: Vec<NoticeSource>,
+}
+
+/// Where an in-process stand-in's notices are read from.
+pub(crate) type NoticeSource = Box<dyn Fn() -> Vec<String> + Send + Sync>;
+
+impl Environment {
+    /// The in-process stand-ins' notices so far (none for real clusters).
+    pub fn notices(&self) -> Vec<String> {
+        self.notices.iter().flat_map(|n| n()).collect()
+    }
 }
 
 impl std::fmt::Debug for Environment {
@@ -218,6 +231,7 @@ impl Environment {
             release: plan.release.clone(),
             revision: None,
             runtime: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -355,6 +369,7 @@ impl Environment {
             release: state.release,
             revision: state.revision,
             runtime: Vec::new(),
+            notices: Vec::new(),
         })
     }
 }

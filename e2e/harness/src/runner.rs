@@ -55,6 +55,9 @@ pub async fn test_until(opts: &TestOptions, progress: &Progress, stop: Stop) -> 
         r = run_and_report(&env, opts, &selected, progress) => r,
         why = stop => Err(Error::env(format!("interrupted ({why}) while running the checks"))),
     };
+    for n in env.notices() {
+        progress.note(&format!("note: {n}"));
+    }
     if !built {
         return outcome;
     }

@@ -212,6 +212,15 @@ pub struct FetchedChart {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+/// Chooses among `versions` (any order) the one Helm picks for `requested`: an exact match,
+/// else the newest satisfying it as a constraint (`""`: the newest release). None when none
+/// does or the request is not a valid constraint.
+pub fn select_version(versions: &[String], requested: &str) -> Option<String> {
+    let mut sorted = versions.to_vec();
+    version::sort_descending(&mut sorted);
+    version::select(&sorted, requested).ok().map(str::to_string)
+}
+
 /// Loads a chart from its files (`(path relative to the chart root, data)`, as the sources
 /// yield them), reading packaged subcharts (`charts/*.tgz`) as Helm's loader does.
 pub fn load_chart(files: Vec<(String, Vec<u8>)>) -> Result<crate::chart::Chart, String> {

@@ -3,6 +3,7 @@
 
 pub mod argocd;
 pub mod certmanager;
+pub mod charts;
 pub mod kyverno;
 pub mod programs;
 pub mod workload;

@@ -91,6 +91,9 @@ async fn environment(
         ArgoCdOptions {
             repositories: repos,
             resync: Duration::from_millis(200),
+            // an empty chart cache of its own (inside .git: gone with the repository, and
+            // no file of the checkout), whatever the user's cache holds
+            chart_cache: Some(repo.join(".git/hubspoke-charts")),
             ..Default::default()
         },
     )
@@ -623,7 +626,10 @@ async fn a_kyverno_denial_on_the_spoke_fails_the_sync_with_the_webhook_text() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_are_fetched() {
+/// Offline and uncached, the kyverno chart renders from hubspoke's rendition (said in a
+/// notice): its admission controller Deployment runs Kyverno's image, so the stand-in starts
+/// in the pod and registers its webhook; any other chart is a ComparisonError.
+async fn an_unfetchable_kyverno_chart_renders_from_the_rendition_whose_image_runs_kyverno() {
     use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
     let e = setup(WorkloadOptions::default()).await;
     let server = e.env.spokes[0].url();
@@ -633,7 +639,9 @@ async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_
             "metadata": {"name": name, "namespace": "argocd", "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
             "spec": {
                 "project": "default",
-                "source": {"repoURL": "https://kyverno.github.io/kyverno/", "chart": chart, "targetRevision": "3.5.2"},
+                // without releaseName the release is the Application's name, as in Argo CD
+                "source": {"repoURL": "https://kyverno.github.io/kyverno/", "chart": chart, "targetRevision": "3.5.2",
+                    "helm": {"releaseName": "kyverno"}},
                 "destination": {"server": server, "namespace": "kyverno"},
                 "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]},
             },
@@ -679,13 +687,34 @@ async fn the_kyverno_chart_is_rendered_by_the_kyverno_stand_in_and_other_charts_
         d.metadata.annotations.unwrap()["argocd.argoproj.io/tracking-id"],
         "system-kyverno-spoke-a:apps/Deployment:kyverno/kyverno-admission-controller"
     );
+    // the admission controller's pod runs the Kyverno stand-in, which registers its webhook
+    // for the chart's Service
     let webhooks: Api<ValidatingWebhookConfiguration> = Api::all(e.spoke.clone());
-    assert!(
+    let registered = common::eventually("Kyverno registered no webhook", || async {
         webhooks
             .get_opt("kyverno-resource-validating-webhook-cfg")
             .await
-            .unwrap()
-            .is_some()
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    let svc = &registered.webhooks.unwrap()[0].client_config.service;
+    assert_eq!(
+        svc.as_ref().map(|s| (s.namespace.as_str(), s.name.as_str())),
+        Some(("kyverno", "kyverno-svc"))
+    );
+    let notices = e._standins.1.chart_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].starts_with("chart kyverno 3.5.2 from https://kyverno.github.io/kyverno/: rendered from hubspoke's rendition of it (Kyverno's CRDs, "),
+        "{}",
+        notices[0]
+    );
+    assert!(
+        notices[0]
+            .ends_with("hubspoke charts pull https://kyverno.github.io/kyverno/ kyverno --version '3.5.2'"),
+        "{}",
+        notices[0]
     );
 
     // any other chart is fetched from its repository (unreachable here): a ComparisonError

@@ -317,26 +317,6 @@ impl Shared {
         let mut types = Vec::new();
         for (i, src) in srcs.iter().enumerate() {
             let wrap = |e: String| format!("failed to generate manifest for source {} of {n}: {e}", i + 1);
-            let url = src
-                .get("repoURL")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            // the charts whose stand-ins the sim runs in place of their workloads
-            if let Some(chart) = src.get("chart").and_then(Value::as_str)
-                && matches!(chart, "kyverno" | "argo-cd")
-            {
-                let objs = self.render_chart(app, chart, &url, dest).await.map_err(wrap)?;
-                revisions.push(
-                    src.get("targetRevision")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                );
-                objects.extend(objs);
-                types.push("Helm");
-                continue;
-            }
             let request = super::reposerver::Request {
                 app_name: self.instance_name(app),
                 project: app
@@ -414,63 +394,6 @@ impl Shared {
             .and_then(|c| c.data)
             .and_then(|d| d.get("kustomize.buildOptions").cloned())
             .unwrap_or_default()
-    }
-
-    /// "Renders" the charts the sim knows by running their stand-in on the destination:
-    /// the objects the stand-in installed are the chart's manifests.
-    async fn render_chart(
-        &self,
-        app: &Value,
-        chart: &str,
-        url: &str,
-        dest: &(Cluster, Client),
-    ) -> Result<Vec<Value>, String> {
-        let (cluster, client) = dest;
-        let ns_of = |default: &str| {
-            app.pointer("/spec/destination/namespace")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
-                .unwrap_or(default)
-                .to_string()
-        };
-        let unknown = || {
-            format!(
-                "rpc error: code = Unknown desc = helm chart {chart:?} from {url} cannot be rendered by the hubspoke sim: it renders the charts argo-cd and kyverno by installing their stand-ins, and git directories of plain YAML/JSON manifests"
-            )
-        };
-        let failed = |e: super::InstallError| format!("rpc error: code = Unknown desc = {e}");
-        let mut charts = self.charts.lock().await;
-        match chart {
-            "kyverno" => {
-                let ns = ns_of("kyverno");
-                let key = format!("{}|kyverno|{ns}", cluster.server);
-                if !charts.contains_key(&key) {
-                    let opts = crate::standins::kyverno::KyvernoOptions {
-                        namespace: ns,
-                        ..Default::default()
-                    };
-                    let k = crate::standins::kyverno::KyvernoStandIn::install(client.clone(), opts)
-                        .await
-                        .map_err(failed)?;
-                    charts.insert(key.clone(), k);
-                }
-                charts
-                    .get(&key)
-                    .map(|k| k.manifests().to_vec())
-                    .ok_or_else(unknown)
-            }
-            "argo-cd" if cluster.server == super::clusters::IN_CLUSTER => Ok(self.manifests.clone()),
-            // on another cluster, the chart's objects are installed; that Argo CD does not
-            // run its own controller in the sim (this one manages the platform)
-            "argo-cd" => {
-                let opts = super::ArgoCdOptions {
-                    namespace: ns_of("argocd"),
-                    ..Default::default()
-                };
-                super::install_surface(client, &opts).await.map_err(failed)
-            }
-            _ => Err(unknown()),
-        }
     }
 
     async fn discover(
@@ -2431,30 +2354,6 @@ async fn delete_app(
         }
         if remaining > 0 {
             return Ok(Duration::from_millis(200));
-        }
-    }
-    // charts rendered by a stand-in: the stand-in goes with the application
-    for src in sources(app) {
-        if let Some(chart) = src.get("chart").and_then(Value::as_str)
-            && let Ok(Ok(cluster)) = shared
-                .clusters
-                .resolve(app.pointer("/spec/destination").unwrap_or(&json!({})))
-                .await
-        {
-            let default = if chart == "kyverno" { "kyverno" } else { "argocd" };
-            let ns = app
-                .pointer("/spec/destination/namespace")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
-                .unwrap_or(default);
-            let removed = shared
-                .charts
-                .lock()
-                .await
-                .remove(&format!("{}|{chart}|{ns}", cluster.server));
-            if let Some(k) = removed {
-                let _ = k.uninstall().await;
-            }
         }
     }
     let keep: Vec<&String> = finalizers.iter().filter(|f| !ours.contains(f)).collect();

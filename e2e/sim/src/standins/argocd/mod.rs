@@ -82,6 +82,11 @@ pub struct ArgoCdOptions {
     /// Where the repo server caches Helm charts; None: `$HUBSPOKE_CACHE_DIR`, else the
     /// user's cache directory (`~/.cache/hubspoke/charts`), as `hubspoke charts pull` fills it.
     pub chart_cache: Option<std::path::PathBuf>,
+    /// Whether a chart that can be neither fetched nor read from the cache is rendered from
+    /// hubspoke's rendition of it, where there is one (`standins::charts`); every use is
+    /// reported by [`ArgoCdStandIn::chart_notices`]. Off, such a chart is a ComparisonError
+    /// as in Argo CD.
+    pub chart_renditions: bool,
     /// The AWS identity Argo CD runs as (on EKS: pod identity), for clusters registered
     /// with `awsAuthConfig`; without one such clusters fail to connect.
     pub aws: Option<AwsIdentity>,
@@ -112,6 +117,7 @@ impl Default for ArgoCdOptions {
             reconciliation_timeout: Duration::from_secs(180),
             aws: None,
             chart_cache: None,
+            chart_renditions: true,
         }
     }
 }
@@ -127,21 +133,17 @@ pub(crate) struct Shared {
     clusters: clusters::Clusters,
     resync: Duration,
     reconciliation_timeout: Duration,
-    /// What this install put on the hub (for an Application of the argo-cd chart).
-    manifests: Vec<Value>,
     /// The repo server: generates the manifests of sources.
     reposerver: reposerver::RepoServer,
     /// The destinations' versions and API versions, by server, with when they were read.
     versions: tokio::sync::Mutex<std::collections::HashMap<String, VersionsInfo>>,
-    /// Kyverno stand-ins started to "render" the kyverno chart, by destination server and
-    /// namespace.
-    charts: tokio::sync::Mutex<std::collections::BTreeMap<String, super::kyverno::KyvernoStandIn>>,
 }
 
 /// The running stand-in; dropping it stops the controllers.
 pub struct ArgoCdStandIn {
     tasks: crate::tasks::Tasks,
     port: u16,
+    renditions: Arc<crate::standins::charts::Renditions>,
 }
 
 impl ArgoCdStandIn {
@@ -149,6 +151,17 @@ impl ArgoCdStandIn {
     /// also published as the endpoint of the `argocd-server` Service.
     pub fn api_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The charts rendered from hubspoke's renditions so far (they could not be fetched),
+    /// one notice each: which chart, what the rendition holds, and how to cache the real one.
+    pub fn chart_notices(&self) -> Vec<String> {
+        self.renditions.notices()
+    }
+
+    /// Where those notices are recorded (it outlives the stand-in).
+    pub fn renditions(&self) -> Arc<crate::standins::charts::Renditions> {
+        self.renditions.clone()
     }
 }
 
@@ -228,8 +241,9 @@ fn workload(kind: &str, component: &str, name: &str, ns: &str, image: &str) -> V
 impl ArgoCdStandIn {
     /// Installs Argo CD's surface on the hub and starts the application controller.
     pub async fn install(hub: Client, opts: ArgoCdOptions) -> Result<Self, InstallError> {
-        let manifests = install_surface(&hub, &opts).await?;
+        install_surface(&hub, &opts).await?;
         let repos = Arc::new(opts.repositories.clone());
+        let renditions = Arc::new(crate::standins::charts::Renditions::default());
         let shared = Arc::new(Shared {
             hub: hub.clone(),
             namespace: opts.namespace.clone(),
@@ -239,13 +253,12 @@ impl ArgoCdStandIn {
                 hub.clone(),
                 &opts.namespace,
                 opts.chart_cache.clone(),
+                opts.chart_renditions.then(|| renditions.clone()),
             ),
             versions: Default::default(),
             clusters: clusters::Clusters::new(hub.clone(), &opts.namespace, opts.aws.clone()),
             resync: opts.resync,
             reconciliation_timeout: opts.reconciliation_timeout,
-            manifests,
-            charts: tokio::sync::Mutex::new(std::collections::BTreeMap::new()),
         });
         // the API server's cluster endpoint, on 127.0.0.1 and behind the argocd-server Service
         let other = |message: String| InstallError::Other {
@@ -287,7 +300,11 @@ impl ArgoCdStandIn {
             "ApplicationSet",
             appset::reconcile,
         ));
-        Ok(ArgoCdStandIn { tasks, port })
+        Ok(ArgoCdStandIn {
+            tasks,
+            port,
+            renditions,
+        })
     }
 }
 

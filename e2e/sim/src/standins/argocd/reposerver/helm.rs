@@ -27,6 +27,9 @@ pub struct HelmAccess {
     namespace: String,
     /// The chart cache; None: `$HUBSPOKE_CACHE_DIR` or the user's cache directory.
     cache_dir: Option<std::path::PathBuf>,
+    /// Where uses of hubspoke's chart renditions are recorded; None: renditions are off
+    /// (an unfetchable chart is an error, as in Argo CD).
+    renditions: Option<Arc<crate::standins::charts::Renditions>>,
 }
 
 /// What a Helm source renders from.
@@ -76,11 +79,17 @@ pub fn is_helm_oci_repo(url: &str) -> bool {
 }
 
 impl HelmAccess {
-    pub fn new(hub: Client, namespace: &str, cache_dir: Option<std::path::PathBuf>) -> HelmAccess {
+    pub fn new(
+        hub: Client,
+        namespace: &str,
+        cache_dir: Option<std::path::PathBuf>,
+        renditions: Option<Arc<crate::standins::charts::Renditions>>,
+    ) -> HelmAccess {
         HelmAccess {
             hub,
             namespace: namespace.to_string(),
             cache_dir,
+            renditions,
         }
     }
 
@@ -140,10 +149,38 @@ impl HelmAccess {
         reference: &ChartRef,
         lookup_url: &str,
     ) -> Result<hubspoke_render::source::FetchedChart, String> {
+        use hubspoke_render::source::ErrorKind;
         let opts = self.options(lookup_url).await.map_err(unknown)?;
-        fetch_chart(reference, &opts)
-            .await
-            .map_err(|e| unknown(e.message()))
+        match fetch_chart(reference, &opts).await {
+            Ok(c) => Ok(c),
+            // neither fetchable nor cached: hubspoke's rendition of the chart, if it has one
+            // (and renditions are on), said loudly
+            Err(e) if matches!(e.kind(), ErrorKind::NotCached | ErrorKind::Unreachable) => {
+                let rendition = self.renditions.as_ref().and_then(|r| {
+                    let (chart, holds) = crate::standins::charts::rendition(
+                        &reference.repo_url,
+                        &reference.name,
+                        &reference.version,
+                    )?;
+                    Some((r, chart, holds))
+                });
+                let Some((record, chart, holds)) = rendition else {
+                    return Err(unknown(e.message()));
+                };
+                let notice = format!(
+                    "chart {} {} from {}: rendered from hubspoke's rendition of it ({holds}), as the real chart could not be fetched: {}",
+                    reference.name,
+                    chart.version,
+                    reference.repo_url,
+                    e.message()
+                );
+                if record.record(notice.clone()) {
+                    tracing::warn!("{notice}");
+                }
+                Ok(chart)
+            }
+            Err(e) => Err(unknown(e.message())),
+        }
     }
 
     /// The revision a chart source resolves to without fetching it, when its

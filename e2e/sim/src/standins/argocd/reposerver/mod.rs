@@ -151,12 +151,13 @@ impl RepoServer {
         hub: kube::Client,
         namespace: &str,
         chart_cache: Option<std::path::PathBuf>,
+        renditions: Option<Arc<crate::standins::charts::Renditions>>,
     ) -> RepoServer {
         RepoServer {
             repos,
             trees: Mutex::new(Vec::new()),
             manifests: Mutex::new(HashMap::new()),
-            helm: helm::HelmAccess::new(hub, namespace, chart_cache),
+            helm: helm::HelmAccess::new(hub, namespace, chart_cache, renditions),
         }
     }
 

@@ -38,6 +38,8 @@ pub enum Program {
     /// `argocd admin redis-initial-password` (the argo-cd chart's pre-install Job): runs to
     /// completion.
     ArgoCdRedisInitialPassword,
+    /// One of Argo CD's controllers or its API server.
+    ArgoCd(super::argocd::Component),
 }
 
 impl Program {
@@ -54,6 +56,7 @@ impl Program {
             Program::CertManagerWebhook => "cert-manager-webhook",
             Program::CertManagerCainjector => "cert-manager-cainjector",
             Program::ArgoCdRedisInitialPassword => "argocd-redis-initial-password",
+            Program::ArgoCd(c) => c.name(),
         }
     }
 }
@@ -93,7 +96,7 @@ pub fn program_for(container: &Value) -> Option<Program> {
             let admin = words.iter().position(|w| w == "admin");
             match admin.and_then(|i| words.get(i + 1)).map(String::as_str) {
                 Some("redis-initial-password") => Some(Program::ArgoCdRedisInitialPassword),
-                _ => None,
+                _ => super::argocd::Component::of_command(&words).map(Program::ArgoCd),
             }
         }
         p => match p
@@ -377,6 +380,29 @@ pub async fn start(p: Program, start: Start<'_>) -> Result<Option<Running>, Star
             let c = super::certmanager::webhook::CaInjector::run(start.client.clone(), ns);
             Box::new(move || Box::pin(async move { drop(c) }) as futures::future::BoxFuture<'static, ()>)
         }
+        Program::ArgoCd(component) => {
+            // argo-cd's flags: the server's --port (default 8080), --namespace or the pod's
+            let port = flag(&args, "port").and_then(|p| p.parse().ok()).unwrap_or(8080);
+            let opts = super::argocd::ArgoCdOptions {
+                namespace: flag(&args, "namespace")
+                    .or_else(|| env.get("NAMESPACE").cloned())
+                    .unwrap_or(ns),
+                ..Default::default()
+            };
+            let a = super::argocd::ArgoCdStandIn::run(
+                start.client.clone(),
+                opts,
+                component,
+                SocketAddr::new(start.pod_ip, port),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            Box::new(move || {
+                Box::pin(async move {
+                    a.shutdown(std::time::Duration::from_secs(5)).await;
+                }) as futures::future::BoxFuture<'static, ()>
+            })
+        }
         Program::ArgoCdRedisInitialPassword => {
             return Err(format!("{} runs to completion, not as a service", p.name()));
         }
@@ -520,10 +546,41 @@ mod tests {
             ]))),
             Some(Program::ArgoCdRedisInitialPassword)
         );
-        assert_eq!(
-            program_for(&argocd(json!(["/usr/local/bin/argocd-server"]))),
-            None
-        );
+        use super::super::argocd::Component;
+        for (command, want) in [
+            (
+                json!(["/usr/local/bin/argocd-server", "--port=8080"]),
+                Some(Component::Server),
+            ),
+            (
+                json!([
+                    "/usr/local/bin/argocd-application-controller",
+                    "--metrics-port=8082"
+                ]),
+                Some(Component::ApplicationController),
+            ),
+            (
+                json!(["/usr/local/bin/argocd-applicationset-controller"]),
+                Some(Component::ApplicationSetController),
+            ),
+            (
+                json!(["argocd", "applicationset-controller"]),
+                Some(Component::ApplicationSetController),
+            ),
+            // the programs the sim does not run stay simulated
+            (json!(["/usr/local/bin/argocd-repo-server", "--port=8081"]), None),
+            (json!(["/usr/local/bin/argocd-notifications"]), None),
+            (
+                json!(["/bin/cp", "-n", "/usr/local/bin/argocd", "/shared/argocd-dex"]),
+                None,
+            ),
+        ] {
+            assert_eq!(
+                program_for(&argocd(command.clone())),
+                want.map(Program::ArgoCd),
+                "{command}"
+            );
+        }
         assert_eq!(repository_path("nginx"), "library/nginx");
         assert_eq!(repository_path("localhost:5000/a/b:1"), "a/b");
         assert_eq!(

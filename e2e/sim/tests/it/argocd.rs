@@ -481,7 +481,7 @@ async fn feature_branches_bad_images_and_bad_specs_show_in_status() {
     // the clusters as Argo CD's API shows them: connected
     let api = e._standins.1.api_url();
     let cluster = || async {
-        let list = http_get_json(&format!("{api}/api/v1/clusters")).await;
+        let list = common::http_get_json(&format!("{api}/api/v1/clusters")).await;
         list["items"]
             .as_array()
             .unwrap()
@@ -1276,29 +1276,6 @@ async fn presync_and_postsync_hooks_run_around_the_sync() {
         jobs.get_opt("smoke").await.unwrap().is_none()
     })
     .await;
-}
-
-/// GET over plain HTTP/1.1 and parse the JSON body.
-async fn http_get_json(url: &str) -> Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
-    tcp.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
-    tcp.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let json = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        // one chunk: size line, data, terminator
-        body.split("\r\n").nth(1).unwrap_or("").to_string()
-    } else {
-        body.to_string()
-    };
-    serde_json::from_str(&json).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

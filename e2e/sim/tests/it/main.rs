@@ -7,6 +7,7 @@ mod common;
 mod admission;
 mod api;
 mod argocd;
+mod argocd_image;
 mod argocd_sources;
 mod argocd_sync;
 mod certmanager;

@@ -144,6 +144,8 @@ pub struct ArgoCdStandIn {
     tasks: crate::tasks::Tasks,
     port: u16,
     renditions: Arc<crate::standins::charts::Renditions>,
+    /// The components an install runs on its hub (released when it stops).
+    _claims: Vec<super::programs::Claim>,
 }
 
 impl ArgoCdStandIn {
@@ -238,10 +240,179 @@ fn workload(kind: &str, component: &str, name: &str, ns: &str, image: &str) -> V
     })
 }
 
+/// The programs of Argo CD's image the stand-in runs (the command line says which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Component {
+    /// `argocd-application-controller`: Applications (with the repo server's work, done
+    /// in-process) and the cluster cache.
+    ApplicationController,
+    /// `argocd-applicationset-controller`.
+    ApplicationSetController,
+    /// `argocd-server`: the API (the cluster endpoints the harness and tools use).
+    Server,
+}
+
+impl Component {
+    pub const ALL: [Component; 3] = [
+        Component::ApplicationController,
+        Component::ApplicationSetController,
+        Component::Server,
+    ];
+
+    /// The component of a command line of Argo CD's image: the binary's name (argo-cd's
+    /// `cmd/main.go` dispatches on it) or `argocd <component>`; None for the programs the
+    /// sim does not run (repo server, notifications, dex, commit server, the CLI).
+    pub fn of_command(words: &[String]) -> Option<Component> {
+        let base = |w: &String| w.rsplit('/').next().unwrap_or(w).to_string();
+        let first = words.first().map(base)?;
+        let name = if first == "argocd" {
+            words.get(1).map(|w| format!("argocd-{w}"))?
+        } else {
+            first
+        };
+        match name.as_str() {
+            "argocd-application-controller" => Some(Component::ApplicationController),
+            "argocd-applicationset-controller" => Some(Component::ApplicationSetController),
+            "argocd-server" => Some(Component::Server),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::ApplicationController => "argocd-application-controller",
+            Component::ApplicationSetController => "argocd-applicationset-controller",
+            Component::Server => "argocd-server",
+        }
+    }
+}
+
+/// Argo CD's CRDs (Application, ApplicationSet, AppProject) as the chart installs them, for
+/// tests and charts that bring their own workloads.
+pub fn crd_manifests() -> Vec<Value> {
+    crds::all()
+}
+
+/// The git repositories every Argo CD of this process serves: those given to an install,
+/// read by the Argo CD programs that pods of Argo CD's image run (the sim's git hosting).
+fn process_repositories() -> &'static std::sync::Mutex<Repositories> {
+    static REPOS: std::sync::OnceLock<std::sync::Mutex<Repositories>> = std::sync::OnceLock::new();
+    REPOS.get_or_init(Default::default)
+}
+
+/// Adds repositories to those every Argo CD of this process (installed or started from its
+/// image) serves.
+pub fn serve_repositories(repos: &Repositories) {
+    process_repositories()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(repos);
+}
+
 impl ArgoCdStandIn {
-    /// Installs Argo CD's surface on the hub and starts the application controller.
+    /// Installs Argo CD's surface on the hub and runs every component, claiming them on
+    /// the hub (pods of Argo CD's image there then run simulated).
     pub async fn install(hub: Client, opts: ArgoCdOptions) -> Result<Self, InstallError> {
+        // claimed before the surface exists, so no pod of the surface runs a second one
+        let mut claims = Vec::new();
+        for c in Component::ALL {
+            if let Some(claim) =
+                super::programs::claim(&hub, &opts.namespace, super::programs::Program::ArgoCd(c))
+                    .await
+                    .map_err(|message| InstallError::Other {
+                        what: "Argo CD",
+                        message,
+                    })?
+            {
+                claims.push(claim);
+            }
+        }
         install_surface(&hub, &opts).await?;
+        serve_repositories(&opts.repositories);
+        let mut s = Self::start(hub.clone(), opts.clone(), &Component::ALL, ("127.0.0.1", 0)).await?;
+        // the API server's cluster endpoint, on 127.0.0.1 and behind the argocd-server Service
+        apply(
+            &Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(hub.clone(), &opts.namespace),
+            MANAGER,
+            &json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "argocd-server-local", "namespace": opts.namespace, "labels": {
+                    "kubernetes.io/service-name": "argocd-server", "endpointslice.kubernetes.io/managed-by": "hubspoke-sim"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
+                "ports": [{"name": "http", "port": s.port, "protocol": "TCP"}]}),
+        )
+        .await
+        .map_err(kube_err)?;
+        s._claims = claims;
+        Ok(s)
+    }
+
+    /// Runs one component as a pod of Argo CD's image does: on the cluster the pod runs
+    /// on, in `opts.namespace` (the pod's), with the repositories of this process; the
+    /// server listens on `bind` (the pod's address and `--port`). Installs nothing: the
+    /// chart brought the CRDs and the rest, and Argo CD needs them.
+    pub async fn run(
+        client: Client,
+        mut opts: ArgoCdOptions,
+        component: Component,
+        bind: std::net::SocketAddr,
+    ) -> Result<Self, InstallError> {
+        let crds: Api<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        > = Api::all(client.clone());
+        let needs: &[&str] = match component {
+            Component::ApplicationController => &["applications.argoproj.io", "appprojects.argoproj.io"],
+            Component::ApplicationSetController => {
+                &["applicationsets.argoproj.io", "applications.argoproj.io"]
+            }
+            Component::Server => &["applications.argoproj.io"],
+        };
+        for crd in needs {
+            if crds.get_opt(crd).await.map_err(kube_err)?.is_none() {
+                return Err(InstallError::Other {
+                    what: "Argo CD",
+                    message: format!(
+                        "the server could not find the requested resource: the CRD {crd} is not installed (install the chart's CRDs)"
+                    ),
+                });
+            }
+        }
+        if component == Component::Server {
+            // as argocd-server's initializeDefaultProject: the `default` project when missing
+            let projects: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &opts.namespace, &app_projects());
+            if projects.get_opt("default").await.map_err(kube_err)?.is_none() {
+                let default: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                    "metadata": {"name": "default", "namespace": opts.namespace},
+                    "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+                        "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]},
+                }))
+                .map_err(|e| InstallError::Other {
+                    what: "Argo CD",
+                    message: e.to_string(),
+                })?;
+                match projects.create(&Default::default(), &default).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 409 => {}
+                    Err(e) => return Err(kube_err(e)),
+                }
+            }
+        }
+        opts.repositories = process_repositories()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Self::start(client, opts, &[component], bind).await
+    }
+
+    /// Starts `components` against `hub` (the API on `bind` when the server is one).
+    async fn start(
+        hub: Client,
+        opts: ArgoCdOptions,
+        components: &[Component],
+        bind: impl tokio::net::ToSocketAddrs,
+    ) -> Result<Self, InstallError> {
         let repos = Arc::new(opts.repositories.clone());
         let renditions = Arc::new(crate::standins::charts::Renditions::default());
         let shared = Arc::new(Shared {
@@ -260,50 +431,45 @@ impl ArgoCdStandIn {
             resync: opts.resync,
             reconciliation_timeout: opts.reconciliation_timeout,
         });
-        // the API server's cluster endpoint, on 127.0.0.1 and behind the argocd-server Service
         let other = |message: String| InstallError::Other {
             what: "Argo CD",
             message,
         };
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| other(format!("binding the API port: {e}")))?;
-        let port = listener.local_addr().map_err(|e| other(e.to_string()))?.port();
-        apply(
-            &Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(hub.clone(), &opts.namespace),
-            MANAGER,
-            &json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": "argocd-server-local", "namespace": opts.namespace, "labels": {
-                    "kubernetes.io/service-name": "argocd-server", "endpointslice.kubernetes.io/managed-by": "hubspoke-sim"}},
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
-                "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}),
-        )
-        .await
-        .map_err(kube_err)?;
         let mut tasks = crate::tasks::Tasks::new();
-        tasks.spawn(serve_api(listener, shared.clone()));
-        tasks.spawn(probe_clusters(shared.clone()));
-        tasks.spawn(run_controller(
-            shared.clone(),
-            applications(),
-            None,
-            "Application",
-            app::reconcile,
-        ));
-        // the ApplicationSet controller owns its Applications: one deleted (or changed)
-        // wakes its set at once, as `Owns(&Application{})` does upstream
-        tasks.spawn(run_controller(
-            shared,
-            application_sets(),
-            Some(applications()),
-            "ApplicationSet",
-            appset::reconcile,
-        ));
+        let mut port = 0;
+        if components.contains(&Component::Server) {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|e| other(format!("binding the API port: {e}")))?;
+            port = listener.local_addr().map_err(|e| other(e.to_string()))?.port();
+            tasks.spawn(serve_api(listener, shared.clone()));
+        }
+        if components.contains(&Component::ApplicationController) {
+            tasks.spawn(probe_clusters(shared.clone()));
+            tasks.spawn(run_controller(
+                shared.clone(),
+                applications(),
+                None,
+                "Application",
+                app::reconcile,
+            ));
+        }
+        if components.contains(&Component::ApplicationSetController) {
+            // the ApplicationSet controller owns its Applications: one deleted (or changed)
+            // wakes its set at once, as `Owns(&Application{})` does upstream
+            tasks.spawn(run_controller(
+                shared,
+                application_sets(),
+                Some(applications()),
+                "ApplicationSet",
+                appset::reconcile,
+            ));
+        }
         Ok(ArgoCdStandIn {
             tasks,
             port,
             renditions,
+            _claims: Vec::new(),
         })
     }
 }

@@ -55,6 +55,15 @@ impl Repositories {
         Self::default()
     }
 
+    /// Adds `other`'s repositories (a URL already here keeps its repository).
+    pub fn extend(&mut self, other: &Repositories) {
+        for (url, local) in &other.entries {
+            if !self.entries.iter().any(|(u, _)| u == url) {
+                self.entries.push((url.clone(), local.clone()));
+            }
+        }
+    }
+
     /// Serves `url` from the repository at `local`.
     pub fn add(&mut self, url: &str, local: impl Into<PathBuf>) {
         self.entries.push((normalize_url(url), local.into()));

@@ -174,3 +174,26 @@ where
         }
     }
 }
+
+/// GET over plain HTTP/1.1 and parse the JSON body.
+pub async fn http_get_json(url: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+    tcp.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    tcp.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let json = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        // one chunk: size line, data, terminator
+        body.split("\r\n").nth(1).unwrap_or("").to_string()
+    } else {
+        body.to_string()
+    };
+    serde_json::from_str(&json).unwrap()
+}

@@ -218,3 +218,183 @@ async fn release_hub_kind_converges_on_sim() {
     }
     assert_eq!(seen, 6);
 }
+
+/// The test platform (fixtures/platform, written for these tests) converges on sim: the
+/// bootstrap overlay with its patches, the catalog's matrix with a templated selector,
+/// multi-source Helm addons whose value files come from a `ref` source, charts running
+/// cert-manager's and Argo CD's images (the hub's Argo CD managing itself, with a Lua health
+/// check of its own), tenant workloads with kustomize options in a restricted project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_platform_converges_on_sim() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = UpOptions::new(ProviderKind::Sim, &repo_root());
+    opts.state_dir = dir.path().join("sim");
+    opts.release = repo_root().join("fixtures/platform");
+    let env = up(&opts, &Progress::plain())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let want = [
+        "bootstrap",
+        "system-argocd-hub",
+        "system-cert-manager-hub",
+        "system-cert-manager-spoke-a",
+        "tenant-web-spoke-a",
+        "tenant-web-spoke-b",
+    ];
+    let apps = hubspoke::bootstrap::applications(&env.hub.client);
+    let converged = hubspoke::kube_util::wait_all(
+        apps.clone(),
+        Duration::from_secs(90),
+        "the test platform's Applications",
+        move |apps| {
+            let mut names: Vec<String> = apps
+                .iter()
+                .map(|a| a.metadata.name.clone().unwrap_or_default())
+                .collect();
+            names.sort();
+            if names != want {
+                return Err(format!("Applications {names:?}"));
+            }
+            let pending: Vec<String> = apps
+                .iter()
+                .filter(|a| {
+                    status(a, "/status/sync/status") != "Synced"
+                        || status(a, "/status/health/status") != "Healthy"
+                })
+                .map(|a| {
+                    format!(
+                        "{}: {}",
+                        a.metadata.name.clone().unwrap_or_default(),
+                        hubspoke::bootstrap::describe_app(&a.data)
+                    )
+                })
+                .collect();
+            if pending.is_empty() {
+                Ok(())
+            } else {
+                Err(pending.join("; "))
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let app = |name: &str| {
+        converged
+            .iter()
+            .find(|a| a.metadata.name.as_deref() == Some(name))
+            .unwrap()
+            .clone()
+    };
+
+    // the overlay's JSON 6902 patch labelled the system Applications; its strategic merge
+    // patch described the tenants' project
+    let system = app("system-cert-manager-spoke-a");
+    let labels = system.metadata.labels.clone().unwrap();
+    assert_eq!(labels["platform.test/overlay"], "release");
+    assert_eq!(labels["platform.test/catalog"], "platform");
+    let tenants = Api::<hubspoke::argocd::AppProject>::namespaced(env.hub.client.clone(), "argocd")
+        .get("tenants")
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&tenants).unwrap()["spec"]["description"],
+        "tenant workloads (release overlay)"
+    );
+    // two sources: the chart, then the ref source of its value files
+    assert_eq!(
+        system.data["spec"]["sources"][1]["ref"], "values",
+        "{:#}",
+        system.data["spec"]
+    );
+
+    let spoke_a = &env.cluster("spoke-a").unwrap().client;
+    let hub = &env.hub.client;
+    // value files: spoke-a's own names its certificate; the hub has none (ignored when
+    // missing) and gets the chart's default from valuesObject's cluster name
+    let certificates = |c: &kube::Client| {
+        Api::<DynamicObject>::namespaced_with(
+            c.clone(),
+            "cert-manager",
+            &kube::core::ApiResource {
+                group: "cert-manager.io".into(),
+                version: "v1".into(),
+                api_version: "cert-manager.io/v1".into(),
+                kind: "Certificate".into(),
+                plural: "certificates".into(),
+            },
+        )
+    };
+    let on_a = certificates(spoke_a).get("cluster").await.unwrap();
+    assert_eq!(on_a.data["spec"]["commonName"], "spoke-a.platform.test");
+    let on_hub = certificates(hub).get("cluster").await.unwrap();
+    assert_eq!(on_hub.data["spec"]["commonName"], "hub.platform.test");
+    // issued by the cert-manager image's stand-in, through the CA issuer
+    let ready = |c: &DynamicObject| {
+        c.data["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    };
+    assert!(ready(&on_a), "{:#}", on_a.data["status"]);
+    // the namespace Argo CD created carries the managed metadata
+    let ns = Api::<Namespace>::all(spoke_a.clone())
+        .get("cert-manager")
+        .await
+        .unwrap();
+    assert_eq!(
+        ns.metadata.labels.unwrap()["platform.test/feature"],
+        "cert-manager"
+    );
+    // no cert-manager where the label is off
+    assert!(!want_contains(&converged, "system-cert-manager-spoke-b"));
+
+    // tenant workloads: the file's prefix and image, the cluster's label
+    let web = Api::<Deployment>::namespaced(spoke_a.clone(), "web")
+        .get("a-web")
+        .await
+        .unwrap();
+    assert_eq!(
+        web.metadata.labels.as_ref().unwrap()["platform.test/cluster"],
+        "spoke-a"
+    );
+    assert_eq!(
+        web.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some("ghcr.io/example/web:1.4.2")
+    );
+
+    // the hub's Argo CD manages itself: its argocd-cm is the platform's, whose Lua check
+    // now judges Certificates
+    let message = hubspoke::kube_util::wait_all(
+        apps,
+        Duration::from_secs(30),
+        "the platform's Lua health check",
+        |apps| {
+            let a = apps
+                .iter()
+                .find(|a| a.metadata.name.as_deref() == Some("system-cert-manager-hub"))
+                .ok_or("no system-cert-manager-hub")?;
+            let cert = a.data["status"]["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["kind"] == "Certificate" && r["name"] == "cluster")
+                .cloned()
+                .unwrap_or_default();
+            match cert["health"]["message"].as_str() {
+                Some("issued, as the platform checks it") => Ok(()),
+                other => Err(format!("the Certificate's health message is {other:?}")),
+            }
+        },
+    )
+    .await;
+    message.unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn want_contains(apps: &[DynamicObject], name: &str) -> bool {
+    apps.iter().any(|a| a.metadata.name.as_deref() == Some(name))
+}

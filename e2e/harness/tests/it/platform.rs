@@ -238,8 +238,8 @@ async fn the_test_platform_converges_on_sim() {
     let want = [
         "bootstrap",
         "system-argocd-hub",
-        "system-cert-manager-hub",
         "system-cert-manager-spoke-a",
+        "system-cert-manager-spoke-b",
         "tenant-web-spoke-a",
         "tenant-web-spoke-b",
     ];
@@ -310,8 +310,8 @@ async fn the_test_platform_converges_on_sim() {
     );
 
     let spoke_a = &env.cluster("spoke-a").unwrap().client;
-    let hub = &env.hub.client;
-    // value files: spoke-a's own names its certificate; the hub has none (ignored when
+    let spoke_b = &env.cluster("spoke-b").unwrap().client;
+    // value files: spoke-a's own names its certificate; spoke-b has none (ignored when
     // missing) and gets the chart's default from valuesObject's cluster name
     let certificates = |c: &kube::Client| {
         Api::<DynamicObject>::namespaced_with(
@@ -328,8 +328,8 @@ async fn the_test_platform_converges_on_sim() {
     };
     let on_a = certificates(spoke_a).get("cluster").await.unwrap();
     assert_eq!(on_a.data["spec"]["commonName"], "spoke-a.platform.test");
-    let on_hub = certificates(hub).get("cluster").await.unwrap();
-    assert_eq!(on_hub.data["spec"]["commonName"], "hub.platform.test");
+    let on_b = certificates(spoke_b).get("cluster").await.unwrap();
+    assert_eq!(on_b.data["spec"]["commonName"], "spoke-b.platform.test");
     // issued by the cert-manager image's stand-in, through the CA issuer
     let ready = |c: &DynamicObject| {
         c.data["status"]["conditions"]
@@ -349,7 +349,7 @@ async fn the_test_platform_converges_on_sim() {
         "cert-manager"
     );
     // no cert-manager where the label is off
-    assert!(!want_contains(&converged, "system-cert-manager-spoke-b"));
+    assert!(!want_contains(&converged, "system-cert-manager-hub"));
 
     // tenant workloads: the file's prefix and image, the cluster's label
     let web = Api::<Deployment>::namespaced(spoke_a.clone(), "web")
@@ -376,8 +376,8 @@ async fn the_test_platform_converges_on_sim() {
         |apps| {
             let a = apps
                 .iter()
-                .find(|a| a.metadata.name.as_deref() == Some("system-cert-manager-hub"))
-                .ok_or("no system-cert-manager-hub")?;
+                .find(|a| a.metadata.name.as_deref() == Some("system-cert-manager-spoke-b"))
+                .ok_or("no system-cert-manager-spoke-b")?;
             let cert = a.data["status"]["resources"]
                 .as_array()
                 .into_iter()

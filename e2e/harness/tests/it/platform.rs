@@ -398,3 +398,209 @@ async fn the_test_platform_converges_on_sim() {
 fn want_contains(apps: &[DynamicObject], name: &str) -> bool {
     apps.iter().any(|a| a.metadata.name.as_deref() == Some(name))
 }
+
+/// A copy of the test platform in a git repository of its own (at `fixtures/platform`, as
+/// in this one), changed by `change` and committed: the revision under test of a broken
+/// variant.
+fn broken_platform(change: impl FnOnce(&Path)) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            let dest = to.join(p.file_name().unwrap());
+            if p.is_dir() {
+                copy(&p, &dest);
+            } else {
+                std::fs::copy(&p, &dest).unwrap();
+            }
+        }
+    }
+    let repo = tempfile::tempdir().unwrap();
+    let platform = repo.path().join("fixtures/platform");
+    copy(&repo_root().join("fixtures/platform"), &platform);
+    // what hubspoke deploys to check each registration
+    copy(
+        &repo_root().join("fixtures/probe"),
+        &repo.path().join("fixtures/probe"),
+    );
+    change(&platform);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(repo.path())
+            .args([
+                "-c",
+                "user.name=test",
+                "-c",
+                "user.email=test@example.com",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "broken variant"]);
+    repo
+}
+
+/// The string at `pointer` of the object [`argo_object`] waits for.
+async fn argo_says(repo: &Path, plural: &str, name: &str, pointer: &str) -> String {
+    let o = argo_object(repo, plural, name, pointer).await;
+    o.pointer(pointer)
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Brings the variant up on sim and waits until the hub's Argo CD object (`plural`:
+/// applications or applicationsets) has a string at `pointer`; returns the object.
+async fn argo_object(repo: &Path, plural: &str, name: &str, pointer: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = UpOptions::new(ProviderKind::Sim, repo);
+    opts.state_dir = dir.path().join("sim");
+    opts.release = repo.join("fixtures/platform");
+    let env = up(&opts, &Progress::plain())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ar = kube::core::ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: if plural == "applications" {
+            "Application"
+        } else {
+            "ApplicationSet"
+        }
+        .into(),
+        plural: plural.into(),
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(env.hub.client.clone(), "argocd", &ar);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = api.get_opt(name).await.unwrap();
+        if let Some(o) = &o
+            && o.data.pointer(pointer).is_some_and(|m| m.is_string())
+        {
+            return o.data.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{plural}/{name}: nothing at {pointer} within 30 s; status: {:#}",
+            o.map(|o| o.data["status"].clone()).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_value_that_went_missing_is_helms_error_in_a_comparison_error() {
+    let repo = broken_platform(|p| std::fs::remove_file(p.join("config/cert-manager/all.yaml")).unwrap());
+    let msg = argo_says(
+        repo.path(),
+        "applications",
+        "system-cert-manager-spoke-a",
+        "/status/conditions/0/message",
+    )
+    .await;
+    println!("{msg}");
+    assert!(msg.starts_with("Failed to load target state: failed to generate manifest for source 1 of 2: rpc error: code = Unknown desc = "), "{msg}");
+    assert!(
+        msg.ends_with("execution error at (cert-manager/templates/issuers.yaml:13:11): issuer.name is set in config/cert-manager/all.yaml"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_resource_the_project_denies_fails_the_sync_with_argo_cds_message() {
+    let repo = broken_platform(|p| {
+        std::fs::write(
+            p.join("workloads/web/base/quota.yaml"),
+            "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: web\nspec:\n  hard:\n    pods: \"10\"\n",
+        )
+        .unwrap();
+        let k = p.join("workloads/web/base/kustomization.yaml");
+        let text = std::fs::read_to_string(&k).unwrap();
+        std::fs::write(
+            &k,
+            text.replace("  - service.yaml\n", "  - service.yaml\n  - quota.yaml\n"),
+        )
+        .unwrap();
+    });
+    let app = argo_object(
+        repo.path(),
+        "applications",
+        "tenant-web-spoke-a",
+        "/status/operationState/message",
+    )
+    .await;
+    let op = &app["status"]["operationState"];
+    assert!(
+        op["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("one or more synchronization tasks are not valid"),
+        "{op:#}"
+    );
+    let quota = op["syncResult"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["kind"] == "ResourceQuota")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        quota["message"],
+        "resource :ResourceQuota is not permitted in project tenants"
+    );
+    assert_eq!(quota["status"], "SyncFailed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlay_patch_without_its_target_fails_the_bootstrap_with_kustomizes_error() {
+    let repo = broken_platform(|p| {
+        let k = p.join("kustomize/overlays/release/kustomization.yaml");
+        let text = std::fs::read_to_string(&k).unwrap();
+        std::fs::write(&k, text.replace("name: tenants", "name: tenant")).unwrap();
+    });
+    let msg = argo_says(
+        repo.path(),
+        "applications",
+        "bootstrap",
+        "/status/conditions/0/message",
+    )
+    .await;
+    println!("{msg}");
+    assert!(msg.starts_with("Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = "), "{msg}");
+    assert!(
+        msg.ends_with("`kustomize build fixtures/platform/kustomize/overlays/release` failed exit status 1: Error: no resource matches strategic merge patch \"AppProject.v1alpha1.argoproj.io/tenant.argocd\": no matches for Id AppProject.v1alpha1.argoproj.io/tenant.argocd; failed to find unique target for patch AppProject.v1alpha1.argoproj.io/tenant.argocd"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_entry_without_its_feature_is_the_application_sets_error() {
+    let repo = broken_platform(|p| {
+        let f = p.join("addons/cert-manager.yaml");
+        let text = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, text.replace("feature: cert_manager\n", "")).unwrap();
+    });
+    let msg = argo_says(
+        repo.path(),
+        "applicationsets",
+        "system-addons",
+        "/status/conditions/0/message",
+    )
+    .await;
+    println!("{msg}");
+    assert_eq!(
+        msg,
+        "failed to get params for second generator in the matrix generator: child generator returned an error on parameter generation: failed to replace parameters in generator: failed to execute go template enable_{{ .feature }}: template: :1:10: executing \"\" at <.feature>: map has no entry for key \"feature\""
+    );
+}

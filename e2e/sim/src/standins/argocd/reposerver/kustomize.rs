@@ -80,16 +80,42 @@ fn build_in(
             .trim()
             .replace(&format!("{}/", dir.display()), "")
             .replace(&dir.display().to_string(), "");
-        let stderr = stderr
-            .strip_prefix("error: ")
-            .map(|s| format!("Error: {s}"))
-            .unwrap_or(stderr);
+        let stderr = kustomize_error(&stderr);
         return Err(format!(
             "`{shown}` failed exit status {}: {stderr}",
             out.status.code().unwrap_or(-1)
         ));
     }
     split_yaml(&String::from_utf8_lossy(&out.stdout), "kustomize build")
+}
+
+/// kubectl's report of a failed `kubectl kustomize` as the kustomize binary Argo CD runs
+/// prints it (`Error: <err>`): older kubectl print `error: <err>`, newer ones log it with
+/// klog (`E1206 20:11:08.303293 12962 run.go:72] "command failed" err="<Go-quoted err>"`).
+fn kustomize_error(stderr: &str) -> String {
+    if let Some(rest) = stderr.strip_prefix("error: ") {
+        return format!("Error: {rest}");
+    }
+    const MARK: &str = "\"command failed\" err=\"";
+    if let Some(i) = stderr.find(MARK) {
+        let quoted = &stderr[i + MARK.len()..];
+        let mut out = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('t') => out.push('\t'),
+                    Some(other) => out.push(other),
+                    None => break,
+                },
+                c => out.push(c),
+            }
+        }
+        return format!("Error: {out}");
+    }
+    stderr.to_string()
 }
 
 /// The kustomization file of `app`, read as YAML.
@@ -534,6 +560,22 @@ fn set_replicas(m: &mut Map<String, Value>, args: &[(String, i64)]) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn kubectls_error_reads_as_the_kustomize_binarys() {
+        assert_eq!(
+            kustomize_error(
+                r#"E1206 20:11:08.303293   12962 run.go:72] "command failed" err="no resource matches strategic merge patch \"AppProject.v1alpha1.argoproj.io/tenant.argocd\": no matches for Id AppProject.v1alpha1.argoproj.io/tenant.argocd""#
+            ),
+            r#"Error: no resource matches strategic merge patch "AppProject.v1alpha1.argoproj.io/tenant.argocd": no matches for Id AppProject.v1alpha1.argoproj.io/tenant.argocd"#
+        );
+        assert_eq!(
+            kustomize_error("error: accumulating resources: missing"),
+            "Error: accumulating resources: missing"
+        );
+        assert_eq!(kustomize_error("something else"), "something else");
+    }
+
     use super::*;
 
     #[test]

@@ -54,9 +54,9 @@ async fn one(spokes: usize) {
             .unwrap_or("-")
             .to_string()
     };
-    // bootstrap, system-argocd-hub, system-cert-manager-<spoke> and tenant-web-<spoke> for
-    // the spokes with workload files (spoke-a, spoke-b)
-    let want = 2 + spokes + 2;
+    // bootstrap, system-argocd-hub, system-cert-manager-<spoke>, system-kyverno-spoke-a and
+    // tenant-web-<spoke> for the spokes with workload files (spoke-a, spoke-b)
+    let want = 2 + spokes + 1 + 2;
     let converged = hubspoke::kube_util::wait_all(
         apps,
         Duration::from_secs(300),

@@ -240,6 +240,7 @@ async fn the_test_platform_converges_on_sim() {
         "system-argocd-hub",
         "system-cert-manager-spoke-a",
         "system-cert-manager-spoke-b",
+        "system-kyverno-spoke-a",
         "tenant-web-spoke-a",
         "tenant-web-spoke-b",
     ];
@@ -350,6 +351,63 @@ async fn the_test_platform_converges_on_sim() {
     );
     // no cert-manager where the label is off
     assert!(!want_contains(&converged, "system-cert-manager-hub"));
+
+    // a chart from its repository (offline: hubspoke's rendition of it), whose admission
+    // controller image runs Kyverno: its webhook registered on the spoke
+    // (multi-source: one revision per source)
+    let kyverno = app("system-kyverno-spoke-a");
+    assert_eq!(
+        kyverno.data.pointer("/status/sync/revisions/0"),
+        Some(&serde_json::json!("3.5.2")),
+        "{:#}",
+        kyverno.data["status"]["sync"]
+    );
+    assert!(
+        env.notices()
+            .iter()
+            .any(|n| n.starts_with("chart kyverno 3.5.2 from https://kyverno.github.io/kyverno/")),
+        "{:?}",
+        env.notices()
+    );
+    let webhooks: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(spoke_a.clone());
+    hubspoke::kube_util::wait_all(webhooks, Duration::from_secs(20), "Kyverno's webhook", |w| {
+        w.iter()
+            .any(|w| w.metadata.name.as_deref() == Some("kyverno-resource-validating-webhook-cfg"))
+            .then_some(())
+            .ok_or("not registered".to_string())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // a credential rotated in the cluster stays rotated, and its Application Synced
+    // (ignoreDifferences on the Secret's token, respected in syncs)
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(spoke_a.clone(), "cert-manager");
+    secrets
+        .patch(
+            "rotated-credentials",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"stringData": {"token": "rotated"}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let token = secrets.get("rotated-credentials").await.unwrap().data.unwrap()["token"]
+        .0
+        .clone();
+    assert_eq!(token, b"rotated");
+    let system = Api::<DynamicObject>::namespaced_with(
+        env.hub.client.clone(),
+        "argocd",
+        &kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
+            "applications",
+        ),
+    )
+    .get("system-cert-manager-spoke-a")
+    .await
+    .unwrap();
+    assert_eq!(status(&system, "/status/sync/status"), "Synced");
 
     // tenant workloads: the file's prefix and image, the cluster's label
     let web = Api::<Deployment>::namespaced(spoke_a.clone(), "web")

@@ -853,3 +853,72 @@ async fn argo_cds_redis_secret_job_runs_its_program_to_completion() {
         auth
     );
 }
+
+/// A container whose environment references a Secret or ConfigMap (key) that is missing,
+/// without `optional: true`, is not created: CreateContainerConfigError with the
+/// kubelet's text, the pod Pending, until the reference resolves.
+#[tokio::test]
+async fn a_missing_secret_or_key_is_a_create_container_config_error_until_it_exists() {
+    use k8s_openapi::api::core::v1::Secret;
+    let (_c, client, _w) = start("w-config", WorkloadOptions::default()).await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "redis-client"},
+        "spec": {"containers": [{"name": "main", "image": "nginx:1.27", "env": [
+            {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "argocd-redis", "key": "auth"}}},
+            {"name": "REDIS_USERNAME", "valueFrom": {"secretKeyRef": {"name": "argocd-redis", "key": "redis-username", "optional": true}}},
+            {"name": "LOG_FORMAT", "valueFrom": {"configMapKeyRef": {"name": "argocd-cmd-params-cm", "key": "log.format", "optional": true}}},
+        ]}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let waiting = |want: &'static str| {
+        let pods = pods.clone();
+        async move {
+            common::eventually(want, || async {
+                let p = pods.get("redis-client").await.map_err(|e| e.to_string())?;
+                let s = p.status.unwrap_or_default();
+                let w = s
+                    .container_statuses
+                    .unwrap_or_default()
+                    .first()
+                    .and_then(|c| c.state.clone())
+                    .and_then(|st| st.waiting);
+                match w {
+                    Some(w) if w.message.as_deref() == Some(want) => {
+                        assert_eq!(w.reason.as_deref(), Some("CreateContainerConfigError"));
+                        assert_eq!(s.phase.as_deref(), Some("Pending"));
+                        Ok(())
+                    }
+                    other => Err(format!("{other:?}")),
+                }
+            })
+            .await
+        }
+    };
+    waiting("secret \"argocd-redis\" not found").await;
+    // the Secret without the key
+    let secrets: Api<Secret> = Api::default_namespaced(client.clone());
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "argocd-redis"}, "stringData": {"other": "x"}}))
+            .unwrap();
+    secrets.create(&PostParams::default(), &secret).await.unwrap();
+    waiting("couldn't find key auth in Secret default/argocd-redis").await;
+    // with the key the container starts (the optional references may stay missing)
+    secrets
+        .patch(
+            "argocd-redis",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"auth": "s3cret"}})),
+        )
+        .await
+        .unwrap();
+    common::eventually("the pod running", || async {
+        let p = pods.get("redis-client").await.map_err(|e| e.to_string())?;
+        match p.status.and_then(|s| s.phase) {
+            Some(phase) if phase == "Running" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}

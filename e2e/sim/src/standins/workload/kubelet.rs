@@ -248,6 +248,69 @@ async fn schedule(p: &Value, ctx: &Ctx) -> Result<Action, ReconcileError> {
     Ok(Action::await_change())
 }
 
+/// Why the kubelet cannot build a container's environment (kubelet_pods.go
+/// `makeEnvironmentVariables`): a Secret or ConfigMap the container references without
+/// `optional: true` is missing, or lacks the key. The texts are the kubelet's, shown as the
+/// container's `CreateContainerConfigError`.
+async fn container_config_error(client: &Client, ns: &str, c: &Value) -> Option<String> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    // the keys of a Secret or ConfigMap, None when it does not exist
+    let keys = |kind: &'static str, name: String| {
+        let (secrets, config_maps) = (secrets.clone(), config_maps.clone());
+        async move {
+            match kind {
+                "Secret" => secrets.get_opt(&name).await.ok()?.map(|s| {
+                    let mut k: BTreeSet<String> = s.data.unwrap_or_default().into_keys().collect();
+                    k.extend(s.string_data.unwrap_or_default().into_keys());
+                    k
+                }),
+                _ => config_maps.get_opt(&name).await.ok()?.map(|c| {
+                    let mut k: BTreeSet<String> = c.data.unwrap_or_default().into_keys().collect();
+                    k.extend(c.binary_data.unwrap_or_default().into_keys());
+                    k
+                }),
+            }
+        }
+    };
+    let not_found = |kind: &str, name: &str| {
+        format!(
+            "{} \"{name}\" not found",
+            if kind == "Secret" { "secret" } else { "configmap" }
+        )
+    };
+    for from in c.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
+        for (field, kind) in [("configMapRef", "ConfigMap"), ("secretRef", "Secret")] {
+            let Some(r) = from.get(field) else { continue };
+            let name = r.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let optional = r.get("optional").and_then(Value::as_bool).unwrap_or(false);
+            if keys(kind, name.clone()).await.is_none() && !optional {
+                return Some(not_found(kind, &name));
+            }
+        }
+    }
+    for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+        for (field, kind) in [("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")] {
+            let Some(r) = e.pointer(&format!("/valueFrom/{field}")) else {
+                continue;
+            };
+            let name = r.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let key = r.get("key").and_then(Value::as_str).unwrap_or("");
+            let optional = r.get("optional").and_then(Value::as_bool).unwrap_or(false);
+            match keys(kind, name.clone()).await {
+                None if optional => {}
+                None => return Some(not_found(kind, &name)),
+                Some(k) if !k.contains(key) && !optional => {
+                    return Some(format!("couldn't find key {key} in {kind} {ns}/{name}"));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    None
+}
+
 pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
     let p = to_value(pod.as_ref())?;
     if p.pointer("/metadata/deletionTimestamp").is_some() || pod_finished(&p) {
@@ -344,6 +407,59 @@ pub(super) async fn reconcile_pod(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action
         })
     } else if wait > 0 {
         return Ok(Action::requeue(Duration::from_millis(wait as u64)));
+    } else if let Some(errors) = {
+        let mut errors = BTreeMap::new();
+        for c in &containers {
+            if let Some(e) = container_config_error(&ctx.client, &ns, c).await {
+                errors.insert(c["name"].as_str().unwrap_or("").to_string(), e);
+            }
+        }
+        (!errors.is_empty()).then_some(errors)
+    } {
+        // the kubelet retries creating the container; the pod stays Pending meanwhile
+        if let Some(prev) = p.pointer("/status/containerStatuses").and_then(Value::as_array)
+            && prev.iter().all(|s| {
+                let name = s["name"].as_str().unwrap_or("");
+                s.pointer("/state/waiting/message").and_then(Value::as_str)
+                    == errors.get(name).map(String::as_str)
+                    || (!errors.contains_key(name) && s.pointer("/state/running").is_some())
+            })
+            && p.pointer("/status/phase") == Some(&json!("Pending"))
+        {
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
+        let statuses: Vec<Value> = containers
+            .iter()
+            .map(|c| {
+                let image = c["image"].as_str().unwrap_or("");
+                let name = c["name"].as_str().unwrap_or("");
+                match errors.get(name) {
+                    Some(e) => json!({
+                        "name": name, "image": image, "imageID": "", "ready": false, "started": false, "restartCount": 0,
+                        "state": {"waiting": {"reason": "CreateContainerConfigError", "message": e}},
+                    }),
+                    None => json!({
+                        "name": name, "image": image, "imageID": image_id(image), "containerID": container_id(c),
+                        "ready": false, "started": true, "restartCount": 0,
+                        "state": {"running": {"startedAt": started}},
+                    }),
+                }
+            })
+            .collect();
+        // the sandbox exists: the pod has its address
+        let status = json!({
+            "phase": "Pending", "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": started,
+            "conditions": [cond("PodReadyToStartContainers", "True"), cond("Initialized", "True"), cond("Ready", "False"), cond("ContainersReady", "False"), cond("PodScheduled", "True")],
+            "containerStatuses": statuses,
+        });
+        Api::<Pod>::namespaced(ctx.client.clone(), &ns)
+            .patch_status(
+                &pod.name_any(),
+                &as_kubelet(),
+                &Patch::Merge(json!({"status": status})),
+            )
+            .await?;
+        return Ok(Action::requeue(Duration::from_secs(2)));
     } else {
         if runs_program {
             crashed = ensure_programs(&ctx, &p, &containers, &pod_ip).await;

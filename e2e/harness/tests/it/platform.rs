@@ -26,26 +26,14 @@ fn status(a: &DynamicObject, p: &str) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn release_hub_kind_converges_on_sim() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = UpOptions::new(ProviderKind::Sim, &repo_root());
-    opts.state_dir = dir.path().join("sim");
-    let env = up(&opts, &Progress::plain())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sha = env.revision.clone().unwrap().sha.unwrap();
-
-    let want = [
-        "bootstrap",
-        "system-kyverno-policies-spoke-a",
-        "system-kyverno-spoke-a",
-        "tenant-echo-spoke-a",
-        "tenant-podinfo-spoke-a",
-        "tenant-podinfo-spoke-b",
-    ];
+/// Waits (90 s at most) until the hub's Applications are exactly `want` (sorted), each
+/// Synced and Healthy; returns them, or fails with what was last seen.
+async fn converged(
+    env: &hubspoke::environment::Environment,
+    want: &'static [&'static str],
+) -> Vec<DynamicObject> {
     let apps = hubspoke::bootstrap::applications(&env.hub.client);
-    let converged = hubspoke::kube_util::wait_all(
+    hubspoke::kube_util::wait_all(
         apps,
         Duration::from_secs(90),
         "the platform's Applications",
@@ -80,7 +68,28 @@ async fn release_hub_kind_converges_on_sim() {
         },
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_hub_kind_converges_on_sim() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = UpOptions::new(ProviderKind::Sim, &repo_root());
+    opts.state_dir = dir.path().join("sim");
+    let env = up(&opts, &Progress::plain())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sha = env.revision.clone().unwrap().sha.unwrap();
+
+    const WANT: [&str; 6] = [
+        "bootstrap",
+        "system-kyverno-policies-spoke-a",
+        "system-kyverno-spoke-a",
+        "tenant-echo-spoke-a",
+        "tenant-podinfo-spoke-a",
+        "tenant-podinfo-spoke-b",
+    ];
+    let converged = converged(&env, &WANT).await;
     // every Application deployed the revision under test (charts aside)
     for a in &converged {
         let name = a.metadata.name.clone().unwrap();
@@ -235,7 +244,7 @@ async fn the_test_platform_converges_on_sim() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let want = [
+    const WANT: [&str; 7] = [
         "bootstrap",
         "system-argocd-hub",
         "system-cert-manager-spoke-a",
@@ -244,43 +253,8 @@ async fn the_test_platform_converges_on_sim() {
         "tenant-web-spoke-a",
         "tenant-web-spoke-b",
     ];
+    let converged = converged(&env, &WANT).await;
     let apps = hubspoke::bootstrap::applications(&env.hub.client);
-    let converged = hubspoke::kube_util::wait_all(
-        apps.clone(),
-        Duration::from_secs(90),
-        "the test platform's Applications",
-        move |apps| {
-            let mut names: Vec<String> = apps
-                .iter()
-                .map(|a| a.metadata.name.clone().unwrap_or_default())
-                .collect();
-            names.sort();
-            if names != want {
-                return Err(format!("Applications {names:?}"));
-            }
-            let pending: Vec<String> = apps
-                .iter()
-                .filter(|a| {
-                    status(a, "/status/sync/status") != "Synced"
-                        || status(a, "/status/health/status") != "Healthy"
-                })
-                .map(|a| {
-                    format!(
-                        "{}: {}",
-                        a.metadata.name.clone().unwrap_or_default(),
-                        hubspoke::bootstrap::describe_app(&a.data)
-                    )
-                })
-                .collect();
-            if pending.is_empty() {
-                Ok(())
-            } else {
-                Err(pending.join("; "))
-            }
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
     let app = |name: &str| {
         converged
             .iter()

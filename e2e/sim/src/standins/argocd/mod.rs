@@ -475,7 +475,8 @@ impl ArgoCdStandIn {
 }
 
 /// What a helm install of the argo-cd chart puts on a cluster (without running anything);
-/// returns the objects, as the chart's manifests.
+/// returns the objects it applied (no caller reads them since Applications of the argo-cd
+/// chart are rendered from the chart itself).
 pub(crate) async fn install_surface(hub: &Client, opts: &ArgoCdOptions) -> Result<Vec<Value>, InstallError> {
     {
         let hub = hub.clone();

@@ -524,9 +524,52 @@ async fn write_hub_secret(hub: &Cluster, secret: &Value, what: &str) -> Result<(
     Ok(())
 }
 
+/// The ApplicationSet a platform's bootstrap overlay creates from the hub's cluster
+/// definition, in the convention hubspoke serves: its first generator is a git generator
+/// whose `values` carry `override_platform` and `override_tenant` ("ignore" when the
+/// definition's revisions stand).
+pub const PLATFORM_SET: &str = "system-platform";
+
 /// The bootstrap Application: the platform's content for the hub (its definition's
 /// platform_path) from the platform repository at the revision under test.
-pub fn bootstrap_application(hub: &ClusterDefinition, revision: &Revision) -> Value {
+///
+/// When that path is a kustomization (`kustomize` is true), the Application carries the
+/// patches the convention's installer (the platform module that bootstraps a hub) gives
+/// it: [`PLATFORM_SET`]'s git generator reads the hub's own definition from the tenant
+/// repository at the revision under test, with that revision as both overrides, so what the
+/// platform renders from its definitions (its registration chart's cluster Secrets
+/// included) targets the revision under test too. A kustomization without that
+/// ApplicationSet is left as it is (a patch whose target matches nothing changes nothing).
+pub fn bootstrap_application(hub: &ClusterDefinition, revision: &Revision, kustomize: bool) -> Value {
+    let mut source = json!({
+        "repoURL": revision.repository,
+        "targetRevision": revision.revision,
+        "path": hub.platform_path,
+    });
+    if kustomize {
+        let tenant_repository = if hub.tenant_repository == hub.platform_repository {
+            revision.repository.clone()
+        } else {
+            hub.tenant_repository.clone()
+        };
+        let definition = match hub.tenant_path.trim_matches('/') {
+            "" | "." => format!("clusters/{}.yaml", hub.cluster_name),
+            p => format!("{p}/clusters/{}.yaml", hub.cluster_name),
+        };
+        let ops = json!([
+            {"op": "replace", "path": "/spec/generators/0/git/repoURL", "value": tenant_repository},
+            {"op": "replace", "path": "/spec/generators/0/git/revision", "value": revision.revision},
+            {"op": "replace", "path": "/spec/generators/0/git/files/0/path", "value": definition},
+            {"op": "replace", "path": "/spec/generators/0/git/values/override_platform", "value": revision.revision},
+            {"op": "replace", "path": "/spec/generators/0/git/values/override_tenant", "value": revision.revision},
+        ]);
+        source["kustomize"] = json!({
+            "patches": [{
+                "target": {"group": "argoproj.io", "kind": "ApplicationSet", "name": PLATFORM_SET},
+                "patch": serde_json::to_string(&ops).expect("JSON values serialise"),
+            }],
+        });
+    }
     json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -537,11 +580,7 @@ pub fn bootstrap_application(hub: &ClusterDefinition, revision: &Revision) -> Va
         },
         "spec": {
             "project": "default",
-            "source": {
-                "repoURL": revision.repository,
-                "targetRevision": revision.revision,
-                "path": hub.platform_path,
-            },
+            "source": source,
             "destination": {"server": IN_CLUSTER, "namespace": ARGOCD_NAMESPACE},
             "syncPolicy": {
                 "automated": {"prune": true, "selfHeal": true},
@@ -550,6 +589,14 @@ pub fn bootstrap_application(hub: &ClusterDefinition, revision: &Revision) -> Va
             },
         },
     })
+}
+
+/// Whether `dir` (the platform path in the checkout) is a kustomization, as kustomize
+/// finds one: kustomization.yaml, kustomization.yml or Kustomization.
+pub fn is_kustomization(dir: &std::path::Path) -> bool {
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|f| dir.join(f).is_file())
 }
 
 /// The whole bootstrap: Argo CD, registrations (spokes concurrently), the registration
@@ -621,10 +668,19 @@ pub async fn bootstrap(
             env.hub.definition.platform_path, opts.revision.revision
         ));
         let apps = applications(&hub.client);
-        apply(&apps, &bootstrap_application(&hub.definition, &opts.revision))
+        let kustomize = opts
+            .revision
+            .checkout
+            .as_ref()
+            .is_some_and(|c| is_kustomization(&c.join(&env.hub.definition.platform_path)));
+        apply(&apps, &bootstrap_application(&hub.definition, &opts.revision, kustomize))
             .await
             .map_err(kube_err(&hub.name, "applying the bootstrap Application"))?;
-        step.done("applied");
+        step.done(if kustomize {
+            "applied (a kustomization: its system-platform ApplicationSet, if any, reads the hub's definition at this revision, as the platform installer sets it)"
+        } else {
+            "applied"
+        });
     }
     env.revision = Some(opts.revision.clone());
     Ok(registrations)

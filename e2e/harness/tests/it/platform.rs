@@ -244,8 +244,12 @@ async fn the_test_platform_converges_on_sim() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    const WANT: [&str; 7] = [
+    const WANT: [&str; 11] = [
         "bootstrap",
+        "platform",
+        "registration-hub",
+        "registration-spoke-a",
+        "registration-spoke-b",
         "system-argocd-hub",
         "system-cert-manager-spoke-a",
         "system-cert-manager-spoke-b",
@@ -263,12 +267,59 @@ async fn the_test_platform_converges_on_sim() {
             .clone()
     };
 
-    // the overlay's JSON 6902 patch labelled the system Applications; its strategic merge
+    // the overlay's JSON 6902 patch labelled the platform Application; its strategic merge
     // patch described the tenants' project
+    let platform = app("platform");
+    assert_eq!(platform.metadata.labels.clone().unwrap()["platform.test/overlay"], "release");
+    // the bootstrap Application set the hub's definition and the revision under test as
+    // the installer does, and the platform's sources (three, each at that revision) pass
+    // it on to the registration and the catalog's generators
+    let revision = env.revision.clone().unwrap().revision;
+    let sources = platform.data["spec"]["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 3, "{:#}", platform.data["spec"]);
+    assert!(sources.iter().all(|s| s["targetRevision"] == revision.as_str()), "{sources:#?}");
+    let sets = Api::<DynamicObject>::namespaced_with(
+        env.hub.client.clone(),
+        "argocd",
+        &kube::core::ApiResource {
+            group: "argoproj.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "ApplicationSet".into(),
+            plural: "applicationsets".into(),
+        },
+    );
+    let registration = sets.get("system-registration").await.unwrap();
+    assert_eq!(
+        registration.data["spec"]["generators"][0]["git"]["values"]["override_platform"],
+        revision.as_str()
+    );
+    let addons = sets.get("system-addons").await.unwrap();
+    assert_eq!(
+        addons.data["spec"]["generators"][0]["matrix"]["generators"][0]["git"]["revision"],
+        revision.as_str()
+    );
     let system = app("system-cert-manager-spoke-a");
     let labels = system.metadata.labels.clone().unwrap();
-    assert_eq!(labels["platform.test/overlay"], "release");
     assert_eq!(labels["platform.test/catalog"], "platform");
+
+    // the platform's registration chart manages the cluster Secrets hubspoke wrote: its
+    // labels and annotations (the revision under test, from the overrides), the
+    // credentials left as they were (the spokes' Applications above synced with them)
+    let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.hub.client.clone(), "argocd")
+        .get("cluster-spoke-a")
+        .await
+        .unwrap();
+    let annotations = secret.metadata.annotations.clone().unwrap();
+    assert_eq!(
+        annotations["argocd.argoproj.io/tracking-id"],
+        "registration-spoke-a:/Secret:argocd/cluster-spoke-a"
+    );
+    assert_eq!(annotations["platform_revision"], revision);
+    let data = secret.data.clone().unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&data["config"].0).unwrap();
+    assert!(config["bearerToken"].as_str().is_some_and(|t| !t.is_empty()), "{config:#}");
+    assert_eq!(secret.metadata.labels.clone().unwrap()["enable_kyverno"], "true");
     let tenants = Api::<hubspoke::argocd::AppProject>::namespaced(env.hub.client.clone(), "argocd")
         .get("tenants")
         .await

@@ -54,9 +54,11 @@ async fn one(spokes: usize) {
             .unwrap_or("-")
             .to_string()
     };
-    // bootstrap, system-argocd-hub, system-cert-manager-<spoke>, system-kyverno-spoke-a and
-    // tenant-web-<spoke> for the spokes with workload files (spoke-a, spoke-b)
-    let want = 2 + spokes + 1 + 2;
+    // bootstrap, platform, registration-<cluster> for the three definitions (the extra
+    // spokes are copies hubspoke registers, with no definition in git), system-argocd-hub,
+    // system-cert-manager-<spoke>, system-kyverno-spoke-a and tenant-web-<spoke> for the
+    // spokes with workload files (spoke-a, spoke-b)
+    let want = 2 + 3 + 1 + spokes + 1 + 2;
     let converged = hubspoke::kube_util::wait_all(
         apps,
         Duration::from_secs(300),

@@ -673,9 +673,12 @@ pub async fn bootstrap(
             .checkout
             .as_ref()
             .is_some_and(|c| is_kustomization(&c.join(&env.hub.definition.platform_path)));
-        apply(&apps, &bootstrap_application(&hub.definition, &opts.revision, kustomize))
-            .await
-            .map_err(kube_err(&hub.name, "applying the bootstrap Application"))?;
+        apply(
+            &apps,
+            &bootstrap_application(&hub.definition, &opts.revision, kustomize),
+        )
+        .await
+        .map_err(kube_err(&hub.name, "applying the bootstrap Application"))?;
         step.done(if kustomize {
             "applied (a kustomization: its system-platform ApplicationSet, if any, reads the hub's definition at this revision, as the platform installer sets it)"
         } else {

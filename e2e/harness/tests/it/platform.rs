@@ -270,14 +270,20 @@ async fn the_test_platform_converges_on_sim() {
     // the overlay's JSON 6902 patch labelled the platform Application; its strategic merge
     // patch described the tenants' project
     let platform = app("platform");
-    assert_eq!(platform.metadata.labels.clone().unwrap()["platform.test/overlay"], "release");
+    assert_eq!(
+        platform.metadata.labels.clone().unwrap()["platform.test/overlay"],
+        "release"
+    );
     // the bootstrap Application set the hub's definition and the revision under test as
     // the installer does, and the platform's sources (three, each at that revision) pass
     // it on to the registration and the catalog's generators
     let revision = env.revision.clone().unwrap().revision;
     let sources = platform.data["spec"]["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 3, "{:#}", platform.data["spec"]);
-    assert!(sources.iter().all(|s| s["targetRevision"] == revision.as_str()), "{sources:#?}");
+    assert!(
+        sources.iter().all(|s| s["targetRevision"] == revision.as_str()),
+        "{sources:#?}"
+    );
     let sets = Api::<DynamicObject>::namespaced_with(
         env.hub.client.clone(),
         "argocd",
@@ -318,7 +324,10 @@ async fn the_test_platform_converges_on_sim() {
     assert_eq!(annotations["platform_revision"], revision);
     let data = secret.data.clone().unwrap();
     let config: serde_json::Value = serde_json::from_slice(&data["config"].0).unwrap();
-    assert!(config["bearerToken"].as_str().is_some_and(|t| !t.is_empty()), "{config:#}");
+    assert!(
+        config["bearerToken"].as_str().is_some_and(|t| !t.is_empty()),
+        "{config:#}"
+    );
     assert_eq!(secret.metadata.labels.clone().unwrap()["enable_kyverno"], "true");
     let tenants = Api::<hubspoke::argocd::AppProject>::namespaced(env.hub.client.clone(), "argocd")
         .get("tenants")

@@ -312,12 +312,12 @@ impl Shared {
         let refs = ref_sources(&srcs)?;
         let (kube_version, api_versions) = self.versions_info(dest).await?;
         let settings = self.kustomize_build_options().await;
-        let mut revisions = Vec::new();
-        let mut objects = Vec::new();
-        let mut types = Vec::new();
-        for (i, src) in srcs.iter().enumerate() {
-            let wrap = |e: String| format!("failed to generate manifest for source {} of {n}: {e}", i + 1);
-            let request = super::reposerver::Request {
+        // Argo CD asks the repo server for one source after the other and stops at the first
+        // error; the sources are independent, so they are generated at once here and the
+        // first error in source order is the one reported
+        let requests: Vec<_> = srcs
+            .iter()
+            .map(|src| super::reposerver::Request {
                 app_name: self.instance_name(app),
                 project: app
                     .pointer("/spec/project")
@@ -336,11 +336,17 @@ impl Shared {
                 kube_version: kube_version.clone(),
                 api_versions: api_versions.clone(),
                 kustomize_build_options: settings.clone(),
-            };
-            let generated = self.reposerver.generate(&request).await.map_err(wrap)?;
-            revisions.push(generated.revision);
-            objects.extend(generated.objects);
-            types.push(generated.source_type);
+            })
+            .collect();
+        let generated = futures::future::join_all(requests.iter().map(|r| self.reposerver.generate(r))).await;
+        let mut revisions = Vec::new();
+        let mut objects = Vec::new();
+        let mut types = Vec::new();
+        for (i, g) in generated.into_iter().enumerate() {
+            let g = g.map_err(|e| format!("failed to generate manifest for source {} of {n}: {e}", i + 1))?;
+            revisions.push(g.revision);
+            objects.extend(g.objects);
+            types.push(g.source_type);
         }
         Ok((revisions, objects, types))
     }
@@ -1442,13 +1448,19 @@ impl Shared {
         // ApplyOutOfSyncOnly=true: resources in sync are left alone
         let only_out_of_sync = has_option(&opts, "ApplyOutOfSyncOnly");
         let unmodified = |t: &Task| only_out_of_sync && t.target.is_some() && t.live.is_some() && t.in_sync;
-        // dry run
-        for task in tasks
+        // dry run, grouped by kind as the applies below
+        let dry: Vec<&Task> = tasks
             .iter()
             .filter(|t| !t.done && !t.is_prune() && !t.skip_dry_run && !unmodified(t))
-        {
-            if let Err(msg) = self.apply_task(client, cmp, &opts, task, true).await {
-                results.push(task.result("SyncFailed", "Failed", &msg));
+            .collect();
+        for group in dry.chunk_by(|a, b| a.key.kind == b.key.kind) {
+            let outcomes =
+                futures::future::join_all(group.iter().map(|t| self.apply_task(client, cmp, &opts, t, true)))
+                    .await;
+            for (task, r) in group.iter().zip(outcomes) {
+                if let Err(msg) = r {
+                    results.push(task.result("SyncFailed", "Failed", &msg));
+                }
             }
         }
         if results.iter().any(|r| r["status"] == "SyncFailed") {
@@ -1542,9 +1554,18 @@ impl Shared {
         let mut failed = Vec::new();
         for wave in &wave_set {
             let in_wave: Vec<usize> = order.iter().copied().filter(|i| waves[*i] == *wave).collect();
+            // as gitops-engine's runTasks: the wave's prunes at once, then its applies in
+            // groups of consecutive tasks of one kind (CRDs before what uses them), each group
+            // at once; results keep the tasks' order
             let mut pruned = Vec::new();
-            for i in in_wave.iter().copied().filter(|i| tasks[*i].is_prune()) {
-                let (code, msg) = self.prune_task(client, &opts, &tasks[i], prune).await;
+            let prunes: Vec<usize> = in_wave.iter().copied().filter(|i| tasks[*i].is_prune()).collect();
+            let outcomes = futures::future::join_all(
+                prunes
+                    .iter()
+                    .map(|i| self.prune_task(client, &opts, &tasks[*i], prune)),
+            )
+            .await;
+            for (i, (code, msg)) in prunes.into_iter().zip(outcomes) {
                 let hook_phase = if code == "SyncFailed" {
                     "Failed"
                 } else {
@@ -1561,15 +1582,28 @@ impl Shared {
                 break;
             }
             let mut applied = Vec::new();
-            for i in in_wave.iter().copied().filter(|i| !tasks[*i].is_prune()) {
-                match self.apply_task(client, cmp, &opts, &tasks[i], false).await {
-                    Ok(msg) => {
-                        applied.push((i, results.len()));
-                        results.push(tasks[i].result("Synced", "Running", &msg));
-                    }
-                    Err(msg) => {
-                        results.push(tasks[i].result("SyncFailed", "Failed", &msg));
-                        failed.push(msg);
+            let creates: Vec<usize> = in_wave
+                .iter()
+                .copied()
+                .filter(|i| !tasks[*i].is_prune())
+                .collect();
+            for group in creates.chunk_by(|a, b| tasks[*a].key.kind == tasks[*b].key.kind) {
+                let outcomes = futures::future::join_all(
+                    group
+                        .iter()
+                        .map(|i| self.apply_task(client, cmp, &opts, &tasks[*i], false)),
+                )
+                .await;
+                for (i, r) in group.iter().copied().zip(outcomes) {
+                    match r {
+                        Ok(msg) => {
+                            applied.push((i, results.len()));
+                            results.push(tasks[i].result("Synced", "Running", &msg));
+                        }
+                        Err(msg) => {
+                            results.push(tasks[i].result("SyncFailed", "Failed", &msg));
+                            failed.push(msg);
+                        }
                     }
                 }
             }

@@ -31,31 +31,31 @@ pub fn build(
     env: &[(String, String)],
     build_options: &str,
 ) -> Result<Vec<Value>, String> {
+    // without kustomize options nothing is edited: the build reads the commit's checkout;
+    // with them, Argo CD edits the kustomization of a checkout of its own
+    let edits = source.get("kustomize").is_some_and(|o| o.is_object());
+    if !edits {
+        return build_in(tree.checkout()?, app_dir, source, env, build_options);
+    }
     let dir = std::env::temp_dir().join(format!(
         "hubspoke-kustomize-{}-{}",
         std::process::id(),
         uuid::Uuid::new_v4()
     ));
-    let result = build_in(&dir, tree, app_dir, source, env, build_options);
+    let result = tree
+        .link_into(&dir)
+        .and_then(|()| build_in(&dir, app_dir, source, env, build_options));
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
 fn build_in(
     dir: &Path,
-    tree: &Tree,
     app_dir: &str,
     source: &Value,
     env: &[(String, String)],
     build_options: &str,
 ) -> Result<Vec<Value>, String> {
-    for (path, content) in &tree.files {
-        let p = dir.join(path);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("writing the checkout: {e}"))?;
-        }
-        std::fs::write(&p, content).map_err(|e| format!("writing the checkout: {e}"))?;
-    }
     let app = dir.join(app_dir);
     if let Some(opts) = source.get("kustomize").filter(|o| o.is_object()) {
         edit(&app, dir, app_dir, opts, env)?;
@@ -345,7 +345,11 @@ fn go_type(v: &Value) -> &'static str {
 fn write_kustomization(path: &Path, m: &Map<String, Value>) -> Result<(), String> {
     // JSON is YAML: kustomize reads it back as the same document
     let text = serde_json::to_string_pretty(&Value::Object(m.clone())).map_err(|e| e.to_string())?;
-    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+    // replaced, not written in place: the file is a link into the commit's checkout
+    let fail = |e: std::io::Error| format!("writing {}: {e}", path.display());
+    let new = path.with_extension("hubspoke-edit");
+    std::fs::write(&new, text).map_err(fail)?;
+    std::fs::rename(&new, path).map_err(fail)
 }
 
 fn string_map(v: Option<&Value>, subst: Option<&dyn Fn(&str) -> String>) -> BTreeMap<String, String> {

@@ -67,9 +67,75 @@ pub struct Generated {
 /// The files of one commit, by path.
 pub struct Tree {
     pub files: BTreeMap<String, Vec<u8>>,
+    /// The commit written out once, for the builds that run tools on files (kustomize);
+    /// removed with the tree.
+    checkout: std::sync::OnceLock<Result<std::path::PathBuf, String>>,
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        if let Some(Ok(dir)) = self.checkout.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl Tree {
+    pub fn new(files: BTreeMap<String, Vec<u8>>) -> Tree {
+        Tree {
+            files,
+            checkout: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The commit's files in a directory of their own, written on first use (a commit never
+    /// changes; nothing may write into it: a build that edits files works on a linked copy,
+    /// see [`Tree::link_into`]).
+    pub fn checkout(&self) -> Result<&std::path::Path, String> {
+        self.checkout
+            .get_or_init(|| {
+                let dir = std::env::temp_dir().join(format!(
+                    "hubspoke-checkout-{}-{}",
+                    std::process::id(),
+                    uuid::Uuid::new_v4()
+                ));
+                let written = self.files.iter().try_for_each(|(path, content)| {
+                    let p = dir.join(path);
+                    if let Some(parent) = p.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    std::fs::write(&p, content)
+                });
+                match written {
+                    Ok(()) => Ok(dir),
+                    Err(e) => {
+                        let _ = std::fs::remove_dir_all(&dir);
+                        Err(format!("writing the checkout: {e}"))
+                    }
+                }
+            })
+            .as_ref()
+            .map(|p| p.as_path())
+            .map_err(Clone::clone)
+    }
+
+    /// Fills `dir` with the commit's files as hard links to [`Tree::checkout`]'s (copies
+    /// where links cannot be made): cheap, and safe as long as a file to change is
+    /// replaced (written elsewhere and renamed over), never written in place.
+    pub fn link_into(&self, dir: &std::path::Path) -> Result<(), String> {
+        let from = self.checkout()?;
+        for path in self.files.keys() {
+            let (src, dest) = (from.join(path), dir.join(path));
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("writing the checkout: {e}"))?;
+            }
+            if std::fs::hard_link(&src, &dest).is_err() {
+                std::fs::copy(&src, &dest).map_err(|e| format!("writing the checkout: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The files under `dir` (relative to it), all of them when `recurse`, else only those
     /// directly in it.
     pub fn under(&self, dir: &str, recurse: bool) -> Vec<SourceFile> {
@@ -182,9 +248,9 @@ impl RepoServer {
         let tree = tokio::task::spawn_blocking(move || repos.tree(&url, &sha2))
             .await
             .map_err(|e| e.to_string())??;
-        let tree = Arc::new(Tree {
-            files: tree.1.into_iter().map(|f| (f.path, f.content)).collect(),
-        });
+        let tree = Arc::new(Tree::new(
+            tree.1.into_iter().map(|f| (f.path, f.content)).collect(),
+        ));
         let mut trees = self.trees.lock().expect("tree cache");
         if trees.len() >= TREE_CACHE {
             trees.remove(0);
@@ -706,12 +772,12 @@ mod tests {
 
     #[test]
     fn trees_list_directories() {
-        let tree = Tree {
-            files: [("a/b/c.yaml", ""), ("a/d.yaml", ""), ("ab.yaml", "")]
+        let tree = Tree::new(
+            [("a/b/c.yaml", ""), ("a/d.yaml", ""), ("ab.yaml", "")]
                 .into_iter()
                 .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
                 .collect(),
-        };
+        );
         let names = |v: Vec<SourceFile>| v.into_iter().map(|f| f.path).collect::<Vec<_>>();
         assert_eq!(names(tree.under("a", true)), ["b/c.yaml", "d.yaml"]);
         assert_eq!(names(tree.under("./a/", false)), ["d.yaml"]);

@@ -28,10 +28,8 @@ fn status(a: &DynamicObject, p: &str) -> String {
 
 /// Waits (90 s at most) until the hub's Applications are exactly `want` (sorted), each
 /// Synced and Healthy; returns them, or fails with what was last seen.
-async fn converged(
-    env: &hubspoke::environment::Environment,
-    want: &'static [&'static str],
-) -> Vec<DynamicObject> {
+async fn converged(env: &hubspoke::environment::Environment, want: &[&'static str]) -> Vec<DynamicObject> {
+    let want = want.to_vec();
     let apps = hubspoke::bootstrap::applications(&env.hub.client);
     hubspoke::kube_util::wait_all(
         apps,
@@ -228,36 +226,129 @@ async fn release_hub_kind_converges_on_sim() {
     assert_eq!(seen, 6);
 }
 
+/// A chart written here: a ConfigMap named after the release with the chart's name and
+/// version and the `message` value.
+fn banner_chart(name: &str, version: &str) -> Vec<u8> {
+    let files = vec![
+        (
+            "Chart.yaml".to_string(),
+            format!("apiVersion: v2\nname: {name}\nversion: {version}\n").into_bytes(),
+        ),
+        ("values.yaml".to_string(), b"message: unset\n".to_vec()),
+        (
+            "templates/configmap.yaml".to_string(),
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  chart: {{ .Chart.Name }}-{{ .Chart.Version }}\n  message: {{ .Values.message | quote }}\n".to_vec(),
+        ),
+    ];
+    hubspoke_render::source::archive::write_archive(name, &files).unwrap()
+}
+
 /// The test platform (fixtures/platform, written for these tests) converges on sim: the
 /// bootstrap overlay with its patches, the catalog's matrix with a templated selector,
-/// multi-source Helm addons whose value files come from a `ref` source, charts running
-/// cert-manager's and Argo CD's images (the hub's Argo CD managing itself, with a Lua health
-/// check of its own), tenant workloads with kustomize options in a restricted project.
+/// multi-source Helm addons whose value files come from a `ref` source (charts from this
+/// repository, from a chart repository and from an OCI registry, both on loopback), charts
+/// running cert-manager's and Argo CD's images (the hub's Argo CD managing itself, with a
+/// Lua health check of its own), tenant workloads with kustomize options in a restricted
+/// project.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_platform_converges_on_sim() {
+    use hubspoke_render::testing::{Registry, StaticServer, registry_binary, repository_files};
     use k8s_openapi::api::core::v1::Namespace;
+    // the platform's catalog of charts from repositories gains two entries, from a chart
+    // repository and an OCI registry started here
+    let charts = StaticServer::start(
+        |_| {
+            repository_files(
+                "/charts",
+                &[
+                    ("banner", "1.0.0", banner_chart("banner", "1.0.0")),
+                    ("banner", "1.1.0", banner_chart("banner", "1.1.0")),
+                    ("banner", "2.0.0", banner_chart("banner", "2.0.0")),
+                ],
+            )
+        },
+        None,
+        None,
+    )
+    .await;
+    // (without Debian's docker-registry, and unless CI requires it, the OCI entry is left out)
+    let registry = match registry_binary() {
+        Some(bin) => Some(Registry::start(&bin, "").await),
+        None => None,
+    };
+    let plain = hubspoke_render::source::FetchOptions {
+        plain_http: true,
+        ..Default::default()
+    };
+    if let Some(r) = &registry {
+        hubspoke_render::source::oci::push(&banner_chart("ledger", "0.3.0"), &r.url("/charts"), &plain, None)
+            .await
+            .unwrap();
+    }
+    let charts_url = charts.url("/charts");
+    let registry_repo = registry.as_ref().map(|r| format!("{}/charts", r.addr));
+    let repo = platform_copy(|p| {
+        let entry = |name: &str, repo: &str, version: &str| {
+            format!(
+                "## written by the test: a chart from a repository on loopback\nname: {name}\nfeature: kyverno\nnamespace: {name}\nrepo_url: {repo}\nchart: {name}\nversion: \"{version}\"\n"
+            )
+        };
+        std::fs::write(
+            p.join("helm-addons/banner.yaml"),
+            entry("banner", &charts_url, "^1.0"),
+        )
+        .unwrap();
+        if let Some(r) = &registry_repo {
+            std::fs::write(p.join("helm-addons/ledger.yaml"), entry("ledger", r, "0.3.0")).unwrap();
+        }
+        std::fs::create_dir_all(p.join("config/banner")).unwrap();
+        std::fs::write(
+            p.join("config/banner/all.yaml"),
+            "message: from the tenant repository\n",
+        )
+        .unwrap();
+    });
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = UpOptions::new(ProviderKind::Sim, &repo_root());
+    let mut opts = UpOptions::new(ProviderKind::Sim, repo.path());
     opts.state_dir = dir.path().join("sim");
-    opts.release = repo_root().join("fixtures/platform");
+    opts.release = repo.path().join("fixtures/platform");
     let env = up(&opts, &Progress::plain())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    // the registry speaks plain HTTP: Argo CD reads it so when its repository Secret says so
+    if let Some(url) = &registry_repo {
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.hub.client.clone(), "argocd")
+            .create(
+                &Default::default(),
+                &serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": "repo-ledger", "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+                    "stringData": {"url": url, "type": "helm", "enableOCI": "true", "insecureOCIForceHttp": "true"},
+                }))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
 
-    const WANT: [&str; 11] = [
+    let mut want = vec![
         "bootstrap",
         "platform",
         "registration-hub",
         "registration-spoke-a",
         "registration-spoke-b",
         "system-argocd-hub",
+        "system-banner-spoke-a",
         "system-cert-manager-spoke-a",
         "system-cert-manager-spoke-b",
         "system-kyverno-spoke-a",
         "tenant-web-spoke-a",
         "tenant-web-spoke-b",
     ];
-    let converged = converged(&env, &WANT).await;
+    if registry.is_some() {
+        want.push("system-ledger-spoke-a");
+        want.sort();
+    }
+    let converged = converged(&env, &want).await;
     let apps = hubspoke::bootstrap::applications(&env.hub.client);
     let app = |name: &str| {
         converged
@@ -414,6 +505,37 @@ async fn the_test_platform_converges_on_sim() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
 
+    // charts from the loopback chart repository (the constraint resolved to the newest 1.x)
+    // and the OCI registry, with their value files from the tenant repository
+    let from_repositories = [
+        ("banner", "1.1.0", "banner-1.1.0", "from the tenant repository"),
+        ("ledger", "0.3.0", "ledger-0.3.0", "unset"),
+    ];
+    for (name, revision, chart, message) in &from_repositories[..if registry.is_some() { 2 } else { 1 }] {
+        let a = app(&format!("system-{name}-spoke-a"));
+        assert_eq!(
+            a.data.pointer("/status/sync/revisions/0"),
+            Some(&serde_json::json!(*revision)),
+            "{:#}",
+            a.data["status"]["sync"]
+        );
+        let cm = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(spoke_a.clone(), name)
+            .get(name)
+            .await
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!((cm["chart"].as_str(), cm["message"].as_str()), (*chart, *message));
+    }
+    assert!(
+        !env.notices()
+            .iter()
+            .any(|n| n.contains("banner") || n.contains("ledger")),
+        "{:?}",
+        env.notices()
+    );
+    drop((charts, registry));
+
     // a credential rotated in the cluster stays rotated, and its Application Synced
     // (ignoreDifferences on the Secret's token, respected in syncs)
     let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(spoke_a.clone(), "cert-manager");
@@ -492,9 +614,9 @@ fn want_contains(apps: &[DynamicObject], name: &str) -> bool {
 }
 
 /// A copy of the test platform in a git repository of its own (at `fixtures/platform`, as
-/// in this one), changed by `change` and committed: the revision under test of a broken
+/// in this one), changed by `change` and committed on `main`: the revision under test of a
 /// variant.
-fn broken_platform(change: impl FnOnce(&Path)) -> tempfile::TempDir {
+fn platform_copy(change: impl FnOnce(&Path)) -> tempfile::TempDir {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
         for e in std::fs::read_dir(from).unwrap() {
@@ -538,7 +660,7 @@ fn broken_platform(change: impl FnOnce(&Path)) -> tempfile::TempDir {
     };
     git(&["init", "-q"]);
     git(&["add", "."]);
-    git(&["commit", "-qm", "broken variant"]);
+    git(&["commit", "-qm", "a variant of the test platform"]);
     repo
 }
 
@@ -593,7 +715,7 @@ async fn argo_object(repo: &Path, plural: &str, name: &str, pointer: &str) -> se
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chart_value_that_went_missing_is_helms_error_in_a_comparison_error() {
-    let repo = broken_platform(|p| std::fs::remove_file(p.join("config/cert-manager/all.yaml")).unwrap());
+    let repo = platform_copy(|p| std::fs::remove_file(p.join("config/cert-manager/all.yaml")).unwrap());
     let msg = argo_says(
         repo.path(),
         "applications",
@@ -611,7 +733,7 @@ async fn a_chart_value_that_went_missing_is_helms_error_in_a_comparison_error() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_resource_the_project_denies_fails_the_sync_with_argo_cds_message() {
-    let repo = broken_platform(|p| {
+    let repo = platform_copy(|p| {
         std::fs::write(
             p.join("workloads/web/base/quota.yaml"),
             "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: web\nspec:\n  hard:\n    pods: \"10\"\n",
@@ -656,7 +778,7 @@ async fn a_tenant_resource_the_project_denies_fails_the_sync_with_argo_cds_messa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overlay_patch_without_its_target_fails_the_bootstrap_with_kustomizes_error() {
-    let repo = broken_platform(|p| {
+    let repo = platform_copy(|p| {
         let k = p.join("kustomize/overlays/release/kustomization.yaml");
         let text = std::fs::read_to_string(&k).unwrap();
         std::fs::write(&k, text.replace("name: tenants", "name: tenant")).unwrap();
@@ -678,7 +800,7 @@ async fn an_overlay_patch_without_its_target_fails_the_bootstrap_with_kustomizes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_entry_without_its_feature_is_the_application_sets_error() {
-    let repo = broken_platform(|p| {
+    let repo = platform_copy(|p| {
         let f = p.join("addons/cert-manager.yaml");
         let text = std::fs::read_to_string(&f).unwrap();
         std::fs::write(&f, text.replace("feature: cert_manager\n", "")).unwrap();
@@ -694,5 +816,45 @@ async fn a_catalog_entry_without_its_feature_is_the_application_sets_error() {
     assert_eq!(
         msg,
         "failed to get params for second generator in the matrix generator: child generator returned an error on parameter generation: failed to replace parameters in generator: failed to execute go template enable_{{ .feature }}: template: :1:10: executing \"\" at <.feature>: map has no entry for key \"feature\""
+    );
+}
+
+/// A catalog entry whose version range the chart repository cannot satisfy: Argo CD's
+/// resolution error (`versions.MaxVersion` over the index's entries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_version_the_repository_lacks_is_argo_cds_error() {
+    use hubspoke_render::testing::{StaticServer, repository_files};
+    let charts = StaticServer::start(
+        |_| {
+            repository_files(
+                "/charts",
+                &[
+                    ("banner", "1.0.0", banner_chart("banner", "1.0.0")),
+                    ("banner", "1.1.0", banner_chart("banner", "1.1.0")),
+                ],
+            )
+        },
+        None,
+        None,
+    )
+    .await;
+    let url = charts.url("/charts");
+    let repo = platform_copy(|p| {
+        std::fs::write(
+            p.join("helm-addons/banner.yaml"),
+            format!("name: banner\nfeature: kyverno\nnamespace: banner\nrepo_url: {url}\nchart: banner\nversion: \"^3.0\"\n"),
+        )
+        .unwrap()
+    });
+    let msg = argo_says(
+        repo.path(),
+        "applications",
+        "system-banner-spoke-a",
+        "/status/conditions/0/message",
+    )
+    .await;
+    assert_eq!(
+        msg,
+        "Failed to load target state: failed to generate manifest for source 1 of 2: rpc error: code = Unknown desc = invalid revision: version matching constraint not found in 2 tags"
     );
 }

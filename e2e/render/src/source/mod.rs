@@ -56,6 +56,8 @@ pub enum ErrorKind {
 pub struct SourceError {
     kind: ErrorKind,
     message: String,
+    /// For [`ErrorKind::VersionNotFound`]: the versions the repository has (newest first).
+    available: Vec<String>,
 }
 
 impl SourceError {
@@ -63,11 +65,18 @@ impl SourceError {
         SourceError {
             kind,
             message: message.into(),
+            available: Vec::new(),
         }
     }
 
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// The versions the repository has, when no version matched (newest first): callers that
+    /// word the error as another tool does (Argo CD counts them) need them.
+    pub fn available(&self) -> &[String] {
+        &self.available
     }
 
     pub fn message(&self) -> &str {
@@ -219,6 +228,11 @@ pub fn select_version(versions: &[String], requested: &str) -> Option<String> {
     let mut sorted = versions.to_vec();
     version::sort_descending(&mut sorted);
     version::select(&sorted, requested).ok().map(str::to_string)
+}
+
+/// Whether `requested` is a Masterminds semver constraint (`^1.0`, `>=1.2 <2`, `1.x`, ...).
+pub fn is_constraint(requested: &str) -> bool {
+    version::Constraint::parse(requested.trim()).is_some()
 }
 
 /// Loads a chart from its files (`(path relative to the chart root, data)`, as the sources
@@ -407,13 +421,16 @@ pub(crate) fn no_matching_version(
     } else {
         format!("no version matches {:?}", chart.version)
     };
-    SourceError::new(
-        ErrorKind::VersionNotFound,
-        format!(
-            "chart {:?} in repository {}: {why}; {have}; set the chart's version to one of them or widen the constraint",
-            chart.name, chart.repo_url
-        ),
-    )
+    SourceError {
+        available: available.to_vec(),
+        ..SourceError::new(
+            ErrorKind::VersionNotFound,
+            format!(
+                "chart {:?} in repository {}: {why}; {have}; set the chart's version to one of them or widen the constraint",
+                chart.name, chart.repo_url
+            ),
+        )
+    }
 }
 
 /// Picks the version among `available` (newest first) or says why none fits.

@@ -72,6 +72,33 @@ fn is_exact_version(v: &str) -> bool {
         && rest_ok
 }
 
+/// How Argo CD words a failure to resolve a chart's version range
+/// (`newHelmClientResolveRevision`: the index's entries, or the registry's tags, then
+/// `versions.MaxVersion`); other errors keep the sim's own wording, which names chart,
+/// version, repository and the fix.
+fn argo_resolution_error(reference: &ChartRef, e: &hubspoke_render::source::SourceError) -> String {
+    use hubspoke_render::source::ErrorKind;
+    let requested = reference.version.trim();
+    if is_exact_version(requested) || requested.is_empty() {
+        return e.message().to_string();
+    }
+    let oci = reference.repo_url.starts_with("oci://");
+    match e.kind() {
+        ErrorKind::VersionNotFound if hubspoke_render::source::is_constraint(requested) => format!(
+            "invalid revision: version matching constraint not found in {} tags",
+            e.available().len()
+        ),
+        // neither a version nor a constraint: Masterminds' NewConstraint error
+        ErrorKind::VersionNotFound => {
+            format!(
+                "invalid revision: failed to determine semver constraint: improper constraint: {requested}"
+            )
+        }
+        ErrorKind::ChartNotFound if !oci => format!("chart '{}' not found in index", reference.name),
+        _ => e.message().to_string(),
+    }
+}
+
 /// Whether Argo CD treats a Helm repository URL as an OCI registry (`IsHelmOciRepo`: no
 /// scheme, `registry.example.com/charts`).
 pub fn is_helm_oci_repo(url: &str) -> bool {
@@ -179,7 +206,7 @@ impl HelmAccess {
                 }
                 Ok(chart)
             }
-            Err(e) => Err(unknown(e.message())),
+            Err(e) => Err(unknown(argo_resolution_error(reference, &e))),
         }
     }
 
@@ -659,6 +686,23 @@ mod tests {
         assert_eq!(parse_generic_version("v1.32.0").unwrap(), "1.32.0");
         assert_eq!(parse_generic_version("1.29").unwrap(), "1.29.0");
         assert!(parse_generic_version("latest").is_err());
+    }
+
+    #[test]
+    fn unresolvable_ranges_read_as_argo_cds_errors() {
+        use hubspoke_render::source::{ErrorKind, SourceError};
+        let r = |v: &str| ChartRef::new("https://charts.example.com", "web", v);
+        let e = SourceError::new(ErrorKind::VersionNotFound, "the sim's text");
+        assert_eq!(
+            argo_resolution_error(&r("stable"), &e),
+            "invalid revision: failed to determine semver constraint: improper constraint: stable"
+        );
+        assert_eq!(
+            argo_resolution_error(&r("^2.0"), &SourceError::new(ErrorKind::ChartNotFound, "x")),
+            "chart 'web' not found in index"
+        );
+        // an exact version is Argo CD's to pass on as is: the sim's own text stays
+        assert_eq!(argo_resolution_error(&r("2.0.0"), &e), "the sim's text");
     }
 
     #[test]

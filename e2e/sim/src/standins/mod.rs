@@ -5,6 +5,7 @@ pub mod argocd;
 pub mod certmanager;
 pub mod charts;
 pub mod kyverno;
+pub mod leader;
 pub mod programs;
 pub mod workload;
 

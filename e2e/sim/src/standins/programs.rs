@@ -271,7 +271,7 @@ impl Start<'_> {
 }
 
 /// How a program ends when its container is killed (what it does on SIGTERM).
-type Stop = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>;
+type Stop = super::leader::Work;
 
 /// A running program; [`Running::stop`] ends it as the program ends on SIGTERM, dropping it
 /// kills it.
@@ -296,118 +296,241 @@ pub type StartError = String;
 pub async fn start(p: Program, start: Start<'_>) -> Result<Option<Running>, StartError> {
     let ns = start.namespace();
     // a stand-in installed directly runs this component here: the container is simulated;
-    // pods of the image otherwise each run their own instance, as replicas do
+    // pods of the image otherwise each run their own instance, as replicas do (those that
+    // elect a leader upstream work only while they hold its Lease)
     if claimed(&start.client, &ns, p).await? {
         return Ok(None);
     }
-    let pod_ip = start.pod_ip.to_string();
-    let env = container_env(start.pod, start.container, &pod_ip);
-    let args = container_args(start.container, &env);
-    let stop: Stop = match p {
-        Program::KyvernoAdmission => {
-            // Kyverno's flags and environment (cmd/kyverno, pkg/config)
-            let port = flag(&args, "webhookServerPort")
-                .and_then(|p| p.parse().ok())
-                .or_else(|| container_port(start.container, "https"))
-                .unwrap_or(9443);
-            let namespace = env.get("KYVERNO_NAMESPACE").cloned().unwrap_or(ns);
-            let pod = super::kyverno::PodRun {
-                bind: SocketAddr::new(start.pod_ip, port),
-                deployment: env
-                    .get("KYVERNO_DEPLOYMENT")
-                    .cloned()
-                    .unwrap_or_else(|| "kyverno".into()),
-                ca_secret: flag(&args, "caSecretName"),
-                tls_secret: flag(&args, "tlsSecretName"),
-            };
-            let opts = super::kyverno::KyvernoOptions {
-                namespace,
-                service_name: env
-                    .get("KYVERNO_SVC")
-                    .cloned()
-                    .unwrap_or_else(|| "kyverno-svc".into()),
-                webhook_url: None,
-                timeout_seconds: flag(&args, "webhookTimeout")
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(10),
-            };
-            let k = super::kyverno::KyvernoStandIn::run(start.client.clone(), opts, pod)
+    let l = std::sync::Arc::new(Launch {
+        p,
+        client: start.client.clone(),
+        pod: start.pod.clone(),
+        container: start.container.clone(),
+        pod_ip: start.pod_ip,
+    });
+    if let Some(election) = l.election() {
+        let launch = l.clone();
+        let candidate = super::leader::Candidate::run(start.client.clone(), election, move || {
+            let l = launch.clone();
+            async move { l.launch().await }
+        });
+        return Ok(Some(Running {
+            stop: Some(Box::new(move || Box::pin(candidate.stop()))),
+        }));
+    }
+    Ok(Some(Running {
+        stop: Some(l.launch().await?),
+    }))
+}
+
+/// A program's start, owned: run at once, or each time its pod wins its election.
+struct Launch {
+    p: Program,
+    client: Client,
+    pod: Value,
+    container: Value,
+    pod_ip: IpAddr,
+}
+
+impl Launch {
+    fn start(&self) -> Start<'_> {
+        Start {
+            client: self.client.clone(),
+            pod: &self.pod,
+            container: &self.container,
+            pod_ip: self.pod_ip,
+        }
+    }
+
+    /// The election the program campaigns in, as its flags configure it (None: it works
+    /// from the start).
+    fn election(&self) -> Option<super::leader::Election> {
+        let start = self.start();
+        let pod_ip = start.pod_ip.to_string();
+        let env = container_env(start.pod, start.container, &pod_ip);
+        let args = container_args(start.container, &env);
+        let pod_name = self
+            .pod
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let enabled = |name: &str, default: bool| match flag(&args, name) {
+            Some(v) => v != "false",
+            None => default || args.iter().any(|a| a == &format!("--{name}")),
+        };
+        let duration = |name: &str, default: u64| {
+            flag(&args, name)
+                .and_then(|d| super::certmanager::spec::parse_duration(&d).ok())
+                .unwrap_or(std::time::Duration::from_secs(default))
+        };
+        let controller_runtime_identity = || format!("{pod_name}_{}", uuid::Uuid::new_v4());
+        match self.p {
+            // cert-manager (cmd/controller, cmd/cainjector): --leader-elect (on by default) in
+            // --leader-election-namespace (kube-system), leases of 60 s renewed within 40 s,
+            // retried every 15 s unless the flags say otherwise
+            Program::CertManagerController | Program::CertManagerCainjector => {
+                if !enabled("leader-elect", true) {
+                    return None;
+                }
+                let (name, identity) = if self.p == Program::CertManagerController {
+                    (
+                        "cert-manager-controller",
+                        format!("{pod_name}-external-cert-manager-controller"),
+                    )
+                } else {
+                    (
+                        "cert-manager-cainjector-leader-election",
+                        controller_runtime_identity(),
+                    )
+                };
+                let namespace =
+                    flag(&args, "leader-election-namespace").unwrap_or_else(|| "kube-system".into());
+                let mut e = super::leader::Election::new(&namespace, name, &identity);
+                e.lease_duration = duration("leader-election-lease-duration", 60);
+                e.renew_deadline = duration("leader-election-renew-deadline", 40);
+                e.retry_period = duration("leader-election-retry-period", 15);
+                if self.p == Program::CertManagerController {
+                    e.labels
+                        .insert("app.kubernetes.io/managed-by".into(), "cert-manager".into());
+                }
+                Some(e)
+            }
+            // Argo CD's ApplicationSet controller with --enable-leader-election (the chart sets
+            // it from argocd-cmd-params-cm through its environment): controller-runtime's
+            // Lease in its namespace
+            Program::ArgoCd(super::argocd::Component::ApplicationSetController) => {
+                let on = enabled("enable-leader-election", false)
+                    || env
+                        .get("ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_LEADER_ELECTION")
+                        .is_some_and(|v| v == "true");
+                on.then(|| {
+                    let ns = flag(&args, "namespace")
+                        .or_else(|| env.get("NAMESPACE").cloned())
+                        .unwrap_or_else(|| start.namespace());
+                    super::leader::Election::new(
+                        &ns,
+                        "58ac56fa.applicationsets.argoproj.io",
+                        &controller_runtime_identity(),
+                    )
+                })
+            }
+            _ => None,
+        }
+    }
+
+    async fn launch(&self) -> Result<Stop, StartError> {
+        let (p, start) = (self.p, self.start());
+        let ns = start.namespace();
+        let pod_ip = start.pod_ip.to_string();
+        let env = container_env(start.pod, start.container, &pod_ip);
+        let args = container_args(start.container, &env);
+        let stop: Stop = match p {
+            Program::KyvernoAdmission => {
+                // Kyverno's flags and environment (cmd/kyverno, pkg/config)
+                let port = flag(&args, "webhookServerPort")
+                    .and_then(|p| p.parse().ok())
+                    .or_else(|| container_port(start.container, "https"))
+                    .unwrap_or(9443);
+                let namespace = env.get("KYVERNO_NAMESPACE").cloned().unwrap_or(ns);
+                let pod = super::kyverno::PodRun {
+                    bind: SocketAddr::new(start.pod_ip, port),
+                    deployment: env
+                        .get("KYVERNO_DEPLOYMENT")
+                        .cloned()
+                        .unwrap_or_else(|| "kyverno".into()),
+                    ca_secret: flag(&args, "caSecretName"),
+                    tls_secret: flag(&args, "tlsSecretName"),
+                };
+                let opts = super::kyverno::KyvernoOptions {
+                    namespace,
+                    service_name: env
+                        .get("KYVERNO_SVC")
+                        .cloned()
+                        .unwrap_or_else(|| "kyverno-svc".into()),
+                    webhook_url: None,
+                    timeout_seconds: flag(&args, "webhookTimeout")
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(10),
+                };
+                let k = super::kyverno::KyvernoStandIn::run(start.client.clone(), opts, pod)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Box::new(move || Box::pin(k.stop_as_pod()) as futures::future::BoxFuture<'static, ()>)
+            }
+            Program::CertManagerController => {
+                let defaults = super::certmanager::CertManagerOptions::default();
+                let opts = super::certmanager::CertManagerOptions {
+                    install_crds: false,
+                    cluster_resource_namespace: flag(&args, "cluster-resource-namespace")
+                        .unwrap_or_else(|| ns.clone()),
+                    secret_owner_references: flag(&args, "enable-certificate-owner-ref")
+                        .is_some_and(|v| v != "false")
+                        || args.iter().any(|a| a == "--enable-certificate-owner-ref"),
+                    ..defaults
+                };
+                let c = super::certmanager::CertManagerStandIn::install(start.client.clone(), opts)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Box::new(move || {
+                    Box::pin(async move {
+                        c.shutdown(std::time::Duration::from_secs(5)).await;
+                    }) as futures::future::BoxFuture<'static, ()>
+                })
+            }
+            Program::CertManagerWebhook => {
+                // cmd/webhook's flags (the chart passes all of them)
+                let port = flag(&args, "secure-port")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(10250);
+                let opts = super::certmanager::webhook::WebhookOptions {
+                    bind: SocketAddr::new(start.pod_ip, port),
+                    ca_secret_namespace: flag(&args, "dynamic-serving-ca-secret-namespace")
+                        .unwrap_or_else(|| ns.clone()),
+                    ca_secret_name: flag(&args, "dynamic-serving-ca-secret-name")
+                        .unwrap_or_else(|| "cert-manager-webhook-ca".into()),
+                    dns_names: flag(&args, "dynamic-serving-dns-names")
+                        .map(|d| d.split(',').map(str::to_string).collect())
+                        .unwrap_or_default(),
+                };
+                let w = super::certmanager::webhook::Webhook::run(start.client.clone(), opts)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Box::new(move || Box::pin(async move { drop(w) }) as futures::future::BoxFuture<'static, ()>)
+            }
+            Program::CertManagerCainjector => {
+                let c = super::certmanager::webhook::CaInjector::run(start.client.clone(), ns);
+                Box::new(move || Box::pin(async move { drop(c) }) as futures::future::BoxFuture<'static, ()>)
+            }
+            Program::ArgoCd(component) => {
+                // argo-cd's flags: the server's --port (default 8080), --namespace or the pod's
+                let port = flag(&args, "port").and_then(|p| p.parse().ok()).unwrap_or(8080);
+                let opts = super::argocd::ArgoCdOptions {
+                    namespace: flag(&args, "namespace")
+                        .or_else(|| env.get("NAMESPACE").cloned())
+                        .unwrap_or(ns),
+                    ..Default::default()
+                };
+                let a = super::argocd::ArgoCdStandIn::run(
+                    start.client.clone(),
+                    opts,
+                    component,
+                    SocketAddr::new(start.pod_ip, port),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
-            Box::new(move || Box::pin(k.stop_as_pod()) as futures::future::BoxFuture<'static, ()>)
-        }
-        Program::CertManagerController => {
-            let defaults = super::certmanager::CertManagerOptions::default();
-            let opts = super::certmanager::CertManagerOptions {
-                install_crds: false,
-                cluster_resource_namespace: flag(&args, "cluster-resource-namespace")
-                    .unwrap_or_else(|| ns.clone()),
-                secret_owner_references: flag(&args, "enable-certificate-owner-ref")
-                    .is_some_and(|v| v != "false")
-                    || args.iter().any(|a| a == "--enable-certificate-owner-ref"),
-                ..defaults
-            };
-            let c = super::certmanager::CertManagerStandIn::install(start.client.clone(), opts)
-                .await
-                .map_err(|e| e.to_string())?;
-            Box::new(move || {
-                Box::pin(async move {
-                    c.shutdown(std::time::Duration::from_secs(5)).await;
-                }) as futures::future::BoxFuture<'static, ()>
-            })
-        }
-        Program::CertManagerWebhook => {
-            // cmd/webhook's flags (the chart passes all of them)
-            let port = flag(&args, "secure-port")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(10250);
-            let opts = super::certmanager::webhook::WebhookOptions {
-                bind: SocketAddr::new(start.pod_ip, port),
-                ca_secret_namespace: flag(&args, "dynamic-serving-ca-secret-namespace")
-                    .unwrap_or_else(|| ns.clone()),
-                ca_secret_name: flag(&args, "dynamic-serving-ca-secret-name")
-                    .unwrap_or_else(|| "cert-manager-webhook-ca".into()),
-                dns_names: flag(&args, "dynamic-serving-dns-names")
-                    .map(|d| d.split(',').map(str::to_string).collect())
-                    .unwrap_or_default(),
-            };
-            let w = super::certmanager::webhook::Webhook::run(start.client.clone(), opts)
-                .await
-                .map_err(|e| e.to_string())?;
-            Box::new(move || Box::pin(async move { drop(w) }) as futures::future::BoxFuture<'static, ()>)
-        }
-        Program::CertManagerCainjector => {
-            let c = super::certmanager::webhook::CaInjector::run(start.client.clone(), ns);
-            Box::new(move || Box::pin(async move { drop(c) }) as futures::future::BoxFuture<'static, ()>)
-        }
-        Program::ArgoCd(component) => {
-            // argo-cd's flags: the server's --port (default 8080), --namespace or the pod's
-            let port = flag(&args, "port").and_then(|p| p.parse().ok()).unwrap_or(8080);
-            let opts = super::argocd::ArgoCdOptions {
-                namespace: flag(&args, "namespace")
-                    .or_else(|| env.get("NAMESPACE").cloned())
-                    .unwrap_or(ns),
-                ..Default::default()
-            };
-            let a = super::argocd::ArgoCdStandIn::run(
-                start.client.clone(),
-                opts,
-                component,
-                SocketAddr::new(start.pod_ip, port),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            Box::new(move || {
-                Box::pin(async move {
-                    a.shutdown(std::time::Duration::from_secs(5)).await;
-                }) as futures::future::BoxFuture<'static, ()>
-            })
-        }
-        Program::ArgoCdRedisInitialPassword => {
-            return Err(format!("{} runs to completion, not as a service", p.name()));
-        }
-    };
-    Ok(Some(Running { stop: Some(stop) }))
+                Box::new(move || {
+                    Box::pin(async move {
+                        a.shutdown(std::time::Duration::from_secs(5)).await;
+                    }) as futures::future::BoxFuture<'static, ()>
+                })
+            }
+            Program::ArgoCdRedisInitialPassword => {
+                return Err(format!("{} runs to completion, not as a service", p.name()));
+            }
+        };
+        Ok(stop)
+    }
 }
 
 /// Runs a program that exits by itself ([`Program::runs_to_completion`]); Ok with what it

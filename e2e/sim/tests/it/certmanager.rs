@@ -842,3 +842,120 @@ async fn the_controller_image_runs_the_stand_in_with_its_containers_flags() {
         triple("True", "KeyPairVerified", "Signing CA verified")
     );
 }
+
+/// Two replicas of the controller image: only the holder of the Lease
+/// `kube-system/cert-manager-controller` works; when its pod goes it releases the Lease and
+/// the other replica takes over (the flags shorten cert-manager's 60 s / 40 s / 15 s).
+#[tokio::test]
+async fn replicas_of_the_controller_elect_a_leader_through_its_lease() {
+    use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::Pod;
+    let (_c, client) = cluster("cm-leader").await;
+    let _w = WorkloadStandIn::run(client.clone(), WorkloadOptions::default())
+        .await
+        .unwrap();
+    common::apply_all(
+        &client,
+        "helm",
+        &hubspoke_sim::standins::certmanager::crd_manifests(),
+    )
+    .await;
+    let labels = json!({"app.kubernetes.io/name": "cert-manager"});
+    common::apply_all(
+        &client,
+        "helm",
+        &[
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cert-manager"}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "cert-manager", "namespace": "cert-manager"},
+                "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                        "name": "cert-manager-controller",
+                        "image": format!("quay.io/jetstack/cert-manager-controller:{CERT_MANAGER_VERSION}"),
+                        "args": ["--v=2", "--cluster-resource-namespace=$(POD_NAMESPACE)",
+                            "--leader-election-namespace=kube-system",
+                            "--leader-election-lease-duration=4s", "--leader-election-renew-deadline=3s",
+                            "--leader-election-retry-period=300ms"],
+                        "env": [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+                    }]}}}}),
+        ],
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "cert-manager");
+    let running = || async {
+        let mut names: Vec<String> = pods
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        names.sort();
+        names
+    };
+    let first = common::eventually("a leader", || async {
+        if running().await.len() != 2 {
+            return Err("two replicas are not running yet".to_string());
+        }
+        let lease = leases
+            .get_opt("cert-manager-controller")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no Lease yet")?;
+        Ok(lease)
+    })
+    .await;
+    let spec = first.spec.clone().unwrap();
+    let holder = spec.holder_identity.clone().unwrap();
+    let pods_now = running().await;
+    let leader = holder
+        .strip_suffix("-external-cert-manager-controller")
+        .unwrap_or_else(|| panic!("holder {holder}"))
+        .to_string();
+    assert!(pods_now.contains(&leader), "{holder} among {pods_now:?}");
+    assert_eq!(first.labels()["app.kubernetes.io/managed-by"], "cert-manager");
+    assert_eq!(
+        (spec.lease_duration_seconds, spec.lease_transitions),
+        (Some(4), Some(0))
+    );
+    // the leader works
+    create(
+        &cluster_issuers(&client),
+        "ClusterIssuer",
+        json!({"metadata": {"name": "selfsigned"}, "spec": {"selfSigned": {}}}),
+    )
+    .await;
+    wait_condition(&cluster_issuers(&client), "selfsigned", "Ready", "True").await;
+
+    // its pod goes: the Lease is released and another replica takes it
+    pods.delete(&leader, &DeleteParams::default()).await.unwrap();
+    let next = common::eventually("a new leader", || async {
+        let lease = leases
+            .get("cert-manager-controller")
+            .await
+            .map_err(|e| e.to_string())?;
+        let s = lease.spec.clone().unwrap_or_default();
+        match s.holder_identity.as_deref() {
+            Some(h) if !h.starts_with(&leader) => Ok(lease),
+            other => Err(format!("held by {other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(next.spec.clone().unwrap().lease_transitions, Some(1));
+    // and works
+    create(
+        &certs(&client, "cert-manager"),
+        "Certificate",
+        json!({"metadata": {"name": "after-failover"}, "spec": {
+            "commonName": "after-failover", "secretName": "after-failover",
+            "issuerRef": {"name": "selfsigned", "kind": "ClusterIssuer"},
+        }}),
+    )
+    .await;
+    wait_condition(&certs(&client, "cert-manager"), "after-failover", "Ready", "True").await;
+}

@@ -243,6 +243,24 @@ fn banner_chart(name: &str, version: &str) -> Vec<u8> {
     hubspoke_render::source::archive::write_archive(name, &files).unwrap()
 }
 
+/// A chart repository on loopback serving `banner` at `versions` under `/charts`.
+async fn banner_repository(versions: &[&str]) -> hubspoke_render::testing::StaticServer {
+    use hubspoke_render::testing::{StaticServer, repository_files};
+    let packages: Vec<(&str, &str, Vec<u8>)> = versions
+        .iter()
+        .map(|v| ("banner", *v, banner_chart("banner", v)))
+        .collect();
+    StaticServer::start(|_| repository_files("/charts", &packages), None, None).await
+}
+
+/// A catalog entry (helm-addons/<name>.yaml) for chart `name` from `repo` on the clusters
+/// that enable Kyverno.
+fn catalog_entry(name: &str, repo: &str, version: &str) -> String {
+    format!(
+        "## written by the test: a chart from a repository on loopback\nname: {name}\nfeature: kyverno\nnamespace: {name}\nrepo_url: {repo}\nchart: {name}\nversion: \"{version}\"\n"
+    )
+}
+
 /// The test platform (fixtures/platform, written for these tests) converges on sim: the
 /// bootstrap overlay with its patches, the catalog's matrix with a templated selector,
 /// multi-source Helm addons whose value files come from a `ref` source (charts from this
@@ -252,25 +270,11 @@ fn banner_chart(name: &str, version: &str) -> Vec<u8> {
 /// project.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_platform_converges_on_sim() {
-    use hubspoke_render::testing::{Registry, StaticServer, registry_binary, repository_files};
+    use hubspoke_render::testing::{Registry, registry_binary};
     use k8s_openapi::api::core::v1::Namespace;
     // the platform's catalog of charts from repositories gains two entries, from a chart
     // repository and an OCI registry started here
-    let charts = StaticServer::start(
-        |_| {
-            repository_files(
-                "/charts",
-                &[
-                    ("banner", "1.0.0", banner_chart("banner", "1.0.0")),
-                    ("banner", "1.1.0", banner_chart("banner", "1.1.0")),
-                    ("banner", "2.0.0", banner_chart("banner", "2.0.0")),
-                ],
-            )
-        },
-        None,
-        None,
-    )
-    .await;
+    let charts = banner_repository(&["1.0.0", "1.1.0", "2.0.0"]).await;
     // (without Debian's docker-registry, and unless CI requires it, the OCI entry is left out)
     let registry = match registry_binary() {
         Some(bin) => Some(Registry::start(&bin, "").await),
@@ -288,11 +292,7 @@ async fn the_test_platform_converges_on_sim() {
     let charts_url = charts.url("/charts");
     let registry_repo = registry.as_ref().map(|r| format!("{}/charts", r.addr));
     let repo = platform_copy(|p| {
-        let entry = |name: &str, repo: &str, version: &str| {
-            format!(
-                "## written by the test: a chart from a repository on loopback\nname: {name}\nfeature: kyverno\nnamespace: {name}\nrepo_url: {repo}\nchart: {name}\nversion: \"{version}\"\n"
-            )
-        };
+        let entry = catalog_entry;
         std::fs::write(
             p.join("helm-addons/banner.yaml"),
             entry("banner", &charts_url, "^1.0"),
@@ -823,26 +823,12 @@ async fn a_catalog_entry_without_its_feature_is_the_application_sets_error() {
 /// resolution error (`versions.MaxVersion` over the index's entries).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chart_version_the_repository_lacks_is_argo_cds_error() {
-    use hubspoke_render::testing::{StaticServer, repository_files};
-    let charts = StaticServer::start(
-        |_| {
-            repository_files(
-                "/charts",
-                &[
-                    ("banner", "1.0.0", banner_chart("banner", "1.0.0")),
-                    ("banner", "1.1.0", banner_chart("banner", "1.1.0")),
-                ],
-            )
-        },
-        None,
-        None,
-    )
-    .await;
+    let charts = banner_repository(&["1.0.0", "1.1.0"]).await;
     let url = charts.url("/charts");
     let repo = platform_copy(|p| {
         std::fs::write(
             p.join("helm-addons/banner.yaml"),
-            format!("name: banner\nfeature: kyverno\nnamespace: banner\nrepo_url: {url}\nchart: banner\nversion: \"^3.0\"\n"),
+            catalog_entry("banner", &url, "^3.0"),
         )
         .unwrap()
     });

@@ -716,11 +716,18 @@ async fn a_ca_issuer_checks_its_secret() {
     );
 }
 
-#[tokio::test]
-async fn the_controller_image_runs_the_stand_in_with_its_containers_flags() {
+/// A cluster whose pods run (the workload stand-in, the kubelet running known images) with
+/// cert-manager's CRDs and no cert-manager: its images bring it.
+async fn with_workloads(
+    name: &str,
+) -> (
+    hubspoke_sim::SimCluster,
+    Client,
+    hubspoke_sim::standins::workload::WorkloadStandIn,
+) {
     use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
-    let (_c, client) = cluster("cm-image").await;
-    let _w = WorkloadStandIn::run(client.clone(), WorkloadOptions::default())
+    let (c, client) = cluster(name).await;
+    let w = WorkloadStandIn::run(client.clone(), WorkloadOptions::default())
         .await
         .unwrap();
     common::apply_all(
@@ -729,6 +736,12 @@ async fn the_controller_image_runs_the_stand_in_with_its_containers_flags() {
         &hubspoke_sim::standins::certmanager::crd_manifests(),
     )
     .await;
+    (c, client, w)
+}
+
+#[tokio::test]
+async fn the_controller_image_runs_the_stand_in_with_its_containers_flags() {
+    let (_c, client, _w) = with_workloads("cm-image").await;
     // the chart's controller, released into a namespace of the user's choosing: ClusterIssuers
     // read their Secrets from it (--cluster-resource-namespace=$(POD_NAMESPACE))
     let labels =
@@ -848,19 +861,9 @@ async fn the_controller_image_runs_the_stand_in_with_its_containers_flags() {
 /// the other replica takes over (the flags shorten cert-manager's 60 s / 40 s / 15 s).
 #[tokio::test]
 async fn replicas_of_the_controller_elect_a_leader_through_its_lease() {
-    use hubspoke_sim::standins::workload::{WorkloadOptions, WorkloadStandIn};
     use k8s_openapi::api::coordination::v1::Lease;
     use k8s_openapi::api::core::v1::Pod;
-    let (_c, client) = cluster("cm-leader").await;
-    let _w = WorkloadStandIn::run(client.clone(), WorkloadOptions::default())
-        .await
-        .unwrap();
-    common::apply_all(
-        &client,
-        "helm",
-        &hubspoke_sim::standins::certmanager::crd_manifests(),
-    )
-    .await;
+    let (_c, client, _w) = with_workloads("cm-leader").await;
     let labels = json!({"app.kubernetes.io/name": "cert-manager"});
     common::apply_all(
         &client,

@@ -747,7 +747,8 @@ async fn janitor(
     let mut others = Vec::new();
     let mut failed = Vec::new();
     for (i, region) in regions.into_iter().enumerate() {
-        let sdk = hubspoke::eks::sdk_config(region.as_deref()).await;
+        // one sign-in for EKS, the SDK's other clients and the EC2 client
+        let sdk = hubspoke::eks::sharing_credentials(hubspoke::eks::sdk_config(region.as_deref()).await);
         let Some(name) = sdk.region().map(|r| r.to_string()) else {
             return Err(hubspoke::Error::input(
                 "no AWS region is configured: pass --region or set AWS_REGION",

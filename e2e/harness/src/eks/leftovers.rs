@@ -28,13 +28,14 @@ use std::time::Duration;
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata};
 use jiff::Timestamp;
 
+use super::ec2::{self, Params};
 use super::janitor::{Candidate, EXPIRES_AT_TAG, Pace, RUN_ID_TAG, judge};
 
 /// The clients the janitor needs besides EKS's.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub tagging: aws_sdk_resourcegroupstagging::Client,
-    pub ec2: aws_sdk_ec2::Client,
+    pub ec2: ec2::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
@@ -44,7 +45,7 @@ impl Clients {
     pub fn new(sdk: &aws_config::SdkConfig) -> Clients {
         Clients {
             tagging: aws_sdk_resourcegroupstagging::Client::new(sdk),
-            ec2: aws_sdk_ec2::Client::new(sdk),
+            ec2: ec2::Client::new(sdk),
             iam: aws_sdk_iam::Client::new(sdk),
             kms: aws_sdk_kms::Client::new(sdk),
             logs: aws_sdk_cloudwatchlogs::Client::new(sdk),
@@ -143,8 +144,33 @@ pub fn classify(arn: &str) -> (Kind, String) {
     (kind, id.to_string())
 }
 
-fn failed(what: &str, e: &(dyn std::error::Error + 'static)) -> String {
-    format!("{what} failed: {}", DisplayErrorContext(e))
+/// What the janitor needs of an API's error: its code, and how to report it.
+trait ApiError {
+    fn code(&self) -> &str;
+    fn report(&self) -> String;
+}
+
+/// The SDK clients' errors (IAM, KMS, logs, tagging).
+impl<E: ProvideErrorMetadata + std::error::Error + 'static> ApiError for E {
+    fn code(&self) -> &str {
+        ProvideErrorMetadata::code(self).unwrap_or_default()
+    }
+    fn report(&self) -> String {
+        DisplayErrorContext(self).to_string()
+    }
+}
+
+impl ApiError for ec2::Error {
+    fn code(&self) -> &str {
+        ec2::Error::code(self).unwrap_or_default()
+    }
+    fn report(&self) -> String {
+        self.to_string()
+    }
+}
+
+fn failed(what: &str, e: &impl ApiError) -> String {
+    format!("{what} failed: {}", e.report())
 }
 
 /// Everything tagged `hubspoke.io/run-id` in the clients' region (IAM, which is global,
@@ -216,16 +242,15 @@ pub async fn find(c: &Clients, with_iam: bool) -> Result<Vec<Leftover>, String> 
         .map(|(_, id)| id.clone())
         .collect();
     if !nats.is_empty() {
+        let params = Params::new().list("NatGatewayId", nats);
         let out = c
             .ec2
-            .describe_nat_gateways()
-            .set_nat_gateway_ids(Some(nats))
-            .send()
+            .call_all("DescribeNatGateways", params, "natGatewaySet")
             .await
             .map_err(|e| failed("DescribeNatGateways", &e))?;
-        for n in out.nat_gateways() {
-            if n.state() == Some(&aws_sdk_ec2::types::NatGatewayState::Deleted)
-                && let Some(id) = n.nat_gateway_id()
+        for n in &out {
+            if n.get("state") == Some("deleted")
+                && let Some(id) = n.get("natGatewayId")
             {
                 found.remove(&(Kind::NatGateway, id.to_string()));
             }
@@ -235,24 +260,12 @@ pub async fn find(c: &Clients, with_iam: bool) -> Result<Vec<Leftover>, String> 
     // Elastic IPs by EC2's own tag filter too (not every tagging API lists them)
     let addresses = c
         .ec2
-        .describe_addresses()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag-key")
-                .values(RUN_ID_TAG)
-                .build(),
-        )
-        .send()
+        .call("DescribeAddresses", Params::new().filter("tag-key", [RUN_ID_TAG]))
         .await
         .map_err(|e| failed("DescribeAddresses", &e))?;
-    for a in addresses.addresses() {
-        let Some(id) = a.allocation_id() else { continue };
-        let tags: BTreeMap<String, String> = a
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-            .collect();
-        add(&mut found, Kind::ElasticIp, id.to_string(), &tags, None);
+    for a in addresses.items("addressesSet") {
+        let Some(id) = a.get("allocationId") else { continue };
+        add(&mut found, Kind::ElasticIp, id.to_string(), &a.tags(), None);
     }
 
     if with_iam {
@@ -445,17 +458,14 @@ async fn call<T, E, F, Fut>(what: &str, pace: Pace, mut f: F) -> Result<Option<T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ApiError,
 {
     let deadline = tokio::time::Instant::now() + pace.within;
     loop {
         match f().await {
             Ok(t) => return Ok(Some(t)),
-            Err(e) if is_gone(e.code().unwrap_or_default()) => return Ok(None),
-            Err(e)
-                if is_busy(e.code().unwrap_or_default())
-                    && tokio::time::Instant::now() + pace.every <= deadline =>
-            {
+            Err(e) if is_gone(e.code()) => return Ok(None),
+            Err(e) if is_busy(e.code()) && tokio::time::Instant::now() + pace.every <= deadline => {
                 tokio::time::sleep(pace.every).await;
             }
             Err(e) => return Err(failed(what, &e)),
@@ -470,25 +480,27 @@ pub async fn delete(c: &Clients, l: &Leftover, pace: Pace) -> Result<String, Str
     match l.kind {
         Kind::NatGateway => {
             call(&format!("DeleteNatGateway {id}"), pace, || {
-                c.ec2.delete_nat_gateway().nat_gateway_id(id).send()
+                c.ec2
+                    .call("DeleteNatGateway", Params::new().set("NatGatewayId", id))
             })
             .await?;
             let deadline = tokio::time::Instant::now() + pace.within;
             loop {
                 let out = call(&format!("DescribeNatGateways {id}"), pace, || {
-                    c.ec2.describe_nat_gateways().nat_gateway_ids(id).send()
+                    c.ec2
+                        .call("DescribeNatGateways", Params::new().list("NatGatewayId", [id]))
                 })
                 .await?;
                 let state = out
                     .as_ref()
-                    .and_then(|o| o.nat_gateways().first())
-                    .and_then(|n| n.state().cloned());
-                if matches!(state, None | Some(aws_sdk_ec2::types::NatGatewayState::Deleted)) {
+                    .and_then(|o| o.items("natGatewaySet").next())
+                    .and_then(|n| n.get("state"));
+                let Some(state) = state.filter(|s| *s != "deleted") else {
                     return done("deleted");
-                }
+                };
                 if tokio::time::Instant::now() + pace.every > deadline {
                     return Err(format!(
-                        "NAT gateway {id} was still {state:?} after {:?}",
+                        "NAT gateway {id} was still {state} after {:?}",
                         pace.within
                     ));
                 }
@@ -497,66 +509,77 @@ pub async fn delete(c: &Clients, l: &Leftover, pace: Pace) -> Result<String, Str
         }
         Kind::ElasticIp => {
             let out = call(&format!("DescribeAddresses {id}"), pace, || {
-                c.ec2.describe_addresses().allocation_ids(id).send()
+                c.ec2
+                    .call("DescribeAddresses", Params::new().list("AllocationId", [id]))
             })
             .await?;
             let association = out
                 .as_ref()
-                .and_then(|o| o.addresses().first())
-                .and_then(|a| a.association_id().map(String::from));
+                .and_then(|o| o.items("addressesSet").next())
+                .and_then(|a| a.get("associationId").map(String::from));
             if let Some(assoc) = association {
                 call(&format!("DisassociateAddress {assoc}"), pace, || {
-                    c.ec2.disassociate_address().association_id(&assoc).send()
+                    c.ec2
+                        .call("DisassociateAddress", Params::new().set("AssociationId", &assoc))
                 })
                 .await?;
             }
             call(&format!("ReleaseAddress {id}"), pace, || {
-                c.ec2.release_address().allocation_id(id).send()
+                c.ec2
+                    .call("ReleaseAddress", Params::new().set("AllocationId", id))
             })
             .await?;
             done("released")
         }
         Kind::NetworkInterface => {
             call(&format!("DeleteNetworkInterface {id}"), pace, || {
-                c.ec2.delete_network_interface().network_interface_id(id).send()
+                c.ec2.call(
+                    "DeleteNetworkInterface",
+                    Params::new().set("NetworkInterfaceId", id),
+                )
             })
             .await?;
             done("deleted")
         }
         Kind::LaunchTemplate => {
             call(&format!("DeleteLaunchTemplate {id}"), pace, || {
-                c.ec2.delete_launch_template().launch_template_id(id).send()
+                c.ec2
+                    .call("DeleteLaunchTemplate", Params::new().set("LaunchTemplateId", id))
             })
             .await?;
             done("deleted")
         }
         Kind::InternetGateway => {
             let out = call(&format!("DescribeInternetGateways {id}"), pace, || {
-                c.ec2.describe_internet_gateways().internet_gateway_ids(id).send()
+                c.ec2.call(
+                    "DescribeInternetGateways",
+                    Params::new().list("InternetGatewayId", [id]),
+                )
             })
             .await?;
             let vpcs: Vec<String> = out
                 .as_ref()
-                .and_then(|o| o.internet_gateways().first())
+                .and_then(|o| o.items("internetGatewaySet").next())
                 .map(|g| {
-                    g.attachments()
-                        .iter()
-                        .filter_map(|a| a.vpc_id().map(String::from))
+                    g.items("attachmentSet")
+                        .filter_map(|a| a.get("vpcId").map(String::from))
                         .collect()
                 })
                 .unwrap_or_default();
             for vpc in &vpcs {
                 call(&format!("DetachInternetGateway {id} from {vpc}"), pace, || {
-                    c.ec2
-                        .detach_internet_gateway()
-                        .internet_gateway_id(id)
-                        .vpc_id(vpc)
-                        .send()
+                    c.ec2.call(
+                        "DetachInternetGateway",
+                        Params::new().set("InternetGatewayId", id).set("VpcId", vpc),
+                    )
                 })
                 .await?;
             }
             call(&format!("DeleteInternetGateway {id}"), pace, || {
-                c.ec2.delete_internet_gateway().internet_gateway_id(id).send()
+                c.ec2.call(
+                    "DeleteInternetGateway",
+                    Params::new().set("InternetGatewayId", id),
+                )
             })
             .await?;
             done(&if vpcs.is_empty() {
@@ -567,77 +590,85 @@ pub async fn delete(c: &Clients, l: &Leftover, pace: Pace) -> Result<String, Str
         }
         Kind::Subnet => {
             call(&format!("DeleteSubnet {id}"), pace, || {
-                c.ec2.delete_subnet().subnet_id(id).send()
+                c.ec2.call("DeleteSubnet", Params::new().set("SubnetId", id))
             })
             .await?;
             done("deleted")
         }
         Kind::RouteTable => {
             let out = call(&format!("DescribeRouteTables {id}"), pace, || {
-                c.ec2.describe_route_tables().route_table_ids(id).send()
+                c.ec2
+                    .call("DescribeRouteTables", Params::new().list("RouteTableId", [id]))
             })
             .await?;
-            let Some(table) = out.as_ref().and_then(|o| o.route_tables().first()) else {
+            let Some(table) = out.as_ref().and_then(|o| o.items("routeTableSet").next()) else {
                 return done("already gone");
             };
-            if table.associations().iter().any(|a| a.main() == Some(true)) {
+            if table
+                .items("associationSet")
+                .any(|a| a.get("main") == Some("true"))
+            {
                 return done("the VPC's main route table: deleted with the VPC");
             }
-            for a in table.associations() {
-                if let Some(assoc) = a.route_table_association_id() {
+            for a in table.items("associationSet") {
+                if let Some(assoc) = a.get("routeTableAssociationId") {
                     call(&format!("DisassociateRouteTable {assoc}"), pace, || {
-                        c.ec2.disassociate_route_table().association_id(assoc).send()
+                        c.ec2.call(
+                            "DisassociateRouteTable",
+                            Params::new().set("AssociationId", assoc),
+                        )
                     })
                     .await?;
                 }
             }
             call(&format!("DeleteRouteTable {id}"), pace, || {
-                c.ec2.delete_route_table().route_table_id(id).send()
+                c.ec2
+                    .call("DeleteRouteTable", Params::new().set("RouteTableId", id))
             })
             .await?;
             done("deleted")
         }
         Kind::SecurityGroup => {
             let out = call(&format!("DescribeSecurityGroups {id}"), pace, || {
-                c.ec2.describe_security_groups().group_ids(id).send()
+                c.ec2
+                    .call("DescribeSecurityGroups", Params::new().list("GroupId", [id]))
             })
             .await?;
-            let Some(group) = out.as_ref().and_then(|o| o.security_groups().first()) else {
+            let Some(group) = out.as_ref().and_then(|o| o.items("securityGroupInfo").next()) else {
                 return done("already gone");
             };
-            if group.group_name() == Some("default") {
+            if group.get("groupName") == Some("default") {
                 return done("the VPC's default security group: deleted with the VPC");
             }
             // groups referencing each other cannot be deleted: their rules go first
-            if !group.ip_permissions().is_empty() {
-                call(&format!("RevokeSecurityGroupIngress {id}"), pace, || {
-                    c.ec2
-                        .revoke_security_group_ingress()
-                        .group_id(id)
-                        .set_ip_permissions(Some(group.ip_permissions().to_vec()))
-                        .send()
-                })
-                .await?;
-            }
-            if !group.ip_permissions_egress().is_empty() {
-                call(&format!("RevokeSecurityGroupEgress {id}"), pace, || {
-                    c.ec2
-                        .revoke_security_group_egress()
-                        .group_id(id)
-                        .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
-                        .send()
+            for (action, rules) in [
+                ("RevokeSecurityGroupIngress", "ipPermissions"),
+                ("RevokeSecurityGroupEgress", "ipPermissionsEgress"),
+            ] {
+                let permissions: Vec<Params> = group.items(rules).map(ec2::ip_permission).collect();
+                if permissions.is_empty() {
+                    continue;
+                }
+                call(&format!("{action} {id}"), pace, || {
+                    c.ec2.call(
+                        action,
+                        Params::new()
+                            .set("GroupId", id)
+                            .structs("IpPermissions", permissions.clone()),
+                    )
                 })
                 .await?;
             }
             call(&format!("DeleteSecurityGroup {id}"), pace, || {
-                c.ec2.delete_security_group().group_id(id).send()
+                c.ec2
+                    .call("DeleteSecurityGroup", Params::new().set("GroupId", id))
             })
             .await?;
             done("rules revoked, deleted")
         }
         Kind::Vpc => {
             call(&format!("DeleteVpc {id}"), pace, || {
-                c.ec2.delete_vpc().vpc_id(id).send()
+                c.ec2.call("DeleteVpc", Params::new().set("VpcId", id))
             })
             .await?;
             done("deleted")

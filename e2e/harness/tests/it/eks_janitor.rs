@@ -9,6 +9,7 @@ use crate::support::moto;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hubspoke::eks::ec2::{Element, Params};
 use hubspoke::eks::janitor::{self, Pace};
 use hubspoke::eks::leftovers;
 use hubspoke::progress::Progress;
@@ -202,9 +203,25 @@ fn run_tags(run: &str, expires: &str) -> Vec<(String, String)> {
     ]
 }
 
-fn ec2_tags(tags: &[(String, String)]) -> Vec<aws_sdk_ec2::types::Tag> {
-    tags.iter()
-        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+/// The text at `path` under an EC2 answer (`["vpc", "vpcId"]`).
+fn at_path(doc: &Element, path: &[&str]) -> String {
+    let mut el = doc;
+    for name in path {
+        el = el
+            .child(name)
+            .unwrap_or_else(|| panic!("no {path:?} in {doc:#?}"));
+    }
+    el.text.clone()
+}
+
+/// The values of `field` in the items of `list`, in every page of EC2 `action`.
+async fn ec2_ids(m: &Moto, action: &str, params: Params, list: &str, field: &str) -> Vec<String> {
+    m.ec2()
+        .call_all(action, params, list)
+        .await
+        .unwrap_or_else(|e| panic!("{action}: {e}"))
+        .iter()
+        .filter_map(|item| item.get(field).map(String::from))
         .collect()
 }
 
@@ -228,110 +245,90 @@ fn iam_tags(tags: &[(String, String)]) -> Vec<aws_sdk_iam::types::Tag> {
 /// role, policy arn, oidc arn, key id).
 async fn a_runs_network_and_identity(m: &Moto, run: &str, expires: &str) -> BTreeMap<&'static str, String> {
     let sdk = m.sdk();
-    let (ec2, iam) = (aws_sdk_ec2::Client::new(&sdk), aws_sdk_iam::Client::new(&sdk));
+    let iam = aws_sdk_iam::Client::new(&sdk);
     let (kms, logs) = (
         aws_sdk_kms::Client::new(&sdk),
         aws_sdk_cloudwatchlogs::Client::new(&sdk),
     );
     let tags = run_tags(run, expires);
     let tag = |id: &str| {
-        let ec2 = ec2.clone();
-        let (id, tags) = (id.to_string(), ec2_tags(&tags));
-        async move {
-            ec2.create_tags()
-                .resources(id)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .unwrap();
-        }
+        let tags = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        m.ec2_call("CreateTags", Params::new().list("ResourceId", [id]).tags(tags))
     };
     let mut ids = BTreeMap::new();
-    let vpc = ec2.create_vpc().cidr_block("10.90.0.0/16").send().await.unwrap();
-    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let vpc = m
+        .ec2_call("CreateVpc", Params::new().set("CidrBlock", "10.90.0.0/16"))
+        .await;
+    let vpc = at_path(&vpc, &["vpc", "vpcId"]);
     tag(&vpc).await;
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.90.0.0/20")
-        .send()
-        .await
-        .unwrap();
-    let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+    let subnet = m
+        .ec2_call(
+            "CreateSubnet",
+            Params::new().set("VpcId", &vpc).set("CidrBlock", "10.90.0.0/20"),
+        )
+        .await;
+    let subnet = at_path(&subnet, &["subnet", "subnetId"]);
     tag(&subnet).await;
-    let igw = ec2.create_internet_gateway().send().await.unwrap();
-    let igw = igw
-        .internet_gateway()
-        .unwrap()
-        .internet_gateway_id()
-        .unwrap()
-        .to_string();
+    let igw = m.ec2_call("CreateInternetGateway", Params::new()).await;
+    let igw = at_path(&igw, &["internetGateway", "internetGatewayId"]);
     tag(&igw).await;
-    ec2.attach_internet_gateway()
-        .internet_gateway_id(&igw)
-        .vpc_id(&vpc)
-        .send()
-        .await
-        .unwrap();
-    let eip = ec2
-        .allocate_address()
-        .domain(aws_sdk_ec2::types::DomainType::Vpc)
-        .send()
-        .await
-        .unwrap();
-    let eip = eip.allocation_id().unwrap().to_string();
+    m.ec2_call(
+        "AttachInternetGateway",
+        Params::new().set("InternetGatewayId", &igw).set("VpcId", &vpc),
+    )
+    .await;
+    let eip = m
+        .ec2_call("AllocateAddress", Params::new().set("Domain", "vpc"))
+        .await;
+    let eip = at_path(&eip, &["allocationId"]);
     tag(&eip).await;
-    let nat = ec2
-        .create_nat_gateway()
-        .subnet_id(&subnet)
-        .allocation_id(&eip)
-        .send()
-        .await
-        .unwrap();
-    let nat = nat.nat_gateway().unwrap().nat_gateway_id().unwrap().to_string();
+    let nat = m
+        .ec2_call(
+            "CreateNatGateway",
+            Params::new().set("SubnetId", &subnet).set("AllocationId", &eip),
+        )
+        .await;
+    let nat = at_path(&nat, &["natGateway", "natGatewayId"]);
     tag(&nat).await;
-    let rt = ec2.create_route_table().vpc_id(&vpc).send().await.unwrap();
-    let rt = rt.route_table().unwrap().route_table_id().unwrap().to_string();
+    let rt = m
+        .ec2_call("CreateRouteTable", Params::new().set("VpcId", &vpc))
+        .await;
+    let rt = at_path(&rt, &["routeTable", "routeTableId"]);
     tag(&rt).await;
-    ec2.associate_route_table()
-        .route_table_id(&rt)
-        .subnet_id(&subnet)
-        .send()
-        .await
-        .unwrap();
+    m.ec2_call(
+        "AssociateRouteTable",
+        Params::new().set("RouteTableId", &rt).set("SubnetId", &subnet),
+    )
+    .await;
     let mut sgs = Vec::new();
     for name in ["cluster", "node"] {
-        let sg = ec2
-            .create_security_group()
-            .group_name(format!("{run}-{name}"))
-            .description(format!("{name} security group"))
-            .vpc_id(&vpc)
-            .send()
-            .await
-            .unwrap();
-        let sg = sg.group_id().unwrap().to_string();
+        let sg = m
+            .ec2_call(
+                "CreateSecurityGroup",
+                Params::new()
+                    .set("GroupName", format!("{run}-{name}"))
+                    .set("GroupDescription", format!("{name} security group"))
+                    .set("VpcId", &vpc),
+            )
+            .await;
+        let sg = at_path(&sg, &["groupId"]);
         tag(&sg).await;
         sgs.push(sg);
     }
     // the cluster's and the nodes' groups let each other in: neither deletes first
     for (a, b) in [(0, 1), (1, 0)] {
-        ec2.authorize_security_group_ingress()
-            .group_id(&sgs[a])
-            .ip_permissions(
-                aws_sdk_ec2::types::IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(443)
-                    .to_port(443)
-                    .user_id_group_pairs(
-                        aws_sdk_ec2::types::UserIdGroupPair::builder()
-                            .group_id(&sgs[b])
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let rule = Params::new()
+            .set("IpProtocol", "tcp")
+            .set("FromPort", "443")
+            .set("ToPort", "443")
+            .structs("Groups", [Params::new().set("GroupId", &sgs[b])]);
+        m.ec2_call(
+            "AuthorizeSecurityGroupIngress",
+            Params::new()
+                .set("GroupId", &sgs[a])
+                .structs("IpPermissions", [rule]),
+        )
+        .await;
     }
     let role = format!("hub-{run}-cluster");
     iam.create_role()
@@ -454,9 +451,11 @@ async fn a_leaked_runs_network_identity_key_and_logs_are_reaped_in_dependency_or
     let leaked = a_runs_network_and_identity(&m, "nightly-41", &ended).await;
     let running = a_runs_network_and_identity(&m, "nightly-42", &later).await;
     let sdk = m.sdk();
-    let (ec2, iam) = (aws_sdk_ec2::Client::new(&sdk), aws_sdk_iam::Client::new(&sdk));
-    let theirs = ec2.create_vpc().cidr_block("10.50.0.0/16").send().await.unwrap();
-    let theirs = theirs.vpc().unwrap().vpc_id().unwrap().to_string();
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let theirs = m
+        .ec2_call("CreateVpc", Params::new().set("CidrBlock", "10.50.0.0/16"))
+        .await;
+    let theirs = at_path(&theirs, &["vpc", "vpcId"]);
     iam.create_role()
         .role_name("payments")
         .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
@@ -548,47 +547,40 @@ async fn a_leaked_runs_network_identity_key_and_logs_are_reaped_in_dependency_or
     assert!(failures.is_empty(), "{failures:#?}");
 
     // run 41: nothing left but its KMS key, pending deletion, without its alias
-    let vpcs: Vec<String> = ec2
-        .describe_vpcs()
-        .send()
-        .await
-        .unwrap()
-        .vpcs()
-        .iter()
-        .filter_map(|v| v.vpc_id().map(String::from))
-        .collect();
+    let vpcs = ec2_ids(&m, "DescribeVpcs", Params::new(), "vpcSet", "vpcId").await;
     assert!(!vpcs.contains(&leaked["vpc"]), "{vpcs:?}");
     assert!(
         vpcs.contains(&running["vpc"]) && vpcs.contains(&theirs),
         "{vpcs:?}"
     );
-    let addresses = ec2.describe_addresses().send().await.unwrap();
-    let eips: Vec<&str> = addresses
-        .addresses()
-        .iter()
-        .filter_map(|a| a.allocation_id())
-        .collect();
+    let eips = ec2_ids(
+        &m,
+        "DescribeAddresses",
+        Params::new(),
+        "addressesSet",
+        "allocationId",
+    )
+    .await;
     assert_eq!(eips, [running["eip"].as_str()]);
-    let nat = ec2
-        .describe_nat_gateways()
-        .nat_gateway_ids(&leaked["nat"])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        nat.nat_gateways()[0].state(),
-        Some(&aws_sdk_ec2::types::NatGatewayState::Deleted)
-    );
-    let groups = ec2.describe_security_groups().send().await.unwrap();
-    let groups: Vec<&str> = groups
-        .security_groups()
-        .iter()
-        .filter_map(|g| g.group_id())
-        .collect();
-    assert!(
-        !groups.contains(&leaked["sg-cluster"].as_str()) && !groups.contains(&leaked["sg-node"].as_str())
-    );
-    assert!(groups.contains(&running["sg-node"].as_str()));
+    let nat = ec2_ids(
+        &m,
+        "DescribeNatGateways",
+        Params::new().list("NatGatewayId", [&leaked["nat"]]),
+        "natGatewaySet",
+        "state",
+    )
+    .await;
+    assert_eq!(nat, ["deleted"]);
+    let groups = ec2_ids(
+        &m,
+        "DescribeSecurityGroups",
+        Params::new(),
+        "securityGroupInfo",
+        "groupId",
+    )
+    .await;
+    assert!(!groups.contains(&leaked["sg-cluster"]) && !groups.contains(&leaked["sg-node"]));
+    assert!(groups.contains(&running["sg-node"]));
     let roles = iam.list_roles().send().await.unwrap();
     let mut roles: Vec<&str> = roles.roles().iter().map(|r| r.role_name()).collect();
     roles.sort();
@@ -716,14 +708,9 @@ async fn the_janitor_command_reaps_a_named_run_whatever_its_deadline() {
     );
     assert_eq!(m.cluster_names().await, ["hub-nightly-44"]);
     let sdk = m.sdk();
-    let vpcs = aws_sdk_ec2::Client::new(&sdk)
-        .describe_vpcs()
-        .send()
-        .await
-        .unwrap();
-    let vpcs: Vec<&str> = vpcs.vpcs().iter().filter_map(|v| v.vpc_id()).collect();
+    let vpcs = ec2_ids(&m, "DescribeVpcs", Params::new(), "vpcSet", "vpcId").await;
     assert!(
-        !vpcs.contains(&ours["vpc"].as_str()) && vpcs.contains(&theirs["vpc"].as_str()),
+        !vpcs.contains(&ours["vpc"]) && vpcs.contains(&theirs["vpc"]),
         "{vpcs:?}"
     );
     let roles = aws_sdk_iam::Client::new(&sdk).list_roles().send().await.unwrap();

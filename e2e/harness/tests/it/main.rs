@@ -18,6 +18,8 @@ mod eks_client;
 #[cfg(feature = "eks")]
 mod eks_credentials;
 #[cfg(feature = "eks")]
+mod eks_ec2;
+#[cfg(feature = "eks")]
 mod eks_janitor;
 #[cfg(feature = "eks")]
 mod eks_state_lock;

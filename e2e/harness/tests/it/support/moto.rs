@@ -81,6 +81,23 @@ impl Moto {
             .build()
     }
 
+    /// An EC2 client of the emulator (the janitor's own).
+    pub fn ec2(&self) -> hubspoke::eks::ec2::Client {
+        hubspoke::eks::ec2::Client::new(&self.sdk())
+    }
+
+    /// Calls EC2 `action` on the emulator; its answer (panics on an error).
+    pub async fn ec2_call(
+        &self,
+        action: &str,
+        params: hubspoke::eks::ec2::Params,
+    ) -> hubspoke::eks::ec2::Element {
+        self.ec2()
+            .call(action, params)
+            .await
+            .unwrap_or_else(|e| panic!("{action}: {e}"))
+    }
+
     /// What a hubspoke process needs in its environment to use the emulator.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

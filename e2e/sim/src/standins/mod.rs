@@ -129,29 +129,3 @@ pub(crate) async fn install_crds(
 pub(crate) fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
-
-/// Do `matchExpressions` (In, NotIn, Exists, DoesNotExist) hold for labels read by `get`?
-pub(crate) fn match_expressions_hold<'a>(selector: &Value, get: impl Fn(&str) -> Option<&'a str>) -> bool {
-    selector
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .all(|e| {
-            let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let have = get(key);
-            match e["operator"].as_str().unwrap_or("") {
-                "In" => have.is_some_and(|v| vals.contains(&v)),
-                "NotIn" => have.is_none_or(|v| !vals.contains(&v)),
-                "Exists" => have.is_some(),
-                "DoesNotExist" => have.is_none(),
-                _ => false,
-            }
-        })
-}

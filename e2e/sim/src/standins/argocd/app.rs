@@ -2290,7 +2290,7 @@ fn next_retry_at(op: &Value, last: jiff::Timestamp, retries: i64) -> jiff::Times
         op.pointer(p)
             .and_then(Value::as_str)
             .and_then(|d| {
-                crate::standins::kyverno::pattern::parse_duration(d)
+                hubspoke_kyverno::pattern::parse_duration(d)
                     .map(|ns| ns as f64 / 1e9)
                     .or_else(|| d.parse::<f64>().ok())
             })

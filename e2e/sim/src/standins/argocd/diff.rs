@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::standins::kyverno::pattern::parse_quantity;
+use hubspoke_kyverno::pattern::parse_quantity;
 
 /// Fields of metadata a manifest may carry but the server owns.
 const SERVER_METADATA: &[&str] = &[

@@ -184,7 +184,7 @@ fn without_nulls(v: &Value) -> Value {
 
 /// A Go duration (`metav1.Duration`), or why it is not one.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    match crate::standins::kyverno::pattern::parse_duration(s) {
+    match hubspoke_kyverno::pattern::parse_duration(s) {
         Some(ns) if ns >= 0 => Ok(Duration::from_nanos(ns.min(u64::MAX as i128) as u64)),
         Some(_) => Ok(Duration::ZERO),
         None => Err(format!("invalid duration {s:?}")),

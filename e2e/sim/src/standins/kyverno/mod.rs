@@ -11,11 +11,9 @@
 //! that violate Enforce rules with Kyverno's message, and writes Audit and Enforce results
 //! to PolicyReports. It talks to the cluster only through a kube-rs client and its webhook.
 
-pub mod conditions;
+pub use hubspoke_kyverno::{conditions, pattern, policy};
 mod crds;
-pub mod pattern;
-pub mod policy;
-mod yaml;
+use hubspoke_kyverno::yaml;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -24,7 +24,7 @@ fn expand_braces(pattern: &str) -> Vec<String> {
 pub fn glob_match(pattern: &str, path: &str) -> bool {
     expand_braces(pattern)
         .iter()
-        .any(|p| crate::standins::kyverno::pattern::wildcard_match(p, path))
+        .any(|p| hubspoke_kyverno::pattern::wildcard_match(p, path))
 }
 
 /// Parses the files of a directory source into objects.

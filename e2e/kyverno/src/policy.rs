@@ -553,6 +553,32 @@ pub struct Subject<'a> {
     pub groups: &'a [String],
 }
 
+/// Do `matchExpressions` (In, NotIn, Exists, DoesNotExist) hold for labels read by `get`?
+fn match_expressions_hold<'a>(selector: &Value, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+    selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            let key = e["key"].as_str().unwrap_or("");
+            let vals: Vec<&str> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let have = get(key);
+            match e["operator"].as_str().unwrap_or("") {
+                "In" => have.is_some_and(|v| vals.contains(&v)),
+                "NotIn" => have.is_none_or(|v| !vals.contains(&v)),
+                "Exists" => have.is_some(),
+                "DoesNotExist" => have.is_none(),
+                _ => false,
+            }
+        })
+}
+
 fn labels_match(selector: &Value, labels: &Value) -> bool {
     let get = |k: &str| labels.get(k).and_then(Value::as_str);
     let ml_ok = selector
@@ -573,7 +599,7 @@ fn labels_match(selector: &Value, labels: &Value) -> bool {
                 get(k) == v.as_str()
             }
         });
-    let me_ok = crate::standins::match_expressions_hold(selector, get);
+    let me_ok = match_expressions_hold(selector, get);
     ml_ok && me_ok
 }
 

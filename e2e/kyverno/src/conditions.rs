@@ -37,51 +37,118 @@ fn variables(s: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// What `{{ }}` variables are resolved against: a plain JSON context, or a rule's
+/// [`crate::context::Context`] (which loads context entries when first named).
+pub trait Vars {
+    fn query(&self, expr: &str) -> Result<Value, String>;
+}
+
+impl Vars for Value {
+    fn query(&self, expr: &str) -> Result<Value, String> {
+        query(self, expr)
+    }
+}
+
+fn is_delete(ctx: &dyn Vars) -> bool {
+    ctx.query("request.operation")
+        .ok()
+        .as_ref()
+        .and_then(Value::as_str)
+        == Some("DELETE")
+}
+
 /// Substitutes variables in one string. A string that is exactly one variable takes the
 /// variable's value (of any type); otherwise values are spliced in (JSON for non-strings).
-pub fn substitute_str(ctx: &Value, s: &str) -> Result<Value, String> {
-    let vars = variables(s);
-    if vars.is_empty() {
-        return Ok(Value::String(s.replace("\\{{", "{{")));
-    }
-    let delete = ctx.pointer("/request/operation") == Some(&Value::from("DELETE"));
-    let resolve = |inner: &str| -> Result<Value, String> {
+pub fn substitute_str(ctx: &dyn Vars, s: &str) -> Result<Value, String> {
+    substitute_leaf(ctx, s, "")
+}
+
+/// Kyverno's `substituteVariablesIfAny` for one string at `path` (a JSON pointer in the
+/// document being substituted): `{{@}}` is the value at that path of `request.object`,
+/// `{{- x}}` substitutes once (braces in the value stay escaped), other values are
+/// substituted again until no variable is left.
+fn substitute_leaf(ctx: &dyn Vars, s: &str, path: &str) -> Result<Value, String> {
+    let delete = is_delete(ctx);
+    let mut value = s.to_string();
+    let mut guard = 0;
+    loop {
+        let vars = variables(&value);
+        let Some(&(start, end)) = vars.first() else { break };
+        guard += 1;
+        if guard > 100 {
+            return Err(format!(
+                "failed to resolve {s} at path {path}: too many nested variables"
+            ));
+        }
+        let inner = &value[start + 2..end - 2];
+        let (shallow, inner) = match inner.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, inner),
+        };
         let mut expr = inner.trim().to_string();
+        if expr == "@" {
+            expr = at_path(path);
+        }
         if delete {
             expr = expr.replace("request.object", "request.oldObject");
         }
-        query(ctx, &expr)
-    };
-    if vars.len() == 1 && vars[0] == (0, s.len()) {
-        return resolve(&s[2..s.len() - 2]);
-    }
-    let mut out = String::new();
-    let mut last = 0;
-    for (start, end) in vars {
-        out.push_str(&s[last..start]);
-        match resolve(&s[start + 2..end - 2])? {
-            Value::String(v) => out.push_str(&v),
-            other => out.push_str(&other.to_string()),
+        let resolved = ctx
+            .query(&expr)
+            .map_err(|e| format!("failed to resolve {expr} at path {path}: {e}"))?;
+        if start == 0 && end == value.len() && vars.len() == 1 {
+            return Ok(resolved);
         }
-        last = end;
+        let text = match &resolved {
+            Value::String(v) if shallow => v.replace("{{", "\\{{"),
+            Value::String(v) => v.clone(),
+            other => other.to_string(),
+        };
+        value = format!("{}{}{}", &value[..start], text, &value[end..]);
+        if shallow {
+            break;
+        }
     }
-    out.push_str(&s[last..]);
-    Ok(Value::String(out.replace("\\{{", "{{")))
+    Ok(Value::String(value.replace("\\{{", "{{")))
+}
+
+/// `{{@}}` at a pattern path: the same place in `request.object` (the first two path
+/// elements, e.g. `validate.pattern`, and everything up to `foreach` skipped by the
+/// caller, who passes the path inside the pattern).
+fn at_path(path: &str) -> String {
+    let mut out = String::from("request.object");
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        if seg.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            out.push_str(&format!(".\"{}\"", seg.replace('"', "\\\"")));
+        }
+    }
+    out
 }
 
 /// Substitutes variables in every string (and key) of a JSON value.
-pub fn substitute(ctx: &Value, v: &Value) -> Result<Value, String> {
+pub fn substitute(ctx: &dyn Vars, v: &Value) -> Result<Value, String> {
+    substitute_at(ctx, v, "")
+}
+
+fn substitute_at(ctx: &dyn Vars, v: &Value, path: &str) -> Result<Value, String> {
     Ok(match v {
-        Value::String(s) => substitute_str(ctx, s)?,
-        Value::Array(a) => Value::Array(a.iter().map(|x| substitute(ctx, x)).collect::<Result<_, _>>()?),
+        Value::String(s) => substitute_leaf(ctx, s, path)?,
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .enumerate()
+                .map(|(i, x)| substitute_at(ctx, x, &format!("{path}/{i}")))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(m) => {
             let mut out = serde_json::Map::new();
             for (k, x) in m {
-                let key = match substitute_str(ctx, k)? {
+                let at = format!("{path}/{k}");
+                let key = match substitute_leaf(ctx, k, &at)? {
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
-                out.insert(key, substitute(ctx, x)?);
+                out.insert(key, substitute_at(ctx, x, &at)?);
             }
             Value::Object(out)
         }
@@ -214,7 +281,7 @@ pub fn apply_operator(operator: &str, key: &Value, value: &Value) -> Result<bool
 }
 
 /// One condition: `{key, operator, value, message}`.
-fn evaluate(ctx: &Value, c: &Value) -> Result<(bool, String), String> {
+fn evaluate(ctx: &dyn Vars, c: &Value) -> Result<(bool, String), String> {
     let key = substitute(ctx, c.get("key").unwrap_or(&Value::Null))
         .map_err(|e| format!("failed to substitute variables in condition key: {e}"))?;
     let value = substitute(ctx, c.get("value").unwrap_or(&Value::Null))
@@ -235,7 +302,7 @@ fn join_non_empty(parts: &[String], sep: &str) -> String {
 
 /// `{any: [...], all: [...]}` (or the older plain list, all of which must hold): whether the
 /// conditions hold, and the messages of the conditions that decided it.
-pub fn evaluate_conditions(ctx: &Value, conditions: &Value) -> Result<(bool, String), String> {
+pub fn evaluate_conditions(ctx: &dyn Vars, conditions: &Value) -> Result<(bool, String), String> {
     if let Value::Array(list) = conditions {
         let mut trues = Vec::new();
         for c in list {

@@ -6,6 +6,9 @@
 
 pub mod conditions;
 pub mod context;
+pub mod engine;
+pub mod exceptions;
 pub mod pattern;
 pub mod policy;
+pub mod validate;
 pub mod yaml;

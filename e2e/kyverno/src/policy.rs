@@ -4,8 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::conditions::{evaluate_conditions, substitute, substitute_str};
-use super::pattern::{Anchor, match_pattern, parse_anchor, wildcard_match};
+use super::pattern::{Anchor, parse_anchor, wildcard_match};
 
 /// What a failing rule does to the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,15 +13,64 @@ pub enum Action {
     Audit,
 }
 
-/// A validate rule, ready to evaluate.
+/// What a rule does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleKind {
+    Validate,
+    Mutate,
+}
+
+/// A rule (validate or mutate), ready to evaluate.
 #[derive(Clone, Debug)]
 pub struct Rule {
     pub name: String,
+    pub kind: RuleKind,
     pub match_: Value,
     pub exclude: Value,
     pub preconditions: Value,
-    pub validate: Value,
+    /// `context` entries.
+    pub context: Value,
+    /// The rule's `validate` or `mutate` block.
+    pub body: Value,
+    /// `validate.failureAction`, else the policy's `validationFailureAction`.
     pub action: Action,
+    /// `validate.failureActionOverrides`, else the policy's
+    /// `validationFailureActionOverrides`.
+    pub overrides: Value,
+    /// `validate.allowExistingViolations` (default true).
+    pub allow_existing: bool,
+    /// `reportProperties`, copied into report results.
+    pub properties: Value,
+    /// `celPreconditions`.
+    pub cel_preconditions: Value,
+}
+
+impl Rule {
+    /// The action for a request in `namespace` (labels `ns_labels`): the first override
+    /// whose namespaces (wildcards) and namespaceSelector match decides, as Kyverno's
+    /// `GetValidationFailureAction` reads them.
+    pub fn action_in(&self, namespace: &str, ns_labels: &Value) -> Action {
+        for o in self.overrides.as_array().into_iter().flatten() {
+            let Some(action) = action_of(o.get("action")) else {
+                continue;
+            };
+            let nss: Vec<&str> = o
+                .get("namespaces")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let ns_ok = nss.iter().any(|p| wildcard_match(p, namespace));
+            let sel_ok = o
+                .get("namespaceSelector")
+                .is_some_and(|sel| labels_match(sel, ns_labels));
+            if (nss.is_empty() || ns_ok) && (o.get("namespaceSelector").is_none() || sel_ok) && (!nss.is_empty() || o.get("namespaceSelector").is_some()) {
+                return action;
+            }
+        }
+        self.action
+    }
 }
 
 /// A loaded policy.
@@ -38,6 +86,15 @@ pub struct Policy {
     /// The auto-generated rules (for the policy's status).
     pub autogen: Vec<Value>,
     pub counts: (usize, usize, usize, usize),
+    /// `spec.background` (default true): scanned in the background, reported as
+    /// `background scan`.
+    pub background: bool,
+    /// `spec.admission` (default true).
+    pub admission: bool,
+    /// `spec.applyRules: One`: mutation stops after the first rule that applied.
+    pub apply_one: bool,
+    /// `spec.emitWarning`.
+    pub emit_warning: bool,
 }
 
 impl Policy {
@@ -47,6 +104,16 @@ impl Policy {
             Some(ns) => format!("{ns}/{}", self.name),
             None => self.name.clone(),
         }
+    }
+
+    /// Does the policy hold mutate rules (served by the mutating webhook)?
+    pub fn mutates(&self) -> bool {
+        self.rules.iter().any(|r| r.kind == RuleKind::Mutate)
+    }
+
+    /// Does the policy hold validate rules?
+    pub fn validates(&self) -> bool {
+        self.rules.iter().any(|r| r.kind == RuleKind::Validate)
     }
 }
 
@@ -143,33 +210,213 @@ fn check_conditions(c: &Value, path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Loads a ClusterPolicy or Policy; the error says why Kyverno would not serve it.
-pub fn load(obj: &Value) -> Result<Policy, String> {
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let namespace = obj
+/// Variables a background scan cannot resolve (no admission request behind it).
+const ADMISSION_ONLY_VARIABLES: &[&str] = &[
+    "request.userInfo",
+    "request.roles",
+    "request.clusterRoles",
+    "serviceAccountName",
+    "serviceAccountNamespace",
+];
+
+/// The `{{ }}` variables of every string in `v`.
+fn variables_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("{{") {
+                let Some(j) = rest[i..].find("}}") else { break };
+                out.push(rest[i..i + j + 2].to_string());
+                rest = &rest[i + j + 2..];
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| variables_in(x, out)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            variables_in(&Value::String(k.clone()), out);
+            variables_in(x, out)
+        }),
+        _ => {}
+    }
+}
+
+/// Kyverno's checks of a validate block (`pkg/policy/validate`), for a rule or a foreach
+/// entry (`in_foreach`).
+fn check_validate(v: &Value, i: usize, in_foreach: bool) -> Result<(), String> {
+    let keys: &[&str] = if in_foreach {
+        &["pattern", "anyPattern", "deny", "foreach"]
+    } else {
+        &["pattern", "anyPattern", "deny", "foreach", "cel", "podSecurity", "manifests", "assert"]
+    };
+    let elements = keys.iter().filter(|k| v.get(**k).is_some()).count();
+    let at = format!("path: spec.rules[{i}].validate..");
+    if in_foreach {
+        if elements == 0 {
+            return Err(format!("{at}: one of pattern, anyPattern, deny, or a nested foreach must be specified"));
+        }
+        if elements > 1 {
+            return Err(format!("{at}: only one of pattern, anyPattern, deny, or a nested foreach can be specified"));
+        }
+    } else {
+        if elements == 0 {
+            return Err(format!("{at}: one of pattern, anyPattern, deny, foreach, cel must be specified"));
+        }
+        if elements > 1 {
+            return Err(format!("{at}: only one of pattern, anyPattern, deny, foreach, cel can be specified"));
+        }
+    }
+    if let Some(p) = v.get("pattern") {
+        if !p.is_object() && !in_foreach {
+            return Err(format!("path: spec.rules[{i}].validate.pattern: pattern must be an object"));
+        }
+        check_pattern(p, "/")
+            .map_err(|(at, e)| format!("path: spec.rules[{i}].validate.pattern.{at}.: {e}"))?;
+    }
+    if let Some(ap) = v.get("anyPattern") {
+        let Value::Array(list) = ap else {
+            return Err(format!(
+                "path: spec.rules[{i}].validate.anyPattern.: failed to deserialize anyPattern, expect array"
+            ));
+        };
+        for (j, p) in list.iter().enumerate() {
+            check_pattern(p, "/").map_err(|(at, e)| {
+                format!("path: spec.rules[{i}].validate.anyPattern[{j}].{at}.: {e}")
+            })?;
+        }
+    }
+    if let Some(d) = v.get("deny") {
+        check_conditions(
+            d.get("conditions").unwrap_or(&Value::Null),
+            &format!("spec.rules[{i}].validate.deny.conditions"),
+        )?;
+    }
+    if let Some(list) = v.get("foreach") {
+        for fe in list.as_array().into_iter().flatten() {
+            if fe.get("list").and_then(Value::as_str).is_none_or(str::is_empty) {
+                return Err(format!("{at}: foreach.list is required"));
+            }
+            check_validate(fe, i, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Kyverno's checks of a mutate block (`pkg/policy/mutate/validate.go`).
+fn check_mutate(m: &Value, i: usize) -> Result<(), String> {
+    let smp = m.get("patchStrategicMerge").is_some();
+    let json = m.get("patchesJson6902").is_some();
+    if let Some(list) = m.get("foreach") {
+        if smp || json {
+            return Err(format!(
+                "path: spec.rules[{i}].mutate.foreach.: only one of `foreach`, `patchStrategicMerge`, or `patchesJson6902` is allowed"
+            ));
+        }
+        for (j, fe) in list.as_array().into_iter().flatten().enumerate() {
+            let (fsmp, fjson) = (
+                fe.get("patchStrategicMerge").is_some(),
+                fe.get("patchesJson6902").is_some(),
+            );
+            if fe.get("foreach").is_some() {
+                if fsmp || fjson || fe.get("context").is_some() || fe.get("preconditions").is_some() {
+                    return Err(format!(
+                        "path: spec.rules[{i}].mutate.foreach[{j}].: a nested foreach cannot contain other declarations"
+                    ));
+                }
+                check_mutate(&json!({"foreach": fe["foreach"]}), i)?;
+            } else if fsmp && fjson {
+                return Err(format!(
+                    "path: spec.rules[{i}].mutate.foreach[{j}].: only one of `patchStrategicMerge` or `patchesJson6902` is allowed"
+                ));
+            }
+        }
+    } else if smp && json {
+        return Err(format!(
+            "path: spec.rules[{i}].mutate.foreach.: only one of `patchStrategicMerge` or `patchesJson6902` is allowed"
+        ));
+    }
+    if let Some(Value::String(text)) = m.get("patchesJson6902") {
+        let ops: Value = serde_saphyr::from_str(text).unwrap_or(Value::Null);
+        for op in ops.as_array().into_iter().flatten() {
+            let path = op.get("path").and_then(Value::as_str).unwrap_or("");
+            if path.contains("{{") {
+                return Err(String::new()); // replaced by the caller
+            }
+            if !path.starts_with('/') {
+                return Err(format!("path must begin with a forward slash: spec.rules[{i}]: {path}"));
+            }
+            let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
+            if !["add", "remove", "replace", "move", "copy", "test"].contains(&kind) {
+                return Err(format!("unexpected kind: spec.rules[{i}]: {kind}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a ClusterPolicy or Policy as Kyverno's policy validation webhook does: the error
+/// is the message it denies the request with. (Where Kyverno prints the whole rule with
+/// Go's `%#v`, the message names the rule instead.)
+pub fn check(obj: &Value) -> Result<(), String> {
+    let namespaced = obj
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .map(str::to_string);
+        .is_some_and(|n| !n.is_empty())
+        || obj.get("kind").and_then(Value::as_str) == Some("Policy");
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    if name.len() > 63 {
+        return Err("name: Too long: may not be more than 63 bytes".into());
+    }
     let spec = obj.get("spec").cloned().unwrap_or(json!({}));
-    let default_action = action_of(spec.get("validationFailureAction")).unwrap_or(Action::Audit);
-    let raw_rules = spec
-        .get("rules")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    if namespaced && spec.get("validationFailureActionOverrides").is_some() {
+        return Err("spec.validationFailureActionOverrides: Forbidden: Use of validationFailureActionOverrides is supported only with ClusterPolicy".into());
+    }
+    let background = spec.get("background").and_then(Value::as_bool).unwrap_or(true);
+    let admission = spec.get("admission").and_then(Value::as_bool).unwrap_or(true);
+    if !background && !admission {
+        return Err("disabling both admission and background processing is not allowed".into());
+    }
+    if let Some(t) = spec.get("webhookTimeoutSeconds").and_then(Value::as_i64)
+        && !(1..=30).contains(&t)
+    {
+        return Err(format!(
+            "spec.webhookTimeoutSeconds: Invalid value: {t}: the timeout value must be between 1 and 30 seconds"
+        ));
+    }
+    if obj.pointer("/metadata/annotations/pod-policies.kyverno.io~1autogen-controllers")
+        == Some(&json!("all"))
+    {
+        return Err("metadata.annotations: Forbidden: Autogen annotation does not support 'all' anymore, remove the annotation or set it to a valid value".into());
+    }
+    let raw_rules = spec.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
     if raw_rules.is_empty() {
         return Err("spec.rules: a policy must have at least one rule".into());
     }
-    let mut counts = (0, 0, 0, 0);
+    let mut seen = std::collections::BTreeSet::new();
     for (i, r) in raw_rules.iter().enumerate() {
         let rname = r.get("name").and_then(Value::as_str).unwrap_or("");
         if rname.is_empty() {
             return Err(format!("spec.rules[{i}].name: Required value"));
+        }
+        if !seen.insert(rname) {
+            return Err(format!(
+                "spec.rules[{i}].name: Invalid value: {rname:?}: Duplicate rule name: '{rname}'"
+            ));
+        }
+        let ops = ["mutate", "validate", "generate", "verifyImages"]
+            .iter()
+            .filter(|k| r.get(**k).is_some())
+            .count();
+        if ops == 0 {
+            return Err(format!(
+                "spec.rules[{i}]: Invalid value: rule '{rname}': No operation defined in the rule '{rname}'.(supported operations: mutate,validate,generate,verifyImages)"
+            ));
+        }
+        if ops > 1 {
+            return Err(format!(
+                "spec.rules[{i}]: Invalid value: rule '{rname}': Multiple operations defined in the rule '{rname}', only one operation (mutate,validate,generate,verifyImages) is allowed per rule"
+            ));
+        }
+        if !admission && r.get("mutate").is_some() {
+            return Err("disabling admission processing is only allowed with validation policies".into());
         }
         let m = r.get("match").cloned().unwrap_or(json!({}));
         let has_kinds = |f: &Value| {
@@ -188,67 +435,179 @@ pub fn load(obj: &Value) -> Result<Policy, String> {
                 "path: spec.rules[{i}].match.resources.kinds: Required value: at least one kind is required"
             ));
         }
-        if r.get("mutate").is_some() {
-            counts.2 += 1;
-        }
-        if r.get("generate").is_some() {
-            counts.1 += 1;
-        }
-        if r.get("verifyImages").is_some() {
-            counts.3 += 1;
-        }
-        let Some(v) = r.get("validate") else { continue };
-        counts.0 += 1;
-        let elements = ["pattern", "anyPattern", "deny", "foreach", "cel", "podSecurity"]
-            .iter()
-            .filter(|k| v.get(**k).is_some())
-            .count();
-        if elements == 0 {
-            return Err(format!(
-                "path: spec.rules[{i}].validate..: one of pattern, anyPattern, deny, foreach, cel must be specified"
-            ));
-        }
-        if elements > 1 {
-            return Err(format!(
-                "path: spec.rules[{i}].validate..: only one of pattern, anyPattern, deny, foreach, cel can be specified"
-            ));
-        }
-        if let Some(p) = v.get("pattern") {
-            if !p.is_object() {
+        for (section, block) in [("match", r.get("match")), ("exclude", r.get("exclude"))] {
+            let mut vars = Vec::new();
+            variables_in(block.unwrap_or(&Value::Null), &mut vars);
+            if !vars.is_empty() {
                 return Err(format!(
-                    "path: spec.rules[{i}].validate.pattern: pattern must be an object"
+                    "policy contains invalid variables: rule \"{rname}\" should not have variables in {section} section"
                 ));
             }
-            check_pattern(p, "/")
-                .map_err(|(at, e)| format!("path: spec.rules[{i}].validate.pattern.{at}.: {e}"))?;
         }
-        if let Some(ap) = v.get("anyPattern") {
-            let Value::Array(list) = ap else {
+        if background {
+            let mut vars = Vec::new();
+            variables_in(r, &mut vars);
+            if let Some(v) = vars.iter().find(|v| {
+                let inner = v.trim_start_matches("{{").trim_end_matches("}}").trim();
+                ADMISSION_ONLY_VARIABLES.iter().any(|p| inner.starts_with(p))
+            }) {
                 return Err(format!(
-                    "path: spec.rules[{i}].validate.anyPattern.: failed to deserialize anyPattern, expect array"
+                    "only select variables are allowed in background mode. Set spec.background=false to disable background mode for this policy rule: variable {v} is not allowed "
                 ));
-            };
-            for (j, p) in list.iter().enumerate() {
-                check_pattern(p, "/").map_err(|(at, e)| {
-                    format!("path: spec.rules[{i}].validate.anyPattern[{j}].{at}.: {e}")
-                })?;
             }
         }
-        if let Some(d) = v.get("deny") {
-            check_conditions(
-                d.get("conditions").unwrap_or(&Value::Null),
-                &format!("spec.rules[{i}].validate.deny.conditions"),
-            )?;
+        for (j, c) in r.get("context").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let at = format!("path: spec.rules[{i}]");
+            if cname.is_empty() {
+                return Err(format!("{at}: a name is required for context entries"));
+            }
+            for reserved in ["images", "request", "serviceAccountName", "serviceAccountNamespace", "element", "elementIndex"] {
+                if cname == reserved || cname.starts_with(&format!("{reserved}.")) {
+                    return Err(format!(
+                        "{at}: entry name {cname} is invalid as it conflicts with a pre-defined variable {reserved}"
+                    ));
+                }
+            }
+            let kinds = ["configMap", "apiCall", "imageRegistry", "variable", "globalReference"]
+                .iter()
+                .filter(|k| c.get(**k).is_some())
+                .count();
+            if kinds != 1 {
+                return Err(format!(
+                    "{at}: exactly one of configMap or apiCall or imageRegistry or variable is required for context entries"
+                ));
+            }
+            if let Some(v) = c.get("variable")
+                && v.get("value").is_none()
+                && v.get("jmesPath").is_none()
+            {
+                return Err(format!("{at}: a variable must define a value or a jmesPath expression"));
+            }
+            if let Some(v) = c.get("variable")
+                && v.get("default").is_some()
+                && v.get("jmesPath").is_none()
+            {
+                return Err(format!(
+                    "{at}: a variable must define a default value only when a jmesPath expression is defined"
+                ));
+            }
+            if let Some(cm) = c.get("configMap") {
+                if cm.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+                    return Err(format!("{at}: a name is required for configMap context entry"));
+                }
+                if cm.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty) {
+                    return Err(format!("{at}: a namespace is required for configMap context entry"));
+                }
+            }
+            if c.pointer("/apiCall/service").is_some() && c.pointer("/apiCall/urlPath").is_some() {
+                return Err(format!("{at}: a URLPath cannot be used for service API calls"));
+            }
+            let _ = j;
+        }
+        if let Some(v) = r.get("validate") {
+            check_validate(v, i, false)?;
+            if v.get("cel").is_some() && r.get("context").is_some() {
+                return Err(format!(
+                    "path: spec.rules[{i}]: context variables are not supported for CEL expressions in validate rules"
+                ));
+            }
+        }
+        if r.get("celPreconditions").is_some() && r.pointer("/validate/cel").is_none() {
+            return Err(format!(
+                "path: spec.rules[{i}].validate..: celPrecondition can only be used with validate.cel"
+            ));
+        }
+        if let Some(m) = r.get("mutate") {
+            check_mutate(m, i).map_err(|e| {
+                if e.is_empty() {
+                    format!(
+                        "policy contains invalid variables: rule \"{rname}\" should not have variables in patchesJSON6902 path section"
+                    )
+                } else {
+                    e
+                }
+            })?;
         }
         if let Some(p) = r.get("preconditions") {
             check_conditions(p, &format!("spec.rules[{i}].preconditions"))?;
         }
-        for key in ["foreach", "cel", "podSecurity"] {
-            if v.get(key).is_some() {
-                return Err(format!(
-                    "path: spec.rules[{i}].validate.{key}: validate.{key} is not supported by the hubspoke sim Kyverno stand-in (use pattern, anyPattern or deny)"
-                ));
-            }
+    }
+    Ok(())
+}
+
+/// Why the stand-in cannot run a policy Kyverno would accept (its Ready condition says so;
+/// Kyverno itself would run it).
+fn unsupported(raw_rules: &[Value]) -> Option<String> {
+    for r in raw_rules {
+        let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+        let what = if r.get("generate").is_some() {
+            Some("a generate rule")
+        } else if r.get("verifyImages").is_some() {
+            Some("a verifyImages rule")
+        } else if r.pointer("/mutate/targets").is_some() {
+            Some("a mutate rule with targets (mutate existing resources)")
+        } else if r.pointer("/validate/manifests").is_some() {
+            Some("a validate.manifests rule")
+        } else if r.pointer("/validate/assert").is_some() {
+            Some("a validate.assert rule")
+        } else if r.pointer("/validate/cel").is_some() {
+            Some("a validate.cel rule")
+        } else if r.pointer("/validate/podSecurity").is_some() {
+            Some("a validate.podSecurity rule")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Some(format!(
+                "rule {name} is {what}, which the hubspoke sim Kyverno stand-in does not run: the policy is not enforced on sim"
+            ));
+        }
+    }
+    None
+}
+
+/// Loads a ClusterPolicy or Policy; the error says why it is not served (Kyverno's policy
+/// webhook text, or what the stand-in cannot run).
+pub fn load(obj: &Value) -> Result<Policy, String> {
+    check(obj)?;
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let namespace = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    let spec = obj.get("spec").cloned().unwrap_or(json!({}));
+    let default_action = action_of(spec.get("validationFailureAction")).unwrap_or(Action::Audit);
+    let policy_overrides = spec
+        .get("validationFailureActionOverrides")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let raw_rules = spec
+        .get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(why) = unsupported(&raw_rules) {
+        return Err(why);
+    }
+    let mut counts = (0, 0, 0, 0);
+    for r in &raw_rules {
+        if r.get("validate").is_some() {
+            counts.0 += 1;
+        }
+        if r.get("generate").is_some() {
+            counts.1 += 1;
+        }
+        if r.get("mutate").is_some() {
+            counts.2 += 1;
+        }
+        if r.get("verifyImages").is_some() {
+            counts.3 += 1;
         }
     }
     let annotations = obj.pointer("/metadata/annotations").cloned().unwrap_or(json!({}));
@@ -260,24 +619,50 @@ pub fn load(obj: &Value) -> Result<Policy, String> {
     rules_json.extend(autogen.iter().cloned());
     let rules = rules_json
         .iter()
-        .filter(|r| r.get("validate").is_some())
-        .map(|r| Rule {
-            name: r["name"].as_str().unwrap_or("").to_string(),
-            match_: r.get("match").cloned().unwrap_or(json!({})),
-            exclude: r.get("exclude").cloned().unwrap_or(Value::Null),
-            preconditions: r.get("preconditions").cloned().unwrap_or(Value::Null),
-            validate: r["validate"].clone(),
-            action: action_of(r.pointer("/validate/failureAction")).unwrap_or(default_action),
+        .filter_map(|r| {
+            let (kind, body) = if let Some(v) = r.get("validate") {
+                (RuleKind::Validate, v.clone())
+            } else {
+                (RuleKind::Mutate, r.get("mutate")?.clone())
+            };
+            let rule_overrides = body
+                .get("failureActionOverrides")
+                .filter(|o| o.as_array().is_some_and(|a| !a.is_empty()));
+            Some(Rule {
+                name: r["name"].as_str().unwrap_or("").to_string(),
+                kind,
+                match_: r.get("match").cloned().unwrap_or(json!({})),
+                exclude: r.get("exclude").cloned().unwrap_or(Value::Null),
+                preconditions: r.get("preconditions").cloned().unwrap_or(Value::Null),
+                context: r.get("context").cloned().unwrap_or(Value::Null),
+                action: action_of(body.get("failureAction")).unwrap_or(default_action),
+                overrides: rule_overrides.cloned().unwrap_or(policy_overrides.clone()),
+                allow_existing: body
+                    .get("allowExistingViolations")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
+                properties: r.get("reportProperties").cloned().unwrap_or(Value::Null),
+                cel_preconditions: r.get("celPreconditions").cloned().unwrap_or(Value::Null),
+                body,
+            })
         })
         .collect();
     Ok(Policy {
         name,
         namespace,
         rules,
-        fail_closed: spec.get("failurePolicy").and_then(Value::as_str) != Some("Ignore"),
+        fail_closed: spec
+            .pointer("/webhookConfiguration/failurePolicy")
+            .or_else(|| spec.get("failurePolicy"))
+            .and_then(Value::as_str)
+            != Some("Ignore"),
         annotations,
         autogen,
         counts,
+        background: spec.get("background").and_then(Value::as_bool).unwrap_or(true),
+        admission: spec.get("admission").and_then(Value::as_bool).unwrap_or(true),
+        apply_one: spec.get("applyRules").and_then(Value::as_str) == Some("One"),
+        emit_warning: spec.get("emitWarning").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
@@ -334,6 +719,16 @@ fn can_autogen(rules: &[Value]) -> bool {
     for r in rules {
         if r.get("generate").is_some() {
             return false;
+        }
+        if let Some(m) = r.get("mutate") {
+            let json6902 = |x: &Value| x.get("patchesJson6902").is_some_and(|p| p != "");
+            if json6902(m)
+                || m.get("foreach")
+                    .and_then(Value::as_array)
+                    .is_some_and(|fs| fs.iter().any(json6902))
+            {
+                return false;
+            }
         }
         let mut subjects = descriptions(r.get("match").unwrap_or(&Value::Null));
         if let Some(ex) = r.get("exclude") {
@@ -398,7 +793,33 @@ fn replace_kinds(filter: &Value, kinds_to: &[&str]) -> Value {
     f
 }
 
-fn wrap_patterns(validate: &Value, tpl_key: &str) -> Value {
+/// The rule body for a pod controller (Kyverno's `generateRule`): patterns and strategic
+/// merge patches wrapped in `spec.<tpl_key>`, the other forms copied.
+fn wrap_body(rule: &Value, tpl_key: &str) -> Option<(&'static str, Value)> {
+    let wrap = |p: &Value| json!({"spec": {tpl_key: p}});
+    if let Some(m) = rule.get("mutate") {
+        if let Some(p) = m.get("patchStrategicMerge") {
+            return Some(("mutate", json!({"patchStrategicMerge": wrap(p)})));
+        }
+        if let Some(Value::Array(list)) = m.get("foreach") {
+            let entries: Vec<Value> = list
+                .iter()
+                .map(|fe| {
+                    let mut e = json!({"list": fe.get("list")});
+                    for k in ["context", "preconditions"] {
+                        if let Some(x) = fe.get(k) {
+                            e[k] = x.clone();
+                        }
+                    }
+                    e["patchStrategicMerge"] = wrap(fe.get("patchStrategicMerge").unwrap_or(&Value::Null));
+                    e
+                })
+                .collect();
+            return Some(("mutate", json!({"foreach": entries})));
+        }
+        return None;
+    }
+    let validate = rule.get("validate")?;
     let mut v = json!({});
     for k in [
         "message",
@@ -411,17 +832,21 @@ fn wrap_patterns(validate: &Value, tpl_key: &str) -> Value {
         }
     }
     if let Some(p) = validate.get("pattern") {
-        v["pattern"] = json!({"spec": {tpl_key: p}});
+        v["pattern"] = wrap(p);
     } else if let Some(d) = validate.get("deny") {
         v["deny"] = d.clone();
+    } else if let Some(ps) = validate.get("podSecurity") {
+        v["podSecurity"] = ps.clone();
     } else if let Some(Value::Array(aps)) = validate.get("anyPattern") {
-        v["anyPattern"] = json!(
-            aps.iter()
-                .map(|p| json!({"spec": {tpl_key: p}}))
-                .collect::<Vec<_>>()
-        );
+        v["anyPattern"] = json!(aps.iter().map(wrap).collect::<Vec<_>>());
+    } else if let Some(fe) = validate.get("foreach") {
+        v["foreach"] = fe.clone();
+    } else if validate.get("cel").is_some() {
+        return Some(("validate", validate.clone()));
+    } else {
+        return None;
     }
-    v
+    Some(("validate", v))
 }
 
 /// Rewrites `request.object.spec` and `request.object.metadata` references for the pod
@@ -440,6 +865,16 @@ fn shift_references(rule: &Value, cron: bool) -> Value {
         text = text
             .replace(&format!("{obj}.spec"), &format!("{obj}.{spec}"))
             .replace(&format!("{obj}.metadata"), &format!("{obj}.{meta}"));
+    }
+    // CEL expressions name `object` and `oldObject`: Kyverno replaces those instead
+    // (plain byte replacement, in this order, as `updateFields` does)
+    if rule.pointer("/validate/cel").is_some() {
+        text = rule.to_string();
+        for obj in ["object", "oldObject"] {
+            text = text
+                .replace(&format!("{obj}.spec"), &format!("{obj}.{spec}"))
+                .replace(&format!("{obj}.metadata"), &format!("{obj}.{meta}"));
+        }
     }
     serde_json::from_str(&text).unwrap_or_else(|_| rule.clone())
 }
@@ -470,7 +905,6 @@ fn autogen_rules(rules: &[Value], controllers: Option<&Value>) -> Vec<Value> {
         .collect();
     let mut out = Vec::new();
     for r in rules {
-        let Some(v) = r.get("validate") else { continue };
         let match_kinds: Vec<String> = descriptions(r.get("match").unwrap_or(&Value::Null))
             .iter()
             .flat_map(|d| kinds(d))
@@ -478,35 +912,50 @@ fn autogen_rules(rules: &[Value], controllers: Option<&Value>) -> Vec<Value> {
         if !match_kinds.iter().any(|k| kind_name(k) == "Pod") {
             continue;
         }
-        let build = |prefix: &str, kinds_to: &[&str], tpl_key: &str, cron: bool| -> Value {
-            let mut g = json!({
-                "name": autogen_name(prefix, r["name"].as_str().unwrap_or("")),
-                "match": replace_kinds(r.get("match").unwrap_or(&json!({})), kinds_to),
-                "validate": wrap_patterns(v, tpl_key),
-            });
+        let build = |prefix: &str, kinds_to: &[&str], tpl_key: &str, cron: bool| -> Option<Value> {
+            let (key, body) = wrap_body(r, tpl_key)?;
+            let mut g = r.clone();
+            if let Some(m) = g.as_object_mut() {
+                m.remove("validate");
+                m.remove("mutate");
+            }
+            g["name"] = json!(autogen_name(prefix, r["name"].as_str().unwrap_or("")));
+            g["match"] = replace_kinds(r.get("match").unwrap_or(&json!({})), kinds_to);
+            g[key] = body;
             if let Some(ex) = r.get("exclude") {
                 g["exclude"] = replace_kinds(ex, kinds_to);
             }
-            if let Some(p) = r.get("preconditions") {
-                g["preconditions"] = p.clone();
-            }
-            shift_references(&g, cron)
+            Some(shift_references(&g, cron))
         };
+        let wrapped = r.pointer("/validate/pattern").is_some()
+            || r.pointer("/validate/anyPattern").is_some()
+            || r.get("mutate").is_some();
+        let cron_of = |g: &Value| -> Option<Value> {
+            // the CronJob rule wraps the controller rule's patterns once more
+            let mut c = build("autogen-cronjob", &["CronJob"], "jobTemplate", true)?;
+            if wrapped {
+                let (key, body) = wrap_body(g, "jobTemplate")?;
+                c[key] = body;
+            }
+            Some(c)
+        };
+        let wants_cron = wanted.iter().any(|w| w == "CronJob");
         if !pod_controllers.is_empty() {
-            let g = build("autogen", &pod_controllers, "template", false);
-            let cron = wanted.iter().any(|w| w == "CronJob");
+            let Some(g) = build("autogen", &pod_controllers, "template", false) else {
+                continue;
+            };
             out.push(g.clone());
-            if cron {
-                // the CronJob rule wraps the controller rule's pattern once more
-                let mut c = build("autogen-cronjob", &["CronJob"], "jobTemplate", true);
-                c["validate"] = wrap_patterns(&g["validate"], "jobTemplate");
+            if wants_cron && let Some(c) = cron_of(&g) {
                 out.push(c);
             }
-        } else if wanted.iter().any(|w| w == "CronJob") {
-            let inner = wrap_patterns(v, "template");
-            let mut c = build("autogen-cronjob", &["CronJob"], "jobTemplate", true);
-            c["validate"] = wrap_patterns(&inner, "jobTemplate");
-            out.push(c);
+        } else if wants_cron {
+            let mut inner = r.clone();
+            if let Some((key, body)) = wrap_body(r, "template") {
+                inner[key] = body;
+                if let Some(c) = cron_of(&inner) {
+                    out.push(c);
+                }
+            }
         }
     }
     out
@@ -727,188 +1176,26 @@ pub fn rule_applies(rule: &Rule, policy_ns: Option<&str>, s: &Subject) -> bool {
     {
         return false;
     }
-    let m = &rule.match_;
-    let matched = if let Some(any) = m.get("any").and_then(Value::as_array).filter(|a| !a.is_empty()) {
-        any.iter().any(|f| filter_matches(f, s))
-    } else if let Some(all) = m.get("all").and_then(Value::as_array).filter(|a| !a.is_empty()) {
-        all.iter().all(|f| filter_matches(f, s))
-    } else {
-        filter_matches(m, s)
-    };
-    if !matched {
+    if !block_matches(&rule.match_, s) {
         return false;
     }
     let ex = &rule.exclude;
     if ex.is_null() || ex.as_object().is_some_and(|m| m.is_empty()) {
         return true;
     }
-    let excluded = if let Some(any) = ex.get("any").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+    !block_matches(ex, s)
+}
+
+/// Does a `match` (or `exclude`) block hold for the request: `any`, `all`, or the older
+/// single `resources`/`subjects` form?
+pub fn block_matches(m: &Value, s: &Subject) -> bool {
+    if let Some(any) = m.get("any").and_then(Value::as_array).filter(|a| !a.is_empty()) {
         any.iter().any(|f| filter_matches(f, s))
-    } else if let Some(all) = ex.get("all").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+    } else if let Some(all) = m.get("all").and_then(Value::as_array).filter(|a| !a.is_empty()) {
         all.iter().all(|f| filter_matches(f, s))
     } else {
-        filter_matches(ex, s)
-    };
-    !excluded
-}
-
-// ---- evaluation ----
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Pass,
-    Fail,
-    Skip,
-    Error,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::Skip => "skip",
-            Status::Error => "error",
-        }
+        filter_matches(m, s)
     }
-}
-
-/// The outcome of one rule.
-#[derive(Clone, Debug)]
-pub struct RuleResult {
-    pub rule: String,
-    pub status: Status,
-    pub message: String,
-    pub action: Action,
-}
-
-fn substituted_message(ctx: &Value, msg: &str) -> Result<String, String> {
-    match substitute_str(ctx, msg)? {
-        Value::String(s) => Ok(s),
-        _ => Ok("the produced message didn't resolve to a string, check your policy definition.".into()),
-    }
-}
-
-/// Evaluates one validate rule against the request context (`{"request": ...}`); None when
-/// the rule does not run (a pattern rule on a DELETE).
-pub fn evaluate(rule: &Rule, ctx: &Value) -> Option<RuleResult> {
-    let result = |status: Status, message: String| {
-        Some(RuleResult {
-            rule: rule.name.clone(),
-            status,
-            message,
-            action: rule.action,
-        })
-    };
-    if !rule.preconditions.is_null() {
-        match evaluate_conditions(ctx, &rule.preconditions) {
-            Ok((true, _)) => {}
-            Ok((false, _)) => return result(Status::Skip, "preconditions not met".into()),
-            Err(e) => return result(Status::Error, format!("failed to evaluate preconditions: {e}")),
-        }
-    }
-    let v = &rule.validate;
-    let message = v.get("message").and_then(Value::as_str).unwrap_or("");
-    let name = &rule.name;
-    if let Some(deny) = v.get("deny") {
-        return match evaluate_conditions(ctx, deny.get("conditions").unwrap_or(&Value::Null)) {
-            Err(_) => result(Status::Error, "failed to check deny conditions".into()),
-            Ok((false, _)) => result(Status::Pass, format!("validation rule '{name}' passed.")),
-            Ok((true, msg)) => {
-                if message.is_empty() && msg.is_empty() {
-                    return result(Status::Fail, format!("validation error: rule {name} failed"));
-                }
-                let joined = [message, msg.as_str()]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                result(Status::Fail, substituted_message(ctx, &joined).unwrap_or(msg))
-            }
-        };
-    }
-    if ctx.pointer("/request/operation") == Some(&json!("DELETE")) {
-        return None;
-    }
-    let object = ctx.pointer("/request/object").cloned().unwrap_or(Value::Null);
-    let build_error = |err: &str, path: &str| -> String {
-        if message.is_empty() {
-            if !path.is_empty() {
-                return format!("validation error: rule {name} failed at path {path}");
-            }
-            return format!("validation error: rule {name} execution error: {err}");
-        }
-        match substituted_message(ctx, message) {
-            Err(_) => format!(
-                "validation error: variables substitution error in rule {name} execution error: {err}"
-            ),
-            Ok(mut msg) => {
-                if !msg.ends_with('.') {
-                    msg.push('.');
-                }
-                if path.is_empty() {
-                    format!("validation error: {msg} rule {name} execution error: {err}")
-                } else {
-                    format!("validation error: {msg} rule {name} failed at path {path}")
-                }
-            }
-        }
-    };
-    if let Some(p) = v.get("pattern") {
-        let p = match substitute(ctx, p) {
-            Ok(p) => p,
-            Err(e) => {
-                return result(
-                    Status::Error,
-                    format!("variable substitution failed for rule {name}: {e}"),
-                );
-            }
-        };
-        return match match_pattern(&object, &p) {
-            Ok(()) => result(Status::Pass, format!("validation rule '{name}' passed.")),
-            Err(e) if e.skip => result(Status::Skip, e.message),
-            Err(e) if e.path.is_empty() => result(Status::Error, build_error(&e.message, "")),
-            Err(e) => result(Status::Fail, build_error(&e.message, &e.path)),
-        };
-    }
-    if let Some(Value::Array(patterns)) = v.get("anyPattern") {
-        let mut failed = Vec::new();
-        let mut skipped = Vec::new();
-        for (i, p) in patterns.iter().enumerate() {
-            let p = substitute(ctx, p).unwrap_or_else(|_| p.clone());
-            match match_pattern(&object, &p) {
-                Ok(()) => {
-                    return result(
-                        Status::Pass,
-                        format!("validation rule '{name}' anyPattern[{i}] passed."),
-                    );
-                }
-                Err(e) if e.skip => skipped.push(format!("rule {name}[{i}] skipped: {}", e.message)),
-                Err(e) if e.path.is_empty() => failed.push(format!("rule {name}[{i}] failed: {}", e.message)),
-                Err(e) => failed.push(format!("rule {name}[{i}] failed at path {}", e.path)),
-            }
-        }
-        if !skipped.is_empty() && failed.is_empty() {
-            return result(Status::Skip, skipped.join(" "));
-        }
-        if !failed.is_empty() {
-            let errs = failed.join(" ");
-            let msg = if message.is_empty() {
-                format!("validation error: {errs}")
-            } else {
-                match substituted_message(ctx, message) {
-                    Err(_) => format!(
-                        "validation error: variables substitution error in rule {name} execution error: {errs}"
-                    ),
-                    Ok(m) if m.ends_with('.') => format!("validation error: {m} {errs}"),
-                    Ok(m) => format!("validation error: {m}. {errs}"),
-                }
-            };
-            return result(Status::Fail, msg);
-        }
-    }
-    result(Status::Pass, message.to_string())
 }
 
 #[cfg(test)]
@@ -965,15 +1252,15 @@ mod tests {
             ])
         );
         assert_eq!(
-            auto.validate["pattern"],
+            auto.body["pattern"],
             json!({"spec": {"template": {"spec": {"containers": [{"image": "!*:latest"}]}}}})
         );
         assert_eq!(
-            auto.validate["message"],
+            auto.body["message"],
             "no {{ request.object.spec.template.metadata.name }}"
         );
         assert_eq!(
-            p.rules[2].validate["pattern"],
+            p.rules[2].body["pattern"],
             json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"image": "!*:latest"}]}}}}}})
         );
         // a selector in the match turns autogen off

@@ -536,6 +536,48 @@ pub fn check(obj: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The warnings Kyverno's policy webhook gives for a policy it accepts: lowercase failure
+/// actions and the deprecated `In`/`NotIn` operators.
+pub fn warnings(obj: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if matches!(
+        obj.pointer("/spec/validationFailureAction").and_then(Value::as_str),
+        Some("enforce" | "audit")
+    ) {
+        out.push("Validation failure actions enforce/audit are deprecated, use Enforce/Audit instead.".to_string());
+    }
+    fn operators(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(op @ ("In" | "NotIn")) = m.get("operator").and_then(Value::as_str) {
+                    let instead = if op == "In" {
+                        r#"["AllIn" "AnyIn"]"#
+                    } else {
+                        r#"["AllNotIn" "AnyNotIn"]"#
+                    };
+                    let w = format!(
+                        "Operator {op} has been deprecated and will be removed soon. Use these instead: {instead}"
+                    );
+                    if !out.contains(&w) {
+                        out.push(w);
+                    }
+                }
+                m.values().for_each(|x| operators(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| operators(x, out)),
+            _ => {}
+        }
+    }
+    for r in obj.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten() {
+        for k in ["preconditions", "validate", "mutate"] {
+            if let Some(x) = r.get(k) {
+                operators(x, &mut out);
+            }
+        }
+    }
+    out
+}
+
 /// Why the stand-in cannot run a policy Kyverno would accept (its Ready condition says so;
 /// Kyverno itself would run it).
 fn unsupported(raw_rules: &[Value]) -> Option<String> {

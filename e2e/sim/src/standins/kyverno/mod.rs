@@ -3,33 +3,45 @@
 //!
 //! [`KyvernoStandIn::install`] creates the observable surface of a Kyverno helm install
 //! (the `kyverno` namespace, the four controller Deployments with the chart's names and
-//! labels, the `kyverno-svc` Service), installs the CRDs it needs, serves an HTTPS
-//! validating admission webhook and registers it as Kyverno registers itself
-//! (`kyverno-resource-validating-webhook-cfg`, webhooks `validate.kyverno.svc-fail` and
-//! `validate.kyverno.svc-ignore`, rules for the kinds the policies match). It watches
-//! ClusterPolicies and Policies, marks them Ready (or not, with the reason), denies requests
-//! that violate Enforce rules with Kyverno's message, and writes Audit and Enforce results
-//! to PolicyReports. It talks to the cluster only through a kube-rs client and its webhook.
+//! labels, the `kyverno-svc` Service), installs the CRDs it needs, serves HTTPS admission
+//! webhooks and registers them as Kyverno registers itself
+//! (`kyverno-resource-mutating-webhook-cfg` and `kyverno-resource-validating-webhook-cfg`,
+//! each with an `-ignore` and a `-fail` webhook for the kinds the policies match; the policy
+//! and PolicyException validation webhooks). It watches ClusterPolicies, Policies and
+//! PolicyExceptions, marks policies Ready (or not, with the reason), mutates and validates
+//! requests with Kyverno's engine (the `hubspoke-kyverno` crate), denies with Kyverno's
+//! messages, writes admission and background-scan results to PolicyReports. It talks to the
+//! cluster only through a kube-rs client and its webhooks.
+//!
+//! Upstream the background scans are the reports controller's; here the admission
+//! controller's process runs them too (scaling the reports controller to 0 does not stop
+//! them).
 
-pub use hubspoke_kyverno::{conditions, pattern, policy};
+mod admission;
 mod crds;
+mod reports;
+mod webhooks;
+pub use hubspoke_kyverno::{conditions, pattern, policy};
 use hubspoke_kyverno::yaml;
+pub use webhooks::{EXCEPTION_CONFIGURATION, POLICY_CONFIGURATION};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use futures::{FutureExt, StreamExt};
+use hubspoke_kyverno::exceptions::Exception;
+use hubspoke_kyverno::policy::Policy;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::Client;
+use kube::api::{Api, DynamicObject, PatchParams};
 use kube::core::ApiResource;
-use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-
-use policy::{Action, Policy, RuleResult, Status, Subject};
 
 pub use super::InstallError;
 use super::api_resource;
@@ -40,6 +52,8 @@ pub const KYVERNO_VERSION: &str = "v1.15.2";
 pub const CHART_VERSION: &str = "3.5.2";
 /// The resource validating webhook configuration Kyverno maintains.
 pub const WEBHOOK_CONFIGURATION: &str = "kyverno-resource-validating-webhook-cfg";
+/// The resource mutating webhook configuration Kyverno maintains.
+pub const MUTATING_CONFIGURATION: &str = "kyverno-resource-mutating-webhook-cfg";
 const MANAGER: &str = "kyverno";
 
 /// Where and how the stand-in installs itself.
@@ -56,6 +70,16 @@ pub struct KyvernoOptions {
     pub webhook_url: Option<String>,
     /// `timeoutSeconds` of the webhooks.
     pub timeout_seconds: i32,
+    /// `--enablePolicyException` (the chart's `features.policyExceptions.enabled`,
+    /// default false).
+    pub enable_policy_exception: bool,
+    /// `--exceptionNamespace`: the namespace PolicyExceptions are read from (`*`: all).
+    /// Kyverno uses exceptions only when both flags are set.
+    pub exception_namespace: String,
+    /// `--backgroundScan` of the reports controller (default true).
+    pub background_scan: bool,
+    /// `--backgroundScanInterval` (default 1h): every resource is rescanned this often.
+    pub background_scan_interval: Duration,
 }
 
 impl Default for KyvernoOptions {
@@ -65,7 +89,19 @@ impl Default for KyvernoOptions {
             service_name: "kyverno-svc".into(),
             webhook_url: None,
             timeout_seconds: 10,
+            enable_policy_exception: false,
+            exception_namespace: String::new(),
+            background_scan: true,
+            background_scan_interval: Duration::from_secs(3600),
         }
+    }
+}
+
+impl KyvernoOptions {
+    /// The namespace exceptions are read from, when Kyverno's flags enable them.
+    pub fn exception_namespace(&self) -> Option<&str> {
+        (self.enable_policy_exception && !self.exception_namespace.is_empty())
+            .then_some(self.exception_namespace.as_str())
     }
 }
 
@@ -119,6 +155,10 @@ fn policies() -> ApiResource {
     api_resource("kyverno.io", "v1", "Policy", "policies")
 }
 
+fn exceptions_api() -> ApiResource {
+    api_resource("kyverno.io", "v2", "PolicyException", "policyexceptions")
+}
+
 fn apply_params() -> PatchParams {
     PatchParams::apply(MANAGER).force()
 }
@@ -152,6 +192,10 @@ struct Engine {
     port: u16,
     /// Loaded policies by key (`name` or `namespace/name`), or why they could not load.
     policies: RwLock<BTreeMap<String, Result<Policy, String>>>,
+    /// The PolicyExceptions in force.
+    exceptions: RwLock<Vec<Exception>>,
+    /// Moves at every reload: the background scanner rescans.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl KyvernoStandIn {
@@ -268,8 +312,16 @@ impl KyvernoStandIn {
     /// Stops serving and removes the webhook configuration, as uninstalling Kyverno does (a
     /// Fail webhook without a server would block the cluster).
     pub async fn uninstall(self) -> Result<(), InstallError> {
-        let api: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
-        match api.delete(WEBHOOK_CONFIGURATION, &Default::default()).await {
+        let validating: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
+        for name in [WEBHOOK_CONFIGURATION, POLICY_CONFIGURATION, EXCEPTION_CONFIGURATION] {
+            match validating.delete(name, &Default::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(kube_err(e)),
+            }
+        }
+        let mutating: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
+        match mutating.delete(MUTATING_CONFIGURATION, &Default::default()).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(e) => Err(kube_err(e)),
@@ -316,6 +368,8 @@ async fn prepare(
         ca_bundle: base64::engine::general_purpose::STANDARD.encode(&pki.ca_pem),
         port: addr.port(),
         policies: RwLock::new(BTreeMap::new()),
+        exceptions: RwLock::new(Vec::new()),
+        generation: tokio::sync::watch::Sender::new(0),
     });
     Ok((engine, listener, pki))
 }
@@ -327,9 +381,16 @@ async fn start(
     pki: crate::tls::ClusterPki,
 ) -> Result<KyvernoStandIn, InstallError> {
     let mut tasks = crate::tasks::Tasks::new();
-    tasks.spawn(serve(listener, pki.server_config.clone(), engine.clone()));
+    tasks.spawn(admission::serve(listener, pki.server_config.clone(), engine.clone()));
     engine.reload().await?;
     tasks.spawn(watch_policies(engine.clone()));
+    if engine.opts.background_scan {
+        tasks.spawn(reports::background(
+            engine.clone(),
+            engine.generation.subscribe(),
+            engine.opts.background_scan_interval,
+        ));
+    }
     Ok(KyvernoStandIn {
         tasks,
         port: engine.port,
@@ -486,206 +547,13 @@ async fn install_surface(engine: &Engine) -> Result<Vec<Value>, InstallError> {
     Ok(applied)
 }
 
-impl Engine {
-    /// Re-reads every policy, registers the webhook for what they match, writes statuses.
-    async fn reload(&self) -> Result<(), InstallError> {
-        let mut loaded = BTreeMap::new();
-        let mut objects = Vec::new();
-        for ar in [cluster_policies(), policies()] {
-            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
-            for obj in api.list(&Default::default()).await.map_err(kube_err)?.items {
-                let v = serde_json::to_value(&obj).map_err(|e| other(e.to_string()))?;
-                let key = match obj.namespace() {
-                    Some(ns) => format!("{ns}/{}", obj.name_any()),
-                    None => obj.name_any(),
-                };
-                loaded.insert(key, policy::load(&v));
-                objects.push((ar.clone(), v));
-            }
-        }
-        *self.policies.write().expect("policy lock") = loaded;
-        self.register_webhook().await?;
-        for (ar, obj) in objects {
-            self.write_status(&ar, &obj).await?;
-        }
-        Ok(())
-    }
-
-    /// The webhook rules for the kinds the loaded policies match.
-    async fn webhook_rules(&self, fail_closed: bool) -> Vec<Value> {
-        let selectors: Vec<(String, String, String)> = {
-            let policies = self.policies.read().expect("policy lock");
-            policies
-                .values()
-                .filter_map(|p| p.as_ref().ok())
-                .filter(|p| p.fail_closed == fail_closed)
-                .flat_map(|p| p.rules.iter())
-                .flat_map(|r| {
-                    let mut ks = Vec::new();
-                    for f in std::iter::once(&r.match_)
-                        .chain(
-                            r.match_
-                                .get("any")
-                                .and_then(Value::as_array)
-                                .into_iter()
-                                .flatten(),
-                        )
-                        .chain(
-                            r.match_
-                                .get("all")
-                                .and_then(Value::as_array)
-                                .into_iter()
-                                .flatten(),
-                        )
-                    {
-                        for k in f
-                            .pointer("/resources/kinds")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                        {
-                            let (g, v, kind, _) = policy::parse_kind_selector(k.as_str().unwrap_or(""));
-                            ks.push((g, v, kind));
-                        }
-                    }
-                    ks
-                })
-                .collect()
-        };
-        if selectors.is_empty() {
-            return vec![];
-        }
-        let Ok(discovery) = kube::discovery::Discovery::new(self.client.clone()).run().await else {
-            return vec![
-                json!({"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"], "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"], "scope": "*"}),
-            ];
-        };
-        // (group, version) -> resources
-        let mut by_gv: BTreeMap<(String, String), std::collections::BTreeSet<String>> = BTreeMap::new();
-        for group in discovery.groups() {
-            for (ar, _caps) in group.recommended_resources() {
-                if selectors.iter().any(|(g, v, k)| {
-                    pattern::wildcard_match(g, &ar.group)
-                        && pattern::wildcard_match(v, &ar.version)
-                        && pattern::wildcard_match(k, &ar.kind)
-                }) {
-                    by_gv
-                        .entry((ar.group.clone(), ar.version.clone()))
-                        .or_default()
-                        .insert(ar.plural.clone());
-                }
-            }
-        }
-        by_gv
-            .into_iter()
-            .map(|((g, v), rs)| {
-                json!({
-                    "apiGroups": [g], "apiVersions": [v], "resources": rs.into_iter().collect::<Vec<_>>(),
-                    "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"], "scope": "*",
-                })
-            })
-            .collect()
-    }
-
-    async fn register_webhook(&self) -> Result<(), InstallError> {
-        let mut webhooks = Vec::new();
-        for (suffix, fail) in [("fail", true), ("ignore", false)] {
-            let rules = self.webhook_rules(fail).await;
-            let client_config = match &self.opts.webhook_url {
-                Some(url) => {
-                    json!({"url": format!("{}/validate/{suffix}", url.trim_end_matches('/')), "caBundle": self.ca_bundle})
-                }
-                None => {
-                    json!({"service": {"namespace": self.opts.namespace, "name": self.opts.service_name, "path": format!("/validate/{suffix}"), "port": 443}, "caBundle": self.ca_bundle})
-                }
-            };
-            webhooks.push(json!({
-                "name": format!("validate.kyverno.svc-{suffix}"),
-                "clientConfig": client_config,
-                "rules": rules,
-                "failurePolicy": if fail { "Fail" } else { "Ignore" },
-                "matchPolicy": "Equivalent",
-                "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", self.opts.namespace]}]},
-                "objectSelector": {},
-                "sideEffects": "NoneOnDryRun",
-                "admissionReviewVersions": ["v1"],
-                "timeoutSeconds": self.opts.timeout_seconds,
-            }));
-        }
-        let cfg = json!({
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": WEBHOOK_CONFIGURATION, "labels": {"webhook.kyverno.io/managed-by": "kyverno"},
-                "annotations": {"admissions.enforcer/disabled": "true"}},
-            "webhooks": webhooks,
-        });
-        apply(
-            &Api::<ValidatingWebhookConfiguration>::all(self.client.clone()),
-            cfg,
-        )
-        .await
-    }
-
-    /// Writes the status Kyverno writes: the Ready condition, rule counts, autogen rules.
-    async fn write_status(&self, ar: &ApiResource, obj: &Value) -> Result<(), InstallError> {
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
-        let key = match ns {
-            Some(ns) => format!("{ns}/{name}"),
-            None => name.to_string(),
-        };
-        let loaded = self.policies.read().expect("policy lock").get(&key).cloned();
-        let Some(loaded) = loaded else { return Ok(()) };
-        let (status, reason, message) = match &loaded {
-            Ok(_) => ("True", "Succeeded", "Ready".to_string()),
-            Err(e) => ("False", "Failed", e.clone()),
-        };
-        let previous = obj
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-            .cloned();
-        let transition = match &previous {
-            Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
-            _ => json!(crate::meta::now_rfc3339()),
-        };
-        let (counts, autogen) = match &loaded {
-            Ok(p) => (p.counts, p.autogen.clone()),
-            Err(_) => ((0, 0, 0, 0), vec![]),
-        };
-        let mut new_status = json!({
-            "conditions": [{"type": "Ready", "status": status, "reason": reason, "message": message, "lastTransitionTime": transition}],
-            "autogen": {},
-            "rulecount": {"validate": counts.0, "generate": counts.1, "mutate": counts.2, "verifyimages": counts.3},
-            "validatingadmissionpolicy": {"generated": false, "message": ""},
-        });
-        if !autogen.is_empty() {
-            new_status["autogen"]["rules"] = json!(autogen);
-        }
-        if obj.get("status") == Some(&new_status) {
-            return Ok(());
-        }
-        let api: Api<DynamicObject> = match ns {
-            Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
-            None => Api::all_with(self.client.clone(), ar),
-        };
-        let patch = json!({"status": new_status});
-        match api
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(kube_err(e)),
-        }
-    }
-}
-
 /// Reloads on every change to a ClusterPolicy or Policy.
 async fn watch_policies(engine: Arc<Engine>) {
-    let streams = [cluster_policies(), policies()].map(|ar| {
+    let mut kinds = vec![cluster_policies(), policies()];
+    if engine.opts.exception_namespace().is_some() {
+        kinds.push(exceptions_api());
+    }
+    let streams = kinds.into_iter().map(|ar| {
         let api: Api<DynamicObject> = Api::all_with(engine.client.clone(), &ar);
         // backing off between failed attempts as client-go does, never retrying at once
         kube::runtime::WatchStreamExt::default_backoff(kube::runtime::watcher(
@@ -705,327 +573,7 @@ async fn watch_policies(engine: Arc<Engine>) {
         if let Err(e) = engine.reload().await {
             tracing::warn!(error = %e, "Kyverno stand-in: reloading policies failed");
         }
+        engine.generation.send_modify(|g| *g += 1);
     }
 }
 
-use futures::FutureExt;
-
-async fn serve(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>, engine: Arc<Engine>) {
-    super::serve_json(listener, tls, move |path: String, body: bytes::Bytes| {
-        let engine = engine.clone();
-        async move {
-            match serde_json::from_slice::<Value>(&body) {
-                Ok(review) if path == "/validate/fail" || path == "/validate/ignore" => {
-                    (200, engine.admit(&review, path.ends_with("fail")).await)
-                }
-                Ok(_) => (404, json!({"error": format!("no handler for {path}")})),
-                Err(e) => (400, json!({"error": format!("invalid AdmissionReview: {e}")})),
-            }
-        }
-    })
-    .await
-}
-
-/// Kinds and namespaces Kyverno's default `resourceFilters` leave alone.
-fn filtered(kind: &str, namespace: &str, opts: &KyvernoOptions) -> bool {
-    const KINDS: &[&str] = &[
-        "Event",
-        "Node",
-        "APIService",
-        "TokenReview",
-        "SubjectAccessReview",
-        "SelfSubjectAccessReview",
-        "Binding",
-        "ReplicaSet",
-        "AdmissionReport",
-        "ClusterAdmissionReport",
-        "BackgroundScanReport",
-        "ClusterBackgroundScanReport",
-        "EphemeralReport",
-        "ClusterEphemeralReport",
-        "PolicyReport",
-        "ClusterPolicyReport",
-    ];
-    KINDS.contains(&kind)
-        || [
-            "kube-system",
-            "kube-public",
-            "kube-node-lease",
-            opts.namespace.as_str(),
-        ]
-        .contains(&namespace)
-}
-
-/// One policy's results for a request.
-struct PolicyResults {
-    policy: Policy,
-    results: Vec<RuleResult>,
-}
-
-impl Engine {
-    async fn namespace_labels(&self, ns: &str) -> Value {
-        if ns.is_empty() {
-            return json!({});
-        }
-        match Api::<Namespace>::all(self.client.clone()).get(ns).await {
-            Ok(n) => json!(n.metadata.labels.unwrap_or_default()),
-            Err(_) => json!({}),
-        }
-    }
-
-    async fn admit(self: &Arc<Self>, review: &Value, fail_path: bool) -> Value {
-        let req = review.get("request").cloned().unwrap_or(json!({}));
-        let uid = req.get("uid").cloned().unwrap_or(json!(""));
-        let respond = |allowed: bool, message: Option<String>| {
-            let mut response = json!({"uid": uid, "allowed": allowed});
-            if let Some(m) = message {
-                response["status"] = json!({"status": "Failure", "message": m});
-            }
-            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
-        };
-        let s = |p: &str| req.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
-        let (group, version, kind) = (s("/kind/group"), s("/kind/version"), s("/kind/kind"));
-        let (subresource, operation, namespace) = (s("/subResource"), s("/operation"), s("/namespace"));
-        if filtered(&kind, &namespace, &self.opts) {
-            return respond(true, None);
-        }
-        let object = match operation.as_str() {
-            "DELETE" => req.get("oldObject").cloned().unwrap_or(Value::Null),
-            _ => req.get("object").cloned().unwrap_or(Value::Null),
-        };
-        let candidates: Vec<Policy> = {
-            let policies = self.policies.read().expect("policy lock");
-            policies
-                .values()
-                .filter_map(|p| p.as_ref().ok())
-                .filter(|p| p.fail_closed == fail_path)
-                .filter(|p| p.namespace.as_deref().is_none_or(|ns| ns == namespace))
-                .cloned()
-                .collect()
-        };
-        if candidates.is_empty() {
-            return respond(true, None);
-        }
-        let needs_ns_labels = candidates.iter().any(|p| {
-            p.rules.iter().any(|r| {
-                r.match_.to_string().contains("namespaceSelector")
-                    || r.exclude.to_string().contains("namespaceSelector")
-            })
-        });
-        let ns_labels = if needs_ns_labels {
-            self.namespace_labels(&namespace).await
-        } else {
-            json!({})
-        };
-        let username = s("/userInfo/username");
-        let groups: Vec<String> = req
-            .pointer("/userInfo/groups")
-            .and_then(Value::as_array)
-            .map(|g| g.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        let subject = Subject {
-            group: &group,
-            version: &version,
-            kind: &kind,
-            subresource: &subresource,
-            operation: &operation,
-            object: &object,
-            namespace_labels: &ns_labels,
-            username: &username,
-            groups: &groups,
-        };
-        let ctx = json!({"request": req});
-        let mut all: Vec<PolicyResults> = Vec::new();
-        for p in candidates {
-            let results: Vec<RuleResult> = p
-                .rules
-                .iter()
-                .filter(|r| policy::rule_applies(r, p.namespace.as_deref(), &subject))
-                .filter_map(|r| policy::evaluate(r, &ctx))
-                .collect();
-            if !results.is_empty() {
-                all.push(PolicyResults { policy: p, results });
-            }
-        }
-        // blocked by a failing Enforce rule (or an erroring one under failurePolicy Fail)
-        let blocking = |r: &RuleResult, p: &Policy| {
-            r.action == Action::Enforce
-                && (r.status == Status::Fail || (r.status == Status::Error && p.fail_closed))
-        };
-        let blocked = all
-            .iter()
-            .any(|pr| pr.results.iter().any(|r| blocking(r, &pr.policy)));
-        if blocked {
-            let mut failures: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-            for pr in &all {
-                for r in pr.results.iter().filter(|r| r.action == Action::Enforce) {
-                    if r.status != Status::Pass && r.status != Status::Skip {
-                        failures
-                            .entry(pr.policy.name.clone())
-                            .or_default()
-                            .insert(r.rule.clone(), r.message.clone());
-                    }
-                }
-            }
-            let meta = |f: &str| {
-                object
-                    .pointer(&format!("/metadata/{f}"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            };
-            let resource = format!("{kind}/{}/{}", meta("namespace"), meta("name"));
-            let message = format!(
-                "\n\nresource {resource} was blocked due to the following policies \n\n{}",
-                yaml::encode_failures(&failures)
-            );
-            return respond(false, Some(message));
-        }
-        let dry_run = req.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
-        if !dry_run
-            && matches!(operation.as_str(), "CREATE" | "UPDATE")
-            && subresource.is_empty()
-            && !all.is_empty()
-        {
-            let engine = self.clone();
-            let api_version = if group.is_empty() {
-                version.clone()
-            } else {
-                format!("{group}/{version}")
-            };
-            let resource = json!({
-                "apiVersion": api_version, "kind": kind,
-                "name": object.pointer("/metadata/name"), "namespace": object.pointer("/metadata/namespace"),
-                "uid": object.pointer("/metadata/uid"),
-            });
-            let plural = s("/resource/resource");
-            tokio::spawn(async move {
-                if let Err(e) = engine.write_report(resource, plural, all).await {
-                    tracing::warn!(error = %e, "Kyverno stand-in: writing a policy report failed");
-                }
-            });
-        }
-        respond(true, None)
-    }
-
-    /// Writes (or updates) the report for one resource once the resource exists, as
-    /// Kyverno's reports controller does: one report per resource, named by its uid.
-    async fn write_report(
-        &self,
-        resource: Value,
-        plural: String,
-        all: Vec<PolicyResults>,
-    ) -> Result<(), kube::Error> {
-        let name = resource["name"].as_str().unwrap_or("").to_string();
-        let ns = resource["namespace"].as_str().unwrap_or("").to_string();
-        let api_version = resource["apiVersion"].as_str().unwrap_or("").to_string();
-        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-        let kind = resource["kind"].as_str().unwrap_or("").to_string();
-        let target_ar = api_resource(group, version, &kind, &plural);
-        let target: Api<DynamicObject> = if ns.is_empty() {
-            Api::all_with(self.client.clone(), &target_ar)
-        } else {
-            Api::namespaced_with(self.client.clone(), &ns, &target_ar)
-        };
-        // the object is stored after admission: wait for it (give up after 10 s)
-        let mut stored = None;
-        for _ in 0..100 {
-            match target.get_opt(&name).await? {
-                Some(o) => {
-                    stored = Some(o);
-                    break;
-                }
-                None => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        let Some(stored) = stored else { return Ok(()) };
-        let uid = stored.uid().unwrap_or_default();
-        let scope = json!({"apiVersion": api_version, "kind": kind, "name": name, "namespace": if ns.is_empty() { Value::Null } else { json!(ns) }, "uid": uid});
-        let mut scope = scope;
-        if ns.is_empty() {
-            scope.as_object_mut().map(|m| m.remove("namespace"));
-        }
-        let (report_ar, report_api) = if ns.is_empty() {
-            let ar = api_resource(
-                "wgpolicyk8s.io",
-                "v1alpha2",
-                "ClusterPolicyReport",
-                "clusterpolicyreports",
-            );
-            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
-            (ar, api)
-        } else {
-            let ar = api_resource("wgpolicyk8s.io", "v1alpha2", "PolicyReport", "policyreports");
-            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &ar);
-            (ar, api)
-        };
-        let now = jiff::Timestamp::now().as_second();
-        let mut results: Vec<Value> = match report_api.get_opt(&uid).await? {
-            Some(existing) => existing.data["results"].as_array().cloned().unwrap_or_default(),
-            None => vec![],
-        };
-        for pr in &all {
-            let key = pr.policy.key();
-            let ann = |k: &str| {
-                pr.policy
-                    .annotations
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            for r in &pr.results {
-                results.retain(|x| !(x["policy"] == key.as_str() && x["rule"] == r.rule.as_str()));
-                let mut res = json!({
-                    "source": "kyverno",
-                    "policy": key,
-                    "rule": r.rule,
-                    "message": r.message,
-                    "properties": {"process": "admission review"},
-                    "result": r.status.as_str(),
-                    "scored": ann("policies.kyverno.io/scored") != "false",
-                    "timestamp": {"seconds": now, "nanos": 0},
-                    "resources": [scope.clone()],
-                });
-                let category = ann("policies.kyverno.io/category");
-                if !category.is_empty() {
-                    res["category"] = json!(category);
-                }
-                let severity = ann("policies.kyverno.io/severity");
-                if matches!(severity.as_str(), "critical" | "high" | "medium" | "low" | "info") {
-                    res["severity"] = json!(severity);
-                }
-                results.push(res);
-            }
-        }
-        results.sort_by(|a, b| {
-            (a["policy"].as_str(), a["rule"].as_str()).cmp(&(b["policy"].as_str(), b["rule"].as_str()))
-        });
-        let count = |s: &str| results.iter().filter(|r| r["result"] == s).count();
-        let summary = json!({"pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": count("error"), "skip": count("skip")});
-        let mut metadata = json!({
-            "name": uid,
-            "labels": {"app.kubernetes.io/managed-by": "kyverno"},
-            "ownerReferences": [{"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}],
-        });
-        if !ns.is_empty() {
-            metadata["namespace"] = json!(ns);
-        }
-        let report = json!({
-            "apiVersion": "wgpolicyk8s.io/v1alpha2",
-            "kind": report_ar.kind,
-            "metadata": metadata,
-            "scope": scope,
-            "summary": summary,
-            "results": results,
-        });
-        match report_api
-            .patch(&uid, &apply_params(), &Patch::Apply(&report))
-            .await
-        {
-            Ok(_) => Ok(()),
-            // the resource went away meanwhile
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}

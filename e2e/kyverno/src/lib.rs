@@ -7,4 +7,5 @@
 pub mod conditions;
 pub mod pattern;
 pub mod policy;
+pub mod pss;
 pub mod yaml;

@@ -1753,54 +1753,71 @@ const RESTRICTED_CONTROLS: &[&str] = &[
     "Capabilities",
 ];
 
+/// `PodSecurityStandard.Validate` of one exclude at `path`.
+fn standard_errors(e: &Exclude, path: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let name = e.control_name.as_str();
+    let invalid = |detail: &str| format!("{path}.controlName: Invalid value: {}: {detail}", go_quote(name));
+    if CONTAINER_LEVEL_CONTROLS.contains(&name) {
+        if e.images.is_empty() {
+            errs.push(invalid(
+                "exclude.images must be specified for the container level control",
+            ));
+        }
+    } else if POD_LEVEL_CONTROLS.contains(&name) && !e.images.is_empty() {
+        errs.push(invalid(
+            "exclude.images must not be specified for the pod level control",
+        ));
+    }
+    if !e.restricted_field.is_empty() && e.values.is_empty() {
+        errs.push(format!("{path}.values: Forbidden: values is required"));
+    }
+    if e.restricted_field.is_empty() && !e.values.is_empty() {
+        errs.push(format!(
+            "{path}.restrictedField: Forbidden: restrictedField is required"
+        ));
+    }
+    errs
+}
+
 /// The field errors of `ValidatePSaControlNames` for one rule, as apimachinery prints them.
 /// `rule_path` is the rule's path (`spec.rules[0]`): Kyverno puts the excludes at
-/// `<rule>.podSecurity.exclude[j]` (no `validate.` in between).
+/// `<rule>.podSecurity.exclude[j]` (no `validate.` in between). At level baseline the
+/// restricted controls other than Seccomp and Capabilities are refused.
 pub fn check_policy_errors(pod_security: &Value, rule_path: &str) -> Vec<String> {
     let level = get_str(pod_security, &["level"]);
     let mut errs = Vec::new();
     for (j, raw) in list(pod_security, &["exclude"]).iter().enumerate() {
         let e = parse_exclude(raw);
         let path = format!("{rule_path}.podSecurity.exclude[{j}]");
-        let invalid = |detail: &str| {
-            format!(
-                "{path}.controlName: Invalid value: {}: {detail}",
-                go_quote(&e.control_name)
-            )
-        };
-        if CONTAINER_LEVEL_CONTROLS.contains(&e.control_name.as_str()) {
-            if e.images.is_empty() {
-                errs.push(invalid(
-                    "exclude.images must be specified for the container level control",
-                ));
-            }
-        } else if POD_LEVEL_CONTROLS.contains(&e.control_name.as_str()) && !e.images.is_empty() {
-            errs.push(invalid(
-                "exclude.images must not be specified for the pod level control",
-            ));
-        }
-        if !e.restricted_field.is_empty() && e.values.is_empty() {
-            errs.push(format!("{path}.values: Forbidden: values is required"));
-        }
-        if e.restricted_field.is_empty() && !e.values.is_empty() {
+        errs.extend(standard_errors(&e, &path));
+        let name = e.control_name.as_str();
+        if level == "baseline"
+            && RESTRICTED_CONTROLS.contains(&name)
+            && !matches!(name, "Seccomp" | "Capabilities")
+        {
             errs.push(format!(
-                "{path}.restrictedField: Forbidden: restrictedField is required"
+                "{path}.controlName: Invalid value: {}: Invalid control name defined at the given level",
+                go_quote(name)
             ));
-        }
-        if matches!(e.control_name.as_str(), "Seccomp" | "Capabilities") {
-            continue;
-        }
-        if level == "baseline" && RESTRICTED_CONTROLS.contains(&e.control_name.as_str()) {
-            errs.push(invalid("Invalid control name defined at the given level"));
         }
     }
     errs
 }
 
-/// [`check_policy_errors`] as the aggregate Kyverno's webhook returns (`ErrorList.ToAggregate`):
-/// one error as it is, several as `[e1, e2]` without duplicates.
-pub fn check_policy(pod_security: &Value, rule_path: &str) -> Result<(), String> {
-    let errs = check_policy_errors(pod_security, rule_path);
+/// The field errors of a PolicyException's `spec.podSecurity` list (`PolicyExceptionSpec.Validate`,
+/// api/kyverno/v2/policy_exception_types.go:105-108), at `spec.podSecurity[i]`.
+pub fn check_exception_errors(pod_security: &Value) -> Vec<String> {
+    list(pod_security, &[])
+        .iter()
+        .enumerate()
+        .flat_map(|(i, raw)| standard_errors(&parse_exclude(raw), &format!("spec.podSecurity[{i}]")))
+        .collect()
+}
+
+/// Field errors as the aggregate Kyverno's webhooks return (`ErrorList.ToAggregate`): none is
+/// `Ok`, one is its text, several are `[e1, e2]` without duplicates.
+pub fn aggregate(errs: Vec<String>) -> Result<(), String> {
     let mut unique: Vec<String> = Vec::new();
     for e in errs {
         if !unique.contains(&e) {
@@ -1812,6 +1829,11 @@ pub fn check_policy(pod_security: &Value, rule_path: &str) -> Result<(), String>
         1 => Err(unique.remove(0)),
         _ => Err(format!("[{}]", unique.join(", "))),
     }
+}
+
+/// [`check_policy_errors`] aggregated.
+pub fn check_policy(pod_security: &Value, rule_path: &str) -> Result<(), String> {
+    aggregate(check_policy_errors(pod_security, rule_path))
 }
 
 #[cfg(test)]
@@ -2644,6 +2666,32 @@ mod tests {
         assert_eq!(
             check_policy(&two, "spec.rules[0]").unwrap_err(),
             r#"[spec.rules[0].podSecurity.exclude[0].controlName: Invalid value: "Volume Types": exclude.images must not be specified for the pod level control, spec.rules[0].podSecurity.exclude[0].controlName: Invalid value: "Volume Types": Invalid control name defined at the given level]"#
+        );
+        // Conformance policy-validation/cluster-policy/invalid-pod-security-rule (policy-1, policy-2).
+        let proc_mount = |extra: Value| {
+            let mut e = json!({"controlName": "/proc Mount Type", "images": ["nginx"]});
+            e.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            json!({"level": "baseline", "version": "latest", "exclude": [e]})
+        };
+        let p1 = proc_mount(json!({"restrictedField": "spec.containers[*].securityContext.procMount"}));
+        assert_eq!(
+            check_policy(&p1, "spec.rules[0]").unwrap_err(),
+            "spec.rules[0].podSecurity.exclude[0].values: Forbidden: values is required"
+        );
+        let p2 = proc_mount(json!({"values": ["bar"]}));
+        assert_eq!(
+            check_policy(&p2, "spec.rules[0]").unwrap_err(),
+            "spec.rules[0].podSecurity.exclude[0].restrictedField: Forbidden: restrictedField is required"
+        );
+        // Conformance policy-validation/cluster-policy/invalid-pod-security-exceptions (exception-1).
+        let ex1 = json!([{"controlName": "Capabilities"}, {"controlName": "Host Namespaces"},
+            {"controlName": "HostPath Volumes"}, {"controlName": "Privilege Escalation"},
+            {"controlName": "Running as Non-root"}, {"controlName": "Seccomp"}, {"controlName": "Volume Types"}]);
+        assert_eq!(
+            aggregate(check_exception_errors(&ex1)).unwrap_err(),
+            r#"[spec.podSecurity[0].controlName: Invalid value: "Capabilities": exclude.images must be specified for the container level control, spec.podSecurity[3].controlName: Invalid value: "Privilege Escalation": exclude.images must be specified for the container level control]"#
         );
         let ok = json!({"level": "restricted", "exclude": [{"controlName": "Seccomp"}, {"controlName": "Capabilities", "images": ["*"]}]});
         assert_eq!(check_policy(&ok, "spec.rules[0]"), Ok(()));

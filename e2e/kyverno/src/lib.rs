@@ -10,5 +10,6 @@ pub mod engine;
 pub mod exceptions;
 pub mod pattern;
 pub mod policy;
+pub mod pss;
 pub mod validate;
 pub mod yaml;

@@ -86,9 +86,14 @@ impl Request<'_> {
         }
         let obj = self.object();
         if obj.get("kind").and_then(Value::as_str) == Some("Namespace") {
-            return obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            return obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
         }
-        obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")
+        obj.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     fn groups(&self) -> Vec<String> {
@@ -137,7 +142,7 @@ pub(crate) fn prepare<'a>(
     req: &Request<'a>,
     object: &Value,
     ctx: &Context<'a>,
-) -> Result<Option<Context<'a>>, RuleResult> {
+) -> Result<Option<(Context<'a>, Vec<Exception>)>, RuleResult> {
     let applies = with_subject(req, object, |s| {
         rule_applies(rule, policy.namespace.as_deref(), s)
     });
@@ -175,7 +180,8 @@ pub(crate) fn prepare<'a>(
         .filter(|e| e.covers(&policy.key(), &rule.name))
         .collect();
     let matched = crate::exceptions::matching(&candidates, req, &rule_ctx);
-    if !matched.is_empty() && !(rule.body.get("podSecurity").is_some()) {
+    // podSecurity rules apply their exceptions' controls themselves
+    if !matched.is_empty() && rule.body.get("podSecurity").is_none() {
         let keys: Vec<String> = matched.iter().map(|e| e.key()).collect();
         let mut r = result(
             Status::Skip,
@@ -183,11 +189,16 @@ pub(crate) fn prepare<'a>(
         );
         r.properties.insert(
             "exceptions".into(),
-            matched.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(","),
+            matched
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
         );
         return Err(r);
     }
-    Ok(Some(rule_ctx))
+    let matched = matched.into_iter().cloned().collect();
+    Ok(Some((rule_ctx, matched)))
 }
 
 pub(crate) fn properties(rule: &Rule) -> BTreeMap<String, String> {
@@ -195,7 +206,12 @@ pub(crate) fn properties(rule: &Rule) -> BTreeMap<String, String> {
         .as_object()
         .into_iter()
         .flatten()
-        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+            )
+        })
         .collect()
 }
 
@@ -219,10 +235,10 @@ pub fn validate(policy: &Policy, req: &Request) -> Vec<RuleResult> {
                 out.push(r);
                 continue;
             }
-            Ok(Some(ctx)) => ctx,
+            Ok(Some(prepared)) => prepared,
         };
         let action = rule.action_in(req.namespace(), req.namespace_labels);
-        let Some(mut r) = crate::validate::run(rule, &ctx, req) else {
+        let Some(mut r) = crate::validate::run(rule, &ctx.0, req, &ctx.1) else {
             continue;
         };
         // an UPDATE that leaves a pre-existing violation in place is not blocked
@@ -238,8 +254,8 @@ pub fn validate(policy: &Policy, req: &Request) -> Vec<RuleResult> {
                 ..*req
             };
             let old_base = Context::new(old_admission.clone(), req.cluster);
-            if let Ok(Some(old_ctx)) = prepare(policy, rule, &old_req, old, &old_base)
-                && crate::validate::run(rule, &old_ctx, &old_req)
+            if let Ok(Some((old_ctx, old_ex))) = prepare(policy, rule, &old_req, old, &old_base)
+                && crate::validate::run(rule, &old_ctx, &old_req, &old_ex)
                     .is_some_and(|o| o.status == Status::Fail)
             {
                 r.status = Status::Skip;

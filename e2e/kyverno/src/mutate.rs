@@ -25,7 +25,7 @@ pub fn run(policy: &Policy, req: &Request) -> (Vec<RuleResult>, Value) {
                 out.push(r);
                 continue;
             }
-            Ok(Some(ctx)) => ctx,
+            Ok(Some((ctx, _))) => ctx,
         };
         let (status, patched, message) = match rule.body.get("foreach") {
             Some(list) => mutate_foreach(rule, list, &ctx, &object, 0),

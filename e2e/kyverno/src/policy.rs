@@ -65,7 +65,10 @@ impl Rule {
             let sel_ok = o
                 .get("namespaceSelector")
                 .is_some_and(|sel| labels_match(sel, ns_labels));
-            if (nss.is_empty() || ns_ok) && (o.get("namespaceSelector").is_none() || sel_ok) && (!nss.is_empty() || o.get("namespaceSelector").is_some()) {
+            if (nss.is_empty() || ns_ok)
+                && (o.get("namespaceSelector").is_none() || sel_ok)
+                && (!nss.is_empty() || o.get("namespaceSelector").is_some())
+            {
                 return action;
             }
         }
@@ -245,28 +248,47 @@ fn check_validate(v: &Value, i: usize, in_foreach: bool) -> Result<(), String> {
     let keys: &[&str] = if in_foreach {
         &["pattern", "anyPattern", "deny", "foreach"]
     } else {
-        &["pattern", "anyPattern", "deny", "foreach", "cel", "podSecurity", "manifests", "assert"]
+        &[
+            "pattern",
+            "anyPattern",
+            "deny",
+            "foreach",
+            "cel",
+            "podSecurity",
+            "manifests",
+            "assert",
+        ]
     };
     let elements = keys.iter().filter(|k| v.get(**k).is_some()).count();
     let at = format!("path: spec.rules[{i}].validate..");
     if in_foreach {
         if elements == 0 {
-            return Err(format!("{at}: one of pattern, anyPattern, deny, or a nested foreach must be specified"));
+            return Err(format!(
+                "{at}: one of pattern, anyPattern, deny, or a nested foreach must be specified"
+            ));
         }
         if elements > 1 {
-            return Err(format!("{at}: only one of pattern, anyPattern, deny, or a nested foreach can be specified"));
+            return Err(format!(
+                "{at}: only one of pattern, anyPattern, deny, or a nested foreach can be specified"
+            ));
         }
     } else {
         if elements == 0 {
-            return Err(format!("{at}: one of pattern, anyPattern, deny, foreach, cel must be specified"));
+            return Err(format!(
+                "{at}: one of pattern, anyPattern, deny, foreach, cel must be specified"
+            ));
         }
         if elements > 1 {
-            return Err(format!("{at}: only one of pattern, anyPattern, deny, foreach, cel can be specified"));
+            return Err(format!(
+                "{at}: only one of pattern, anyPattern, deny, foreach, cel can be specified"
+            ));
         }
     }
     if let Some(p) = v.get("pattern") {
         if !p.is_object() && !in_foreach {
-            return Err(format!("path: spec.rules[{i}].validate.pattern: pattern must be an object"));
+            return Err(format!(
+                "path: spec.rules[{i}].validate.pattern: pattern must be an object"
+            ));
         }
         check_pattern(p, "/")
             .map_err(|(at, e)| format!("path: spec.rules[{i}].validate.pattern.{at}.: {e}"))?;
@@ -278,9 +300,8 @@ fn check_validate(v: &Value, i: usize, in_foreach: bool) -> Result<(), String> {
             ));
         };
         for (j, p) in list.iter().enumerate() {
-            check_pattern(p, "/").map_err(|(at, e)| {
-                format!("path: spec.rules[{i}].validate.anyPattern[{j}].{at}.: {e}")
-            })?;
+            check_pattern(p, "/")
+                .map_err(|(at, e)| format!("path: spec.rules[{i}].validate.anyPattern[{j}].{at}.: {e}"))?;
         }
     }
     if let Some(d) = v.get("deny") {
@@ -288,6 +309,9 @@ fn check_validate(v: &Value, i: usize, in_foreach: bool) -> Result<(), String> {
             d.get("conditions").unwrap_or(&Value::Null),
             &format!("spec.rules[{i}].validate.deny.conditions"),
         )?;
+    }
+    if let Some(ps) = v.get("podSecurity").filter(|_| !in_foreach) {
+        crate::pss::check_policy(ps, &format!("spec.rules[{i}]"))?;
     }
     if let Some(list) = v.get("foreach") {
         for fe in list.as_array().into_iter().flatten() {
@@ -341,7 +365,9 @@ fn check_mutate(m: &Value, i: usize) -> Result<(), String> {
                 return Err(String::new()); // replaced by the caller
             }
             if !path.starts_with('/') {
-                return Err(format!("path must begin with a forward slash: spec.rules[{i}]: {path}"));
+                return Err(format!(
+                    "path must begin with a forward slash: spec.rules[{i}]: {path}"
+                ));
             }
             let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
             if !["add", "remove", "replace", "move", "copy", "test"].contains(&kind) {
@@ -361,7 +387,10 @@ pub fn check(obj: &Value) -> Result<(), String> {
         .and_then(Value::as_str)
         .is_some_and(|n| !n.is_empty())
         || obj.get("kind").and_then(Value::as_str) == Some("Policy");
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if name.len() > 63 {
         return Err("name: Too long: may not be more than 63 bytes".into());
     }
@@ -386,7 +415,11 @@ pub fn check(obj: &Value) -> Result<(), String> {
     {
         return Err("metadata.annotations: Forbidden: Autogen annotation does not support 'all' anymore, remove the annotation or set it to a valid value".into());
     }
-    let raw_rules = spec.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
+    let raw_rules = spec
+        .get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if raw_rules.is_empty() {
         return Err("spec.rules: a policy must have at least one rule".into());
     }
@@ -456,23 +489,42 @@ pub fn check(obj: &Value) -> Result<(), String> {
                 ));
             }
         }
-        for (j, c) in r.get("context").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (j, c) in r
+            .get("context")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
             let at = format!("path: spec.rules[{i}]");
             if cname.is_empty() {
                 return Err(format!("{at}: a name is required for context entries"));
             }
-            for reserved in ["images", "request", "serviceAccountName", "serviceAccountNamespace", "element", "elementIndex"] {
+            for reserved in [
+                "images",
+                "request",
+                "serviceAccountName",
+                "serviceAccountNamespace",
+                "element",
+                "elementIndex",
+            ] {
                 if cname == reserved || cname.starts_with(&format!("{reserved}.")) {
                     return Err(format!(
                         "{at}: entry name {cname} is invalid as it conflicts with a pre-defined variable {reserved}"
                     ));
                 }
             }
-            let kinds = ["configMap", "apiCall", "imageRegistry", "variable", "globalReference"]
-                .iter()
-                .filter(|k| c.get(**k).is_some())
-                .count();
+            let kinds = [
+                "configMap",
+                "apiCall",
+                "imageRegistry",
+                "variable",
+                "globalReference",
+            ]
+            .iter()
+            .filter(|k| c.get(**k).is_some())
+            .count();
             if kinds != 1 {
                 return Err(format!(
                     "{at}: exactly one of configMap or apiCall or imageRegistry or variable is required for context entries"
@@ -482,7 +534,9 @@ pub fn check(obj: &Value) -> Result<(), String> {
                 && v.get("value").is_none()
                 && v.get("jmesPath").is_none()
             {
-                return Err(format!("{at}: a variable must define a value or a jmesPath expression"));
+                return Err(format!(
+                    "{at}: a variable must define a value or a jmesPath expression"
+                ));
             }
             if let Some(v) = c.get("variable")
                 && v.get("default").is_some()
@@ -496,8 +550,14 @@ pub fn check(obj: &Value) -> Result<(), String> {
                 if cm.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
                     return Err(format!("{at}: a name is required for configMap context entry"));
                 }
-                if cm.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty) {
-                    return Err(format!("{at}: a namespace is required for configMap context entry"));
+                if cm
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    return Err(format!(
+                        "{at}: a namespace is required for configMap context entry"
+                    ));
                 }
             }
             if c.pointer("/apiCall/service").is_some() && c.pointer("/apiCall/urlPath").is_some() {
@@ -541,10 +601,13 @@ pub fn check(obj: &Value) -> Result<(), String> {
 pub fn warnings(obj: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if matches!(
-        obj.pointer("/spec/validationFailureAction").and_then(Value::as_str),
+        obj.pointer("/spec/validationFailureAction")
+            .and_then(Value::as_str),
         Some("enforce" | "audit")
     ) {
-        out.push("Validation failure actions enforce/audit are deprecated, use Enforce/Audit instead.".to_string());
+        out.push(
+            "Validation failure actions enforce/audit are deprecated, use Enforce/Audit instead.".to_string(),
+        );
     }
     fn operators(v: &Value, out: &mut Vec<String>) {
         match v {
@@ -568,7 +631,12 @@ pub fn warnings(obj: &Value) -> Vec<String> {
             _ => {}
         }
     }
-    for r in obj.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten() {
+    for r in obj
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         for k in ["preconditions", "validate", "mutate"] {
             if let Some(x) = r.get(k) {
                 operators(x, &mut out);
@@ -595,8 +663,6 @@ fn unsupported(raw_rules: &[Value]) -> Option<String> {
             Some("a validate.assert rule")
         } else if r.pointer("/validate/cel").is_some() {
             Some("a validate.cel rule")
-        } else if r.pointer("/validate/podSecurity").is_some() {
-            Some("a validate.podSecurity rule")
         } else {
             None
         };

@@ -7,8 +7,10 @@ use serde_json::Value;
 use crate::conditions::{Vars, evaluate_conditions, substitute, substitute_str};
 use crate::context::Context;
 use crate::engine::{Request, RuleResult, Status, join_non_empty, properties};
+use crate::exceptions::Exception;
 use crate::pattern::match_pattern;
 use crate::policy::Rule;
+use crate::pss::{self, PssOutcome};
 
 /// One level of validation: the rule itself, or a foreach entry for one element.
 struct Validator<'r> {
@@ -27,8 +29,11 @@ struct Validator<'r> {
 
 /// Runs a validate rule in its context; None when it gives no response (a pattern on a
 /// DELETE, a foreach that applied to no element).
-pub fn run(rule: &Rule, ctx: &Context, req: &Request) -> Option<RuleResult> {
+pub fn run(rule: &Rule, ctx: &Context, req: &Request, exceptions: &[Exception]) -> Option<RuleResult> {
     let v = &rule.body;
+    if let Some(ps) = v.get("podSecurity") {
+        return pod_security(rule, ps, req, exceptions);
+    }
     let validator = Validator {
         rule,
         context: &Value::Null,
@@ -51,6 +56,57 @@ pub fn run(rule: &Rule, ctx: &Context, req: &Request) -> Option<RuleResult> {
     })
 }
 
+/// A podSecurity rule (`validate_pss.go`): no response on DELETE; an exception without
+/// `podSecurity` skips the rule, the others' controls are exempted after evaluation.
+fn pod_security(rule: &Rule, ps: &Value, req: &Request, exceptions: &[Exception]) -> Option<RuleResult> {
+    if req.operation() == "DELETE" {
+        return None;
+    }
+    let mut props = properties(rule);
+    let result = |status, message: String, props| RuleResult {
+        rule: rule.name.clone(),
+        kind: rule.kind,
+        status,
+        message,
+        action: rule.action,
+        properties: props,
+    };
+    if let Some(e) = exceptions.iter().find(|e| e.pod_security.is_null()) {
+        props.insert("exceptions".into(), e.name.clone());
+        return Some(result(
+            Status::Skip,
+            format!("rule is skipped due to policy exception {}", e.key()),
+            props,
+        ));
+    }
+    let excludes: Vec<Value> = exceptions
+        .iter()
+        .flat_map(|e| e.pod_security.as_array().cloned().unwrap_or_default())
+        .collect();
+    Some(
+        match pss::evaluate_with_exceptions(&rule.name, ps, req.object(), &excludes) {
+            Ok(PssOutcome::Pass { message }) => result(Status::Pass, message, props),
+            Ok(PssOutcome::Fail {
+                message, properties, ..
+            }) => {
+                props.extend(properties);
+                result(Status::Fail, message, props)
+            }
+            Ok(PssOutcome::Exempted) => {
+                let keys: Vec<String> = exceptions.iter().map(Exception::key).collect();
+                let names: Vec<&str> = exceptions.iter().map(|e| e.name.as_str()).collect();
+                props.insert("exceptions".into(), names.join(","));
+                result(
+                    Status::Skip,
+                    format!("rule is skipped due to policy exceptions {}", keys.join(", ")),
+                    props,
+                )
+            }
+            Err(e) => result(Status::Error, e, props),
+        },
+    )
+}
+
 type Outcome = Option<(Status, String)>;
 
 impl Validator<'_> {
@@ -60,7 +116,10 @@ impl Validator<'_> {
             match evaluate_conditions(ctx, self.conditions) {
                 Ok((true, _)) => {}
                 Ok((false, msg)) => {
-                    return Some((Status::Skip, join_non_empty(&["preconditions not met", &msg], "; ")));
+                    return Some((
+                        Status::Skip,
+                        join_non_empty(&["preconditions not met", &msg], "; "),
+                    ));
                 }
                 Err(e) => return Some((Status::Error, format!("failed to evaluate preconditions: {e}"))),
             }
@@ -78,7 +137,11 @@ impl Validator<'_> {
     }
 
     fn message(&self) -> &str {
-        self.rule.body.get("message").and_then(Value::as_str).unwrap_or("")
+        self.rule
+            .body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     fn validate_deny(&self, ctx: &Context, deny: &Value) -> (Status, String) {
@@ -94,7 +157,8 @@ impl Validator<'_> {
                 let joined = join_non_empty(&[message, &msg], "; ");
                 let text = match substitute_str(ctx, &joined) {
                     Ok(Value::String(s)) => s,
-                    Ok(_) => "the produced message didn't resolve to a string, check your policy definition.".into(),
+                    Ok(_) => "the produced message didn't resolve to a string, check your policy definition."
+                        .into(),
                     Err(_) => msg,
                 };
                 (Status::Fail, text)
@@ -125,7 +189,9 @@ impl Validator<'_> {
         let substituted = |ctx: &dyn Vars| -> Result<String, String> {
             match substitute_str(ctx, message)? {
                 Value::String(s) => Ok(s),
-                _ => Ok("the produced message didn't resolve to a string, check your policy definition.".into()),
+                _ => Ok(
+                    "the produced message didn't resolve to a string, check your policy definition.".into(),
+                ),
             }
         };
         let build_error = |err: &str, path: &str| -> String {

@@ -21,7 +21,12 @@ fn create(object: &Value) -> Value {
         "userInfo": {"username": "alice", "groups": ["system:authenticated"]}})
 }
 
-fn run_with(policy: &Value, admission: &Value, exceptions: &[Exception], cluster: &dyn Cluster) -> Vec<RuleResult> {
+fn run_with(
+    policy: &Value,
+    admission: &Value,
+    exceptions: &[Exception],
+    cluster: &dyn Cluster,
+) -> Vec<RuleResult> {
     let p = policy::load(policy).unwrap_or_else(|e| panic!("policy loads: {e}"));
     let labels = json!({});
     engine::validate(
@@ -92,7 +97,11 @@ fn foreach_checks_every_container_with_paths_relative_to_the_element() {
     );
     // autogen: the Deployment rule loops over the template's containers
     let p = policy::load(&probes_policy()).unwrap();
-    let auto = p.rules.iter().find(|r| r.name == "autogen-validate-probes").unwrap();
+    let auto = p
+        .rules
+        .iter()
+        .find(|r| r.name == "autogen-validate-probes")
+        .unwrap();
     assert_eq!(
         auto.body["foreach"][0]["list"],
         "request.object.spec.template.spec.containers"
@@ -110,7 +119,13 @@ fn foreach_with_no_element_gives_no_result() {
                 {"key": "{{ element.hostPath || '' }}", "operator": "NotEquals", "value": ""}]}}}]},
         }]}),
     );
-    assert_eq!(run(&p, &create(&pod("p", "web", json!([{"name": "a", "image": "x"}])))), []);
+    assert_eq!(
+        run(
+            &p,
+            &create(&pod("p", "web", json!([{"name": "a", "image": "x"}])))
+        ),
+        []
+    );
 }
 
 #[test]
@@ -159,7 +174,11 @@ fn foreach_deny_preconditions_and_nested_loops() {
             }]},
         }]}),
     );
-    let low = pod("p", "web", json!([{"name": "a", "image": "x", "ports": [{"containerPort": 8080}, {"containerPort": 80}]}]));
+    let low = pod(
+        "p",
+        "web",
+        json!([{"name": "a", "image": "x", "ports": [{"containerPort": 8080}, {"containerPort": 80}]}]),
+    );
     assert_eq!(
         run(&nested, &create(&low)),
         [(
@@ -183,7 +202,12 @@ fn an_exception_skips_its_rule_for_the_resources_it_matches() {
     }))
     .unwrap();
     let bad = |ns: &str| pod("p", ns, json!([{"name": "a", "image": "x"}]));
-    let skipped = run_with(&policy, &create(&bad("legacy")), std::slice::from_ref(&ex), &Offline);
+    let skipped = run_with(
+        &policy,
+        &create(&bad("legacy")),
+        std::slice::from_ref(&ex),
+        &Offline,
+    );
     assert_eq!(skipped[0].status, Status::Skip);
     assert_eq!(
         skipped[0].message,
@@ -233,7 +257,10 @@ fn existing_violations_do_not_block_an_update_and_overrides_pick_the_action() {
     sandbox["namespace"] = json!("sandbox-1");
     sandbox["object"]["metadata"]["namespace"] = json!("sandbox-1");
     let results = run_with(&policy, &sandbox, &[], &Offline);
-    assert_eq!((results[0].status, results[0].action), (Status::Fail, Action::Audit));
+    assert_eq!(
+        (results[0].status, results[0].action),
+        (Status::Fail, Action::Audit)
+    );
     let results = run_with(&policy, &create(&cm(json!({}))), &[], &Offline);
     assert_eq!(results[0].action, Action::Enforce);
 }
@@ -247,7 +274,9 @@ impl Cluster for Settings {
         }
     }
     fn raw(&self, _: &str, path: &str, _: Option<&Value>) -> Result<Value, String> {
-        Err(format!("{path}: the server could not find the requested resource"))
+        Err(format!(
+            "{path}: the server could not find the requested resource"
+        ))
     }
 }
 
@@ -271,8 +300,14 @@ fn context_entries_feed_conditions_and_their_errors_read_as_kyvernos() {
             "object": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "web"}, "spec": {"replicas": replicas}}})
     };
     let r = run_with(&policy, &deploy(8), &[], &Settings);
-    assert_eq!((r[0].status, r[0].message.as_str()), (Status::Fail, "at most 5 replicas, not 8"));
-    assert_eq!(run_with(&policy, &deploy(3), &[], &Settings)[0].status, Status::Pass);
+    assert_eq!(
+        (r[0].status, r[0].message.as_str()),
+        (Status::Fail, "at most 5 replicas, not 8")
+    );
+    assert_eq!(
+        run_with(&policy, &deploy(3), &[], &Settings)[0].status,
+        Status::Pass
+    );
     let r = run_with(&policy, &deploy(8), &[], &Offline);
     assert_eq!(r[0].status, Status::Error);
     assert_eq!(
@@ -325,5 +360,58 @@ fn invalid_policies_are_rejected_with_kyvernos_messages() {
     assert_eq!(
         policy::load(&generate).unwrap_err(),
         "rule r is a generate rule, which the hubspoke sim Kyverno stand-in does not run: the policy is not enforced on sim"
+    );
+}
+
+#[test]
+fn pod_security_rules_check_the_standards_and_take_exceptions_by_control() {
+    let policy = cpol(
+        "psa",
+        json!({"validationFailureAction": "Enforce", "rules": [{
+            "name": "restricted",
+            "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+            "validate": {"podSecurity": {"level": "restricted", "version": "latest"}},
+        }]}),
+    );
+    let sc = json!({"allowPrivilegeEscalation": false, "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+    let p = pod(
+        "p",
+        "web",
+        json!([{"name": "app", "image": "nginx", "securityContext": sc}]),
+    );
+    let r = run_with(&policy, &create(&p), &[], &Offline);
+    assert_eq!(
+        (r[0].status, r[0].message.as_str()),
+        (
+            Status::Fail,
+            "Validation rule 'restricted' failed. It violates PodSecurity \"restricted:latest\": (Forbidden reason: unrestricted capabilities, field error list: [spec.containers[0].securityContext.capabilities.drop: Required value])"
+        )
+    );
+    assert_eq!(r[0].properties["controls"], "capabilities_restricted");
+    // an exception lifting the control for that image
+    let ex = exceptions::load(&json!({
+        "metadata": {"name": "caps", "namespace": "kyverno"},
+        "spec": {"exceptions": [{"policyName": "psa", "ruleNames": ["restricted"]}],
+            "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+            "podSecurity": [{"controlName": "Capabilities", "images": ["nginx*", "docker.io/nginx*"]}]},
+    }))
+    .unwrap();
+    let r = run_with(&policy, &create(&p), std::slice::from_ref(&ex), &Offline);
+    assert_eq!(
+        (r[0].status, r[0].message.as_str()),
+        (
+            Status::Skip,
+            "rule is skipped due to policy exceptions kyverno/caps"
+        )
+    );
+    // a policy webhook check of the excludes
+    let bad = cpol(
+        "psa",
+        json!({"rules": [{"name": "baseline", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+            "validate": {"podSecurity": {"level": "baseline", "exclude": [{"controlName": "Host Ports"}]}}}]}),
+    );
+    assert_eq!(
+        policy::check(&bad).unwrap_err(),
+        "spec.rules[0].podSecurity.exclude[0].controlName: Invalid value: \"Host Ports\": exclude.images must be specified for the container level control"
     );
 }

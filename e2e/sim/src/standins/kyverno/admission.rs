@@ -73,7 +73,9 @@ pub(super) async fn serve(
                 "/validate/fail" | "/validate/ignore" => {
                     engine.admit_validate(&review, path.ends_with("fail")).await
                 }
-                "/mutate/fail" | "/mutate/ignore" => engine.admit_mutate(&review, path.ends_with("fail")).await,
+                "/mutate/fail" | "/mutate/ignore" => {
+                    engine.admit_mutate(&review, path.ends_with("fail")).await
+                }
                 "/policyvalidate" => admit_policy(&review),
                 "/exceptionvalidate" => admit_exception(&review, &engine.opts),
                 _ => return (404, json!({"error": format!("no handler for {path}")})),
@@ -148,7 +150,8 @@ fn admit_exception(review: &Value, opts: &KyvernoOptions) -> Value {
     } else if opts.exception_namespace.is_empty() {
         warnings.push("The exceptionNamespace flag is not set".to_string());
     } else if opts.exception_namespace != "*"
-        && object.pointer("/metadata/namespace").and_then(Value::as_str) != Some(opts.exception_namespace.as_str())
+        && object.pointer("/metadata/namespace").and_then(Value::as_str)
+            != Some(opts.exception_namespace.as_str())
     {
         warnings.push("PolicyException resource namespace must match the defined namespace.".to_string());
     }

@@ -21,8 +21,8 @@ mod admission;
 mod crds;
 mod reports;
 mod webhooks;
-pub use hubspoke_kyverno::{conditions, pattern, policy};
 use hubspoke_kyverno::yaml;
+pub use hubspoke_kyverno::{conditions, pattern, policy};
 pub use webhooks::{EXCEPTION_CONFIGURATION, POLICY_CONFIGURATION};
 
 use std::collections::BTreeMap;
@@ -313,7 +313,11 @@ impl KyvernoStandIn {
     /// Fail webhook without a server would block the cluster).
     pub async fn uninstall(self) -> Result<(), InstallError> {
         let validating: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
-        for name in [WEBHOOK_CONFIGURATION, POLICY_CONFIGURATION, EXCEPTION_CONFIGURATION] {
+        for name in [
+            WEBHOOK_CONFIGURATION,
+            POLICY_CONFIGURATION,
+            EXCEPTION_CONFIGURATION,
+        ] {
             match validating.delete(name, &Default::default()).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -381,7 +385,11 @@ async fn start(
     pki: crate::tls::ClusterPki,
 ) -> Result<KyvernoStandIn, InstallError> {
     let mut tasks = crate::tasks::Tasks::new();
-    tasks.spawn(admission::serve(listener, pki.server_config.clone(), engine.clone()));
+    tasks.spawn(admission::serve(
+        listener,
+        pki.server_config.clone(),
+        engine.clone(),
+    ));
     engine.reload().await?;
     tasks.spawn(watch_policies(engine.clone()));
     if engine.opts.background_scan {
@@ -576,4 +584,3 @@ async fn watch_policies(engine: Arc<Engine>) {
         engine.generation.send_modify(|g| *g += 1);
     }
 }
-

@@ -14,10 +14,10 @@ use futures::StreamExt;
 use hubspoke_kyverno::engine::{self, Request, RuleResult, Status};
 use hubspoke_kyverno::policy::{Policy, RuleKind};
 use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch};
 use kube::core::ApiResource;
 use kube::runtime::watcher;
-use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use super::admission::{KubeCluster, PolicyResults};
@@ -61,7 +61,11 @@ fn result_json(policy: &Policy, r: &RuleResult, now: i64) -> Value {
     // Kyverno names the process by the policy's settings, not by where the result came from
     properties.insert(
         "process".into(),
-        json!(if policy.background { "background scan" } else { "admission review" }),
+        json!(if policy.background {
+            "background scan"
+        } else {
+            "admission review"
+        }),
     );
     let status = if r.status == Status::Fail && !scored {
         Status::Warn
@@ -138,7 +142,10 @@ impl Engine {
                 }
             }
             let Some(stored) = stored else { return };
-            if let Err(e) = engine.merge_report(&target, &stored.uid().unwrap_or_default(), &all).await {
+            if let Err(e) = engine
+                .merge_report(&target, &stored.uid().unwrap_or_default(), &all)
+                .await
+            {
                 tracing::warn!(error = %e, "Kyverno stand-in: writing a policy report failed");
             }
         });
@@ -221,7 +228,10 @@ impl Engine {
             "summary": summary,
             "results": results,
         });
-        match report_api.patch(uid, &apply_params(), &Patch::Apply(&report)).await {
+        match report_api
+            .patch(uid, &apply_params(), &Patch::Apply(&report))
+            .await
+        {
             Ok(_) => Ok(()),
             // the resource went away meanwhile
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
@@ -235,7 +245,13 @@ impl Engine {
             .loaded()
             .iter()
             .filter(|p| p.background)
-            .flat_map(|p| p.rules.iter().filter(|r| r.kind == RuleKind::Validate).cloned().collect::<Vec<_>>())
+            .flat_map(|p| {
+                p.rules
+                    .iter()
+                    .filter(|r| r.kind == RuleKind::Validate)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
             .flat_map(|r| {
                 let m = r.match_.clone();
                 let mut out = Vec::new();
@@ -243,7 +259,12 @@ impl Engine {
                     .chain(m.get("any").and_then(Value::as_array).into_iter().flatten())
                     .chain(m.get("all").and_then(Value::as_array).into_iter().flatten())
                 {
-                    for k in f.pointer("/resources/kinds").and_then(Value::as_array).into_iter().flatten() {
+                    for k in f
+                        .pointer("/resources/kinds")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         let (g, v, kind, sub) =
                             hubspoke_kyverno::policy::parse_kind_selector(k.as_str().unwrap_or(""));
                         if sub.is_empty() {
@@ -277,7 +298,12 @@ impl Engine {
     }
 
     /// Evaluates the background policies on one object and reports the results.
-    async fn scan(self: &Arc<Self>, ar: &ApiResource, obj: DynamicObject, ns_labels: &mut HashMap<String, Value>) {
+    async fn scan(
+        self: &Arc<Self>,
+        ar: &ApiResource,
+        obj: DynamicObject,
+        ns_labels: &mut HashMap<String, Value>,
+    ) {
         let ns = obj.namespace().unwrap_or_default();
         if !ns_labels.contains_key(&ns) {
             let labels = if ns.is_empty() {
@@ -305,7 +331,9 @@ impl Engine {
             .filter(|e| e.background)
             .cloned()
             .collect();
-        let Ok(object) = serde_json::to_value(&obj) else { return };
+        let Ok(object) = serde_json::to_value(&obj) else {
+            return;
+        };
         let admission = json!({
             "operation": "CREATE",
             "kind": {"group": ar.group, "version": ar.version, "kind": ar.kind},
@@ -344,7 +372,10 @@ impl Engine {
             name: obj.name_any(),
             namespace: ns,
         };
-        if let Err(e) = self.merge_report(&target, &obj.uid().unwrap_or_default(), &all).await {
+        if let Err(e) = self
+            .merge_report(&target, &obj.uid().unwrap_or_default(), &all)
+            .await
+        {
             tracing::warn!(error = %e, "Kyverno stand-in: writing a background scan report failed");
         }
     }
@@ -368,7 +399,11 @@ fn object_hash(obj: &DynamicObject) -> u64 {
 
 /// The background scanner: rescans everything when the policies or exceptions change
 /// (`generation` moves) and every `interval`, and each object when it changes.
-pub(super) async fn background(engine: Arc<Engine>, mut generation: tokio::sync::watch::Receiver<u64>, interval: Duration) {
+pub(super) async fn background(
+    engine: Arc<Engine>,
+    mut generation: tokio::sync::watch::Receiver<u64>,
+    interval: Duration,
+) {
     loop {
         let kinds = engine.background_kinds().await;
         let streams = kinds.into_iter().map(|(ar, _)| {

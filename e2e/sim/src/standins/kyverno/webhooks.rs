@@ -8,9 +8,9 @@ use hubspoke_kyverno::policy::{self, Policy, RuleKind};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
-use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use super::{
@@ -93,8 +93,20 @@ impl Engine {
                 .flat_map(|r| {
                     let mut ks = Vec::new();
                     for f in std::iter::once(&r.match_)
-                        .chain(r.match_.get("any").and_then(Value::as_array).into_iter().flatten())
-                        .chain(r.match_.get("all").and_then(Value::as_array).into_iter().flatten())
+                        .chain(
+                            r.match_
+                                .get("any")
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten(),
+                        )
+                        .chain(
+                            r.match_
+                                .get("all")
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten(),
+                        )
                     {
                         let ops: BTreeSet<String> = match f
                             .pointer("/resources/operations")
@@ -177,8 +189,12 @@ impl Engine {
 
     fn client_config(&self, path: &str) -> Value {
         match &self.opts.webhook_url {
-            Some(url) => json!({"url": format!("{}{path}", url.trim_end_matches('/')), "caBundle": self.ca_bundle}),
-            None => json!({"service": {"namespace": self.opts.namespace, "name": self.opts.service_name, "path": path, "port": 443}, "caBundle": self.ca_bundle}),
+            Some(url) => {
+                json!({"url": format!("{}{path}", url.trim_end_matches('/')), "caBundle": self.ca_bundle})
+            }
+            None => {
+                json!({"service": {"namespace": self.opts.namespace, "name": self.opts.service_name, "path": path, "port": 443}, "caBundle": self.ca_bundle})
+            }
         }
     }
 
@@ -243,7 +259,11 @@ impl Engine {
             "metadata": Self::metadata(MUTATING_CONFIGURATION),
             "webhooks": mutating,
         });
-        apply(&Api::<MutatingWebhookConfiguration>::all(self.client.clone()), cfg).await?;
+        apply(
+            &Api::<MutatingWebhookConfiguration>::all(self.client.clone()),
+            cfg,
+        )
+        .await?;
         cfg = json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
             "metadata": Self::metadata(POLICY_CONFIGURATION),

@@ -4,6 +4,7 @@
 //! conditions, with the messages Kyverno writes. It does no I/O: the sim's Kyverno
 //! stand-in feeds it admission requests and the cluster's answers.
 
+pub mod cel;
 pub mod conditions;
 pub mod context;
 pub mod engine;

@@ -823,6 +823,13 @@ pub fn parse_duration(s: &str) -> Option<i128> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Quantity(i128);
 
+impl Quantity {
+    /// The value in nano units (10^-9), for arithmetic on quantities (CEL's `add`, `sub`).
+    pub fn nanos(self) -> i128 {
+        self.0
+    }
+}
+
 /// `k8s.io/apimachinery` quantity syntax: a signed decimal number, then a binary suffix
 /// (Ki..Ei), a decimal SI suffix (n u m k M G T P E) or a decimal exponent (e3, E-2).
 pub fn parse_quantity(s: &str) -> Option<Quantity> {

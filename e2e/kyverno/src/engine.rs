@@ -61,6 +61,11 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
+    /// A string field of the admission request (`""` when absent).
+    pub fn str_at(&self, p: &str) -> &str {
+        self.str(p)
+    }
+
     fn str(&self, p: &str) -> &str {
         self.admission.pointer(p).and_then(Value::as_str).unwrap_or("")
     }

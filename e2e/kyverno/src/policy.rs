@@ -573,11 +573,7 @@ pub fn check(obj: &Value) -> Result<(), String> {
                 ));
             }
         }
-        if r.get("celPreconditions").is_some() && r.pointer("/validate/cel").is_none() {
-            return Err(format!(
-                "path: spec.rules[{i}].validate..: celPrecondition can only be used with validate.cel"
-            ));
-        }
+        crate::cel::check_policy(r, i)?;
         if let Some(m) = r.get("mutate") {
             check_mutate(m, i).map_err(|e| {
                 if e.is_empty() {
@@ -661,8 +657,6 @@ fn unsupported(raw_rules: &[Value]) -> Option<String> {
             Some("a validate.manifests rule")
         } else if r.pointer("/validate/assert").is_some() {
             Some("a validate.assert rule")
-        } else if r.pointer("/validate/cel").is_some() {
-            Some("a validate.cel rule")
         } else {
             None
         };

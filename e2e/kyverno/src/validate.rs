@@ -34,6 +34,9 @@ pub fn run(rule: &Rule, ctx: &Context, req: &Request, exceptions: &[Exception]) 
     if let Some(ps) = v.get("podSecurity") {
         return pod_security(rule, ps, req, exceptions);
     }
+    if let Some(c) = v.get("cel") {
+        return Some(cel(rule, c, req));
+    }
     let validator = Validator {
         rule,
         context: &Value::Null,
@@ -105,6 +108,49 @@ fn pod_security(rule: &Rule, ps: &Value, req: &Request, exceptions: &[Exception]
             Err(e) => result(Status::Error, e, props),
         },
     )
+}
+
+/// A CEL rule (`validate_cel.go`): `object`, `oldObject`, `request` and the request's
+/// Namespace as `namespaceObject`, read from the cluster.
+fn cel(rule: &Rule, c: &Value, req: &Request) -> RuleResult {
+    let null = Value::Null;
+    let delete = req.operation() == "DELETE";
+    let object = if delete {
+        &null
+    } else {
+        req.admission.get("object").unwrap_or(&null)
+    };
+    let old = req.admission.get("oldObject").unwrap_or(&null);
+    let ns = req.str_at("/namespace");
+    let is_namespace = req.str_at("/kind/kind") == "Namespace";
+    let namespace_object = if ns.is_empty() || is_namespace {
+        Value::Null
+    } else {
+        req.cluster
+            .raw("GET", &format!("/api/v1/namespaces/{ns}"), None)
+            .unwrap_or(Value::Null)
+    };
+    let input = crate::cel::CelInput {
+        object,
+        old_object: old,
+        request: req.admission,
+        namespace_object: &namespace_object,
+    };
+    let message = rule.body.get("message").and_then(Value::as_str).unwrap_or("");
+    let preconditions = Some(&rule.cel_preconditions).filter(|p| !p.is_null());
+    let (status, message) = match crate::cel::evaluate(&rule.name, message, c, preconditions, &input) {
+        crate::cel::CelOutcome::Pass(m) => (Status::Pass, m),
+        crate::cel::CelOutcome::Fail(m) => (Status::Fail, m),
+        crate::cel::CelOutcome::Skip(m) => (Status::Skip, m),
+    };
+    RuleResult {
+        rule: rule.name.clone(),
+        kind: rule.kind,
+        status,
+        message,
+        action: rule.action,
+        properties: properties(rule),
+    }
 }
 
 type Outcome = Option<(Status, String)>;

@@ -415,3 +415,53 @@ fn pod_security_rules_check_the_standards_and_take_exceptions_by_control() {
         "spec.rules[0].podSecurity.exclude[0].controlName: Invalid value: \"Host Ports\": exclude.images must be specified for the container level control"
     );
 }
+
+#[test]
+fn cel_rules_check_services_and_shift_to_pod_templates() {
+    let policy = cpol(
+        "no-lb",
+        json!({"validationFailureAction": "Enforce", "rules": [{
+            "name": "no-loadbalancer",
+            "match": {"any": [{"resources": {"kinds": ["Service"]}}]},
+            "validate": {"cel": {"expressions": [{
+                "expression": "object.spec.type != 'LoadBalancer'",
+                "messageExpression": "'Service ' + object.metadata.name + ' must not be a LoadBalancer'",
+            }]}},
+        }]}),
+    );
+    let svc = |t: &str| {
+        let o = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"}, "spec": {"type": t}});
+        let mut a = create(&o);
+        a["namespace"] = json!("shop");
+        a
+    };
+    assert_eq!(
+        run(&policy, &svc("LoadBalancer")),
+        [(
+            "no-loadbalancer".into(),
+            Status::Fail,
+            "Service web must not be a LoadBalancer".into()
+        )]
+    );
+    assert_eq!(
+        run(&policy, &svc("ClusterIP")),
+        [(
+            "no-loadbalancer".into(),
+            Status::Pass,
+            "Validation rule 'no-loadbalancer' passed.".into()
+        )]
+    );
+    let pods = cpol(
+        "host-network",
+        json!({"rules": [{
+            "name": "no-host-network",
+            "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+            "validate": {"cel": {"expressions": [{"expression": "!has(object.spec.hostNetwork) || !object.spec.hostNetwork"}]}},
+        }]}),
+    );
+    let p = policy::load(&pods).unwrap();
+    assert_eq!(
+        p.rules[1].body["cel"]["expressions"][0]["expression"],
+        "!has(object.spec.template.spec.hostNetwork) || !object.spec.template.spec.hostNetwork"
+    );
+}

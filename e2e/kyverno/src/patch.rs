@@ -691,6 +691,12 @@ impl Tree {
 /// Lines before `--`: `apiVersion kind definition`. After: `definition field=spec...` where
 /// spec is `@def` (an object), `[k1,k2]` (a merge list) or `[k]@def` (a merge list of `def`).
 ///
+/// A list with no merge strategy in the schema, or with no schema, is replaced by the patch's:
+/// `merge2.Merge` walks without `InferAssociativeLists`, so kyaml's fallback key list
+/// (`yaml.AssociativeSequenceKeys`, `[]string{"name"}` at v0.20.0, `rnode.go:940`) only
+/// serves for inference and for a merge strategy without key, which the built-in schema
+/// never has.
+///
 /// Not in the table: kinds newer than v1.21 (e.g. `autoscaling/v2` HPA, `resource.k8s.io`)
 /// and every custom resource have no schema, so all their lists are replaced; PodSpec fields
 /// newer than v1.21 (`resourceClaims`, `schedulingGates`) are replaced too.
@@ -1517,6 +1523,10 @@ const INVALID: &str = "invalid state detected";
 /// `invalid operation {"op":...}: unsupported operation` and the like), then evanphx's
 /// texts per operation (`add operation does not apply: doc is missing path: "/x": missing
 /// value`, `testing value /x failed: test failed`, ...).
+///
+/// The patch is taken as the string it is in the rule (the task sketch had `&Value`). The YAML
+/// is read as YAML 1.2 (serde-saphyr), where sigs.k8s.io/yaml reads YAML 1.1: an unquoted
+/// `yes`/`no`/`on`/`off` value stays a string here.
 pub fn json6902(resource: &Value, patch: &str) -> Result<Value, String> {
     let json: Value = if patch.starts_with('[') {
         serde_json::from_str(patch).map_err(|_| format!("failed to decode patches: {INVALID}"))?

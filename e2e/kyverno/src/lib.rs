@@ -9,6 +9,8 @@ pub mod conditions;
 pub mod context;
 pub mod engine;
 pub mod exceptions;
+pub mod mutate;
+pub mod patch;
 pub mod pattern;
 pub mod policy;
 pub mod pss;

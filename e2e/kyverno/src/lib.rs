@@ -5,6 +5,7 @@
 //! stand-in feeds it admission requests and the cluster's answers.
 
 pub mod conditions;
+pub mod functions;
 pub mod pattern;
 pub mod policy;
 pub mod yaml;

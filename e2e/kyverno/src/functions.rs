@@ -3577,6 +3577,12 @@ mod tests {
         // Go's \d and \w are ASCII only; numbers print as float32 'f'
         assert_eq!(ok("regex_match('^\\d+$', '١٢٣')"), json!(false));
         assert_eq!(ok("regex_replace_all('\\.', `1.5`, '_')"), json!("1_5"));
+        assert_eq!(ok("regex_match('\\bfoo\\b', 'a foo b')"), json!(true));
+        assert_eq!(ok("regex_match('\\bfoo\\b', 'afoo')"), json!(false));
+        assert_eq!(
+            ok("regex_replace_all('(?P<first>\\w+) (\\w+)', 'ab cd', '$2 ${first}')"),
+            json!("cd ab")
+        );
         // an empty match right after a match is not replaced (Go's ReplaceAll)
         assert_eq!(ok("regex_replace_all('a*', 'baaac', '-')"), json!("-b-c-"));
         // a `{` that starts no repetition is literal in Go

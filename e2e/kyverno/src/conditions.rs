@@ -5,16 +5,19 @@ use serde_json::Value;
 
 use super::pattern::{Op, operator_of, parse_duration, parse_quantity, validate_value, wildcard_match};
 
-/// Evaluates a JMESPath expression against the context.
+/// Evaluates a JMESPath expression against the context, with Kyverno's functions
+/// ([`super::functions`]) and go-jmespath's error texts.
 pub fn query(ctx: &Value, expr: &str) -> Result<Value, String> {
     let expr = expr.trim();
     if expr.is_empty() {
         return Err("invalid query (nil)".into());
     }
-    let compiled = jmespath::compile(expr).map_err(|e| format!("incorrect query {expr}: {e}"))?;
+    let compiled = super::functions::runtime()
+        .compile(expr)
+        .map_err(|e| format!("incorrect query {expr}: {}", super::functions::error_text(&e)))?;
     let result = compiled
         .search(ctx)
-        .map_err(|e| format!("JMESPath query failed: {e}"))?;
+        .map_err(|e| format!("JMESPath query failed: {}", super::functions::error_text(&e)))?;
     serde_json::to_value(&*result).map_err(|e| e.to_string())
 }
 

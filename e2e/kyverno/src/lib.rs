@@ -9,6 +9,7 @@ pub mod conditions;
 pub mod context;
 pub mod engine;
 pub mod exceptions;
+pub mod functions;
 pub mod mutate;
 pub mod patch;
 pub mod pattern;

@@ -113,7 +113,11 @@ fn mutate_foreach(rule: &Rule, list: &Value, ctx: &Context, object: &Value, nest
         };
         let (status, patched, message) = mutate_elements(rule, fe, &elements, ctx, &current, nesting);
         if status == Status::Error {
-            return (Status::Error, Value::Null, format!("failed to mutate elements: {message}"));
+            return (
+                Status::Error,
+                Value::Null,
+                format!("failed to mutate elements: {message}"),
+            );
         }
         if status != Status::Skip {
             applied += 1;

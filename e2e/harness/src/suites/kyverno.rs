@@ -47,27 +47,26 @@ pub struct Denial {
 }
 
 /// Parses Kyverno's blocked-request text (webhooks/utils GetBlockedMessages):
-/// `resource <Kind>/<ns>/<name> was blocked due to the following policies` then, per
-/// policy, `<policy>:` and indented `<rule>: <message>` lines.
+/// `resource <Kind>/<ns>/<name> was blocked due to the following policies` then a YAML map
+/// (yaml.v2: messages past 80 columns wrap onto indented lines) of policy to rule to message.
 pub fn parse_denial(text: &str) -> Vec<Denial> {
     let Some(at) = text.find("was blocked due to the following policies") else {
         return Vec::new();
     };
+    let yaml = text[at..].split_once('\n').map(|(_, rest)| rest).unwrap_or("");
+    let Ok(serde_json::Value::Object(policies)) = serde_saphyr::from_str::<serde_json::Value>(yaml) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    let mut policy = None;
-    for line in text[at..].lines().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        if !line.starts_with(' ') {
-            policy = line.trim().strip_suffix(':').map(str::to_string);
-            continue;
-        }
-        if let (Some(p), Some((rule, message))) = (&policy, line.trim().split_once(": ")) {
+    for (policy, rules) in policies {
+        for (rule, message) in rules.as_object().into_iter().flatten() {
             out.push(Denial {
-                policy: p.clone(),
-                rule: rule.to_string(),
-                message: message.trim_matches('\'').to_string(),
+                policy: policy.clone(),
+                rule: rule.clone(),
+                message: match message {
+                    serde_json::Value::String(m) => m.clone(),
+                    other => other.to_string(),
+                },
             });
         }
     }
@@ -380,7 +379,7 @@ mod tests {
 
     #[test]
     fn denials_are_parsed_into_policy_rule_and_message() {
-        let text = "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Pod/default/x was blocked due to the following policies \n\ndeny-default-namespace:\n  deny-pods-in-default: 'validation error: Workloads may not run in the default namespace. rule deny-pods-in-default failed at path /metadata/namespace/'\ndeny-latest-image:\n  deny-latest-tag: 'validation error: The image tag latest is not allowed.'\n";
+        let text = "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Pod/default/x was blocked due to the following policies \n\ndeny-default-namespace:\n  deny-pods-in-default: 'validation error: Workloads may not run in the default namespace.\n    rule deny-pods-in-default failed at path /metadata/namespace/'\ndeny-latest-image:\n  deny-latest-tag: 'validation error: The image tag latest is not allowed.'\n";
         assert_eq!(
             parse_denial(text),
             [

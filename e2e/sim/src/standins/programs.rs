@@ -452,6 +452,11 @@ impl Launch {
                     timeout_seconds: flag(&args, "webhookTimeout")
                         .and_then(|t| t.parse().ok())
                         .unwrap_or(10),
+                    enable_policy_exception: flag(&args, "enablePolicyException")
+                        .is_some_and(|v| v != "false")
+                        || args.iter().any(|a| a == "--enablePolicyException"),
+                    exception_namespace: flag(&args, "exceptionNamespace").unwrap_or_default(),
+                    ..super::kyverno::KyvernoOptions::default()
                 };
                 let k = super::kyverno::KyvernoStandIn::run(start.client.clone(), opts, pod)
                     .await

@@ -575,7 +575,7 @@ async fn a_kyverno_denial_on_the_spoke_fails_the_sync_with_the_webhook_text() {
     .await;
     // Argo CD's dry run is kubectl's client-side one (sync_context.go applyObject): nothing
     // reaches the API server, so the webhook denies the apply itself
-    let denial = "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Deployment/web/web was blocked due to the following policies \n\ndisallow-latest-tag:\n  autogen-validate-image-tag: 'validation error: Using a mutable image tag e.g. ''latest'' is not allowed. rule autogen-validate-image-tag failed at path /spec/template/spec/containers/0/image/'\n";
+    let denial = "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Deployment/web/web was blocked due to the following policies \n\ndisallow-latest-tag:\n  autogen-validate-image-tag: 'validation error: Using a mutable image tag e.g. ''latest''\n    is not allowed. rule autogen-validate-image-tag failed at path /spec/template/spec/containers/0/image/'\n";
     let failure = format!("one or more objects failed to apply, reason: {denial}");
     let op = &app["status"]["operationState"];
     assert_eq!(op["phase"], "Running");

@@ -10,11 +10,11 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+pub(crate) fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 
-fn cpol_api(client: &Client) -> Api<DynamicObject> {
+pub(crate) fn cpol_api(client: &Client) -> Api<DynamicObject> {
     Api::all_with(
         client.clone(),
         &ar("kyverno.io", "v1", "ClusterPolicy", "clusterpolicies"),
@@ -37,7 +37,7 @@ fn ready_status(o: Option<&DynamicObject>) -> Option<(String, String, String)> {
 }
 
 /// Creates a ClusterPolicy and waits until the stand-in reports it Ready (or not).
-async fn cluster_policy(client: &Client, policy: Value) -> (String, String, String) {
+pub(crate) async fn cluster_policy(client: &Client, policy: Value) -> (String, String, String) {
     let api = cpol_api(client);
     let mut obj: DynamicObject = serde_json::from_value(policy).unwrap();
     obj.types = Some(kube::core::TypeMeta {
@@ -67,7 +67,7 @@ async fn start(name: &str) -> (hubspoke_sim::SimCluster, Client, KyvernoStandIn)
 }
 
 /// Creates `obj` (server-side dry run) in `ns`: Ok, or the API error message.
-async fn try_create(client: &Client, ns: &str, obj: Value) -> Result<(), String> {
+pub(crate) async fn try_create(client: &Client, ns: &str, obj: Value) -> Result<(), String> {
     let gvk = {
         let av = obj["apiVersion"].as_str().unwrap();
         let (g, v) = av.split_once('/').unwrap_or(("", av));
@@ -92,11 +92,11 @@ async fn try_create(client: &Client, ns: &str, obj: Value) -> Result<(), String>
     }
 }
 
-fn pod(name: &str, labels: Value, spec: Value) -> Value {
+pub(crate) fn pod(name: &str, labels: Value, spec: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}, "spec": spec})
 }
 
-fn containers(images: &[&str]) -> Value {
+pub(crate) fn containers(images: &[&str]) -> Value {
     json!(
         images
             .iter()
@@ -161,9 +161,11 @@ async fn install_presents_the_kyverno_surface() {
         .unwrap();
     let mut found = Vec::new();
     for g in discovery.groups() {
-        for (ar, _) in g.recommended_resources() {
-            if ar.group == "kyverno.io" || ar.group == "wgpolicyk8s.io" {
-                found.push(format!("{}/{} {}", ar.group, ar.version, ar.kind));
+        for v in g.versions() {
+            for (ar, _) in g.versioned_resources(v) {
+                if ar.group == "kyverno.io" || ar.group == "wgpolicyk8s.io" {
+                    found.push(format!("{}/{} {}", ar.group, ar.version, ar.kind));
+                }
             }
         }
     }
@@ -173,6 +175,8 @@ async fn install_presents_the_kyverno_surface() {
         [
             "kyverno.io/v1 ClusterPolicy",
             "kyverno.io/v1 Policy",
+            "kyverno.io/v2 PolicyException",
+            "kyverno.io/v2beta1 PolicyException",
             "wgpolicyk8s.io/v1alpha2 ClusterPolicyReport",
             "wgpolicyk8s.io/v1alpha2 PolicyReport"
         ]

@@ -14,6 +14,7 @@ mod certmanager;
 mod faults;
 mod kubectl;
 mod kyverno;
+mod kyverno_policies;
 mod layout;
 mod rbac;
 mod workload;

@@ -1,5 +1,6 @@
 //! The CustomResourceDefinitions the stand-in installs: kyverno.io/v1 ClusterPolicy and
-//! Policy, wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport. Names, short names,
+//! Policy, kyverno.io/v2 PolicyException, wgpolicyk8s.io/v1alpha2 PolicyReport and
+//! ClusterPolicyReport. Names, short names,
 //! categories and printer columns are Kyverno's; the schemas are written from Kyverno's
 //! documentation (the parts of a rule the stand-in evaluates are typed, the open-ended
 //! parts — patterns, conditions, mutations — keep unknown fields as Kyverno's own do).
@@ -221,8 +222,45 @@ fn report_crd(kind: &str, plural: &str, singular: &str, short: &str, scope: &str
 }
 
 /// The four CRDs, in install order.
+/// `policyexceptions.kyverno.io`: v2 (storage) and v2beta1 (served), namespaced, short
+/// name `polex`; `spec.exceptions` and `spec.match` required.
+fn exception_crd() -> Value {
+    let version = |name: &str, storage: bool| {
+        json!({
+            "name": name, "served": true, "storage": storage,
+            "additionalPrinterColumns": [{"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
+            "schema": {"openAPIV3Schema": {"type": "object", "required": ["spec"], "properties": {
+                "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                "spec": {"type": "object", "required": ["exceptions", "match"], "properties": {
+                    "background": {"type": "boolean"},
+                    "conditions": open(),
+                    "exceptions": {"type": "array", "items": {"type": "object", "required": ["policyName", "ruleNames"], "properties": {
+                        "policyName": {"type": "string"}, "ruleNames": strings(),
+                    }}},
+                    "match": open(),
+                    "podSecurity": {"type": "array", "items": open()},
+                }},
+            }}},
+        })
+    };
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "policyexceptions.kyverno.io", "labels": {
+            "app.kubernetes.io/component": "crds", "app.kubernetes.io/instance": "kyverno", "app.kubernetes.io/part-of": "kyverno",
+        }},
+        "spec": {
+            "group": "kyverno.io",
+            "names": {"kind": "PolicyException", "listKind": "PolicyExceptionList", "plural": "policyexceptions", "singular": "policyexception", "shortNames": ["polex"], "categories": ["kyverno"]},
+            "scope": "Namespaced",
+            "versions": [version("v2", true), version("v2beta1", false)],
+        },
+    })
+}
+
 pub fn all() -> Vec<Value> {
     vec![
+        exception_crd(),
         policy_crd(
             "ClusterPolicy",
             "clusterpolicies",

@@ -16,6 +16,7 @@ pub mod error;
 pub mod expect;
 pub mod kube_util;
 pub mod kyverno;
+pub mod kyverno_tests;
 pub mod progress;
 pub mod providers;
 pub mod render;

@@ -5,6 +5,7 @@
 //! stand-in feeds it admission requests and the cluster's answers.
 
 pub mod cel;
+pub mod clitest;
 pub mod conditions;
 pub mod context;
 pub mod engine;

@@ -30,6 +30,7 @@ mod eks_up;
 mod existing;
 mod expect;
 mod kind;
+mod kyverno_tests;
 mod make_aws;
 mod platform;
 mod registration;

@@ -235,6 +235,13 @@ fn check_sources(ctx: &mut Ctx, file: &str, doc: &Node, base: &str, spec: &crate
     }
 }
 
+/// What Kyverno's policy validation webhook would refuse (the message it denies with).
+fn kyverno_policy(ctx: &mut Ctx, file: &str, doc: &Node) {
+    if let Err(e) = hubspoke_kyverno::policy::check(&doc.to_json()) {
+        ctx.error(file, doc.pos, format!("Kyverno would refuse this policy: {e}"));
+    }
+}
+
 fn check_object(ctx: &mut Ctx, file: &str, doc: &Node) {
     let api = doc
         .as_map()
@@ -285,10 +292,26 @@ fn check_object(ctx: &mut Ctx, file: &str, doc: &Node) {
             typed::<crate::argocd::AppProject>(ctx, file, doc, kind);
         }
         ("kyverno.io/v1", "ClusterPolicy") => {
-            typed::<crate::kyverno::ClusterPolicy>(ctx, file, doc, kind);
+            if typed::<crate::kyverno::ClusterPolicy>(ctx, file, doc, kind).is_some() {
+                kyverno_policy(ctx, file, doc);
+            }
         }
         ("kyverno.io/v1", "Policy") => {
-            typed::<crate::kyverno::Policy>(ctx, file, doc, kind);
+            if typed::<crate::kyverno::Policy>(ctx, file, doc, kind).is_some() {
+                kyverno_policy(ctx, file, doc);
+            }
+        }
+        ("kyverno.io/v2" | "kyverno.io/v2beta1", "PolicyException") => {
+            if let Err(e) = hubspoke_kyverno::exceptions::load(&doc.to_json()) {
+                ctx.error(file, doc.pos, format!("Kyverno would refuse this PolicyException: {e}"));
+            }
+        }
+        ("cli.kyverno.io/v1alpha1", "Test") => {
+            // a Kyverno CLI test file: the files it names must load and its results be well formed
+            if let Err(e) = hubspoke_kyverno::clitest::load(&ctx.root.join(file)) {
+                let e = e.replace(&format!("{}: ", ctx.root.join(file).display()), "");
+                ctx.error(file, doc.pos, e);
+            }
         }
         _ => {
             let known: Vec<String> = BUILTIN
@@ -301,6 +324,8 @@ fn check_object(ctx: &mut Ctx, file: &str, doc: &Node) {
                         "AppProject",
                         "ClusterPolicy",
                         "Policy",
+                        "PolicyException",
+                        "Test",
                     ]
                     .map(String::from),
                 )
@@ -316,7 +341,7 @@ fn check_object(ctx: &mut Ctx, file: &str, doc: &Node) {
             ctx.error(
                 file,
                 pos,
-                format!("kind: {api}/{kind} is not a kind hubspoke can check{hint} (known: the core workload kinds, Argo CD Application/ApplicationSet/AppProject, Kyverno ClusterPolicy/Policy)"),
+                format!("kind: {api}/{kind} is not a kind hubspoke can check{hint} (known: the core workload kinds, Argo CD Application/ApplicationSet/AppProject, Kyverno ClusterPolicy/Policy/PolicyException, Kyverno CLI Test)"),
             );
         }
     }

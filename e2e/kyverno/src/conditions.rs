@@ -15,10 +15,45 @@ pub fn query(ctx: &Value, expr: &str) -> Result<Value, String> {
     let compiled = super::functions::runtime()
         .compile(expr)
         .map_err(|e| format!("incorrect query {expr}: {}", super::functions::error_text(&e)))?;
+    let data = jmespath::Variable::from_serializable(ctx).map_err(|e| e.to_string())?;
+    let data = jmespath::Rcvar::new(data);
     let result = compiled
-        .search(ctx)
+        .search(data.clone())
         .map_err(|e| format!("JMESPath query failed: {}", super::functions::error_text(&e)))?;
+    if result.is_null()
+        && let Some(key) = unknown_key(compiled.as_ast(), &data, expr)
+    {
+        return Err(format!("JMESPath query failed: Unknown key \"{key}\" in path"));
+    }
     serde_json::to_value(&*result).map_err(|e| e.to_string())
+}
+
+/// Kyverno's fork of go-jmespath fails a field access on an object without that key
+/// (`NotFoundError`, `Unknown key "x" in path`) where JMESPath gives null. The error goes
+/// up through `.` and `[n]` chains and is dropped by everything else (`||`, `&&`, `!`,
+/// comparisons, function arguments, pipes, projections, multi-selects), so only the chain
+/// at the top of the expression can fail: the key it names when it does.
+fn unknown_key(ast: &jmespath::ast::Ast, data: &jmespath::Rcvar, expr: &str) -> Option<String> {
+    use jmespath::ast::Ast;
+    match ast {
+        Ast::Field { name, .. } => match &**data {
+            jmespath::Variable::Object(m) if !m.contains_key(name) => Some(name.clone()),
+            _ => None,
+        },
+        Ast::Subexpr { offset, lhs, rhs } => {
+            // a pipe is a Subexpr too in this crate: it swallows the error
+            if expr.chars().nth(*offset) == Some('|') {
+                return None;
+            }
+            if let Some(k) = unknown_key(lhs, data, expr) {
+                return Some(k);
+            }
+            let mut ctx = jmespath::Context::new(expr, super::functions::runtime());
+            let left = jmespath::interpret(data, lhs, &mut ctx).ok()?;
+            unknown_key(rhs, &left, expr)
+        }
+        _ => None,
+    }
 }
 
 /// The `{{ ... }}` references in a string (not preceded by a backslash), as byte ranges.
@@ -392,6 +427,36 @@ mod tests {
         assert_eq!(
             substitute_str(&c, "literal \\{{ x }}").unwrap(),
             json!("literal {{ x }}")
+        );
+    }
+
+    #[test]
+    fn missing_keys_fail_as_in_kyvernos_jmespath() {
+        let c = ctx();
+        let err = |q: &str| query(&c, q).unwrap_err();
+        assert_eq!(
+            err("request.object.metadata.labels.owner"),
+            "JMESPath query failed: Unknown key \"owner\" in path"
+        );
+        assert_eq!(
+            err("request.object.metadata.annotations.owner"),
+            "JMESPath query failed: Unknown key \"annotations\" in path"
+        );
+        assert_eq!(
+            err("request.object.spec.containers[0].ports"),
+            "JMESPath query failed: Unknown key \"ports\" in path"
+        );
+        // dropped by ||, functions, pipes, projections, comparisons
+        assert_eq!(query(&c, "request.object.metadata.labels.owner || 'none'").unwrap(), json!("none"));
+        assert_eq!(query(&c, "to_string(request.object.metadata.labels.owner)").unwrap(), json!("null"));
+        assert_eq!(query(&c, "request.object.metadata | labels.owner").unwrap(), json!(null));
+        assert_eq!(query(&c, "request.object.spec.containers[*].ports").unwrap(), json!([]));
+        assert_eq!(query(&c, "request.object.metadata.labels.owner == null").unwrap(), json!(true));
+        // a field of a non-object is null, not an error
+        assert_eq!(query(&c, "request.object.metadata.name.first").unwrap(), json!(null));
+        assert_eq!(
+            substitute_str(&c, "{{ request.object.metadata.labels.owner }}").unwrap_err(),
+            "failed to resolve request.object.metadata.labels.owner at path : JMESPath query failed: Unknown key \"owner\" in path"
         );
     }
 

@@ -215,53 +215,57 @@ impl<'a> Context<'a> {
         ))
     }
 
+    /// Kyverno's `variableLoader.loadVariable`.
     fn load_variable(&self, name: &str, v: &Value) -> Result<Value, String> {
-        let default = v.get("default");
-        let jp = v.get("jmesPath").and_then(Value::as_str).unwrap_or("");
-        let value = match v.get("value") {
-            Some(raw) => Some(substitute(self, raw)?),
+        let shown = |x: &Value| crate::pattern::go_display(x);
+        let mut path = String::new();
+        if let Some(jp) = v.get("jmesPath").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            path = match substitute(self, &json!(jp)) {
+                Ok(Value::String(s)) => s,
+                Ok(_) => return Err(format!("jmespath value must be a string {name} {jp}: <nil>")),
+                Err(e) => {
+                    return Err(format!(
+                        "failed to substitute variables in context entry {name} {jp}: {e}"
+                    ));
+                }
+            };
+        }
+        let default = match v.get("default") {
+            Some(d) => Some(substitute(self, d).map_err(|e| {
+                format!("failed to substitute variables in context entry {name} {}: {e}", shown(d))
+            })?),
             None => None,
         };
-        let mut out = match (&value, jp.is_empty()) {
-            (Some(val), true) => Some(val.clone()),
-            (Some(val), false) => match conditions::query(val, jp) {
-                Ok(r) => Some(r),
-                Err(e) => match default {
-                    Some(d) => Some(d.clone()),
-                    None => {
+        let mut output = default.clone();
+        if let Some(raw) = v.get("value") {
+            let value = substitute(self, raw).map_err(|e| {
+                format!("failed to substitute variables in context entry {name} {}: {e}", shown(raw))
+            })?;
+            if path.is_empty() {
+                output = Some(value);
+            } else {
+                match conditions::query(&value, &path) {
+                    Ok(r) => output = Some(r),
+                    Err(e) if default.is_none() => {
                         return Err(format!(
-                            "failed to apply jmespath {jp} to variable {}: {e}",
-                            crate::pattern::go_display(val)
+                            "failed to apply jmespath {path} to variable {}: {e}",
+                            shown(&value)
                         ));
                     }
-                },
-            },
-            (None, false) => {
-                let path = match substitute(self, &json!(jp))? {
-                    Value::String(s) => s,
-                    other => {
-                        return Err(format!(
-                            "jmespath value must be a string {name} {}: {}",
-                            other, "invalid type"
-                        ));
-                    }
-                };
-                match self.query(&path) {
-                    Ok(r) => Some(r),
-                    Err(e) => match default {
-                        Some(d) => Some(d.clone()),
-                        None => return Err(e),
-                    },
+                    Err(_) => {}
                 }
             }
-            (None, true) => None,
-        };
-        if out.as_ref().is_none_or(Value::is_null)
-            && let Some(d) = default
-        {
-            out = Some(d.clone());
+        } else if !path.is_empty() {
+            match self.query(&path) {
+                Ok(r) if !r.is_null() => output = Some(r),
+                Ok(_) => {}
+                Err(e) if default.is_none() => {
+                    return Err(format!("failed to apply jmespath {path} to variable <nil>: {e}"));
+                }
+                Err(_) => {}
+            }
         }
-        match out {
+        match output {
             Some(v) if !v.is_null() => Ok(v),
             _ => Err(format!(
                 "failed to add context entry for variable {name} since it evaluated to nil"
@@ -447,13 +451,19 @@ mod tests {
             {"name": "settings", "configMap": {"name": "settings", "namespace": "platform"}},
             {"name": "missing", "configMap": {"name": "nope", "namespace": "platform"}},
             {"name": "podCount", "apiCall": {"urlPath": "/api/v1/namespaces/{{ request.object.metadata.namespace }}/pods", "jmesPath": "items | length(@)"}},
-            {"name": "team", "variable": {"value": "{{ request.object.metadata.labels.team }}", "default": "none"}},
+            {"name": "team", "variable": {"jmesPath": "request.object.metadata.labels.team", "default": "none"}},
+            {"name": "owner", "variable": {"value": "{{ request.object.metadata.labels.owner }}", "default": "none"}},
             {"name": "registry", "variable": {"jmesPath": "settings.data.registry"}},
         ]));
         // an entry that fails is an error only where it is named
         assert_eq!(c.query("registry").unwrap(), json!("ghcr.io/acme"));
         assert_eq!(c.query("podCount").unwrap(), json!(2));
         assert_eq!(c.query("team").unwrap(), json!("none"));
+        // a value is substituted before the default is considered: a missing key fails
+        assert_eq!(
+            c.query("owner").unwrap_err(),
+            "failed to substitute variables in context entry owner {{ request.object.metadata.labels.owner }}: failed to resolve request.object.metadata.labels.owner at path : JMESPath query failed: Unknown key \"labels\" in path"
+        );
         assert_eq!(
             c.query("missing.data").unwrap_err(),
             "failed to retrieve config map for context entry missing: failed to get configmap platform/nope : configmaps \"nope\" not found"

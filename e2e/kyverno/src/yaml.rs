@@ -288,9 +288,10 @@ pub fn scalar_at(s: &str, column: usize, indent: usize) -> String {
     wrap(&format!("'{}'", s.replace('\'', "''")), column, indent, true)
 }
 
-/// One scalar as yaml.v2 writes it (no wrapping: a key, or a value that fits).
+/// One scalar as yaml.v2 writes it as a value of a key at `indent` (a value that fits on
+/// its line; see [`scalar_at`] for where it starts).
 pub fn scalar(s: &str, indent: usize) -> String {
-    scalar_at(s, 0, indent + 2).replace('\n', "\n")
+    scalar_at(s, 0, indent + 2)
 }
 
 /// `policy:\n  rule: message\n` for every failing rule, in yaml.v2's key order.

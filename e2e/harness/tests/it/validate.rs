@@ -167,6 +167,18 @@ fn broken_content_is_named_precisely() {
         "fixtures/extra/project.yaml",
         "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata:\n  name: tenants\n  namespace: argocd\nspec:\n  sourceRepo:\n    - https://github.com/hubspoke/*\n  destinations:\n    - server: \"*\"\n      namespace: \"*\"\n---\napiVersion: kyverno.io/v1\nkind: Policy\nmetadata:\n  name: team-limits\n  namespace: team\nspec:\n  background: yes please\n  rules: []\n",
     );
+    // a policy Kyverno's policy webhook would refuse, and a Kyverno CLI test file with a
+    // result that is not one
+    write(
+        root,
+        "fixtures/extra/kyverno.yaml",
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: probes\nspec:\n  rules:\n    - name: probes\n      match:\n        any:\n          - resources:\n              kinds: [Pod]\n      validate:\n        foreach:\n          - pattern:\n              livenessProbe: {}\n",
+    );
+    write(
+        root,
+        "fixtures/extra/tests/kyverno-test.yaml",
+        "apiVersion: cli.kyverno.io/v1alpha1\nkind: Test\nmetadata:\n  name: probes\npolicies: []\nresults:\n  - policy: probes\n    rule: probes\n    kind: Pod\n    resources: [p]\n    result: failed\n",
+    );
     let policy = std::fs::read_to_string(repo_root().join("fixtures/policies/deny-latest-image.yaml"))
         .unwrap()
         .replacen("      validate:\n", "      validat:\n", 1);
@@ -201,9 +213,12 @@ fn broken_content_is_named_precisely() {
         [
             "fixtures/extra/app.yaml:10:11: spec.source.path: \"fixtures/nowhere\" is not a directory of this repository; fix the path or add the directory",
             "fixtures/extra/app.yaml:16:7: spec.syncPolicy.automated.selfHeel: unknown field of Application",
-            "fixtures/extra/app.yaml:19:7: kind: apps/v1/Deploymnet is not a kind hubspoke can check; did you mean Deployment? (known: the core workload kinds, Argo CD Application/ApplicationSet/AppProject, Kyverno ClusterPolicy/Policy)",
+            "fixtures/extra/app.yaml:19:7: kind: apps/v1/Deploymnet is not a kind hubspoke can check; did you mean Deployment? (known: the core workload kinds, Argo CD Application/ApplicationSet/AppProject, Kyverno ClusterPolicy/Policy/PolicyException, Kyverno CLI Test)",
+            "fixtures/extra/kyverno.yaml:1:1: Kyverno would refuse this policy: path: spec.rules[0].validate..: foreach.list is required",
             "fixtures/extra/project.yaml:7:3: spec.sourceRepo: unknown field of AppProject",
             "fixtures/extra/project.yaml:19:15: spec.background: invalid type: string \"yes please\", expected a boolean (Policy)",
+            "fixtures/extra/tests/kyverno-test.yaml:1:1: results[0].result: \"failed\" is not a result (pass, fail, skip, warn or error)",
+            "fixtures/policies/deny-latest-image.yaml:1:1: Kyverno would refuse this policy: spec.rules[0]: Invalid value: rule 'require-image-tag': No operation defined in the rule 'require-image-tag'.(supported operations: mutate,validate,generate,verifyImages)",
             "fixtures/policies/deny-latest-image.yaml:28:7: spec.rules[0].validat: unknown field of ClusterPolicy",
             "fixtures/terraform/cluster/main.tf:96:11: Reference to undeclared input variable: An input variable with the name \"regoin\" has not been declared. Did you mean \"region\"?",
             "fixtures/workloads/podinfo/deployment.yaml:8:13: spec.replicas: invalid type: string \"two\", expected i32 (Deployment)",

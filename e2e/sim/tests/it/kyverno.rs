@@ -175,7 +175,11 @@ async fn install_presents_the_kyverno_surface() {
         [
             "kyverno.io/v1 ClusterPolicy",
             "kyverno.io/v1 Policy",
+            "kyverno.io/v2 CleanupPolicy",
+            "kyverno.io/v2 ClusterCleanupPolicy",
             "kyverno.io/v2 PolicyException",
+            "kyverno.io/v2beta1 CleanupPolicy",
+            "kyverno.io/v2beta1 ClusterCleanupPolicy",
             "kyverno.io/v2beta1 PolicyException",
             "wgpolicyk8s.io/v1alpha2 ClusterPolicyReport",
             "wgpolicyk8s.io/v1alpha2 PolicyReport"
@@ -705,6 +709,24 @@ async fn invalid_policies_are_refused_and_unsupported_ones_are_not_ready() {
     )
     .await
     .unwrap();
+    // cleanup policies are not run either, and say so
+    let ccleanpol: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ar("kyverno.io", "v2", "ClusterCleanupPolicy", "clustercleanuppolicies"),
+    );
+    let cleanup: DynamicObject = serde_json::from_value(json!({"apiVersion": "kyverno.io/v2", "kind": "ClusterCleanupPolicy",
+        "metadata": {"name": "old-jobs"}, "spec": {"schedule": "*/5 * * * *", "match": {"any": [{"resources": {"kinds": ["Job"]}}]}}}))
+    .unwrap();
+    ccleanpol.create(&PostParams::default(), &cleanup).await.unwrap();
+    settle(&ccleanpol, "old-jobs", |o: Option<&DynamicObject>| ready_status(o).is_some()).await;
+    assert_eq!(
+        ready_status(ccleanpol.get("old-jobs").await.ok().as_ref()).unwrap(),
+        (
+            "False".into(),
+            "Failed".into(),
+            "Not Ready: ClusterCleanupPolicy old-jobs is a cleanup policy, which the hubspoke sim Kyverno stand-in does not run: nothing is deleted on sim".into()
+        )
+    );
 }
 
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {

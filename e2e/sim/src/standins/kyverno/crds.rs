@@ -1,6 +1,6 @@
 //! The CustomResourceDefinitions the stand-in installs: kyverno.io/v1 ClusterPolicy and
-//! Policy, kyverno.io/v2 PolicyException, wgpolicyk8s.io/v1alpha2 PolicyReport and
-//! ClusterPolicyReport. Names, short names,
+//! Policy, kyverno.io/v2 PolicyException, CleanupPolicy and ClusterCleanupPolicy,
+//! wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport. Names, short names,
 //! categories and printer columns are Kyverno's; the schemas are written from Kyverno's
 //! documentation (the parts of a rule the stand-in evaluates are typed, the open-ended
 //! parts — patterns, conditions, mutations — keep unknown fields as Kyverno's own do).
@@ -258,9 +258,50 @@ fn exception_crd() -> Value {
     })
 }
 
+/// `cleanuppolicies.kyverno.io` / `clustercleanuppolicies.kyverno.io` (v2 storage, v2beta1
+/// served): the stand-in does not run them, and says so in their status.
+fn cleanup_crd(kind: &str, plural: &str, singular: &str, short: &str, scope: &str) -> Value {
+    let version = |name: &str, storage: bool| {
+        json!({
+            "name": name, "served": true, "storage": storage,
+            "subresources": {"status": {}},
+            "additionalPrinterColumns": [
+                {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+                {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            ],
+            "schema": {"openAPIV3Schema": {"type": "object", "required": ["spec"], "properties": {
+                "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                "spec": open(),
+                "status": open(),
+            }}},
+        })
+    };
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.kyverno.io"), "labels": {
+            "app.kubernetes.io/component": "crds", "app.kubernetes.io/instance": "kyverno", "app.kubernetes.io/part-of": "kyverno",
+        }},
+        "spec": {
+            "group": "kyverno.io",
+            "names": {"kind": kind, "listKind": format!("{kind}List"), "plural": plural, "singular": singular, "shortNames": [short], "categories": ["kyverno"]},
+            "scope": scope,
+            "versions": [version("v2", true), version("v2beta1", false)],
+        },
+    })
+}
+
 pub fn all() -> Vec<Value> {
     vec![
         exception_crd(),
+        cleanup_crd("CleanupPolicy", "cleanuppolicies", "cleanuppolicy", "cleanpol", "Namespaced"),
+        cleanup_crd(
+            "ClusterCleanupPolicy",
+            "clustercleanuppolicies",
+            "clustercleanuppolicy",
+            "ccleanpol",
+            "Cluster",
+        ),
         policy_crd(
             "ClusterPolicy",
             "clusterpolicies",

@@ -155,6 +155,13 @@ fn policies() -> ApiResource {
     api_resource("kyverno.io", "v1", "Policy", "policies")
 }
 
+fn cleanup_policies() -> [ApiResource; 2] {
+    [
+        api_resource("kyverno.io", "v2", "CleanupPolicy", "cleanuppolicies"),
+        api_resource("kyverno.io", "v2", "ClusterCleanupPolicy", "clustercleanuppolicies"),
+    ]
+}
+
 fn exceptions_api() -> ApiResource {
     api_resource("kyverno.io", "v2", "PolicyException", "policyexceptions")
 }
@@ -558,6 +565,7 @@ async fn install_surface(engine: &Engine) -> Result<Vec<Value>, InstallError> {
 /// Reloads on every change to a ClusterPolicy or Policy.
 async fn watch_policies(engine: Arc<Engine>) {
     let mut kinds = vec![cluster_policies(), policies()];
+    kinds.extend(cleanup_policies());
     if engine.opts.exception_namespace().is_some() {
         kinds.push(exceptions_api());
     }

@@ -42,10 +42,51 @@ impl Engine {
             }
         }
         *self.policies.write().expect("policy lock") = loaded;
+        self.mark_cleanup_policies().await?;
         self.reload_exceptions().await?;
         self.register_webhooks().await?;
         for (ar, obj) in objects {
             self.write_status(&ar, &obj).await?;
+        }
+        Ok(())
+    }
+
+    /// Cleanup policies are not run: each says so in a `Ready=False` condition (never a
+    /// silent skip).
+    async fn mark_cleanup_policies(&self) -> Result<(), InstallError> {
+        for ar in super::cleanup_policies() {
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            let list = match api.list(&Default::default()).await {
+                Ok(l) => l.items,
+                Err(kube::Error::Api(s)) if s.code == 404 => continue,
+                Err(e) => return Err(kube_err(e)),
+            };
+            for obj in list {
+                let message = format!(
+                    "Not Ready: {} {} is a cleanup policy, which the hubspoke sim Kyverno stand-in does not run: nothing is deleted on sim",
+                    ar.kind,
+                    obj.name_any()
+                );
+                let done = obj.data.pointer("/status/conditions/0/message").and_then(Value::as_str)
+                    == Some(message.as_str());
+                if done {
+                    continue;
+                }
+                let status = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Failed",
+                    "message": message, "lastTransitionTime": crate::meta::now_rfc3339()}]}});
+                let namespaced: Api<DynamicObject> = match obj.namespace() {
+                    Some(ns) => Api::namespaced_with(self.client.clone(), &ns, &ar),
+                    None => Api::all_with(self.client.clone(), &ar),
+                };
+                match namespaced
+                    .patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&status))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(kube_err(e)),
+                }
+            }
         }
         Ok(())
     }

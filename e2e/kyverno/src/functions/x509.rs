@@ -11,9 +11,10 @@
 //! x509-parser checks the DER structure; the fields are then read as Go's `crypto/x509`
 //! (`parser.go`, `x509.go`) reads them, with its error texts (`x509: ...`), which Kyverno
 //! returns unwrapped. Known differences from Go:
-//! - a certificate or request x509-parser rejects fails with `x509: malformed certificate`
-//!   / `asn1: structure error: malformed certificate request` where Go may have a more
-//!   precise text (or, for exotic encodings it tolerates, no error);
+//! - a certificate x509-parser rejects fails with `x509: malformed certificate`, a request
+//!   with `asn1: syntax error: data truncated` (truncated) or `asn1: structure error:
+//!   malformed certificate request`, where Go may name the part that failed (or, for exotic
+//!   encodings it tolerates, give no error);
 //! - validity times come from x509-parser (a `UTCTime` without seconds, which Go accepts,
 //!   is rejected);
 //! - ECDSA points are checked for form and length but not for being on the curve, DSA
@@ -1428,8 +1429,7 @@ fn go_quote(s: &str) -> String {
 
 /// `x509.ParseCertificateRequest`, then Kyverno's RSA check and conversion.
 fn certificate_request(der: &[u8]) -> Result<Value, String> {
-    let (rest, csr) = X509CertificationRequest::from_der(der)
-        .map_err(|_| "asn1: structure error: malformed certificate request".to_string())?;
+    let (rest, csr) = X509CertificationRequest::from_der(der).map_err(|_| csr_error(der))?;
     if !rest.is_empty() {
         return Err("asn1: syntax error: trailing data".into());
     }
@@ -1492,6 +1492,18 @@ fn certificate_request(der: &[u8]) -> Result<Value, String> {
     m.insert("ExtraExtensions".into(), Value::Null);
     san.insert_into(&mut m);
     Ok(Value::Object(m))
+}
+
+/// `encoding/asn1`'s error for a request x509-parser rejects: Go's text for an empty or
+/// truncated one, else a generic one (Go's names the first field that failed).
+fn csr_error(der: &[u8]) -> String {
+    if der.is_empty() {
+        "asn1: syntax error: sequence truncated".into()
+    } else if der[0] == SEQUENCE && Der(der).element().is_none() {
+        "asn1: syntax error: data truncated".into()
+    } else {
+        "asn1: structure error: malformed certificate request".into()
+    }
 }
 
 /// A Name read by `encoding/asn1` into a `pkix.RDNSequence` (values of any type).
@@ -1877,8 +1889,8 @@ mod go_url {
             match b[i] {
                 b'%' => {
                     if i + 2 >= b.len() || !b[i + 1].is_ascii_hexdigit() || !b[i + 2].is_ascii_hexdigit() {
-                        let bad = &s[i..(i + 3).min(s.len())];
-                        return Err(format!("invalid URL escape {}", go_quote(bad)));
+                        let bad = super::go_string(&b[i..(i + 3).min(b.len())]);
+                        return Err(format!("invalid URL escape {}", go_quote(&bad)));
                     }
                     let v = (unhex(b[i + 1]) << 4) | unhex(b[i + 2]);
                     let esc = &s[i..i + 3];
@@ -2095,30 +2107,39 @@ mod tests {
         );
     }
 
-    /// A certificate's DER bytes, changed by `f`, back in a PEM block.
-    fn tampered(f: impl Fn(&mut Vec<u8>)) -> String {
+    /// The DER bytes of a PEM file, changed by `f`, back in a PEM block of the same type.
+    fn tampered(name: &str, f: impl Fn(&mut Vec<u8>)) -> String {
         use base64::Engine;
         let engine = base64::engine::general_purpose::STANDARD;
-        let pem = data("kyverno-cert-1.pem");
+        let pem = data(name);
+        let begin = pem.lines().next().unwrap().to_string();
+        let end = begin.replace("BEGIN", "END");
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         let mut der = engine.decode(body).unwrap();
         f(&mut der);
-        format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            engine.encode(der)
-        )
+        format!("{begin}\n{}\n{end}\n", engine.encode(der))
     }
 
     #[test]
     fn go_parse_errors() {
         // texts of Go's crypto/x509 (parser.go), which Kyverno returns as they are
-        assert_eq!(decode_err(&tampered(|d| d.push(0))), "x509: trailing data");
         assert_eq!(
-            decode_err(&tampered(|d| d.truncate(d.len() - 10))),
+            decode_err(&tampered("kyverno-cert-1.pem", |d| d.push(0))),
+            "x509: trailing data"
+        );
+        assert_eq!(
+            decode_err(&tampered("kyverno-cert-1.pem", |d| d.truncate(d.len() - 10))),
             "x509: malformed certificate"
         );
+        // Go 1.23+ refuses negative serial numbers (GODEBUG x509negativeserial unset)
+        let negative = tampered("kyverno-cert-1.pem", |d| {
+            let serial = [0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x00];
+            let at = d.windows(8).position(|w| w == serial).unwrap();
+            d[at + 7] = 0x80;
+        });
+        assert_eq!(decode_err(&negative), "x509: negative serial number");
         // sha256WithRSAEncryption (…01 0b) outside, sha512WithRSAEncryption (…01 0d) inside
-        let mismatch = tampered(|d| {
+        let mismatch = tampered("kyverno-cert-1.pem", |d| {
             let oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
             let at = d.windows(9).position(|w| w == oid).unwrap();
             d[at + 8] = 0x0d;
@@ -2127,6 +2148,13 @@ mod tests {
             decode_err(&mismatch),
             "x509: inner and outer signature algorithm identifiers don't match"
         );
+        // and encoding/asn1's, which parses requests
+        let trailing = tampered("kyverno-csr.pem", |d| d.push(0));
+        assert_eq!(decode_err(&trailing), "asn1: syntax error: trailing data");
+        let truncated = tampered("kyverno-csr.pem", |d| d.truncate(d.len() - 10));
+        assert_eq!(decode_err(&truncated), "asn1: syntax error: data truncated");
+        let empty = "-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n";
+        assert_eq!(decode_err(empty), "asn1: syntax error: sequence truncated");
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //!   with `asn1: syntax error: data truncated` (truncated) or `asn1: structure error:
 //!   malformed certificate request`, where Go may name the part that failed (or, for exotic
 //!   encodings it tolerates, give no error);
-//! - validity times come from x509-parser (a `UTCTime` without seconds, which Go accepts,
-//!   is rejected);
+//! - validity times are x509-parser's reading (a `UTCTime` without seconds, which Go accepts,
+//!   may be rejected);
 //! - ECDSA points are checked for form and length but not for being on the curve, DSA
 //!   keys not at all (Go would reject a malformed one before Kyverno's RSA check);
 //! - in a CSR, attribute values are read as `encoding/asn1` reads `any` values for the

@@ -10,9 +10,10 @@
 //! `incorrect number of args`, `Invalid arity.`). [`error_text`] turns any error of an
 //! expression compiled with [`runtime`] into go-jmespath's wording where one exists.
 //!
+//! `x509_decode` is in the submodule `x509` (Go's JSON of a parsed certificate or CSR).
+//!
 //! Not provided: `random` (its output is random by design, generated from a regular
-//! expression by goregen), `is_external_url` (it resolves host names through DNS) and, for
-//! now, `x509_decode` (Go's JSON encoding of `x509.Certificate`, some fifty fields); a call
+//! expression by goregen) and `is_external_url` (it resolves host names through DNS); a call
 //! gives `unknown function: <name>`.
 //!
 //! Known differences from Kyverno, each small:
@@ -36,6 +37,8 @@ use std::sync::{Mutex, OnceLock};
 use jmespath::functions::Function;
 use jmespath::{Context, ErrorReason, JmespathError, Rcvar, Runtime, RuntimeError, Variable};
 use serde_json::{Map, Value};
+
+mod x509;
 
 /// Marks the errors our functions raise: the crate has no variant for a function's own
 /// error, so they travel as parse errors with this prefix and [`error_text`] unwraps them.
@@ -275,6 +278,7 @@ const KYVERNO: &[(&str, &[&[Jp]], Handler)] = &[
     ("lookup", &[&[O, Arr], &[S, N]], jp_lookup),
     ("items", &[&[O, Arr], &[S], &[S]], jp_items),
     ("object_from_lists", &[&[Arr], &[Arr]], jp_object_from_lists),
+    ("x509_decode", &[&[S]], x509::jp_x509_decode),
     ("time_to_cron", &[&[S]], jp_time_to_cron),
     ("time_add", &[&[S], &[S]], jp_time_add),
     ("time_parse", &[&[S], &[S]], jp_time_parse),

@@ -303,7 +303,11 @@ fn check_object(ctx: &mut Ctx, file: &str, doc: &Node) {
         }
         ("kyverno.io/v2" | "kyverno.io/v2beta1", "PolicyException") => {
             if let Err(e) = hubspoke_kyverno::exceptions::load(&doc.to_json()) {
-                ctx.error(file, doc.pos, format!("Kyverno would refuse this PolicyException: {e}"));
+                ctx.error(
+                    file,
+                    doc.pos,
+                    format!("Kyverno would refuse this PolicyException: {e}"),
+                );
             }
         }
         ("cli.kyverno.io/v1alpha1", "Test") => {

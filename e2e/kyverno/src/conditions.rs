@@ -8,6 +8,13 @@ use super::pattern::{Op, operator_of, parse_duration, parse_quantity, validate_v
 /// Evaluates a JMESPath expression against the context, with Kyverno's functions
 /// ([`super::functions`]) and go-jmespath's error texts.
 pub fn query(ctx: &Value, expr: &str) -> Result<Value, String> {
+    let data = jmespath::Variable::from_serializable(ctx).map_err(|e| e.to_string())?;
+    query_data(&jmespath::Rcvar::new(data), expr)
+}
+
+/// [`query`] on a context already converted to JMESPath's values (a rule's context converts
+/// once, then queries many times).
+pub fn query_data(data: &jmespath::Rcvar, expr: &str) -> Result<Value, String> {
     let expr = expr.trim();
     if expr.is_empty() {
         return Err("invalid query (nil)".into());
@@ -15,13 +22,11 @@ pub fn query(ctx: &Value, expr: &str) -> Result<Value, String> {
     let compiled = super::functions::runtime()
         .compile(expr)
         .map_err(|e| format!("incorrect query {expr}: {}", super::functions::error_text(&e)))?;
-    let data = jmespath::Variable::from_serializable(ctx).map_err(|e| e.to_string())?;
-    let data = jmespath::Rcvar::new(data);
     let result = compiled
         .search(data.clone())
         .map_err(|e| format!("JMESPath query failed: {}", super::functions::error_text(&e)))?;
     if result.is_null()
-        && let Some(key) = unknown_key(compiled.as_ast(), &data, expr)
+        && let Some(key) = unknown_key(compiled.as_ast(), data, expr)
     {
         return Err(format!("JMESPath query failed: Unknown key \"{key}\" in path"));
     }
@@ -106,6 +111,9 @@ pub fn substitute_str(ctx: &dyn Vars, s: &str) -> Result<Value, String> {
 /// `{{- x}}` substitutes once (braces in the value stay escaped), other values are
 /// substituted again until no variable is left.
 fn substitute_leaf(ctx: &dyn Vars, s: &str, path: &str) -> Result<Value, String> {
+    if !s.contains("{{") {
+        return Ok(Value::String(s.replace("\\{{", "{{")));
+    }
     let delete = is_delete(ctx);
     let mut value = s.to_string();
     let mut guard = 0;
@@ -447,13 +455,31 @@ mod tests {
             "JMESPath query failed: Unknown key \"ports\" in path"
         );
         // dropped by ||, functions, pipes, projections, comparisons
-        assert_eq!(query(&c, "request.object.metadata.labels.owner || 'none'").unwrap(), json!("none"));
-        assert_eq!(query(&c, "to_string(request.object.metadata.labels.owner)").unwrap(), json!("null"));
-        assert_eq!(query(&c, "request.object.metadata | labels.owner").unwrap(), json!(null));
-        assert_eq!(query(&c, "request.object.spec.containers[*].ports").unwrap(), json!([]));
-        assert_eq!(query(&c, "request.object.metadata.labels.owner == null").unwrap(), json!(true));
+        assert_eq!(
+            query(&c, "request.object.metadata.labels.owner || 'none'").unwrap(),
+            json!("none")
+        );
+        assert_eq!(
+            query(&c, "to_string(request.object.metadata.labels.owner)").unwrap(),
+            json!("null")
+        );
+        assert_eq!(
+            query(&c, "request.object.metadata | labels.owner").unwrap(),
+            json!(null)
+        );
+        assert_eq!(
+            query(&c, "request.object.spec.containers[*].ports").unwrap(),
+            json!([])
+        );
+        assert_eq!(
+            query(&c, "request.object.metadata.labels.owner == null").unwrap(),
+            json!(true)
+        );
         // a field of a non-object is null, not an error
-        assert_eq!(query(&c, "request.object.metadata.name.first").unwrap(), json!(null));
+        assert_eq!(
+            query(&c, "request.object.metadata.name.first").unwrap(),
+            json!(null)
+        );
         assert_eq!(
             substitute_str(&c, "{{ request.object.metadata.labels.owner }}").unwrap_err(),
             "failed to resolve request.object.metadata.labels.owner at path : JMESPath query failed: Unknown key \"owner\" in path"

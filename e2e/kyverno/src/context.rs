@@ -41,6 +41,8 @@ struct Pending {
 /// The context of one rule's evaluation.
 pub struct Context<'a> {
     data: RefCell<Value>,
+    /// `data` as JMESPath values, converted when first queried after a change.
+    converted: RefCell<Option<jmespath::Rcvar>>,
     pending: RefCell<Vec<Pending>>,
     cluster: &'a dyn Cluster,
 }
@@ -48,8 +50,18 @@ pub struct Context<'a> {
 impl Vars for Context<'_> {
     fn query(&self, expr: &str) -> Result<Value, String> {
         self.load_matching(expr)?;
-        let data = self.data.borrow();
-        conditions::query(&data, expr)
+        let cached = self.converted.borrow().clone();
+        let data = match cached {
+            Some(d) => d,
+            None => {
+                let v =
+                    jmespath::Variable::from_serializable(&*self.data.borrow()).map_err(|e| e.to_string())?;
+                let d = jmespath::Rcvar::new(v);
+                *self.converted.borrow_mut() = Some(d.clone());
+                d
+            }
+        };
+        conditions::query_data(&data, expr)
     }
 }
 
@@ -99,6 +111,7 @@ impl<'a> Context<'a> {
         data.insert("request".into(), request);
         Context {
             data: RefCell::new(Value::Object(data)),
+            converted: RefCell::new(None),
             pending: RefCell::new(Vec::new()),
             cluster,
         }
@@ -108,6 +121,7 @@ impl<'a> Context<'a> {
     pub fn fork(&self) -> Context<'a> {
         Context {
             data: RefCell::new(self.data.borrow().clone()),
+            converted: RefCell::new(self.converted.borrow().clone()),
             pending: RefCell::new(
                 self.pending
                     .borrow()
@@ -129,6 +143,7 @@ impl<'a> Context<'a> {
 
     /// Sets a top-level variable.
     pub fn set(&self, name: &str, value: Value) {
+        *self.converted.borrow_mut() = None;
         if let Value::Object(m) = &mut *self.data.borrow_mut() {
             m.insert(name.to_string(), value);
         }
@@ -136,6 +151,7 @@ impl<'a> Context<'a> {
 
     /// Replaces `request.object` (a mutated resource seen by the next rules).
     pub fn set_object(&self, object: &Value) {
+        *self.converted.borrow_mut() = None;
         if let Some(r) = self.data.borrow_mut().get_mut("request") {
             r["object"] = object.clone();
         }
@@ -219,7 +235,11 @@ impl<'a> Context<'a> {
     fn load_variable(&self, name: &str, v: &Value) -> Result<Value, String> {
         let shown = |x: &Value| crate::pattern::go_display(x);
         let mut path = String::new();
-        if let Some(jp) = v.get("jmesPath").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(jp) = v
+            .get("jmesPath")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             path = match substitute(self, &json!(jp)) {
                 Ok(Value::String(s)) => s,
                 Ok(_) => return Err(format!("jmespath value must be a string {name} {jp}: <nil>")),
@@ -232,14 +252,20 @@ impl<'a> Context<'a> {
         }
         let default = match v.get("default") {
             Some(d) => Some(substitute(self, d).map_err(|e| {
-                format!("failed to substitute variables in context entry {name} {}: {e}", shown(d))
+                format!(
+                    "failed to substitute variables in context entry {name} {}: {e}",
+                    shown(d)
+                )
             })?),
             None => None,
         };
         let mut output = default.clone();
         if let Some(raw) = v.get("value") {
             let value = substitute(self, raw).map_err(|e| {
-                format!("failed to substitute variables in context entry {name} {}: {e}", shown(raw))
+                format!(
+                    "failed to substitute variables in context entry {name} {}: {e}",
+                    shown(raw)
+                )
             })?;
             if path.is_empty() {
                 output = Some(value);

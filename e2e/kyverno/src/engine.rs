@@ -54,6 +54,9 @@ pub struct Request<'a> {
     pub admission: &'a Value,
     /// Labels of the request's namespace (for namespaceSelectors).
     pub namespace_labels: &'a Value,
+    /// The request's Namespace object when the caller has it (CEL's `namespaceObject`);
+    /// None: read through `cluster` when a rule needs it.
+    pub namespace_object: Option<&'a Value>,
     /// Where context entries read from.
     pub cluster: &'a dyn Cluster,
     /// The PolicyExceptions in force.

@@ -1071,11 +1071,24 @@ pub fn parse_kind_selector(input: &str) -> (String, String, String, String) {
     let mut parts: Vec<&str> = input.split('/').collect();
     let last = parts.pop().unwrap_or("");
     parts.extend(last.split('.'));
+    // `^v\d+((alpha|beta)\d+)?$`
     let is_version = |s: &str| {
-        s == "*"
-            || regex_lite::Regex::new(r"^v\d+((alpha|beta)\d+)?$")
-                .map(|r| r.is_match(s))
-                .unwrap_or(false)
+        if s == "*" {
+            return true;
+        }
+        let Some(rest) = s.strip_prefix('v') else {
+            return false;
+        };
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return false;
+        }
+        let tail = &rest[digits..];
+        tail.is_empty()
+            || ["alpha", "beta"].iter().any(|p| {
+                tail.strip_prefix(p)
+                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            })
     };
     let s = |x: &str| x.to_string();
     match parts.as_slice() {

@@ -125,6 +125,8 @@ fn cel(rule: &Rule, c: &Value, req: &Request) -> RuleResult {
     let is_namespace = req.str_at("/kind/kind") == "Namespace";
     let namespace_object = if ns.is_empty() || is_namespace {
         Value::Null
+    } else if let Some(n) = req.namespace_object {
+        n.clone()
     } else {
         req.cluster
             .raw("GET", &format!("/api/v1/namespaces/{ns}"), None)

@@ -34,6 +34,7 @@ fn run_with(
         &Request {
             admission,
             namespace_labels: &labels,
+            namespace_object: None,
             cluster,
             exceptions,
         },

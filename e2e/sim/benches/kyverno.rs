@@ -4,7 +4,7 @@
 //! server-side dry run, through the mutating and validating webhooks) with 20 policies
 //! loaded, against the same creates with no policy; and a background scan: 1,000 Pods that
 //! exist before an Audit policy arrives, timed until each has its PolicyReport result.
-//! `HUBSPOKE_BENCH_PODS` changes the 1,000.
+//! `HUBSPOKE_BENCH_PODS` changes the 1,000, `HUBSPOKE_BENCH_POLICIES` the 20 (the first N).
 
 use std::time::{Duration, Instant};
 
@@ -18,12 +18,14 @@ use serde_json::{Value, json};
 const SAMPLES: usize = 300;
 
 fn pod(name: &str, image: &str) -> Pod {
-    serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": "bench", "team": "a"}}, "spec": {"containers": [
-        {"name": "app", "image": image,
-         "livenessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 10},
-         "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 5},
-         "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}},
-    ]}}))
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": {"app": "bench", "team": "a"}}, "spec": {"containers": [
+            {"name": "app", "image": image,
+             "livenessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 10},
+             "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 5},
+             "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}},
+        ]}}),
+    )
     .unwrap()
 }
 
@@ -47,15 +49,51 @@ fn policies() -> Vec<Value> {
     rules.push(("registries".into(), pods_rule("registry", ("validate", json!({"message": "registry", "foreach": [{"list": "request.object.spec.containers", "deny": {"conditions": {"all": [{"key": "{{ element.image }}", "operator": "Equals", "value": "evil.io/*"}]}}}]})))));
     rules.push(("max-memory".into(), pods_rule("memory", ("validate", json!({"message": "memory", "deny": {"conditions": {"any": [{"key": "{{ request.object.spec.containers[0].resources.limits.memory || '0' }}", "operator": "GreaterThan", "value": "4Gi"}]}}})))));
     rules.push(("no-host-network".into(), pods_rule("host", ("validate", json!({"cel": {"expressions": [{"expression": "!has(object.spec.hostNetwork) || !object.spec.hostNetwork", "message": "host network"}]}})))));
-    rules.push(("pss-baseline".into(), pods_rule("baseline", ("validate", json!({"podSecurity": {"level": "baseline", "version": "latest"}})))));
-    rules.push(("pss-restricted-audit".into(), pods_rule("restricted", ("validate", json!({"podSecurity": {"level": "restricted", "version": "latest"}})))));
+    rules.push((
+        "pss-baseline".into(),
+        pods_rule(
+            "baseline",
+            (
+                "validate",
+                json!({"podSecurity": {"level": "baseline", "version": "latest"}}),
+            ),
+        ),
+    ));
+    rules.push((
+        "pss-restricted-audit".into(),
+        pods_rule(
+            "restricted",
+            (
+                "validate",
+                json!({"podSecurity": {"level": "restricted", "version": "latest"}}),
+            ),
+        ),
+    ));
     rules.push(("no-privileged".into(), pods_rule("privileged", ("validate", json!({"message": "privileged", "pattern": {"spec": {"containers": [{"=(securityContext)": {"=(privileged)": false}}]}}})))));
     rules.push(("name-length".into(), pods_rule("name", ("validate", json!({"message": "name", "deny": {"conditions": {"any": [{"key": "{{ length(request.object.metadata.name) }}", "operator": "GreaterThan", "value": 63}]}}})))));
     rules.push(("add-team-annotation".into(), pods_rule("annotate", ("mutate", json!({"patchStrategicMerge": {"metadata": {"annotations": {"+(team)": "{{ request.object.metadata.labels.team || 'none' }}"}}}})))));
     rules.push(("default-security-context".into(), pods_rule("escalation", ("mutate", json!({"foreach": [{"list": "request.object.spec.containers", "patchStrategicMerge": {"spec": {"containers": [{"(name)": "{{ element.name }}", "securityContext": {"+(allowPrivilegeEscalation)": false}}]}}}]})))));
-    rules.push(("add-env-label".into(), pods_rule("env", ("mutate", json!({"patchesJson6902": "- op: add\n  path: /metadata/labels/env\n  value: bench"})))));
+    rules.push((
+        "add-env-label".into(),
+        pods_rule(
+            "env",
+            (
+                "mutate",
+                json!({"patchesJson6902": "- op: add\n  path: /metadata/labels/env\n  value: bench"}),
+            ),
+        ),
+    ));
     rules.push(("image-pull-policy".into(), pods_rule("pull", ("mutate", json!({"patchStrategicMerge": {"spec": {"containers": [{"(image)": "*:latest", "imagePullPolicy": "Always"}]}}})))));
-    rules.push(("no-default-sa-token".into(), pods_rule("token", ("validate", json!({"message": "token", "pattern": {"spec": {"=(automountServiceAccountToken)": "*"}}})))));
+    rules.push((
+        "no-default-sa-token".into(),
+        pods_rule(
+            "token",
+            (
+                "validate",
+                json!({"message": "token", "pattern": {"spec": {"=(automountServiceAccountToken)": "*"}}}),
+            ),
+        ),
+    ));
     rules
         .into_iter()
         .map(|(name, rule)| {
@@ -68,7 +106,10 @@ fn policies() -> Vec<Value> {
 fn cpol_api(client: &kube::Client) -> Api<DynamicObject> {
     Api::all_with(
         client.clone(),
-        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"), "clusterpolicies"),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("kyverno.io", "v1", "ClusterPolicy"),
+            "clusterpolicies",
+        ),
     )
 }
 
@@ -133,14 +174,21 @@ async fn main() {
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let (b50, b99) = latencies(&pods, "base").await;
     println!("kyverno: Pod create (dry run), no policy: p50 {b50:.2?}, p99 {b99:.2?}");
-    let policies = policies();
+    let wanted: usize = std::env::var("HUBSPOKE_BENCH_POLICIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    let policies: Vec<Value> = policies().into_iter().take(wanted).collect();
     let names: Vec<String> = policies
         .iter()
         .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
     for p in &policies {
         cpol_api(&client)
-            .create(&PostParams::default(), &serde_json::from_value(p.clone()).unwrap())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(p.clone()).unwrap(),
+            )
             .await
             .unwrap();
     }
@@ -172,7 +220,10 @@ async fn main() {
     let reports: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         "default",
-        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport"), "policyreports"),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport"),
+            "policyreports",
+        ),
     );
     loop {
         let list = reports.list(&ListParams::default()).await.unwrap();

@@ -76,6 +76,7 @@ impl SimCluster {
             faults: Default::default(),
             decisions: Default::default(),
             webhook_clients: Default::default(),
+            webhook_connections: Default::default(),
             token_webhook: Default::default(),
         });
         bootstrap(&state).map_err(|message| StartError::Bootstrap {

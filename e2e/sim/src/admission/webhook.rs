@@ -313,6 +313,42 @@ fn resolve(state: &State, w: &Value) -> Result<(SocketAddr, String, String, Stri
     Ok((addr, host, url, path))
 }
 
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle HTTP/1.1 connections to webhook servers, by address, TLS server name and CA (Go's
+/// transport keeps connections alive between calls; a new TLS connection per call would
+/// cost every admission a handshake).
+#[derive(Default)]
+pub struct Connections {
+    idle: std::sync::Mutex<std::collections::HashMap<(SocketAddr, String, String), Vec<Sender>>>,
+}
+
+impl Connections {
+    fn take(&self, key: &(SocketAddr, String, String)) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some(s) = list.pop() {
+            if !s.is_closed() && s.is_ready() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, key: (SocketAddr, String, String), sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(key).or_default();
+        // as many idle connections as Go's MaxIdleConnsPerHost (2) would keep... a few more
+        // for the emulator's concurrent tests
+        if list.len() < 8 {
+            list.push(sender);
+        }
+    }
+}
+
 async fn call(state: &State, w: &Value, body: Vec<u8>, timeout: Duration) -> Result<Value, String> {
     let (addr, host, url, path) = resolve(state, w)?;
     let ca = w
@@ -328,21 +364,28 @@ async fn call(state: &State, w: &Value, body: Vec<u8>, timeout: Duration) -> Res
         state.webhook_clients.config(ca)?
     };
     let post = format!("Post \"{url}?timeout={}s\"", timeout.as_secs());
+    let key = (addr, host.clone(), ca.to_string());
     let fut = async {
-        let tcp = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("{post}: dial tcp {addr}: {e}"))?;
-        let server_name = ServerName::try_from(host.clone()).map_err(|e| format!("{post}: {e}"))?;
-        let tls = tokio_rustls::TlsConnector::from(cfg)
-            .connect(server_name, tcp)
-            .await
-            .map_err(|e| format!("{post}: tls: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .map_err(|e| format!("{post}: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let mut sender = match state.webhook_connections.take(&key) {
+            Some(s) => s,
+            None => {
+                let tcp = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| format!("{post}: dial tcp {addr}: {e}"))?;
+                let server_name = ServerName::try_from(host.clone()).map_err(|e| format!("{post}: {e}"))?;
+                let tls = tokio_rustls::TlsConnector::from(cfg)
+                    .connect(server_name, tcp)
+                    .await
+                    .map_err(|e| format!("{post}: tls: {e}"))?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                    .await
+                    .map_err(|e| format!("{post}: {e}"))?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
+        };
         let sep = if path.contains('?') { '&' } else { '?' };
         let req = http::Request::post(format!("{path}{sep}timeout={}s", timeout.as_secs()))
             .header(http::header::HOST, host.as_str())
@@ -361,6 +404,7 @@ async fn call(state: &State, w: &Value, body: Vec<u8>, timeout: Duration) -> Res
             .await
             .map_err(|e| format!("{post}: {e}"))?
             .to_bytes();
+        state.webhook_connections.give_back(key.clone(), sender);
         if !status.is_success() {
             return Err(format!(
                 "received invalid webhook response: unexpected status code {}",

@@ -712,13 +712,21 @@ async fn invalid_policies_are_refused_and_unsupported_ones_are_not_ready() {
     // cleanup policies are not run either, and say so
     let ccleanpol: Api<DynamicObject> = Api::all_with(
         client.clone(),
-        &ar("kyverno.io", "v2", "ClusterCleanupPolicy", "clustercleanuppolicies"),
+        &ar(
+            "kyverno.io",
+            "v2",
+            "ClusterCleanupPolicy",
+            "clustercleanuppolicies",
+        ),
     );
     let cleanup: DynamicObject = serde_json::from_value(json!({"apiVersion": "kyverno.io/v2", "kind": "ClusterCleanupPolicy",
         "metadata": {"name": "old-jobs"}, "spec": {"schedule": "*/5 * * * *", "match": {"any": [{"resources": {"kinds": ["Job"]}}]}}}))
     .unwrap();
     ccleanpol.create(&PostParams::default(), &cleanup).await.unwrap();
-    settle(&ccleanpol, "old-jobs", |o: Option<&DynamicObject>| ready_status(o).is_some()).await;
+    settle(&ccleanpol, "old-jobs", |o: Option<&DynamicObject>| {
+        ready_status(o).is_some()
+    })
+    .await;
     assert_eq!(
         ready_status(ccleanpol.get("old-jobs").await.ok().as_ref()).unwrap(),
         (

@@ -162,13 +162,17 @@ fn admit_exception(review: &Value, opts: &KyvernoOptions) -> Value {
 }
 
 impl Engine {
-    async fn namespace_labels(&self, ns: &str) -> Value {
+    /// The request's Namespace (Null when cluster-scoped or missing) and its labels.
+    pub(super) async fn namespace(&self, ns: &str) -> (Value, Value) {
         if ns.is_empty() {
-            return json!({});
+            return (Value::Null, json!({}));
         }
         match Api::<Namespace>::all(self.client.clone()).get(ns).await {
-            Ok(n) => json!(n.metadata.labels.unwrap_or_default()),
-            Err(_) => json!({}),
+            Ok(n) => {
+                let labels = json!(n.metadata.labels.clone().unwrap_or_default());
+                (serde_json::to_value(n).unwrap_or(Value::Null), labels)
+            }
+            Err(_) => (Value::Null, json!({})),
         }
     }
 
@@ -186,7 +190,7 @@ impl Engine {
         req: &Value,
         fail_path: bool,
         wanted: fn(&Policy) -> bool,
-    ) -> Option<(Vec<Policy>, Value, Vec<Exception>)> {
+    ) -> Option<(Vec<Policy>, (Value, Value), Vec<Exception>)> {
         let s = |p: &str| req.pointer(p).and_then(Value::as_str).unwrap_or("");
         let (kind, namespace) = (s("/kind/kind"), s("/namespace"));
         if filtered(kind, namespace, &self.opts) {
@@ -201,16 +205,16 @@ impl Engine {
         if candidates.is_empty() {
             return None;
         }
-        let ns_labels = self.namespace_labels(namespace).await;
+        let ns = self.namespace(namespace).await;
         let exceptions = self.exceptions.read().expect("exception lock").clone();
-        Some((candidates, ns_labels, exceptions))
+        Some((candidates, ns, exceptions))
     }
 
     /// `/validate/*`: validate rules; a failing Enforce rule (or an erroring one under
     /// failurePolicy Fail) denies with Kyverno's block message; results go to reports.
     pub(super) async fn admit_validate(self: &Arc<Self>, review: &Value, fail_path: bool) -> Value {
         let req = review.get("request").cloned().unwrap_or(json!({}));
-        let Some((candidates, ns_labels, exceptions)) =
+        let Some((candidates, (ns_object, ns_labels), exceptions)) =
             self.candidates(&req, fail_path, Policy::validates).await
         else {
             return respond(&req, true, None, &[]);
@@ -221,6 +225,7 @@ impl Engine {
             let request = Request {
                 admission: &admission,
                 namespace_labels: &ns_labels,
+                namespace_object: Some(&ns_object),
                 cluster: &cluster,
                 exceptions: &exceptions,
             };
@@ -297,7 +302,7 @@ impl Engine {
     /// object as mutated.
     pub(super) async fn admit_mutate(self: &Arc<Self>, review: &Value, fail_path: bool) -> Value {
         let req = review.get("request").cloned().unwrap_or(json!({}));
-        let Some((candidates, ns_labels, exceptions)) =
+        let Some((candidates, (ns_object, ns_labels), exceptions)) =
             self.candidates(&req, fail_path, Policy::mutates).await
         else {
             return respond(&req, true, None, &[]);
@@ -313,6 +318,7 @@ impl Engine {
                 let request = Request {
                     admission: &step,
                     namespace_labels: &ns_labels,
+                    namespace_object: Some(&ns_object),
                     cluster: &cluster,
                     exceptions: &exceptions,
                 };

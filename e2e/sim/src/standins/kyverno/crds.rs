@@ -294,7 +294,13 @@ fn cleanup_crd(kind: &str, plural: &str, singular: &str, short: &str, scope: &st
 pub fn all() -> Vec<Value> {
     vec![
         exception_crd(),
-        cleanup_crd("CleanupPolicy", "cleanuppolicies", "cleanuppolicy", "cleanpol", "Namespaced"),
+        cleanup_crd(
+            "CleanupPolicy",
+            "cleanuppolicies",
+            "cleanuppolicy",
+            "cleanpol",
+            "Namespaced",
+        ),
         cleanup_crd(
             "ClusterCleanupPolicy",
             "clustercleanuppolicies",

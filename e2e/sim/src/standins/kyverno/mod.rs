@@ -158,7 +158,12 @@ fn policies() -> ApiResource {
 fn cleanup_policies() -> [ApiResource; 2] {
     [
         api_resource("kyverno.io", "v2", "CleanupPolicy", "cleanuppolicies"),
-        api_resource("kyverno.io", "v2", "ClusterCleanupPolicy", "clustercleanuppolicies"),
+        api_resource(
+            "kyverno.io",
+            "v2",
+            "ClusterCleanupPolicy",
+            "clustercleanuppolicies",
+        ),
     ]
 }
 

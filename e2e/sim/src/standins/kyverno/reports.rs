@@ -13,7 +13,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use hubspoke_kyverno::engine::{self, Request, RuleResult, Status};
 use hubspoke_kyverno::policy::{Policy, RuleKind};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch};
 use kube::core::ApiResource;
@@ -239,6 +238,55 @@ impl Engine {
         }
     }
 
+    /// Drops, from every report, the results of policies (or rules) that are gone, as
+    /// Kyverno's aggregation keeps only results whose policy and rule still exist.
+    async fn prune_reports(&self) {
+        let live: BTreeMap<String, BTreeSet<String>> = self
+            .loaded()
+            .iter()
+            .map(|p| (p.key(), p.rules.iter().map(|r| r.name.clone()).collect()))
+            .collect();
+        for (kind, plural) in [
+            ("PolicyReport", "policyreports"),
+            ("ClusterPolicyReport", "clusterpolicyreports"),
+        ] {
+            let ar = api_resource("wgpolicyk8s.io", "v1alpha2", kind, plural);
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            let lp = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=kyverno");
+            let Ok(list) = api.list(&lp).await else { continue };
+            for report in list.items {
+                let results = report.data["results"].as_array().cloned().unwrap_or_default();
+                let kept: Vec<Value> = results
+                    .iter()
+                    .filter(|x| {
+                        live.get(x["policy"].as_str().unwrap_or(""))
+                            .is_some_and(|rules| rules.contains(x["rule"].as_str().unwrap_or("")))
+                    })
+                    .cloned()
+                    .collect();
+                if kept.len() == results.len() {
+                    continue;
+                }
+                let count = |s: &str| kept.iter().filter(|r| r["result"] == s).count();
+                let patch = json!({
+                    "summary": {"pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": count("error"), "skip": count("skip")},
+                    "results": kept,
+                });
+                let scoped: Api<DynamicObject> = match report.namespace() {
+                    Some(ns) => Api::namespaced_with(self.client.clone(), &ns, &ar),
+                    None => Api::all_with(self.client.clone(), &ar),
+                };
+                let _ = scoped
+                    .patch(
+                        &report.name_any(),
+                        &kube::api::PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await;
+            }
+        }
+    }
+
     /// The kinds background policies' validate rules match, as API resources.
     async fn background_kinds(&self) -> Vec<(ApiResource, bool)> {
         let selectors: Vec<(String, String, String)> = self
@@ -302,21 +350,14 @@ impl Engine {
         self: &Arc<Self>,
         ar: &ApiResource,
         obj: DynamicObject,
-        ns_labels: &mut HashMap<String, Value>,
+        ns_labels: &mut HashMap<String, (Value, Value)>,
     ) {
         let ns = obj.namespace().unwrap_or_default();
         if !ns_labels.contains_key(&ns) {
-            let labels = if ns.is_empty() {
-                json!({})
-            } else {
-                match Api::<Namespace>::all(self.client.clone()).get_opt(&ns).await {
-                    Ok(Some(n)) => json!(n.metadata.labels.unwrap_or_default()),
-                    _ => json!({}),
-                }
-            };
-            ns_labels.insert(ns.clone(), labels);
+            let found = self.namespace(&ns).await;
+            ns_labels.insert(ns.clone(), found);
         }
-        let labels = ns_labels[&ns].clone();
+        let (ns_object, labels) = ns_labels[&ns].clone();
         let policies: Vec<Policy> = self
             .loaded()
             .into_iter()
@@ -350,6 +391,7 @@ impl Engine {
             let request = Request {
                 admission: &admission,
                 namespace_labels: &labels,
+                namespace_object: Some(&ns_object),
                 cluster: &cluster,
                 exceptions: &exceptions,
             };
@@ -405,6 +447,7 @@ pub(super) async fn background(
     interval: Duration,
 ) {
     loop {
+        engine.prune_reports().await;
         let kinds = engine.background_kinds().await;
         let streams = kinds.into_iter().map(|(ar, _)| {
             let api: Api<DynamicObject> = Api::all_with(engine.client.clone(), &ar);
@@ -414,7 +457,7 @@ pub(super) async fn background(
         });
         let mut events = futures::stream::select_all(streams);
         let mut seen: HashMap<String, u64> = HashMap::new();
-        let mut ns_labels: HashMap<String, Value> = HashMap::new();
+        let mut ns_labels: HashMap<String, (Value, Value)> = HashMap::new();
         let tick = tokio::time::sleep(interval);
         tokio::pin!(tick);
         let mut idle = events.is_empty();

@@ -67,7 +67,10 @@ impl Engine {
                     ar.kind,
                     obj.name_any()
                 );
-                let done = obj.data.pointer("/status/conditions/0/message").and_then(Value::as_str)
+                let done = obj
+                    .data
+                    .pointer("/status/conditions/0/message")
+                    .and_then(Value::as_str)
                     == Some(message.as_str());
                 if done {
                     continue;

@@ -152,7 +152,10 @@ impl<'a> Context<'a> {
     /// Replaces `request.object` (a mutated resource seen by the next rules).
     pub fn set_object(&self, object: &Value) {
         *self.converted.borrow_mut() = None;
-        if let Some(r) = self.data.borrow_mut().get_mut("request") {
+        // (a request that is not an object, as a garbage admission can be, is left alone)
+        if let Some(r) = self.data.borrow_mut().get_mut("request")
+            && (r.is_object() || r.is_null())
+        {
             r["object"] = object.clone();
         }
         if let Some(images) = images_of(object) {
@@ -450,6 +453,20 @@ mod tests {
                     "spec": {"containers": [{"name": "app", "image": "nginx"}, {"name": "side", "image": "ghcr.io/acme/side:1.2@sha256:abc"}]}}}),
             f,
         )
+    }
+
+    // Found by tests/fuzz.rs: a request that is not an object (a garbage admission) made
+    // `set_object` index into it and panic.
+    #[test]
+    fn set_object_on_a_request_that_is_not_an_object() {
+        for request in [json!([1]), json!("x"), json!(3)] {
+            let c = Context::new(request.clone(), &crate::context::Offline);
+            c.set_object(&json!({"kind": "Pod"}));
+            assert_eq!(c.data()["request"], request);
+        }
+        let c = Context::new(Value::Null, &crate::context::Offline);
+        c.set_object(&json!({"kind": "Pod"}));
+        assert_eq!(c.data()["request"], json!({"object": {"kind": "Pod"}}));
     }
 
     #[test]

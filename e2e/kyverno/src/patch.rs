@@ -1864,9 +1864,25 @@ fn find_object(doc: &Value, path: &str) -> Option<(Vec<Step>, String)> {
     Some((steps, decode_key(split[split.len() - 1])))
 }
 
+/// The most nulls `ensure_path_exists` pads an array with. evanphx pads without a bound (an
+/// index like `/a/99999999999/b` makes Kyverno exhaust its memory); the API server takes no
+/// request body over 3 MiB, so no storable object has an array this long.
+const MAX_PAD: i64 = 1 << 20;
+
+fn pad_limit(idx: i64) -> Result<(), String> {
+    if idx > MAX_PAD {
+        return Err(format!(
+            "Unable to ensure path for index {idx}: more than {MAX_PAD} elements: {INVALID_INDEX}"
+        ));
+    }
+    Ok(())
+}
+
 /// `ensurePathExists`: creates the missing parents of an `add` path, arrays where the next
 /// token is a number or `-`, objects otherwise. A parent it cannot attach (an array asked for
 /// a non-numeric key) is created detached, as evanphx ignores that error; the add then fails.
+/// Arrays are padded with at most [`MAX_PAD`] nulls (an error past that, where evanphx has no
+/// bound).
 fn ensure_path_exists(doc: &mut Value, path: &str) -> Result<(), String> {
     let split: Vec<&str> = path.split('/').collect();
     if split.len() < 2 {
@@ -1902,6 +1918,7 @@ fn ensure_path_exists(doc: &mut Value, path: &str) -> Result<(), String> {
                     && let Value::Array(a) = &mut *cur
                     && idx > a.len() as i64
                 {
+                    pad_limit(idx)?;
                     while (a.len() as i64) < idx {
                         a.push(Value::Null);
                     }
@@ -1918,6 +1935,7 @@ fn ensure_path_exists(doc: &mut Value, path: &str) -> Result<(), String> {
                         }
                         n = 0;
                     }
+                    pad_limit(n)?;
                     Value::Array(vec![Value::Null; n as usize])
                 } else {
                     Value::Object(Map::new())
@@ -2730,6 +2748,28 @@ mod tests {
             "failed to decode patches: json: cannot unmarshal object into Go value of type jsonpatch.Patch"
         );
         assert!(run("- op: [unclosed\n").starts_with("failed to convert patchesJSON6902 to JSON: "));
+    }
+
+    // Found by tests/fuzz.rs: an index in the billions made the padding loop allocate
+    // hundreds of gigabytes and abort the process.
+    #[test]
+    fn json6902_padding_is_bounded() {
+        let p = json!({"a": [], "b": {}});
+        assert_eq!(
+            json6902(&p, r#"[{"op":"add","path":"/a/99999999999/x","value":1}]"#).unwrap_err(),
+            "Unable to ensure path for index 99999999999: more than 1048576 elements: invalid index referenced"
+        );
+        assert_eq!(
+            json6902(
+                &p,
+                r#"[{"op":"add","path":"/b/c/9223372036854775807/x","value":1}]"#
+            )
+            .unwrap_err(),
+            "Unable to ensure path for index 9223372036854775807: more than 1048576 elements: invalid index referenced"
+        );
+        // up to the bound, arrays are padded as before
+        let out = json6902(&p, r#"[{"op":"add","path":"/a/2/x","value":1}]"#).unwrap();
+        assert_eq!(out["a"], json!([null, null, {"x": 1}]));
     }
 
     #[test]

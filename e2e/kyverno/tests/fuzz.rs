@@ -2003,6 +2003,21 @@ fn query_never_panics() {
 }
 
 #[test]
+fn jmespath_functions_never_panic() {
+    fuzz(
+        "jmespath_functions",
+        4000,
+        |r| {
+            let obj = resource(r);
+            json!({"ctx": {"request": admission(r, &obj)}, "expr": jp_function(r, 1)})
+        },
+        |i| {
+            let _ = conditions::query(&i["ctx"], &str_of(i, "expr"));
+        },
+    );
+}
+
+#[test]
 fn substitute_never_panics() {
     fuzz(
         "substitute",

@@ -58,7 +58,7 @@ pub struct State {
     pub webhook_clients: crate::tls::ClientConfigs,
     /// Idle connections to admission webhooks, reused as the API server's HTTP transport
     /// keeps them alive.
-    pub webhook_connections: crate::admission::webhook::Connections,
+    pub webhook_connections: crate::tls::Connections,
     /// The token webhook (`--authentication-token-webhook-config-file`), asked about bearer
     /// tokens the built-in authenticators do not know: how EKS's aws-iam-authenticator
     /// turns EKS tokens into users.

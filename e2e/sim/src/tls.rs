@@ -5,7 +5,8 @@
 //! names, so clients verify the server exactly as they verify a real API server.
 //!
 //! The other way round, `ClientConfigs` holds the client configurations a cluster trusts
-//! its webhooks with, one per `caBundle`.
+//! its webhooks with, one per `caBundle`, and `Connections` the connections it keeps open
+//! to them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once};
@@ -160,5 +161,42 @@ impl ClientConfigs {
         );
         g.insert(ca_bundle_b64.to_string(), cfg.clone());
         Ok(cfg)
+    }
+}
+
+/// An HTTP/1.1 connection to a webhook server, ready for a request.
+pub(crate) type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// Idle HTTP/1.1 connections to webhook servers, by address, TLS server name and CA (Go's
+/// transport keeps connections alive between calls; a new TLS connection per call would
+/// cost every admission a handshake).
+#[derive(Default)]
+pub struct Connections {
+    idle: Mutex<HashMap<(std::net::SocketAddr, String, String), Vec<Sender>>>,
+}
+
+impl Connections {
+    pub(crate) fn take(&self, key: &(std::net::SocketAddr, String, String)) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some(s) = list.pop() {
+            if !s.is_closed() && s.is_ready() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn give_back(&self, key: (std::net::SocketAddr, String, String), sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(key).or_default();
+        // as many idle connections as Go's MaxIdleConnsPerHost (2) would keep... a few more
+        // for the emulator's concurrent tests
+        if list.len() < 8 {
+            list.push(sender);
+        }
     }
 }

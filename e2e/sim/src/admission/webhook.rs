@@ -313,42 +313,6 @@ fn resolve(state: &State, w: &Value) -> Result<(SocketAddr, String, String, Stri
     Ok((addr, host, url, path))
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-/// Idle HTTP/1.1 connections to webhook servers, by address, TLS server name and CA (Go's
-/// transport keeps connections alive between calls; a new TLS connection per call would
-/// cost every admission a handshake).
-#[derive(Default)]
-pub struct Connections {
-    idle: std::sync::Mutex<std::collections::HashMap<(SocketAddr, String, String), Vec<Sender>>>,
-}
-
-impl Connections {
-    fn take(&self, key: &(SocketAddr, String, String)) -> Option<Sender> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(key)?;
-        while let Some(s) = list.pop() {
-            if !s.is_closed() && s.is_ready() {
-                return Some(s);
-            }
-        }
-        None
-    }
-
-    fn give_back(&self, key: (SocketAddr, String, String), sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.entry(key).or_default();
-        // as many idle connections as Go's MaxIdleConnsPerHost (2) would keep... a few more
-        // for the emulator's concurrent tests
-        if list.len() < 8 {
-            list.push(sender);
-        }
-    }
-}
-
 async fn call(state: &State, w: &Value, body: Vec<u8>, timeout: Duration) -> Result<Value, String> {
     let (addr, host, url, path) = resolve(state, w)?;
     let ca = w

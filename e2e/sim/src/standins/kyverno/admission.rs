@@ -176,6 +176,37 @@ impl Engine {
         }
     }
 
+    /// The validate rules of `policies` on a request (the engine runs on a blocking thread:
+    /// context entries wait for the API server); policies without results are left out.
+    pub(super) async fn validate_all(
+        &self,
+        policies: Vec<Policy>,
+        admission: Value,
+        (ns_object, ns_labels): (Value, Value),
+        exceptions: Vec<Exception>,
+    ) -> Vec<PolicyResults> {
+        let cluster = self.cluster();
+        tokio::task::spawn_blocking(move || {
+            let request = Request {
+                admission: &admission,
+                namespace_labels: &ns_labels,
+                namespace_object: Some(&ns_object),
+                cluster: &cluster,
+                exceptions: &exceptions,
+            };
+            policies
+                .into_iter()
+                .map(|p| PolicyResults {
+                    results: engine::validate(&p, &request),
+                    policy: p,
+                })
+                .filter(|pr| !pr.results.is_empty())
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
     fn cluster(&self) -> KubeCluster {
         KubeCluster {
             client: self.client.clone(),
@@ -219,27 +250,9 @@ impl Engine {
         else {
             return respond(&req, true, None, &[]);
         };
-        let cluster = self.cluster();
-        let admission = req.clone();
-        let all: Vec<PolicyResults> = tokio::task::spawn_blocking(move || {
-            let request = Request {
-                admission: &admission,
-                namespace_labels: &ns_labels,
-                namespace_object: Some(&ns_object),
-                cluster: &cluster,
-                exceptions: &exceptions,
-            };
-            candidates
-                .into_iter()
-                .map(|p| PolicyResults {
-                    results: engine::validate(&p, &request),
-                    policy: p,
-                })
-                .filter(|pr| !pr.results.is_empty())
-                .collect()
-        })
-        .await
-        .unwrap_or_default();
+        let all = self
+            .validate_all(candidates, req.clone(), (ns_object, ns_labels), exceptions)
+            .await;
         let s = |p: &str| req.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
         let operation = s("/operation");
         let object = match operation.as_str() {

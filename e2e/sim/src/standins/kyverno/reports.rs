@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hubspoke_kyverno::engine::{self, Request, RuleResult, Status};
+use hubspoke_kyverno::engine::{RuleResult, Status};
 use hubspoke_kyverno::policy::{Policy, RuleKind};
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch};
@@ -19,7 +19,7 @@ use kube::core::ApiResource;
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
-use super::admission::{KubeCluster, PolicyResults};
+use super::admission::PolicyResults;
 use super::{Engine, apply_params};
 use crate::standins::api_resource;
 
@@ -383,29 +383,9 @@ impl Engine {
             "name": obj.name_any(),
             "object": object,
         });
-        let cluster = KubeCluster {
-            client: self.client.clone(),
-            handle: tokio::runtime::Handle::current(),
-        };
-        let all: Vec<PolicyResults> = tokio::task::spawn_blocking(move || {
-            let request = Request {
-                admission: &admission,
-                namespace_labels: &labels,
-                namespace_object: Some(&ns_object),
-                cluster: &cluster,
-                exceptions: &exceptions,
-            };
-            policies
-                .into_iter()
-                .map(|p| PolicyResults {
-                    results: engine::validate(&p, &request),
-                    policy: p,
-                })
-                .filter(|pr| !pr.results.is_empty())
-                .collect()
-        })
-        .await
-        .unwrap_or_default();
+        let all = self
+            .validate_all(policies, admission, (ns_object, labels), exceptions)
+            .await;
         let target = Target {
             group: ar.group.clone(),
             version: ar.version.clone(),

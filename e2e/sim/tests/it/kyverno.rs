@@ -926,7 +926,18 @@ async fn kyvernos_image_runs_the_stand_in_behind_the_charts_service_until_its_po
     );
     // the pod listens on an address of its own, which the Service's EndpointSlice lists
     let pods: Api<Pod> = Api::namespaced(client.clone(), "kyverno-system");
-    let running = pods.list(&ListParams::default()).await.unwrap().items.remove(0);
+    // (the pod's status, with its IP, may be written just after the program starts)
+    let running = common::eventually("the pod's IP", || async {
+        let list = pods
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        list.items
+            .into_iter()
+            .find(|p| p.status.as_ref().is_some_and(|s| s.pod_ip.is_some()))
+            .ok_or_else(|| "no pod IP yet".to_string())
+    })
+    .await;
     let ip = running.status.clone().unwrap().pod_ip.unwrap();
     assert!(ip.starts_with("127."), "{ip}");
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "kyverno-system");

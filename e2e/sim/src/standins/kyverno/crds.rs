@@ -222,6 +222,25 @@ fn report_crd(kind: &str, plural: &str, singular: &str, short: &str, scope: &str
 }
 
 /// The four CRDs, in install order.
+/// A kyverno.io CRD (chart labels, category `kyverno`) of `(kind, plural, singular, short
+/// name)` with the given versions.
+fn kyverno_v2_crd(names: (&str, &str, &str, &str), scope: &str, versions: [Value; 2]) -> Value {
+    let (kind, plural, singular, short) = names;
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.kyverno.io"), "labels": {
+            "app.kubernetes.io/component": "crds", "app.kubernetes.io/instance": "kyverno", "app.kubernetes.io/part-of": "kyverno",
+        }},
+        "spec": {
+            "group": "kyverno.io",
+            "names": {"kind": kind, "listKind": format!("{kind}List"), "plural": plural, "singular": singular, "shortNames": [short], "categories": ["kyverno"]},
+            "scope": scope,
+            "versions": versions,
+        },
+    })
+}
+
 /// `policyexceptions.kyverno.io`: v2 (storage) and v2beta1 (served), namespaced, short
 /// name `polex`; `spec.exceptions` and `spec.match` required.
 fn exception_crd() -> Value {
@@ -243,19 +262,11 @@ fn exception_crd() -> Value {
             }}},
         })
     };
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "policyexceptions.kyverno.io", "labels": {
-            "app.kubernetes.io/component": "crds", "app.kubernetes.io/instance": "kyverno", "app.kubernetes.io/part-of": "kyverno",
-        }},
-        "spec": {
-            "group": "kyverno.io",
-            "names": {"kind": "PolicyException", "listKind": "PolicyExceptionList", "plural": "policyexceptions", "singular": "policyexception", "shortNames": ["polex"], "categories": ["kyverno"]},
-            "scope": "Namespaced",
-            "versions": [version("v2", true), version("v2beta1", false)],
-        },
-    })
+    kyverno_v2_crd(
+        ("PolicyException", "policyexceptions", "policyexception", "polex"),
+        "Namespaced",
+        [version("v2", true), version("v2beta1", false)],
+    )
 }
 
 /// `cleanuppolicies.kyverno.io` / `clustercleanuppolicies.kyverno.io` (v2 storage, v2beta1
@@ -276,19 +287,11 @@ fn cleanup_crd(kind: &str, plural: &str, singular: &str, short: &str, scope: &st
             }}},
         })
     };
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("{plural}.kyverno.io"), "labels": {
-            "app.kubernetes.io/component": "crds", "app.kubernetes.io/instance": "kyverno", "app.kubernetes.io/part-of": "kyverno",
-        }},
-        "spec": {
-            "group": "kyverno.io",
-            "names": {"kind": kind, "listKind": format!("{kind}List"), "plural": plural, "singular": singular, "shortNames": [short], "categories": ["kyverno"]},
-            "scope": scope,
-            "versions": [version("v2", true), version("v2beta1", false)],
-        },
-    })
+    kyverno_v2_crd(
+        (kind, plural, singular, short),
+        scope,
+        [version("v2", true), version("v2beta1", false)],
+    )
 }
 
 pub fn all() -> Vec<Value> {

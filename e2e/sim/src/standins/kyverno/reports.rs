@@ -92,7 +92,27 @@ fn result_json(policy: &Policy, r: &RuleResult, now: i64) -> Value {
     res
 }
 
+/// A report's summary: how many results of each kind.
+fn summary(results: &[Value]) -> Value {
+    let count = |s: &str| results.iter().filter(|r| r["result"] == s).count();
+    json!({"pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": count("error"), "skip": count("skip")})
+}
+
+/// Is a result's policy loaded and does it still have the result's rule?
+fn is_live(live: &BTreeMap<String, BTreeSet<String>>, result: &Value) -> bool {
+    live.get(result["policy"].as_str().unwrap_or(""))
+        .is_some_and(|rules| rules.contains(result["rule"].as_str().unwrap_or("")))
+}
+
 impl Engine {
+    /// The rule names (autogen ones included) of every loaded policy, by policy key.
+    fn live_rules(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.loaded()
+            .iter()
+            .map(|p| (p.key(), p.rules.iter().map(|r| r.name.clone()).collect()))
+            .collect()
+    }
+
     /// Reports admission results once the resource exists (not for dry runs, DELETEs or
     /// subresources).
     pub(super) fn report_admission(self: &Arc<Self>, req: &Value, all: Vec<PolicyResults>) {
@@ -182,11 +202,7 @@ impl Engine {
             (ar, api)
         };
         let now = jiff::Timestamp::now().as_second();
-        let live: BTreeMap<String, BTreeSet<String>> = self
-            .loaded()
-            .iter()
-            .map(|p| (p.key(), p.rules.iter().map(|r| r.name.clone()).collect()))
-            .collect();
+        let live = self.live_rules();
         let existing = report_api.get_opt(uid).await?;
         let mut results: Vec<Value> = existing
             .as_ref()
@@ -199,18 +215,14 @@ impl Engine {
                 results.push(result_json(&pr.policy, r, now));
             }
         }
-        results.retain(|x| {
-            live.get(x["policy"].as_str().unwrap_or(""))
-                .is_some_and(|rules| rules.contains(x["rule"].as_str().unwrap_or("")))
-        });
+        results.retain(|x| is_live(&live, x));
         results.sort_by(|a, b| {
             (a["policy"].as_str(), a["rule"].as_str()).cmp(&(b["policy"].as_str(), b["rule"].as_str()))
         });
         if existing.is_some_and(|e| e.data["results"] == json!(results)) {
             return Ok(());
         }
-        let count = |s: &str| results.iter().filter(|r| r["result"] == s).count();
-        let summary = json!({"pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": count("error"), "skip": count("skip")});
+        let summary = summary(&results);
         let mut metadata = json!({
             "name": uid,
             "labels": {"app.kubernetes.io/managed-by": "kyverno"},
@@ -241,11 +253,7 @@ impl Engine {
     /// Drops, from every report, the results of policies (or rules) that are gone, as
     /// Kyverno's aggregation keeps only results whose policy and rule still exist.
     async fn prune_reports(&self) {
-        let live: BTreeMap<String, BTreeSet<String>> = self
-            .loaded()
-            .iter()
-            .map(|p| (p.key(), p.rules.iter().map(|r| r.name.clone()).collect()))
-            .collect();
+        let live = self.live_rules();
         for (kind, plural) in [
             ("PolicyReport", "policyreports"),
             ("ClusterPolicyReport", "clusterpolicyreports"),
@@ -256,22 +264,11 @@ impl Engine {
             let Ok(list) = api.list(&lp).await else { continue };
             for report in list.items {
                 let results = report.data["results"].as_array().cloned().unwrap_or_default();
-                let kept: Vec<Value> = results
-                    .iter()
-                    .filter(|x| {
-                        live.get(x["policy"].as_str().unwrap_or(""))
-                            .is_some_and(|rules| rules.contains(x["rule"].as_str().unwrap_or("")))
-                    })
-                    .cloned()
-                    .collect();
+                let kept: Vec<Value> = results.iter().filter(|x| is_live(&live, x)).cloned().collect();
                 if kept.len() == results.len() {
                     continue;
                 }
-                let count = |s: &str| kept.iter().filter(|r| r["result"] == s).count();
-                let patch = json!({
-                    "summary": {"pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": count("error"), "skip": count("skip")},
-                    "results": kept,
-                });
+                let patch = json!({"summary": summary(&kept), "results": kept});
                 let scoped: Api<DynamicObject> = match report.namespace() {
                     Some(ns) => Api::namespaced_with(self.client.clone(), &ns, &ar),
                     None => Api::all_with(self.client.clone(), &ar),
